@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "statetool",
+    products: [
+        .library(name: "StateStream", targets: ["StateStream"]),
+        .executable(name: "statetool", targets: ["statetool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        // libzstd from the system (Debian: libzstd-dev), found through pkg-config.
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        // The chunk-framed state stream format: reading, validation, summaries.
+        .target(
+            name: "StateStream",
+            dependencies: [
+                "CZstd",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The command-line tool: arguments and printing only.
+        .executableTarget(
+            name: "statetool",
+            dependencies: [
+                "StateStream",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .testTarget(
+            name: "StateStreamTests",
+            dependencies: [
+                "StateStream",
+                "CZstd",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // End-to-end tests: run the built `statetool` binary the way a user does.
+        .testTarget(
+            name: "statetoolTests",
+            dependencies: ["statetool"]
+        ),
+    ]
+)

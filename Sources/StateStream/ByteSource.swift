@@ -1,0 +1,141 @@
+import SystemPackage
+
+/// Something the state-stream reader can pull bytes from: a file, a pipe, a
+/// decompressor, or memory.
+///
+/// Sources are read strictly front to back. Nothing here seeks or asks for a
+/// size, so a pipe works exactly like a file.
+public protocol ByteSource: AnyObject {
+    /// Reads up to `buffer.count` bytes into `buffer`.
+    ///
+    /// - Returns: The number of bytes read; `0` only at the end of the input.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int
+}
+
+/// A failure to get bytes at all, as opposed to a problem in what the bytes say.
+///
+/// Framing problems are not errors: the reader reports them as ``StreamProblem``
+/// values. An `InputError` means the input could not be read, or (for
+/// ``InputError/compression(_:)``) that the compressed layer around the stream is
+/// broken; the reader turns the latter into a `compression-error` problem.
+public enum InputError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The input could not be opened.
+    case cannotOpen(Errno)
+    /// A `read` call failed.
+    case readFailed(Errno)
+    /// The zstd layer is corrupt, truncated or followed by garbage.
+    case compression(CompressionFailure)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let errno): return "cannot open: \(errno)"
+        case .readFailed(let errno): return "read failed: \(errno)"
+        case .compression(let failure): return failure.description
+        }
+    }
+}
+
+/// Reads a file descriptor: a regular file, a pipe, a socket or a terminal.
+public final class FileDescriptorSource: ByteSource {
+    /// The descriptor being read.
+    public let fileDescriptor: FileDescriptor
+    private let closesOnDeinit: Bool
+
+    /// Reads `fileDescriptor`, closing it when this source goes away if
+    /// `closesOnDeinit` is true.
+    public init(_ fileDescriptor: FileDescriptor, closesOnDeinit: Bool) {
+        self.fileDescriptor = fileDescriptor
+        self.closesOnDeinit = closesOnDeinit
+    }
+
+    /// Opens `path` for reading, or standard input when `path` is `-`.
+    public convenience init(path: String) throws(InputError) {
+        if path == "-" {
+            self.init(.standardInput, closesOnDeinit: false)
+            return
+        }
+        do {
+            let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+            self.init(fd, closesOnDeinit: true)
+        } catch let errno as Errno {
+            throw .cannotOpen(errno)
+        } catch {
+            throw .cannotOpen(.ioError)
+        }
+    }
+
+    deinit {
+        if closesOnDeinit { try? fileDescriptor.close() }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        do {
+            return try fileDescriptor.read(into: buffer, retryOnInterrupt: true)
+        } catch let errno as Errno {
+            throw .readFailed(errno)
+        } catch {
+            throw .readFailed(.ioError)
+        }
+    }
+}
+
+/// Reads bytes held in memory, at most `maximumReadSize` bytes per call.
+///
+/// Small read sizes make every split of a chunk across reads reachable, which is
+/// what tests and fuzzers want.
+public final class ByteArraySource: ByteSource {
+    private let bytes: [UInt8]
+    private var position = 0
+    private let readSizes: (Int) -> Int
+
+    /// Serves `bytes`, each read returning at most `maximumReadSize` bytes.
+    public convenience init(_ bytes: [UInt8], maximumReadSize: Int = .max) {
+        precondition(maximumReadSize > 0, "a read must be able to return a byte")
+        self.init(bytes, readSizes: { _ in maximumReadSize })
+    }
+
+    /// Serves `bytes`, the n-th read returning at most `readSizes(n)` bytes
+    /// (values below 1 count as 1).
+    public init(_ bytes: [UInt8], readSizes: @escaping (Int) -> Int) {
+        self.bytes = bytes
+        self.readSizes = readSizes
+    }
+
+    private var reads = 0
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        let limit = max(1, readSizes(reads))
+        reads += 1
+        let count = min(buffer.count, limit, bytes.count - position)
+        guard count > 0 else { return 0 }
+        bytes.withUnsafeBytes { source in
+            buffer.baseAddress!.copyMemory(from: source.baseAddress! + position, byteCount: count)
+        }
+        position += count
+        return count
+    }
+}
+
+/// Serves a few already-read bytes, then the rest of another source.
+///
+/// Used after sniffing the first bytes of an input for its compression.
+final class PrefixedSource: ByteSource {
+    private var prefix: [UInt8]
+    private var prefixPosition = 0
+    private let rest: any ByteSource
+
+    init(prefix: [UInt8], rest: any ByteSource) {
+        self.prefix = prefix
+        self.rest = rest
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        guard prefixPosition < prefix.count else { return try rest.read(into: buffer) }
+        let count = min(buffer.count, prefix.count - prefixPosition)
+        prefix.withUnsafeBytes { source in
+            buffer.baseAddress!.copyMemory(from: source.baseAddress! + prefixPosition, byteCount: count)
+        }
+        prefixPosition += count
+        return count
+    }
+}

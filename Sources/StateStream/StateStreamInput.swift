@@ -1,0 +1,46 @@
+/// An input holding a state stream, raw or zstd-compressed, with its compression
+/// detected from its first bytes.
+///
+/// The input is read strictly forward (it may be a pipe): detection reads the
+/// first four bytes and hands them on to whatever reads the stream.
+public struct StateStreamInput {
+    /// How the stream is stored.
+    public let compression: Compression
+    /// The framed stream, decompressed if needed.
+    public let framedSource: any ByteSource
+    private let decompressor: ZstdDecompressingSource?
+
+    /// Reads `source`, detecting its compression from its first bytes.
+    public init(source: any ByteSource) throws(InputError) {
+        var leading = [UInt8](repeating: 0, count: Compression.magicLength)
+        var count = 0
+        while count < leading.count {
+            let start = count
+            let read = try leading.withUnsafeMutableBytes { bytes in
+                Result { () throws(InputError) in try source.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[start...])) }
+            }.get()
+            if read == 0 { break }
+            count += read
+        }
+        leading.removeSubrange(count...)
+        let replayed = PrefixedSource(prefix: leading, rest: source)
+        compression = Compression.detect(leadingBytes: leading)
+        switch compression {
+        case .none:
+            decompressor = nil
+            framedSource = replayed
+        case .zstd:
+            let zstd = ZstdDecompressingSource(compressed: replayed)
+            decompressor = zstd
+            framedSource = zstd
+        }
+    }
+
+    /// Opens the file at `path`, or standard input for `-`.
+    public init(path: String) throws(InputError) {
+        try self.init(source: FileDescriptorSource(path: path))
+    }
+
+    /// Compressed bytes consumed so far, for zstd input; `nil` for raw input.
+    public var compressedBytesRead: UInt64? { decompressor?.compressedBytesRead }
+}

@@ -1,0 +1,213 @@
+/// What the reader found next in a state stream.
+public enum StreamEvent: Sendable {
+    /// A chunk's length field was read. Its payload follows as zero or more
+    /// ``payload(_:)`` events, then ``chunkEnd(_:)`` if the body is complete.
+    case chunkStart(Chunk)
+    /// The next piece of the current chunk's payload, in order. Pieces are at
+    /// most the reader's buffer size; where one chunk's payload is split between
+    /// pieces carries no meaning.
+    case payload(ArraySlice<UInt8>)
+    /// The current chunk's payload is complete.
+    case chunkEnd(Chunk)
+    /// The zero-length end marker, at this offset.
+    case terminator(offset: UInt64)
+    /// A problem. After an error (``StreamProblem/severity``) there are no more
+    /// events; after a warning reading goes on.
+    case problem(StreamProblem)
+}
+
+/// Reads a chunk-framed state stream front to back and reports what it finds.
+///
+/// The reader is a pull parser: each call to ``next()`` returns one
+/// ``StreamEvent`` until the stream is over, then `nil`. It keeps one fixed buffer
+/// (1 MiB by default) and never sizes anything by a length read from the input:
+/// a chunk that declares 4 GiB and is cut off after ten bytes is reported as soon
+/// as the input ends. It reads its source only forward and stops reading after
+/// the source first reports its end, so pipes and terminals work.
+///
+/// A valid stream yields, per chunk, `chunkStart`, `payload`…, `chunkEnd`, then
+/// `terminator` and `nil`. A broken one ends with a `problem` of severity error:
+///
+/// ```swift
+/// var reader = StateStreamReader(input: try StateStreamInput(path: "dump.state"))
+/// while let event = try reader.next() {
+///     if case .problem(let problem) = event { print(problem) }
+/// }
+/// ```
+public struct StateStreamReader: ~Copyable {
+    private enum State {
+        case lengthDue
+        case oversizedWarningDue(Chunk)
+        case body(Chunk, remaining: UInt32)
+        case terminated(at: UInt64)
+        case finished
+    }
+
+    private let source: any ByteSource
+    /// Chunks longer than this draw an `oversized-chunk` warning.
+    public let maximumChunkLength: UInt32
+    private var buffer: [UInt8]
+    /// The unread bytes are `buffer[start..<end]`.
+    private var start = 0
+    private var end = 0
+    /// Offset in the framed stream of `buffer[start]`.
+    private var offset: UInt64 = 0
+    private var sourceExhausted = false
+    private var state = State.lengthDue
+    private var nextChunkIndex = 0
+
+    /// Bytes of the framed (decompressed) stream read so far.
+    public var framedBytesRead: UInt64 { offset + UInt64(end - start) }
+
+    /// Reads the framed stream `source` produces.
+    ///
+    /// - Parameters:
+    ///   - source: Bytes of the framed stream (already decompressed).
+    ///   - maximumChunkLength: Longer chunks draw an `oversized-chunk` warning.
+    ///   - bufferSize: The one buffer's size, at least 4 bytes.
+    public init(
+        source: any ByteSource,
+        maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength,
+        bufferSize: Int = 1 << 20
+    ) {
+        precondition(bufferSize >= StateStreamFormat.lengthFieldSize, "the buffer must hold a length field")
+        self.source = source
+        self.maximumChunkLength = maximumChunkLength
+        self.buffer = [UInt8](repeating: 0, count: bufferSize)
+    }
+
+    /// Reads the framed stream of `input`, decompressing it if needed.
+    public init(
+        input: StateStreamInput,
+        maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength,
+        bufferSize: Int = 1 << 20
+    ) {
+        self.init(source: input.framedSource, maximumChunkLength: maximumChunkLength, bufferSize: bufferSize)
+    }
+
+    /// Returns the next event, or `nil` once the stream is over.
+    ///
+    /// - Throws: ``InputError`` when the input cannot be read. A broken zstd
+    ///   layer is not thrown: it ends the stream with a `compression-error`
+    ///   problem.
+    public mutating func next() throws(InputError) -> StreamEvent? {
+        do {
+            return try step()
+        } catch {
+            guard case .compression(let failure) = error else { throw error }
+            state = .finished
+            return .problem(.compressionError(failure))
+        }
+    }
+
+    private mutating func step() throws(InputError) -> StreamEvent? {
+        switch state {
+        case .lengthDue:
+            return try readLength()
+
+        case .oversizedWarningDue(let chunk):
+            state = .body(chunk, remaining: chunk.length)
+            return .problem(.oversizedChunk(chunk, limit: maximumChunkLength))
+
+        case .body(let chunk, let remaining):
+            if remaining == 0 {
+                state = .lengthDue
+                nextChunkIndex += 1
+                return .chunkEnd(chunk)
+            }
+            if start == end {
+                try refill()
+            }
+            guard start < end else {
+                state = .finished
+                return .problem(.truncatedChunk(chunk, presentBytes: UInt64(chunk.length - remaining)))
+            }
+            let count = min(end - start, Int(remaining))
+            let piece = buffer[start..<start + count]
+            consume(count)
+            state = .body(chunk, remaining: remaining - UInt32(count))
+            return .payload(piece)
+
+        case .terminated(let terminatorOffset):
+            state = .finished
+            let trailing = try drain()
+            guard trailing == 0 else {
+                return .problem(.trailingData(at: terminatorOffset + UInt64(StateStreamFormat.lengthFieldSize), byteCount: trailing))
+            }
+            return nil
+
+        case .finished:
+            return nil
+        }
+    }
+
+    private mutating func readLength() throws(InputError) -> StreamEvent {
+        let fieldSize = StateStreamFormat.lengthFieldSize
+        try fill(atLeast: fieldSize)
+        let available = end - start
+        guard available >= fieldSize else {
+            state = .finished
+            return .problem(available == 0 ? .missingTerminator(at: offset) : .truncatedLength(at: offset, presentBytes: available))
+        }
+        let length = buffer[start..<start + fieldSize].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let fieldOffset = offset
+        consume(fieldSize)
+        if length == 0 {
+            state = .terminated(at: fieldOffset)
+            return .terminator(offset: fieldOffset)
+        }
+        let chunk = Chunk(index: nextChunkIndex, offset: fieldOffset, length: length)
+        state = length > maximumChunkLength ? .oversizedWarningDue(chunk) : .body(chunk, remaining: length)
+        return .chunkStart(chunk)
+    }
+
+    private mutating func consume(_ count: Int) {
+        start += count
+        offset += UInt64(count)
+    }
+
+    /// Reads into the buffer until at least `count` bytes are unread or the
+    /// source ends.
+    private mutating func fill(atLeast count: Int) throws(InputError) {
+        guard end - start < count else { return }
+        if start > 0 {
+            buffer.withUnsafeMutableBytes { bytes in
+                bytes.baseAddress!.copyMemory(from: bytes.baseAddress! + start, byteCount: end - start)
+            }
+            end -= start
+            start = 0
+        }
+        while end - start < count && !sourceExhausted {
+            try readSource()
+        }
+    }
+
+    /// Replaces the (fully consumed) buffer with the next bytes of the source.
+    private mutating func refill() throws(InputError) {
+        start = 0
+        end = 0
+        if !sourceExhausted { try readSource() }
+    }
+
+    private mutating func readSource() throws(InputError) {
+        let source = self.source
+        let end = self.end
+        let count = try buffer.withUnsafeMutableBytes { bytes in
+            Result { () throws(InputError) in try source.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[end...])) }
+        }.get()
+        if count == 0 { sourceExhausted = true }
+        self.end += count
+    }
+
+    /// Reads the rest of the input and returns how many bytes it held.
+    private mutating func drain() throws(InputError) -> UInt64 {
+        var count = UInt64(end - start)
+        consume(end - start)
+        while !sourceExhausted {
+            try refill()
+            count += UInt64(end)
+            consume(end)
+        }
+        return count
+    }
+}

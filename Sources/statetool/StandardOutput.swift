@@ -1,0 +1,24 @@
+import Foundation
+import SystemPackage
+
+/// Buffered writes to standard output, flushed in large blocks.
+final class StandardOutput {
+    private var pending: [UInt8] = []
+    private let blockSize = 64 * 1024
+
+    func write(_ text: String) {
+        pending.append(contentsOf: text.utf8)
+        if pending.count >= blockSize { flush() }
+    }
+
+    func write(_ data: Data) {
+        pending.append(contentsOf: data)
+        if pending.count >= blockSize { flush() }
+    }
+
+    func flush() {
+        guard !pending.isEmpty else { return }
+        _ = try? FileDescriptor.standardOutput.writeAll(pending)
+        pending.removeAll(keepingCapacity: true)
+    }
+}

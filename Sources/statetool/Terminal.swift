@@ -1,0 +1,63 @@
+import Glibc
+import SystemPackage
+
+/// Standard error, for messages and progress: data goes to standard output.
+enum StandardError {
+    /// Writes `line` and a newline to standard error.
+    static func write(_ line: String) {
+        _ = try? FileDescriptor.standardError.writeAll((line + "\n").utf8)
+    }
+
+    /// Whether standard error is a terminal.
+    static var isTerminal: Bool { isatty(FileDescriptor.standardError.rawValue) == 1 }
+}
+
+/// A one-line progress display on standard error, shown only when standard error
+/// is a terminal, only for work that lasts more than a second, and refreshed at
+/// most four times a second.
+struct ProgressLine {
+    private let enabled: Bool
+    private let started = ContinuousClock.now
+    private var lastShown: ContinuousClock.Instant?
+    private var shown = false
+
+    init(enabled: Bool) {
+        self.enabled = enabled && StandardError.isTerminal
+    }
+
+    /// Shows `bytes` processed so far.
+    mutating func update(bytes: UInt64) {
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        guard now - started > .seconds(1), lastShown.map({ now - $0 > .milliseconds(250) }) ?? true else { return }
+        lastShown = now
+        shown = true
+        let seconds = Double((now - started).components.attoseconds) / 1e18 + Double((now - started).components.seconds)
+        let rate = Double(bytes) / max(seconds, 0.001)
+        let text = "\r\u{1B}[K\(Format.bytes(bytes)) read, \(Format.bytes(UInt64(rate)))/s"
+        _ = try? FileDescriptor.standardError.writeAll(text.utf8)
+    }
+
+    /// Removes the line, if it was shown.
+    func clear() {
+        guard shown else { return }
+        _ = try? FileDescriptor.standardError.writeAll("\r\u{1B}[K".utf8)
+    }
+}
+
+/// Number formatting for people.
+enum Format {
+    /// `238452` as `232.9 KiB`; below 1 KiB, as `512 B`.
+    static func bytes(_ count: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        if unit == 0 { return "\(count) B" }
+        let tenths = Int((value * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10) \(units[unit])"
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import StateStream
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check that state streams are well formed.",
+        discussion: """
+            Reads each stream to its end and checks its framing and end marker. Silent when every \
+            stream is valid (one line per stream with --verbose). Each problem is one line on \
+            standard error: FILE: SEVERITY: KIND at offset N: what was expected. Offsets count \
+            bytes of the framed (decompressed) stream, except for compression-error, which gives \
+            an offset in the compressed input. A broken stream also gets a line on its valid prefix.
+
+            Problem kinds: missing-terminator, truncated-length, truncated-chunk, trailing-data, \
+            compression-error (errors); oversized-chunk (a warning unless --strict).
+
+            Exit status: 0 all valid, 1 some stream invalid, 2 some input unreadable (this wins \
+            over 1), 64 usage error.
+            """
+    )
+
+    @OptionGroup var reading: ReadingOptions
+
+    @Flag(name: .shortAndLong, help: "Print one line for each valid stream too.")
+    var verbose = false
+
+    @Argument(help: ArgumentHelp("The streams to check: files, or - for standard input.", valueName: "file"))
+    var files: [String]
+
+    func run() throws {
+        var worst = ExitStatus.valid
+        for file in files {
+            let status = check(file)
+            if status.rawValue > worst.rawValue { worst = status }
+        }
+        if worst != ExitStatus.valid { throw worst }
+    }
+
+    private func check(_ file: String) -> ExitCode {
+        let analysis: StreamAnalysis
+        do {
+            analysis = try StreamAnalysis.analyze(path: file, options: reading, computeDigest: false)
+        } catch {
+            StandardError.write("\(file): error: \(error)")
+            return ExitStatus.unreadable
+        }
+        for problem in analysis.problems {
+            StandardError.write("\(file): \(problem.severity.rawValue): \(problem)")
+        }
+        if analysis.omittedProblemCount > 0 {
+            StandardError.write("\(file): warning: \(analysis.omittedProblemCount) more warnings not shown")
+        }
+        if analysis.error != nil {
+            StandardError.write("\(file): \(analysis.validPrefixSummary)")
+        }
+        guard analysis.isValid(strict: reading.strict) else { return ExitStatus.invalid }
+        if verbose {
+            print("\(file): valid: \(analysis.chunkCount) chunks, \(analysis.payloadBytes) payload bytes, \(analysis.compression.rawValue)")
+        }
+        return ExitStatus.valid
+    }
+}
