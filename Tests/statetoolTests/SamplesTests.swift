@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+
+/// The samples a newcomer runs first are what `Samples/generate.py` writes.
+@Suite struct SamplesTests {
+    @Test func generatorReproducesTheCommittedSamples() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-samples-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", StatetoolRunner.sample("generate.py"), output.path]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let generated = try FileManager.default.contentsOfDirectory(atPath: output.path).sorted()
+        #expect(generated == [
+            "compression-error.state.zst", "good.state", "good.state.zst", "missing-terminator.state",
+            "oversized-chunk.state.zst", "trailing-data.state", "truncated-chunk.state", "truncated-length.state",
+        ])
+        for name in generated {
+            let fresh = try Data(contentsOf: output.appendingPathComponent(name))
+            let committed = try Data(contentsOf: URL(fileURLWithPath: StatetoolRunner.sample(name)))
+            #expect(fresh == committed, "\(name) differs from what generate.py writes")
+        }
+    }
+
+    @Test func realSampleIsTheFixtureCapture() throws {
+        let fixture = StatetoolRunner.packageDirectory
+            .appendingPathComponent("../shared/fixtures/qemu-virtiofsd/state/s1-A-running.state")
+        let sample = URL(fileURLWithPath: StatetoolRunner.sample("virtiofsd-s1-A.state"))
+        #expect(try Data(contentsOf: sample) == Data(contentsOf: fixture))
+    }
+}
