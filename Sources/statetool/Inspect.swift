@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import StateStream
 
 struct Inspect: ParsableCommand {
@@ -50,7 +49,9 @@ struct Inspect: ParsableCommand {
                 if json {
                     output.write("\(listed == 0 ? "" : ","){\"index\":\(chunk.index),\"offset\":\(chunk.offset),\"length\":\(chunk.length)}")
                 } else {
-                    output.write(pad(chunk.index, 5) + pad(chunk.offset, 14) + pad(chunk.length, 12) + "\n")
+                    output.write(
+                        Format.padded(chunk.index, to: 5) + Format.padded(chunk.offset, to: 14)
+                            + Format.padded(chunk.length, to: 12) + "\n")
                 }
                 listed += 1
             }
@@ -74,10 +75,5 @@ struct Inspect: ParsableCommand {
         }
         output.flush()
         if !report.valid { throw ExitStatus.invalid }
-    }
-
-    private func pad(_ value: some BinaryInteger, _ width: Int) -> String {
-        let text = String(value)
-        return String(repeating: " ", count: max(0, width - text.count)) + text
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import StateStream
 
 /// What `inspect` prints, as text or JSON.
@@ -109,7 +109,7 @@ struct InspectReport: Encodable {
             lines.append(("valid prefix", "\(analysis.validPrefixLength) bytes"))
         }
         lines.append(("problems", analysis.problems.isEmpty ? "none" : "\(analysis.problems.count + analysis.omittedProblemCount)"))
-        var text = lines.map { $0.0.padding(toLength: 16, withPad: " ", startingAt: 0) + $0.1 + "\n" }.joined()
+        var text = lines.map { Format.padded($0.0, to: 16) + $0.1 + "\n" }.joined()
         for problem in analysis.problems {
             text += "  \(problem.severity.rawValue): \(problem)\n"
         }
@@ -123,8 +123,8 @@ struct InspectReport: Encodable {
             for bucket in histogram {
                 let range = "\(bucket.lowerBound + (bucket.lowerBound == 0 ? 0 : 1)) - \(bucket.upperBound)"
                 let bar = String(repeating: "#", count: max(1, bucket.count * 40 / largest))
-                text += "  " + range.padding(toLength: 22, withPad: " ", startingAt: 0)
-                    + String(bucket.count).padding(toLength: 10, withPad: " ", startingAt: 0) + bar + "\n"
+                text += "  " + Format.padded(range, to: 22)
+                    + Format.padded(String(bucket.count), to: 10) + bar + "\n"
             }
         }
         return text

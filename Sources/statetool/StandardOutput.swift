@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import SystemPackage
 
 /// Buffered writes to standard output, flushed in large blocks.

@@ -45,8 +45,19 @@ struct ProgressLine {
     }
 }
 
-/// Number formatting for people.
+/// Text formatting for people.
 enum Format {
+    /// `text` followed by spaces up to `width` characters.
+    static func padded(_ text: String, to width: Int) -> String {
+        text + String(repeating: " ", count: max(0, width - text.count))
+    }
+
+    /// `value` right-aligned in `width` characters.
+    static func padded(_ value: some BinaryInteger, to width: Int) -> String {
+        let text = String(value)
+        return String(repeating: " ", count: max(0, width - text.count)) + text
+    }
+
     /// `238452` as `232.9 KiB`; below 1 KiB, as `512 B`.
     static func bytes(_ count: UInt64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
