@@ -87,6 +87,7 @@ public final class ByteArraySource: ByteSource {
     private let bytes: [UInt8]
     private var position = 0
     private let readSizes: (Int) -> Int
+    private var reads = 0
 
     /// Serves `bytes`, each read returning at most `maximumReadSize` bytes.
     public convenience init(_ bytes: [UInt8], maximumReadSize: Int = .max) {
@@ -100,8 +101,6 @@ public final class ByteArraySource: ByteSource {
         self.bytes = bytes
         self.readSizes = readSizes
     }
-
-    private var reads = 0
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         let limit = max(1, readSizes(reads))

@@ -61,10 +61,7 @@ public struct StreamAnalysis: Sendable {
             analyzer.record(event)
             observe(reader, event)
         }
-        var analysis = analyzer.finish()
-        analysis.framedBytes = reader.framedBytesRead
-        analysis.compressedBytes = input.compressedBytesRead
-        return analysis
+        return analyzer.finish(framedBytes: reader.framedBytesRead, compressedBytes: input.compressedBytesRead)
     }
 }
 
@@ -108,10 +105,13 @@ public struct StreamAnalyzer {
         }
     }
 
-    /// The analysis of everything recorded. `framedBytes` and `compressedBytes`
-    /// are the caller's to fill in from the reader and input.
-    public func finish() -> StreamAnalysis {
+    /// The analysis of everything recorded, with the byte counts the reader
+    /// (``StateStreamReader/framedBytesRead``) and the input
+    /// (``StateStreamInput/compressedBytesRead``) give at the end.
+    public func finish(framedBytes: UInt64, compressedBytes: UInt64?) -> StreamAnalysis {
         var result = analysis
+        result.framedBytes = framedBytes
+        result.compressedBytes = compressedBytes
         result.payloadSHA256 = digest.map { $0.finalize().hexString }
         return result
     }
