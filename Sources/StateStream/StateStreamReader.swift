@@ -3,9 +3,9 @@ public enum StreamEvent: Sendable {
     /// A chunk's length field was read. Its payload follows as zero or more
     /// ``payload(_:)`` events, then ``chunkEnd(_:)`` if the body is complete.
     case chunkStart(Chunk)
-    /// The next piece of the current chunk's payload, in order. Pieces are at
-    /// most the reader's buffer size; where one chunk's payload is split between
-    /// pieces carries no meaning.
+    /// The current chunk's payload: the whole body when it fits in the reader's
+    /// buffer, else the next piece of it, in order. The slice shares the reader's
+    /// buffer; keeping it past the next call to `next()` costs a copy.
     case payload(ArraySlice<UInt8>)
     /// The current chunk's payload is complete.
     case chunkEnd(Chunk)
@@ -20,9 +20,13 @@ public enum StreamEvent: Sendable {
 ///
 /// The reader is a pull parser: each call to ``next()`` returns one
 /// ``StreamEvent`` until the stream is over, then `nil`. It keeps one fixed buffer
-/// (1 MiB by default) and never sizes anything by a length read from the input:
-/// a chunk that declares 4 GiB and is cut off after ten bytes is reported as soon
-/// as the input ends. It reads its source only forward and stops reading after
+/// (1 MiB by default, QEMU's largest chunk) and never sizes anything by a length
+/// read from the input: a chunk that declares 4 GiB and is cut off after ten bytes
+/// is reported as soon as the input ends.
+///
+/// A chunk body that fits in the buffer comes as one `payload` event, and only
+/// once it is complete, so the payload of a truncated chunk is never handed out.
+/// A longer body comes in pieces as it is read. It reads its source only forward and stops reading after
 /// the source first reports its end, so pipes and terminals work.
 ///
 /// A valid stream yields, per chunk, `chunkStart`, `payload`…, `chunkEnd`, then
@@ -115,6 +119,9 @@ public struct StateStreamReader: ~Copyable {
                 nextChunkIndex += 1
                 return .chunkEnd(chunk)
             }
+            if remaining == chunk.length && Int(chunk.length) <= buffer.count {
+                return try readWholeBody(of: chunk)
+            }
             if start == end {
                 try refill()
             }
@@ -161,16 +168,32 @@ public struct StateStreamReader: ~Copyable {
         return .chunkStart(chunk)
     }
 
+    /// A body that fits in the buffer comes whole, and only once it is
+    /// complete: a truncated one yields no payload at all.
+    private mutating func readWholeBody(of chunk: Chunk) throws(InputError) -> StreamEvent {
+        let length = Int(chunk.length)
+        try fill(atLeast: length)
+        guard end - start >= length else {
+            state = .finished
+            return .problem(.truncatedChunk(chunk, presentBytes: UInt64(end - start)))
+        }
+        let body = buffer[start..<start + length]
+        consume(length)
+        state = .body(chunk, remaining: 0)
+        return .payload(body)
+    }
+
     private mutating func consume(_ count: Int) {
         start += count
         offset += UInt64(count)
     }
 
-    /// Reads into the buffer until at least `count` bytes are unread or the
-    /// source ends.
+    /// Reads into the buffer until at least `count` bytes (at most the buffer's
+    /// size) are unread or the source ends, moving the unread bytes to the front
+    /// first if they would not fit.
     private mutating func fill(atLeast count: Int) throws(InputError) {
         guard end - start < count else { return }
-        if start > 0 {
+        if start + count > buffer.count {
             buffer.withUnsafeMutableBytes { bytes in
                 bytes.baseAddress!.copyMemory(from: bytes.baseAddress! + start, byteCount: end - start)
             }

@@ -49,7 +49,26 @@ import Testing
         let stream = Array(TestStreams.frame([body0, body1], terminator: false).dropLast(2))
         let events = try TestStreams.events(of: stream)
         let chunk = Chunk(index: 1, offset: 15, length: 6)
+        #expect(events.suffix(2) == [.chunkStart(chunk), .problem(.truncatedChunk(chunk, presentBytes: 4))])
+    }
+
+    @Test func bodyLongerThanBufferComesInPiecesEvenWhenTruncated() throws {
+        let stream = Array(TestStreams.frame([body0, body1], terminator: false).dropLast(2))
+        let events = try TestStreams.events(of: stream, readSizes: { _ in 3 }, bufferSize: 5)
+        let chunk = Chunk(index: 1, offset: 15, length: 6)
         #expect(events.suffix(3) == [.chunkStart(chunk), .payload(Array(body1.prefix(4))), .problem(.truncatedChunk(chunk, presentBytes: 4))])
+    }
+
+    @Test func bodyThatFitsTheBufferComesWhole() throws {
+        var generator = SeededGenerator(seed: 3)
+        let chunks = (0..<20).map { _ in TestStreams.bytes(Int.random(in: 1...64, using: &generator), using: &generator) }
+        let input = try StateStreamInput(source: ByteArraySource(TestStreams.frame(chunks), maximumReadSize: 7))
+        var reader = StateStreamReader(input: input, bufferSize: 64)
+        var bodies: [[UInt8]] = []
+        while let event = try reader.next() {
+            if case .payload(let bytes) = event { bodies.append(Array(bytes)) }
+        }
+        #expect(bodies == chunks)
     }
 
     @Test func endRightAfterLengthIsTruncatedChunkWithNothingPresent() throws {
