@@ -19,11 +19,18 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
-        // The chunk-framed state stream format: reading, validation, summaries.
+        // Linux calls Swift's Glibc module hides (it is built without _GNU_SOURCE).
+        .target(
+            name: "CStateToolShims",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        // The chunk-framed state stream format: reading, writing, validation,
+        // summaries, comparison, repair; zstd; safe output files.
         .target(
             name: "StateStream",
             dependencies: [
                 "CZstd",
+                "CStateToolShims",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

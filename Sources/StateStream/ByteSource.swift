@@ -25,12 +25,15 @@ public enum InputError: Error, Equatable, Sendable, CustomStringConvertible {
     case readFailed(Errno)
     /// The zstd layer is corrupt, truncated or followed by garbage.
     case compression(CompressionFailure)
+    /// A ``TeeSource`` could not write its copy.
+    case copyFailed(OutputError)
 
     public var description: String {
         switch self {
         case .cannotOpen(let errno): return "cannot open: \(errno)"
         case .readFailed(let errno): return "read failed: \(errno)"
         case .compression(let failure): return failure.description
+        case .copyFailed(let error): return error.description
         }
     }
 }

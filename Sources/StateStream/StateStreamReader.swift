@@ -60,6 +60,14 @@ public struct StateStreamReader: ~Copyable {
     private var state = State.lengthDue
     private var nextChunkIndex = 0
 
+    /// The buffer's size: bodies up to this long come whole.
+    public var bufferCapacity: Int { buffer.count }
+
+    /// Bytes read from the source but not handed out in events. After a
+    /// `truncated-chunk` problem for a body that fits the buffer, these are the
+    /// bytes of that body that were present (what `repair --keep-partial` keeps).
+    public var unconsumedBytes: ArraySlice<UInt8> { buffer[start..<end] }
+
     /// Bytes of the framed (decompressed) stream read so far.
     public var framedBytesRead: UInt64 { offset + UInt64(end - start) }
 

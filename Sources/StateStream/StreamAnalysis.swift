@@ -47,19 +47,27 @@ public struct StreamAnalysis: Sendable {
     ///   - input: The stream to read.
     ///   - maximumChunkLength: Longer chunks draw an `oversized-chunk` warning.
     ///   - computeDigest: Whether to compute ``payloadSHA256``.
-    ///   - observe: Called with every event, for listing chunks or showing progress.
-    /// - Throws: ``InputError`` if the input cannot be read.
+    ///   - copy: Where to copy every byte of the framed (decompressed) stream as
+    ///     it is read, exactly, trailing data included: `compress` and
+    ///     `decompress` check and copy in one pass.
+    ///   - observe: Called with every event after it is recorded: to list chunks,
+    ///     show progress, or copy the payload somewhere.
+    /// - Throws: ``InputError`` if the input cannot be read (or, as
+    ///   ``InputError/copyFailed(_:)``, the copy cannot be written), or whatever
+    ///   `observe` throws.
     public static func analyze(
         _ input: StateStreamInput,
         maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength,
         computeDigest: Bool,
-        observe: (borrowing StateStreamReader, StreamEvent) -> Void = { _, _ in }
-    ) throws(InputError) -> StreamAnalysis {
-        var reader = StateStreamReader(input: input, maximumChunkLength: maximumChunkLength)
+        copyingFramedBytesTo copy: (any ByteSink)? = nil,
+        observe: (borrowing StateStreamReader, StreamEvent) throws -> Void = { _, _ in }
+    ) throws -> StreamAnalysis {
+        let source = copy.map { TeeSource(input.framedSource, copyingTo: $0) } ?? input.framedSource
+        var reader = StateStreamReader(source: source, maximumChunkLength: maximumChunkLength)
         var analyzer = StreamAnalyzer(compression: input.compression, computeDigest: computeDigest)
         while let event = try reader.next() {
             analyzer.record(event)
-            observe(reader, event)
+            try observe(reader, event)
         }
         return analyzer.finish(framedBytes: reader.framedBytesRead, compressedBytes: input.compressedBytesRead)
     }

@@ -83,9 +83,7 @@ struct InspectReport: Encodable {
 
     /// The report as one line of JSON.
     func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        try JSONEncoder.statetool.encode(self)
     }
 
     /// The report for people.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import StateStream
 
-/// Options every command that checks a stream takes.
+/// Options of the commands that check a stream: `validate`, `inspect`.
 struct ReadingOptions: ParsableArguments {
     @Option(
         name: .customLong("max-chunk"),
@@ -23,4 +23,60 @@ struct ReadingOptions: ParsableArguments {
     }
 
     var chunkLimit: UInt32 { UInt32(maximumChunkLength.bytes) }
+}
+
+/// Options of the commands that write: where to, and whether to show progress.
+struct OutputOptions: ParsableArguments {
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp(
+            "Where to write: a file (written to a temporary file and renamed into place only on success), or - for standard output.",
+            valueName: "file"))
+    var output = "-"
+
+    @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
+    var quiet = false
+
+    /// Opens the output, refusing to write over `inputs` or binary to a terminal.
+    func open(protecting inputs: [String]) throws(OutputError) -> OutputFile {
+        try OutputFile(path: output, protecting: inputs)
+    }
+}
+
+/// zstd settings for the commands that compress.
+struct ZstdOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("zstd compression level.", valueName: "level"))
+    var level: Int32 = ZstdCompressingSink.defaultLevel
+
+    @Option(help: ArgumentHelp("zstd worker threads (0: compress on the calling thread, as zstd -T1).", valueName: "count"))
+    var threads: Int32 = 0
+
+    func validate() throws {
+        guard ZstdCompressingSink.levels.contains(level) else {
+            throw ValidationError("--level must be between \(ZstdCompressingSink.levels.lowerBound) and \(ZstdCompressingSink.levels.upperBound).")
+        }
+        guard (0...256).contains(threads) else { throw ValidationError("--threads must be between 0 and 256.") }
+    }
+
+    /// A compressor writing into `output`.
+    func compressor(into output: any ByteSink) throws(OutputError) -> ZstdCompressingSink {
+        try ZstdCompressingSink(output, level: level, threads: threads)
+    }
+}
+
+/// `--chunk-size` for the commands that frame a payload.
+struct ChunkSizeOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Payload bytes per chunk (the last chunk may be shorter), up to 16M. Takes bytes or K/M/G suffixes.",
+            valueName: "size"))
+    var chunkSize: ByteCount = ByteCount(bytes: UInt64(StateStreamFormat.qemuMaximumChunkLength))
+
+    func validate() throws {
+        guard chunkSize.bytes > 0, chunkSize.bytes <= UInt64(PayloadFramer.maximumChunkSize) else {
+            throw ValidationError("--chunk-size must be between 1 byte and 16M.")
+        }
+    }
+
+    var bytes: Int { Int(chunkSize.bytes) }
 }

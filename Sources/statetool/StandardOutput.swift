@@ -22,3 +22,12 @@ final class StandardOutput {
         pending.removeAll(keepingCapacity: true)
     }
 }
+
+extension JSONEncoder {
+    /// Sorted keys, unescaped slashes: stable output for scripts and tests.
+    static var statetool: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}

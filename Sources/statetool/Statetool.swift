@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 
 @main
 struct Statetool: ParsableCommand {
@@ -15,10 +16,25 @@ struct Statetool: ParsableCommand {
             EXIT STATUS
               0   the stream is valid
               1   the stream is invalid (an error; with --strict, a warning too)
-              2   an input could not be read
+              2   an input could not be read, or an output written
               64  the command line is wrong
+            diff follows cmp: 0 same, 1 different, 2 trouble.
+
+            Commands that write take -o FILE (default: standard output, never a terminal). A file \
+            output is written to a temporary file in the same folder and renamed into place only on \
+            success: a failed run leaves no output file and never touches its input.
             """,
         version: "0.1.0",
-        subcommands: [Validate.self, Inspect.self]
+        subcommands: [
+            Validate.self, Inspect.self, Diff.self, Payload.self, Frame.self, Rechunk.self,
+            Compress.self, Decompress.self, Repair.self,
+        ]
     )
+
+    /// A reader that goes away is a write error (EPIPE) with a message, not a
+    /// silent death by SIGPIPE.
+    static func main() {
+        signal(SIGPIPE, SIG_IGN)
+        main(nil)
+    }
 }

@@ -11,15 +11,13 @@ extension StreamAnalysis {
         computeDigest: Bool,
         showProgress: Bool = true,
         onChunk: (Chunk) -> Void = { _ in }
-    ) throws(InputError) -> StreamAnalysis {
+    ) throws -> StreamAnalysis {
         let input = try StateStreamInput(path: path)
         var progress = ProgressLine(enabled: showProgress && !options.quiet)
         defer { progress.clear() }
         return try analyze(input, maximumChunkLength: options.chunkLimit, computeDigest: computeDigest) { reader, event in
-            if case .chunkEnd(let chunk) = event {
-                onChunk(chunk)
-                progress.update(bytes: reader.framedBytesRead)
-            }
+            if case .chunkEnd(let chunk) = event { onChunk(chunk) }
+            progress.update(bytes: reader.framedBytesRead)
         }
     }
 

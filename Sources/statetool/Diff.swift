@@ -1,0 +1,296 @@
+import ArgumentParser
+import FoundationEssentials
+import StateStream
+
+struct Diff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare the payloads (or with --framing, the chunk layouts) of two streams.",
+        discussion: """
+            By default only the payloads count: QEMU's chunk boundaries are wherever a pipe read \
+            returned, so the same state can be framed differently. Reports whether the payloads are \
+            identical, their lengths, the first differing payload offset with the chunk and file \
+            offset that hold it on each side, the differing ranges (adjacent bytes merged), and a hex \
+            view around the first difference. Either side may be raw or zstd, a file or - (not both).
+
+            --json prints one JSON object: a and b {file, compression, chunks, payloadBytes}, \
+            identical, firstDifference {payloadOffset, a, b: {chunk, fileOffset} or null} or null, \
+            ranges [{start, end, length}], omittedRanges, differingBytes, context {offset, before, a, \
+            b} (hex) or null. With --framing: a and b, identical, firstDifferingChunk {index, a, b: \
+            {offset, length} or null} or null, differingChunks.
+
+            Exit status, as cmp: 0 same, 1 different, 2 trouble (an input unreadable or broken, \
+            named with its problem), 64 usage error.
+            """
+    )
+
+    @Flag(help: "Compare the chunk layouts (lengths, index by index) instead of the payloads.")
+    var framing = false
+
+    @Option(help: ArgumentHelp("How many differing ranges to list.", valueName: "count"))
+    var maxRanges = 16
+
+    @Option(help: ArgumentHelp("Bytes of context to show before and after the first difference.", valueName: "bytes"))
+    var context = 16
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Argument(help: ArgumentHelp("The first stream.", valueName: "a"))
+    var a: String
+
+    @Argument(help: ArgumentHelp("The second stream.", valueName: "b"))
+    var b: String
+
+    func validate() throws {
+        guard !(a == "-" && b == "-") else { throw ValidationError("Only one side can be standard input.") }
+        guard maxRanges >= 0 else { throw ValidationError("--max-ranges cannot be negative.") }
+        guard (0...4096).contains(context) else { throw ValidationError("--context must be between 0 and 4096.") }
+    }
+
+    func run() throws {
+        let first = try CommandSupport.openInput(a)
+        let second = try CommandSupport.openInput(b)
+        let identical: Bool
+        let analyses: (StreamAnalysis, StreamAnalysis)
+        let text: String
+        do {
+            if framing {
+                let comparison = try FramingComparison.compare(first, second)
+                analyses = (comparison.a, comparison.b)
+                identical = comparison.identical
+                text = json ? try DiffJSON.framing(comparison, a: a, b: b) : describe(comparison)
+            } else {
+                let comparison = try PayloadComparison.compare(first, second, maximumRanges: maxRanges, contextLength: context)
+                analyses = (comparison.a, comparison.b)
+                identical = comparison.identical
+                text = json ? try DiffJSON.payload(comparison, a: a, b: b) : describe(comparison)
+            }
+        } catch {
+            throw CommandSupport.fail(error, file: "\(a) / \(b)")
+        }
+        let broken = [(a, analyses.0), (b, analyses.1)].filter { $0.1.error != nil }
+        guard broken.isEmpty else {
+            for (file, analysis) in broken { CommandSupport.reportProblems(of: analysis, file: file) }
+            throw ExitStatus.unreadable
+        }
+        print(text)
+        if !identical { throw ExitStatus.invalid }
+    }
+
+    private func side(_ name: String, _ analysis: StreamAnalysis) -> String {
+        "  \(name): \(analysis.payloadBytes) payload bytes in \(analysis.chunkCount) chunks (\(analysis.compression.rawValue))"
+    }
+
+    private func describe(_ comparison: FramingComparison) -> String {
+        var lines = [
+            "\(a) and \(b): chunk layouts \(comparison.identical ? "are identical" : "differ")",
+            side("a", comparison.a), side("b", comparison.b),
+        ]
+        if let index = comparison.firstDifferingChunk {
+            func chunk(_ chunk: Chunk?) -> String { chunk.map { "\($0.length) bytes at offset \($0.offset)" } ?? "none" }
+            lines.append("first differing chunk: \(index): a \(chunk(comparison.chunkInA)), b \(chunk(comparison.chunkInB))")
+            lines.append("\(comparison.differingChunkCount) chunk indexes differ")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func describe(_ comparison: PayloadComparison) -> String {
+        var lines = [
+            "\(a) and \(b): payloads \(comparison.identical ? "are identical" : "differ")",
+            side("a", comparison.a), side("b", comparison.b),
+        ]
+        guard let offset = comparison.firstDifference else { return lines.joined(separator: "\n") }
+        func location(_ location: PayloadComparison.Location?) -> String {
+            location.map { "chunk \($0.chunkIndex) at file offset \($0.fileOffset)" } ?? "past its end"
+        }
+        lines.append("first difference at payload offset \(offset): a \(location(comparison.firstDifferenceInA)), b \(location(comparison.firstDifferenceInB))")
+        let rangeCount = comparison.ranges.count + comparison.omittedRangeCount
+        lines.append("\(rangeCount) differing \(rangeCount == 1 ? "range" : "ranges"), \(comparison.differingBytes) bytes:")
+        for range in comparison.ranges {
+            let length = range.upperBound - range.lowerBound
+            lines.append("  \(range.lowerBound)..<\(range.upperBound) (\(length) \(length == 1 ? "byte" : "bytes"))")
+        }
+        if comparison.omittedRangeCount > 0 {
+            lines.append("  ... and \(comparison.omittedRangeCount) more (--max-ranges)")
+        }
+        if context > 0 {
+            lines.append("context (payload offsets):")
+            lines += HexView.rows(comparison)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The hex view around a first difference: shared bytes, then each side's
+/// bytes with `^^` under those that differ.
+enum HexView {
+    static let width = 16
+
+    static func rows(_ comparison: PayloadComparison) -> [String] {
+        var rows: [String] = []
+        var offset = comparison.contextOffset
+        for line in stride(from: 0, to: comparison.contextBefore.count, by: width) {
+            let bytes = comparison.contextBefore[line..<min(line + width, comparison.contextBefore.count)]
+            rows.append("  =" + Format.padded(offset, to: 12) + "  " + hex(bytes))
+            offset += UInt64(bytes.count)
+        }
+        let a = comparison.contextA, b = comparison.contextB
+        for line in stride(from: 0, to: max(a.count, b.count), by: width) {
+            let rowA = a.dropFirst(line).prefix(width), rowB = b.dropFirst(line).prefix(width)
+            rows.append("  a" + Format.padded(offset, to: 12) + "  " + hex(rowA))
+            rows.append("  b" + Format.padded(offset, to: 12) + "  " + hex(rowB))
+            let marks = (0..<max(rowA.count, rowB.count)).map { index in
+                index < rowA.count && index < rowB.count && rowA[rowA.startIndex + index] == rowB[rowB.startIndex + index] ? "  " : "^^"
+            }
+            rows.append(String(repeating: " ", count: 17) + marks.joined(separator: " "))
+            offset += UInt64(width)
+        }
+        return rows
+    }
+
+    static func hex(_ bytes: some Collection<UInt8>) -> String {
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
+    }
+}
+
+/// `diff --json`.
+enum DiffJSON {
+    struct Side: Encodable {
+        let file: String
+        let compression: Compression
+        let chunks: Int
+        let payloadBytes: UInt64
+
+        init(_ file: String, _ analysis: StreamAnalysis) {
+            self.file = file
+            compression = analysis.compression
+            chunks = analysis.chunkCount
+            payloadBytes = analysis.payloadBytes
+        }
+    }
+
+    struct Location: Encodable {
+        let chunk: Int
+        let fileOffset: UInt64
+    }
+
+    struct FirstDifference: Encodable {
+        let payloadOffset: UInt64
+        let a: Location?
+        let b: Location?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(payloadOffset, forKey: .payloadOffset)
+            try container.encode(a, forKey: .a)
+            try container.encode(b, forKey: .b)
+        }
+
+        enum CodingKeys: String, CodingKey { case payloadOffset, a, b }
+    }
+
+    struct Range: Encodable {
+        let start: UInt64
+        let end: UInt64
+        let length: UInt64
+    }
+
+    struct Context: Encodable {
+        let offset: UInt64
+        let before: String
+        let a: String
+        let b: String
+    }
+
+    struct PayloadReport: Encodable {
+        let a: Side
+        let b: Side
+        let identical: Bool
+        let firstDifference: FirstDifference?
+        let ranges: [Range]
+        let omittedRanges: Int
+        let differingBytes: UInt64
+        let context: Context?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(a, forKey: .a)
+            try container.encode(b, forKey: .b)
+            try container.encode(identical, forKey: .identical)
+            try container.encode(firstDifference, forKey: .firstDifference)
+            try container.encode(ranges, forKey: .ranges)
+            try container.encode(omittedRanges, forKey: .omittedRanges)
+            try container.encode(differingBytes, forKey: .differingBytes)
+            try container.encode(context, forKey: .context)
+        }
+
+        enum CodingKeys: String, CodingKey { case a, b, identical, firstDifference, ranges, omittedRanges, differingBytes, context }
+    }
+
+    struct ChunkSide: Encodable {
+        let offset: UInt64
+        let length: UInt32
+    }
+
+    struct FirstDifferingChunk: Encodable {
+        let index: Int
+        let a: ChunkSide?
+        let b: ChunkSide?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(index, forKey: .index)
+            try container.encode(a, forKey: .a)
+            try container.encode(b, forKey: .b)
+        }
+
+        enum CodingKeys: String, CodingKey { case index, a, b }
+    }
+
+    struct FramingReport: Encodable {
+        let a: Side
+        let b: Side
+        let identical: Bool
+        let firstDifferingChunk: FirstDifferingChunk?
+        let differingChunks: Int
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(a, forKey: .a)
+            try container.encode(b, forKey: .b)
+            try container.encode(identical, forKey: .identical)
+            try container.encode(firstDifferingChunk, forKey: .firstDifferingChunk)
+            try container.encode(differingChunks, forKey: .differingChunks)
+        }
+
+        enum CodingKeys: String, CodingKey { case a, b, identical, firstDifferingChunk, differingChunks }
+    }
+
+    static func payload(_ comparison: PayloadComparison, a: String, b: String) throws -> String {
+        let location = { (location: PayloadComparison.Location?) in
+            location.map { Location(chunk: $0.chunkIndex, fileOffset: $0.fileOffset) }
+        }
+        let report = PayloadReport(
+            a: Side(a, comparison.a), b: Side(b, comparison.b), identical: comparison.identical,
+            firstDifference: comparison.firstDifference.map {
+                FirstDifference(payloadOffset: $0, a: location(comparison.firstDifferenceInA), b: location(comparison.firstDifferenceInB))
+            },
+            ranges: comparison.ranges.map { Range(start: $0.lowerBound, end: $0.upperBound, length: $0.upperBound - $0.lowerBound) },
+            omittedRanges: comparison.omittedRangeCount, differingBytes: comparison.differingBytes,
+            context: comparison.identical ? nil : Context(
+                offset: comparison.contextOffset, before: HexView.hex(comparison.contextBefore),
+                a: HexView.hex(comparison.contextA), b: HexView.hex(comparison.contextB)))
+        return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
+    }
+
+    static func framing(_ comparison: FramingComparison, a: String, b: String) throws -> String {
+        let side = { (chunk: Chunk?) in chunk.map { ChunkSide(offset: $0.offset, length: $0.length) } }
+        let report = FramingReport(
+            a: Side(a, comparison.a), b: Side(b, comparison.b), identical: comparison.identical,
+            firstDifferingChunk: comparison.firstDifferingChunk.map {
+                FirstDifferingChunk(index: $0, a: side(comparison.chunkInA), b: side(comparison.chunkInB))
+            },
+            differingChunks: comparison.differingChunkCount)
+        return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import StateStream
+
+struct Frame: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Frame raw payload bytes into a valid state stream, as QEMU would write it.",
+        discussion: """
+            Every chunk holds --chunk-size payload bytes (QEMU's own reads are at most 1 MiB), the \
+            last one fewer, then the zero-length terminator. An empty payload gives a stream that is \
+            just the terminator.
+
+            Exit status: 0 written, 2 input unreadable or output not writable, 64 usage error.
+            """
+    )
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var chunkSize: ChunkSizeOption
+
+    @Flag(help: "Write the stream zstd-compressed (see --level and --threads).")
+    var zstd = false
+
+    @OptionGroup var compression: ZstdOptions
+
+    @Argument(help: ArgumentHelp("The raw payload: a file, or - for standard input.", valueName: "payload"))
+    var payload: String
+
+    func run() throws {
+        var progress = ProgressLine(enabled: !output.quiet)
+        defer { progress.clear() }
+        do {
+            let source = try FileDescriptorSource(path: payload)
+            let file = try output.open(protecting: [payload])
+            let sink: any ByteSink = zstd ? try compression.compressor(into: file) : BufferedSink(file)
+            _ = try StreamTransforms.frame(payload: source, chunkSize: chunkSize.bytes, to: sink) { bytes in
+                progress.update(bytes: bytes)
+            }
+            try file.commit()
+        } catch {
+            throw CommandSupport.fail(error, file: payload)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import FoundationEssentials
+import StateStream
+
+struct Repair: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a valid stream out of a damaged one, saying exactly what changed.",
+        discussion: """
+            Keeps every complete chunk as it was; drops the partial tail of a truncated chunk (or, \
+            with --keep-partial, keeps its present bytes as a last chunk); drops a partial length \
+            field and any data after the terminator; adds a missing terminator; ends a stream whose \
+            zstd layer breaks where decoding stopped. The output always validates, and a valid input \
+            comes out byte for byte the same (decompressed, unless --zstd).
+
+            The report (one line per change, or --json) goes to standard output, or to standard \
+            error when the stream itself goes to standard output. A truncated chunk longer than 1 MiB \
+            can only be mended in a regular output file, not a pipe or --zstd output.
+
+            Exit status: 0 written, 2 input unreadable or output not writable, 64 usage error.
+            """
+    )
+
+    @OptionGroup var output: OutputOptions
+
+    @Flag(help: "Keep the present bytes of a truncated chunk as a last, shorter chunk.")
+    var keepPartial = false
+
+    @Flag(help: "Write the stream zstd-compressed (see --level and --threads).")
+    var zstd = false
+
+    @OptionGroup var compression: ZstdOptions
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or zstd.", valueName: "stream"))
+    var stream: String
+
+    func run() throws {
+        let input = try CommandSupport.openInput(stream)
+        var progress = ProgressLine(enabled: !output.quiet)
+        let report: StreamRepair.Report
+        do {
+            let file = try output.open(protecting: [stream])
+            let sink: any ByteSink = zstd ? try compression.compressor(into: file) : file
+            report = try StreamRepair.repair(input, to: sink, keepPartial: keepPartial) { reader, _ in
+                progress.update(bytes: reader.framedBytesRead)
+            }
+            progress.clear()
+            try file.commit()
+        } catch {
+            progress.clear()
+            throw CommandSupport.fail(error, file: stream)
+        }
+        let text = json ? try RepairReportJSON(input: stream, output: output.output, report: report).encoded() : describe(report)
+        if output.output == "-" { StandardError.write(text) } else { print(text) }
+    }
+
+    private func describe(_ report: StreamRepair.Report) -> String {
+        let written = "\(report.outputChunks) \(report.outputChunks == 1 ? "chunk" : "chunks"), \(report.outputPayloadBytes) payload bytes, \(report.outputFramedBytes) bytes"
+        guard !report.changes.isEmpty else {
+            return "\(stream): valid, copied unchanged: \(written)"
+        }
+        let dropped = report.changes.map(\.droppedBytes).reduce(0, +)
+        return (["\(stream): repaired into \(output.output == "-" ? "standard output" : output.output):"]
+            + report.changes.map { "  \($0)" }
+            + ["  wrote \(written); \(dropped) input bytes left out"]).joined(separator: "\n")
+    }
+}
+
+/// `repair --json`.
+private struct RepairReportJSON: Encodable {
+    struct Change: Encodable {
+        let kind: String
+        let offset: UInt64
+        let droppedBytes: UInt64
+        let description: String
+    }
+
+    let input: String
+    let output: String
+    let changes: [Change]
+    let outputChunks: Int
+    let outputPayloadBytes: UInt64
+    let outputBytes: UInt64
+    let droppedBytes: UInt64
+
+    init(input: String, output: String, report: StreamRepair.Report) {
+        self.input = input
+        self.output = output
+        changes = report.changes.map {
+            Change(kind: $0.kind, offset: $0.offset, droppedBytes: $0.droppedBytes, description: $0.description)
+        }
+        outputChunks = report.outputChunks
+        outputPayloadBytes = report.outputPayloadBytes
+        outputBytes = report.outputFramedBytes
+        droppedBytes = report.changes.map(\.droppedBytes).reduce(0, +)
+    }
+
+    func encoded() throws -> String {
+        String(decoding: try JSONEncoder.statetool.encode(self), as: UTF8.self)
+    }
+}
