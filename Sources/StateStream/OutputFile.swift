@@ -55,7 +55,7 @@ public final class OutputFile: ByteSink {
             }
         }
         if exists && (target.st_mode & S_IFMT) != S_IFREG {
-            descriptor = try Self.open(path, flags: O_WRONLY | O_CLOEXEC)
+            descriptor = try Self.open(path, flags: O_WRONLY | O_CLOEXEC, reportedAs: path)
             kind = .direct
             return
         }
@@ -67,7 +67,7 @@ public final class OutputFile: ByteSink {
             return
         }
         let temporary = Self.temporaryName(for: path)
-        descriptor = try Self.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)
+        descriptor = try Self.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, reportedAs: path)
         kind = .namedTemporary(path: temporary)
     }
 
@@ -147,9 +147,9 @@ public final class OutputFile: ByteSink {
         committed = true
     }
 
-    private static func open(_ path: String, flags: Int32) throws(OutputError) -> FileDescriptor {
+    private static func open(_ path: String, flags: Int32, reportedAs output: String) throws(OutputError) -> FileDescriptor {
         let fd = Glibc.open(path, flags, 0o666)
-        guard fd >= 0 else { throw .cannotCreate(path: path, .current) }
+        guard fd >= 0 else { throw .cannotCreate(path: output, .current) }
         return FileDescriptor(rawValue: fd)
     }
 

@@ -10,6 +10,11 @@ public struct PayloadComparison: Sendable {
         public let chunkIndex: Int
         /// Its offset in the framed (decompressed) stream.
         public let fileOffset: UInt64
+
+        public init(chunkIndex: Int, fileOffset: UInt64) {
+            self.chunkIndex = chunkIndex
+            self.fileOffset = fileOffset
+        }
     }
 
     /// The first stream, as `inspect` would describe it.

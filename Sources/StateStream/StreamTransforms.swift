@@ -46,6 +46,12 @@ public enum StreamTransforms {
         public let chunks: Int
         public let payloadBytes: UInt64
         public let framedBytes: UInt64
+
+        public init(chunks: Int, payloadBytes: UInt64, framedBytes: UInt64) {
+            self.chunks = chunks
+            self.payloadBytes = payloadBytes
+            self.framedBytes = framedBytes
+        }
     }
 
     /// Frames the raw bytes of `payload` into a valid stream with chunks of

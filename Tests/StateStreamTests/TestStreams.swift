@@ -130,3 +130,41 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Collects what is written to it, for tests.
+final class ByteArraySink: ByteSink {
+    private(set) var bytes: [UInt8] = []
+    private(set) var finishCount = 0
+
+    func write(_ buffer: UnsafeRawBufferPointer) throws(OutputError) {
+        bytes += buffer
+    }
+
+    func finish() throws(OutputError) {
+        finishCount += 1
+    }
+}
+
+extension TestStreams {
+    /// `input` read as a stream (raw or zstd detected).
+    static func input(_ bytes: [UInt8]) throws -> StateStreamInput {
+        try StateStreamInput(source: ByteArraySource(bytes, maximumReadSize: 4093))
+    }
+
+    /// `payload` cut into chunks of `size` bytes, the last one shorter.
+    static func split(_ payload: [UInt8], size: Int) -> [[UInt8]] {
+        stride(from: 0, to: payload.count, by: size).map { Array(payload[$0..<min($0 + size, payload.count)]) }
+    }
+
+    /// Random chunk lengths adding up to `payload.count`.
+    static func randomSplit(_ payload: [UInt8], using generator: inout some RandomNumberGenerator, maximum: Int = 200) -> [[UInt8]] {
+        var chunks: [[UInt8]] = []
+        var position = 0
+        while position < payload.count {
+            let length = min(payload.count - position, Int.random(in: 1...maximum, using: &generator))
+            chunks.append(Array(payload[position..<position + length]))
+            position += length
+        }
+        return chunks
+    }
+}
