@@ -23,8 +23,6 @@ struct Decompress: ParsableCommand {
     var stream: String
 
     func run() throws {
-        try StreamCopy.run(stream: stream, output: output, force: force) { file throws(OutputError) in
-            BufferedSink(file)
-        }
+        try StreamCopy.run(stream: stream, output: output, force: force) { file throws(OutputError) in file }
     }
 }

@@ -142,7 +142,9 @@ enum HexView {
             let marks = (0..<max(rowA.count, rowB.count)).map { index in
                 index < rowA.count && index < rowB.count && rowA[rowA.startIndex + index] == rowB[rowB.startIndex + index] ? "  " : "^^"
             }
-            rows.append(String(repeating: " ", count: 17) + marks.joined(separator: " "))
+            var markRow = String(repeating: " ", count: 17) + marks.joined(separator: " ")
+            while markRow.last == " " { markRow.removeLast() }
+            rows.append(markRow)
             offset += UInt64(width)
         }
         return rows
