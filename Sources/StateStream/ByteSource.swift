@@ -1,3 +1,4 @@
+import Glibc
 import SystemPackage
 
 /// Something the state-stream reader can pull bytes from: a file, a pipe, a
@@ -69,6 +70,14 @@ public final class FileDescriptorSource: ByteSource {
 
     deinit {
         if closesOnDeinit { try? fileDescriptor.close() }
+    }
+
+    /// The size of a regular file, for showing progress; `nil` for a pipe,
+    /// socket or terminal. Reading never depends on it.
+    public var regularFileSize: UInt64? {
+        var status = stat()
+        guard fstat(fileDescriptor.rawValue, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        return UInt64(status.st_size)
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {

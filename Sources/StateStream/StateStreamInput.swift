@@ -10,8 +10,12 @@ public struct StateStreamInput {
     public let framedSource: any ByteSource
     private let decompressor: ZstdDecompressingSource?
 
+    /// The input's size when it is a regular file, for showing progress.
+    public let regularFileSize: UInt64?
+
     /// Reads `source`, detecting its compression from its first bytes.
     public init(source: any ByteSource) throws(InputError) {
+        regularFileSize = (source as? FileDescriptorSource)?.regularFileSize
         var leading = [UInt8](repeating: 0, count: Compression.magicLength)
         var count = 0
         while count < leading.count {
@@ -43,4 +47,9 @@ public struct StateStreamInput {
 
     /// Compressed bytes consumed so far, for zstd input; `nil` for raw input.
     public var compressedBytesRead: UInt64? { decompressor?.compressedBytesRead }
+
+    /// How far into the input (as stored, compressed or not) `reader` has read.
+    public func bytesConsumed(by reader: borrowing StateStreamReader) -> UInt64 {
+        compressedBytesRead ?? reader.framedBytesRead
+    }
 }

@@ -25,12 +25,12 @@ struct Frame: ParsableCommand {
     var payload: String
 
     func run() throws {
-        var progress = ProgressLine(enabled: !output.quiet)
-        defer { progress.clear() }
         do {
             let source = try FileDescriptorSource(path: payload)
             let file = try output.open(protecting: [payload])
             let sink: any ByteSink = zstd ? try compression.compressor(into: file) : BufferedSink(file)
+            var progress = ProgressLine(enabled: !output.quiet, total: source.regularFileSize)
+            defer { progress.clear() }
             _ = try StreamTransforms.frame(payload: source, chunkSize: chunkSize.bytes, to: sink) { bytes in
                 progress.update(bytes: bytes)
             }

@@ -27,13 +27,13 @@ struct Payload: ParsableCommand {
 
     func run() throws {
         let input = try CommandSupport.openInput(stream)
-        var progress = ProgressLine(enabled: !output.quiet)
+        var progress = ProgressLine(for: input, quiet: output.quiet)
         let analysis: StreamAnalysis
         let file: OutputFile
         do {
             file = try output.open(protecting: [stream])
             analysis = try StreamTransforms.extractPayload(of: input, to: file) { reader, _ in
-                progress.update(bytes: reader.framedBytesRead)
+                progress.update(bytes: input.bytesConsumed(by: reader))
             }
             progress.clear()
             if analysis.error != nil {

@@ -27,13 +27,13 @@ struct Rechunk: ParsableCommand {
 
     func run() throws {
         let input = try CommandSupport.openInput(stream)
-        var progress = ProgressLine(enabled: !output.quiet)
+        var progress = ProgressLine(for: input, quiet: output.quiet)
         defer { progress.clear() }
         do {
             let file = try output.open(protecting: [stream])
             let sink: any ByteSink = zstd ? try compression.compressor(into: file) : BufferedSink(file)
             let analysis = try StreamTransforms.rechunk(input, chunkSize: chunkSize.bytes, to: sink) { reader, _ in
-                progress.update(bytes: reader.framedBytesRead)
+                progress.update(bytes: input.bytesConsumed(by: reader))
             }
             guard analysis.error == nil else {
                 progress.clear()

@@ -38,13 +38,13 @@ struct Repair: ParsableCommand {
 
     func run() throws {
         let input = try CommandSupport.openInput(stream)
-        var progress = ProgressLine(enabled: !output.quiet)
+        var progress = ProgressLine(for: input, quiet: output.quiet)
         let report: StreamRepair.Report
         do {
             let file = try output.open(protecting: [stream])
             let sink: any ByteSink = zstd ? try compression.compressor(into: file) : file
             report = try StreamRepair.repair(input, to: sink, keepPartial: keepPartial) { reader, _ in
-                progress.update(bytes: reader.framedBytesRead)
+                progress.update(bytes: input.bytesConsumed(by: reader))
             }
             progress.clear()
             try file.commit()

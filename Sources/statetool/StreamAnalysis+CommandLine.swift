@@ -13,11 +13,11 @@ extension StreamAnalysis {
         onChunk: (Chunk) -> Void = { _ in }
     ) throws -> StreamAnalysis {
         let input = try StateStreamInput(path: path)
-        var progress = ProgressLine(enabled: showProgress && !options.quiet)
+        var progress = ProgressLine(for: input, quiet: options.quiet || !showProgress)
         defer { progress.clear() }
         return try analyze(input, maximumChunkLength: options.chunkLimit, computeDigest: computeDigest) { reader, event in
             if case .chunkEnd(let chunk) = event { onChunk(chunk) }
-            progress.update(bytes: reader.framedBytesRead)
+            progress.update(bytes: input.bytesConsumed(by: reader))
         }
     }
 

@@ -9,13 +9,13 @@ enum StreamCopy {
         sink makeSink: (OutputFile) throws(OutputError) -> any ByteSink
     ) throws {
         let input = try CommandSupport.openInput(stream)
-        var progress = ProgressLine(enabled: !output.quiet)
+        var progress = ProgressLine(for: input, quiet: output.quiet)
         defer { progress.clear() }
         do {
             let file = try output.open(protecting: [stream])
             let sink = try makeSink(file)
             let analysis = try StreamAnalysis.analyze(input, computeDigest: false, copyingFramedBytesTo: sink) { reader, _ in
-                progress.update(bytes: reader.framedBytesRead)
+                progress.update(bytes: input.bytesConsumed(by: reader))
             }
             try sink.finish()
             if analysis.error != nil {

@@ -1,4 +1,5 @@
 import Glibc
+import StateStream
 import SystemPackage
 
 /// Standard error, for messages and progress: data goes to standard output.
@@ -12,35 +13,45 @@ enum StandardError {
     static var isTerminal: Bool { isatty(FileDescriptor.standardError.rawValue) == 1 }
 }
 
-/// A one-line progress display on standard error, shown only when standard error
-/// is a terminal, only for work that lasts more than a second, and refreshed at
+/// A one-line progress display on standard error: bytes done, rate, and the
+/// percentage when the input's size is known. Shown only when standard error is
+/// a terminal, only for work that lasts more than a second, and refreshed at
 /// most four times a second.
 struct ProgressLine {
     private let enabled: Bool
+    private let total: UInt64?
     private let started = ContinuousClock.now
     private var lastShown: ContinuousClock.Instant?
     private var shown = false
 
-    init(enabled: Bool) {
+    init(enabled: Bool, total: UInt64?) {
         self.enabled = enabled && StandardError.isTerminal
+        self.total = total
     }
 
-    /// Shows `bytes` processed so far.
+    /// Progress through `input`, shown unless `quiet`.
+    init(for input: StateStreamInput, quiet: Bool) {
+        self.init(enabled: !quiet, total: input.regularFileSize)
+    }
+
+    /// Shows `bytes` of the input processed so far.
     mutating func update(bytes: UInt64) {
         guard enabled else { return }
         let now = ContinuousClock.now
         guard now - started > .seconds(1), lastShown.map({ now - $0 > .milliseconds(250) }) ?? true else { return }
         lastShown = now
         shown = true
-        let seconds = Double((now - started).components.attoseconds) / 1e18 + Double((now - started).components.seconds)
-        let rate = Double(bytes) / max(seconds, 0.001)
-        let text = "\r\u{1B}[K\(Format.bytes(bytes)) read, \(Format.bytes(UInt64(rate)))/s"
+        let elapsed = now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        var text = "\r\u{1B}[K\(Format.bytes(bytes)) read, \(Format.bytes(UInt64(Double(bytes) / seconds)))/s"
+        if let total, total > 0 { text += ", \(min(100, bytes * 100 / total))%" }
         _ = try? FileDescriptor.standardError.writeAll(text.utf8)
     }
 
-    /// Removes the line, if it was shown.
-    func clear() {
+    /// Removes the line, if it is shown.
+    mutating func clear() {
         guard shown else { return }
+        shown = false
         _ = try? FileDescriptor.standardError.writeAll("\r\u{1B}[K".utf8)
     }
 }
