@@ -178,17 +178,9 @@ enum DiffJSON {
 
     struct FirstDifference: Encodable {
         let payloadOffset: UInt64
-        let a: Location?
-        let b: Location?
+        let a: Nullable<Location>
+        let b: Nullable<Location>
 
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(payloadOffset, forKey: .payloadOffset)
-            try container.encode(a, forKey: .a)
-            try container.encode(b, forKey: .b)
-        }
-
-        enum CodingKeys: String, CodingKey { case payloadOffset, a, b }
     }
 
     struct Range: Encodable {
@@ -208,25 +200,12 @@ enum DiffJSON {
         let a: Side
         let b: Side
         let identical: Bool
-        let firstDifference: FirstDifference?
+        let firstDifference: Nullable<FirstDifference>
         let ranges: [Range]
         let omittedRanges: Int
         let differingBytes: UInt64
-        let context: Context?
+        let context: Nullable<Context>
 
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(a, forKey: .a)
-            try container.encode(b, forKey: .b)
-            try container.encode(identical, forKey: .identical)
-            try container.encode(firstDifference, forKey: .firstDifference)
-            try container.encode(ranges, forKey: .ranges)
-            try container.encode(omittedRanges, forKey: .omittedRanges)
-            try container.encode(differingBytes, forKey: .differingBytes)
-            try container.encode(context, forKey: .context)
-        }
-
-        enum CodingKeys: String, CodingKey { case a, b, identical, firstDifference, ranges, omittedRanges, differingBytes, context }
     }
 
     struct ChunkSide: Encodable {
@@ -236,36 +215,18 @@ enum DiffJSON {
 
     struct FirstDifferingChunk: Encodable {
         let index: Int
-        let a: ChunkSide?
-        let b: ChunkSide?
+        let a: Nullable<ChunkSide>
+        let b: Nullable<ChunkSide>
 
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(index, forKey: .index)
-            try container.encode(a, forKey: .a)
-            try container.encode(b, forKey: .b)
-        }
-
-        enum CodingKeys: String, CodingKey { case index, a, b }
     }
 
     struct FramingReport: Encodable {
         let a: Side
         let b: Side
         let identical: Bool
-        let firstDifferingChunk: FirstDifferingChunk?
+        let firstDifferingChunk: Nullable<FirstDifferingChunk>
         let differingChunks: Int
 
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(a, forKey: .a)
-            try container.encode(b, forKey: .b)
-            try container.encode(identical, forKey: .identical)
-            try container.encode(firstDifferingChunk, forKey: .firstDifferingChunk)
-            try container.encode(differingChunks, forKey: .differingChunks)
-        }
-
-        enum CodingKeys: String, CodingKey { case a, b, identical, firstDifferingChunk, differingChunks }
     }
 
     static func payload(_ comparison: PayloadComparison, a: String, b: String) throws -> String {
@@ -274,14 +235,16 @@ enum DiffJSON {
         }
         let report = PayloadReport(
             a: Side(a, comparison.a), b: Side(b, comparison.b), identical: comparison.identical,
-            firstDifference: comparison.firstDifference.map {
-                FirstDifference(payloadOffset: $0, a: location(comparison.firstDifferenceInA), b: location(comparison.firstDifferenceInB))
-            },
+            firstDifference: Nullable(comparison.firstDifference.map {
+                FirstDifference(
+                    payloadOffset: $0, a: Nullable(location(comparison.firstDifferenceInA)),
+                    b: Nullable(location(comparison.firstDifferenceInB)))
+            }),
             ranges: comparison.ranges.map { Range(start: $0.lowerBound, end: $0.upperBound, length: $0.upperBound - $0.lowerBound) },
             omittedRanges: comparison.omittedRangeCount, differingBytes: comparison.differingBytes,
-            context: comparison.identical ? nil : Context(
+            context: Nullable(comparison.identical ? nil : Context(
                 offset: comparison.contextOffset, before: HexView.hex(comparison.contextBefore),
-                a: HexView.hex(comparison.contextA), b: HexView.hex(comparison.contextB)))
+                a: HexView.hex(comparison.contextA), b: HexView.hex(comparison.contextB))))
         return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
     }
 
@@ -289,9 +252,9 @@ enum DiffJSON {
         let side = { (chunk: Chunk?) in chunk.map { ChunkSide(offset: $0.offset, length: $0.length) } }
         let report = FramingReport(
             a: Side(a, comparison.a), b: Side(b, comparison.b), identical: comparison.identical,
-            firstDifferingChunk: comparison.firstDifferingChunk.map {
-                FirstDifferingChunk(index: $0, a: side(comparison.chunkInA), b: side(comparison.chunkInB))
-            },
+            firstDifferingChunk: Nullable(comparison.firstDifferingChunk.map {
+                FirstDifferingChunk(index: $0, a: Nullable(side(comparison.chunkInA)), b: Nullable(side(comparison.chunkInB)))
+            }),
             differingChunks: comparison.differingChunkCount)
         return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
     }

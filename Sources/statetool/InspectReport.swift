@@ -27,29 +27,16 @@ struct InspectReport: Encodable {
     private struct Problem: Encodable {
         let kind: String
         let severity: String
-        let offset: UInt64?
-        let compressedOffset: UInt64?
+        let offset: Nullable<UInt64>
+        let compressedOffset: Nullable<UInt64>
         let message: String
 
         init(_ problem: StreamProblem) {
             kind = problem.kind.rawValue
             severity = problem.severity.rawValue
-            offset = problem.offsetIsCompressed ? nil : problem.offset
-            compressedOffset = problem.offsetIsCompressed ? problem.offset : nil
+            offset = Nullable(problem.offsetIsCompressed ? nil : problem.offset)
+            compressedOffset = Nullable(problem.offsetIsCompressed ? problem.offset : nil)
             message = problem.message
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(kind, forKey: .kind)
-            try container.encode(severity, forKey: .severity)
-            try container.encode(offset, forKey: .offset)
-            try container.encode(compressedOffset, forKey: .compressedOffset)
-            try container.encode(message, forKey: .message)
-        }
-
-        private enum CodingKeys: String, CodingKey {
-            case kind, severity, offset, compressedOffset, message
         }
     }
 

@@ -31,3 +31,17 @@ extension JSONEncoder {
         return encoder
     }
 }
+
+/// An optional that JSON shows as `null` when absent, instead of leaving the key out.
+struct Nullable<Wrapped: Encodable>: Encodable {
+    let value: Wrapped?
+
+    init(_ value: Wrapped?) {
+        self.value = value
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let value { try container.encode(value) } else { try container.encodeNil() }
+    }
+}

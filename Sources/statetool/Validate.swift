@@ -44,15 +44,7 @@ struct Validate: ParsableCommand {
             StandardError.write("\(file): error: \(error)")
             return ExitStatus.unreadable
         }
-        for problem in analysis.problems {
-            StandardError.write("\(file): \(problem.severity.rawValue): \(problem)")
-        }
-        if analysis.omittedProblemCount > 0 {
-            StandardError.write("\(file): warning: \(analysis.omittedProblemCount) more warnings not shown")
-        }
-        if analysis.error != nil {
-            StandardError.write("\(file): \(analysis.validPrefixSummary)")
-        }
+        CommandSupport.reportProblems(of: analysis, file: file)
         guard analysis.isValid(strict: reading.strict) else { return ExitStatus.invalid }
         if verbose {
             print("\(file): valid: \(analysis.chunkCount) chunks, \(analysis.payloadBytes) payload bytes, \(analysis.compression.rawValue)")
