@@ -5,6 +5,7 @@ let package = Package(
     name: "statetool",
     products: [
         .library(name: "StateStream", targets: ["StateStream"]),
+        .library(name: "VhostUser", targets: ["VhostUser"]),
         .executable(name: "statetool", targets: ["statetool"]),
     ],
     dependencies: [
@@ -35,11 +36,23 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The vhost-user protocol: messages, an fd-passing socket, the front-end
+        // (QEMU's role) and a reference back-end.
+        .target(
+            name: "VhostUser",
+            dependencies: [
+                "CStateToolShims",
+                "StateStream",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The command-line tool: arguments and printing only.
         .executableTarget(
             name: "statetool",
             dependencies: [
                 "StateStream",
+                "VhostUser",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

@@ -1,8 +1,12 @@
 #include "CStateToolShims.h"
 
 #include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/uio.h>
 
 int statetool_open_unnamed_temporary(const char *directory, unsigned int mode) {
     return open(directory, O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)mode);
@@ -12,4 +16,73 @@ int statetool_link_unnamed_temporary(int fd, const char *path) {
     char procPath[64];
     snprintf(procPath, sizeof procPath, "/proc/self/fd/%d", fd);
     return linkat(AT_FDCWD, procPath, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
+/// Descriptors attached to one message at most (rust-vmm's limit).
+#define STATETOOL_MAX_FDS 32
+
+ssize_t statetool_send_with_fds(int socket, const void *data, size_t length, const int *fds, int fd_count) {
+    struct iovec iov = { .iov_base = (void *)data, .iov_len = length };
+    struct msghdr message = { .msg_iov = &iov, .msg_iovlen = 1 };
+    char control[CMSG_SPACE(sizeof(int) * STATETOOL_MAX_FDS)];
+    if (fd_count > 0) {
+        if (fd_count > STATETOOL_MAX_FDS) {
+            errno = EINVAL;
+            return -1;
+        }
+        memset(control, 0, sizeof control);
+        message.msg_control = control;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
+        memcpy(CMSG_DATA(header), fds, sizeof(int) * fd_count);
+    }
+    return sendmsg(socket, &message, MSG_NOSIGNAL);
+}
+
+ssize_t statetool_receive_with_fds(int socket, void *data, size_t length, int *fds, int fd_capacity,
+                                   int *fd_count, int *control_truncated) {
+    struct iovec iov = { .iov_base = data, .iov_len = length };
+    char control[CMSG_SPACE(sizeof(int) * STATETOOL_MAX_FDS)];
+    struct msghdr message = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+    *fd_count = 0;
+    *control_truncated = 0;
+    ssize_t received = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+    if (received < 0) {
+        return received;
+    }
+    *control_truncated = (message.msg_flags & MSG_CTRUNC) != 0;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        int count = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        const int *received_fds = (const int *)CMSG_DATA(header);
+        for (int i = 0; i < count; i++) {
+            if (*fd_count < fd_capacity) {
+                fds[(*fd_count)++] = received_fds[i];
+            } else {
+                close(received_fds[i]);
+                *control_truncated = 1;
+            }
+        }
+    }
+    return received;
+}
+
+int statetool_pipe(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+int statetool_set_pipe_size(int fd, int size) {
+    return fcntl(fd, F_SETPIPE_SZ, size);
+}
+
+ssize_t statetool_splice_file_to_pipe(int in, long long *offset, int out, size_t length) {
+    loff_t position = (loff_t)*offset;
+    ssize_t moved = splice(in, &position, out, NULL, length, SPLICE_F_MOVE | SPLICE_F_MORE);
+    *offset = (long long)position;
+    return moved;
 }

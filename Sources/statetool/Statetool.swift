@@ -27,7 +27,7 @@ struct Statetool: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Validate.self, Inspect.self, Diff.self, Payload.self, Frame.self, Rechunk.self,
-            Compress.self, Decompress.self, Repair.self,
+            Compress.self, Decompress.self, Repair.self, Replay.self, Capture.self, Serve.self,
         ]
     )
 

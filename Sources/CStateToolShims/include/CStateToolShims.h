@@ -13,4 +13,30 @@ int statetool_open_unnamed_temporary(const char *directory, unsigned int mode);
 /// linkat on /proc/self/fd. Returns -1 with errno set.
 int statetool_link_unnamed_temporary(int fd, const char *path);
 
+#include <stddef.h>
+#include <sys/types.h>
+
+/// sendmsg of `length` bytes from `data` on `socket`, with `fd_count` file
+/// descriptors attached as SCM_RIGHTS (fd_count 0: none), MSG_NOSIGNAL.
+/// Returns what sendmsg returns.
+ssize_t statetool_send_with_fds(int socket, const void *data, size_t length, const int *fds, int fd_count);
+
+/// recvmsg of up to `length` bytes into `data` from `socket`, with
+/// MSG_CMSG_CLOEXEC. Received descriptors go to `fds` (room for
+/// `fd_capacity`), their number to `*fd_count`; `*control_truncated` is set
+/// when the kernel dropped descriptors for lack of room (MSG_CTRUNC).
+/// Returns what recvmsg returns.
+ssize_t statetool_receive_with_fds(int socket, void *data, size_t length, int *fds, int fd_capacity,
+                                   int *fd_count, int *control_truncated);
+
+/// pipe2(fds, O_CLOEXEC).
+int statetool_pipe(int fds[2]);
+
+/// fcntl(fd, F_SETPIPE_SZ, size): returns the new capacity, or -1 with errno.
+int statetool_set_pipe_size(int fd, int size);
+
+/// splice(in, offset, out, NULL, length, SPLICE_F_MOVE | SPLICE_F_MORE):
+/// moves up to `length` bytes from a file (at *offset, which advances) into a pipe.
+ssize_t statetool_splice_file_to_pipe(int in, long long *offset, int out, size_t length);
+
 #endif

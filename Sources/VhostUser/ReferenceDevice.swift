@@ -1,0 +1,166 @@
+import Crypto
+import Glibc
+import StateStream
+import SystemPackage
+
+/// The state `statetool serve` keeps: what a LOAD brings is checked and
+/// recorded, what a SAVE sends comes from a file. Faults can be switched on to
+/// test front-ends.
+public struct ReferenceDevice: DeviceState {
+    /// How `record` is written.
+    public enum RecordFormat: String, Sendable, CaseIterable {
+        /// The raw payload, as the back-end received it.
+        case payload
+        /// Framed as QEMU frames a saved state (1 MiB chunks at most).
+        case stream
+    }
+
+    /// Where each loaded state is written (replaced on every LOAD).
+    public var record: (path: String, format: RecordFormat)?
+    /// Reject a loaded state whose payload has another SHA-256 (lowercase hex).
+    public var expectedSHA256: String?
+    /// Answer CHECK_DEVICE_STATE with 1 whatever happened.
+    public var failsCheck = false
+    /// Close the transfer pipe after this many payload bytes.
+    public var hangUpAfter: UInt64?
+    /// The state a SAVE sends: a stream (its payload is sent) or a raw payload.
+    public var statePath: String?
+    /// Called with a line about each transfer.
+    public var log: @Sendable (String) -> Void = { _ in }
+
+    public init() {}
+
+    public func load(from pipe: FileDescriptor) -> UInt64 {
+        var digest = SHA256()
+        var received: UInt64 = 0
+        var output: OutputFile?
+        if let record {
+            do {
+                output = try OutputFile(path: record.path, protecting: [])
+            } catch {
+                log("cannot record the state: \(error)")
+                return 1
+            }
+        }
+        let recordSink: (any ByteSink)? = output.map { file -> any ByteSink in
+            record?.format == .stream ? PayloadFramingSink(file) : file
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            var limit = buffer.count
+            if let hangUpAfter {
+                guard received < hangUpAfter else {
+                    log("hanging up after \(received) bytes, as asked")
+                    return 1
+                }
+                limit = Int(min(UInt64(limit), hangUpAfter - received))
+            }
+            let count = Glibc.read(pipe.rawValue, buffer.baseAddress!, limit)
+            if count < 0 {
+                if errno == EINTR { continue }
+                log("reading the state failed: \(Errno(rawValue: errno))")
+                return 1
+            }
+            if count == 0 { break }
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+            digest.update(bufferPointer: bytes)
+            do {
+                try recordSink?.write(bytes)
+            } catch {
+                log("recording the state failed: \(error)")
+                return 1
+            }
+            received += UInt64(count)
+        }
+        let hex = digest.finalize().map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        do {
+            try recordSink?.finish()
+            try output?.commit()
+        } catch {
+            log("recording the state failed: \(error)")
+            return 1
+        }
+        log("loaded \(received) payload bytes, sha256 \(hex)")
+        if let expectedSHA256, expectedSHA256.lowercased() != hex {
+            log("rejecting the state: expected sha256 \(expectedSHA256)")
+            return 1
+        }
+        return failsCheck ? 1 : 0
+    }
+
+    public func save(into pipe: FileDescriptor) -> UInt64 {
+        guard let statePath else {
+            log("no --state to save: sending an empty state")
+            return failsCheck ? 1 : 0
+        }
+        do {
+            let sink = PipeSink(pipe: pipe, limit: hangUpAfter)
+            let isStream = try StreamAnalysis.analyze(StateStreamInput(path: statePath), computeDigest: false).isValid()
+            if isStream {
+                _ = try StreamTransforms.extractPayload(of: StateStreamInput(path: statePath), to: sink)
+            } else {
+                let source = try FileDescriptorSource(path: statePath)
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+                defer { buffer.deallocate() }
+                while case let count = try source.read(into: buffer), count > 0 {
+                    try sink.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+                }
+            }
+            log("saved \(sink.written) payload bytes from \(statePath)")
+        } catch PipeSink.HungUp.asked {
+            log("hanging up after \(hangUpAfter ?? 0) bytes, as asked")
+            return 1
+        } catch {
+            log("saving the state failed: \(error)")
+            return 1
+        }
+        return failsCheck ? 1 : 0
+    }
+}
+
+/// Writes into a transfer pipe, stopping after `limit` bytes if given.
+private final class PipeSink: ByteSink {
+    enum HungUp: Error { case asked }
+
+    let pipe: FileDescriptor
+    let limit: UInt64?
+    private(set) var written: UInt64 = 0
+
+    init(pipe: FileDescriptor, limit: UInt64?) {
+        self.pipe = pipe
+        self.limit = limit
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+        var bytes = bytes
+        if let limit, written + UInt64(bytes.count) > limit {
+            bytes = UnsafeRawBufferPointer(rebasing: bytes[..<Int(limit - written)])
+        }
+        do {
+            _ = try pipe.writeAll(bytes)
+        } catch {
+            throw .writeFailed((error as? Errno) ?? .ioError)
+        }
+        written += UInt64(bytes.count)
+    }
+
+    func finish() throws(OutputError) {}
+}
+
+/// Frames what is written to it in chunks of QEMU's largest read (1 MiB).
+private final class PayloadFramingSink: ByteSink {
+    private var framer: PayloadFramer
+
+    init(_ destination: any ByteSink) {
+        framer = PayloadFramer(chunkSize: Int(StateStreamFormat.qemuMaximumChunkLength), sink: BufferedSink(destination))
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+        try framer.append(bytes)
+    }
+
+    func finish() throws(OutputError) {
+        try framer.finish()
+    }
+}

@@ -1,0 +1,140 @@
+import ArgumentParser
+import FoundationEssentials
+import StateStream
+import SystemPackage
+import VhostUser
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay a state stream into a live vhost-user back-end through its load path.",
+        discussion: """
+            Connects as the front-end and does what QEMU's destination does: its initialisation for \
+            a vhost-user-fs device (GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, \
+            GET_QUEUE_NUM, GET_MAX_MEM_SLOTS, SET_OWNER, GET_FEATURES), SET_DEVICE_STATE_FD (LOAD, \
+            STOPPED) with a pipe, the payload into the pipe, then CHECK_DEVICE_STATE, and reports the \
+            back-end's verdict. A file is validated before connecting, so a broken stream never \
+            reaches the back-end (--force sends its valid prefix anyway); from standard input a \
+            framing error mid-way aborts as QEMU does: the pipe is closed and no CHECK is sent.
+
+            Exit status: \(LiveExitStatus.summary)
+            """
+    )
+
+    @OptionGroup var connection: SocketOptions
+
+    @Flag(help: "Send the valid prefix of a broken stream instead of refusing it.")
+    var force = false
+
+    @Option(help: ArgumentHelp("The back-end's log file: its new lines are printed with the verdict.", valueName: "file"))
+    var backendLog: String?
+
+    @Flag(help: "Print the result as one JSON object.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
+    var quiet = false
+
+    @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or zstd.", valueName: "stream"))
+    var stream: String
+
+    func run() throws {
+        var sendingPrefixOnly = false
+        if stream != "-" {
+            let analysis: StreamAnalysis
+            do {
+                analysis = try StreamAnalysis.analyze(StateStreamInput(path: stream), computeDigest: false)
+            } catch {
+                throw CommandSupport.fail(error, file: stream)
+            }
+            if analysis.error != nil {
+                guard force else {
+                    throw CommandSupport.refuse(analysis, file: stream, hint: "nothing was sent; --force sends its valid prefix")
+                }
+                CommandSupport.reportProblems(of: analysis, file: stream)
+                StandardError.write("\(stream): --force: sending the valid prefix, \(analysis.payloadBytes) payload bytes")
+                sendingPrefixOnly = true
+            }
+        }
+        let logStart = backendLog.map { BackEndLog.size(of: $0) }
+        let input = try CommandSupport.openInput(stream)
+        let started = ContinuousClock.now
+        let sent: StateTransfer.Sent
+        let verdict: UInt64
+        do {
+            let frontEnd = try connection.connect()
+            let pipe = try frontEnd.startTransfer(.load)
+            var progress = ProgressLine(for: input, quiet: quiet)
+            defer { progress.clear() }
+            sent = try StateTransfer.sendPayload(of: input, into: pipe, timeout: frontEnd.timeout) { progress.update(bytes: $0) }
+            progress.clear()
+            if sent.analysis.error != nil && !sendingPrefixOnly {
+                CommandSupport.reportProblems(of: sent.analysis, file: stream)
+                StandardError.write("\(stream): transfer aborted after \(sent.payloadBytes) payload bytes, as QEMU aborts: pipe closed, no CHECK_DEVICE_STATE sent")
+                throw ExitStatus.invalid
+            }
+            verdict = try frontEnd.checkDeviceState()
+        } catch let error as VhostUserError {
+            printBackEndLog(from: logStart)
+            throw LiveExitStatus.fail(error)
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            throw CommandSupport.fail(error, file: stream)
+        }
+        let elapsed = ContinuousClock.now - started
+        if json {
+            let report = ReplayReport(
+                file: stream, chunks: sent.chunks, payloadBytes: sent.payloadBytes,
+                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                checkDeviceState: verdict, accepted: verdict == 0)
+            print(String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self))
+        } else {
+            print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(seconds(elapsed)) (\(rate(sent.payloadBytes, elapsed)))")
+            print(verdict == 0
+                  ? "the back-end accepted the state (CHECK_DEVICE_STATE 0)"
+                  : "the back-end rejected the state (CHECK_DEVICE_STATE \(verdict))")
+        }
+        printBackEndLog(from: logStart)
+        if verdict != 0 { throw LiveExitStatus.stateRejected }
+    }
+
+    private func printBackEndLog(from start: UInt64?) {
+        guard let backendLog, let start else { return }
+        let lines = BackEndLog.lines(of: backendLog, from: start)
+        guard !lines.isEmpty else { return }
+        StandardError.write("back-end log (\(backendLog)):")
+        lines.forEach { StandardError.write("  \($0)") }
+    }
+}
+
+private struct ReplayReport: Encodable {
+    let file: String
+    let chunks: Int
+    let payloadBytes: UInt64
+    let seconds: Double
+    let checkDeviceState: UInt64
+    let accepted: Bool
+}
+
+/// The back-end's log file, read from where it ended before the replay.
+enum BackEndLog {
+    static func size(of path: String) -> UInt64 {
+        (try? FileDescriptorSource(path: path).regularFileSize) ?? 0
+    }
+
+    /// The lines written to `path` past `offset`.
+    static func lines(of path: String, from offset: UInt64) -> [String] {
+        guard let file = try? FileDescriptor.open(FilePath(path), .readOnly) else { return [] }
+        defer { try? file.close() }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var position = Int64(offset)
+        while bytes.count < 1 << 20,
+              let count = try? buffer.withUnsafeMutableBytes({ try file.read(fromAbsoluteOffset: position, into: $0) }),
+              count > 0 {
+            bytes += buffer.prefix(count)
+            position += Int64(count)
+        }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+}
