@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+
+/// `replay`, `capture` and `serve` against each other, as separate processes
+/// over a real vhost-user socket.
+@Suite(.serialized) struct LiveBackEndTests {
+    let scratch: URL
+    var socket: String { scratch.appendingPathComponent("vu.sock").path }
+
+    init() throws {
+        scratch = URL(fileURLWithPath: "/tmp/statetool-live-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+
+    /// Starts `statetool serve --once --socket … arguments` and waits for its socket.
+    private func serve(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = StatetoolRunner.executable
+        process.arguments = ["serve", "--once", "--socket", socket] + arguments
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/null"))
+        try process.run()
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return process
+    }
+
+    private func finish(_ server: Process) {
+        if server.isRunning { server.terminate() }
+        server.waitUntilExit()
+    }
+
+    private func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+
+    private let realState = StatetoolRunner.sample("virtiofsd-s1-A.state")
+    private let realPayloadSHA256 = "6fee85a91ea77fc233220eb9aeb758055dca68b6d17e667bc5572609f1f1584b"
+
+    @Test(arguments: [false, true])
+    func replayDeliversThePayloadAndReportsTheVerdict(ownDescriptor: Bool) throws {
+        let server = try serve(["--record", path("rec"), "--expect-sha256", realPayloadSHA256] + (ownDescriptor ? ["--own-fd"] : []))
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["replay", "--json", "--socket", socket, realState])
+        #expect(result.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        #expect(object["accepted"] as? Bool == true)
+        #expect(object["checkDeviceState"] as? Int == 0)
+        #expect(object["payloadBytes"] as? Int == 238_452)
+        #expect(object["chunks"] as? Int == 4)
+        server.waitUntilExit()
+        let payload = try StatetoolRunner.run(["payload", realState])
+        #expect(try bytes(path("rec")) == payload.stdoutBytes)
+    }
+
+    @Test func replayFromStandardInputAndZstd() throws {
+        let compressed = path("s.zst")
+        #expect(try StatetoolRunner.run(["compress", realState, "-o", compressed]).status == 0)
+        let server = try serve(["--expect-sha256", realPayloadSHA256])
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["replay", "--socket", socket, "-"], stdin: try bytes(compressed))
+        #expect(result.status == 0)
+        #expect(result.stdout.hasSuffix("the back-end accepted the state (CHECK_DEVICE_STATE 0)\n"))
+    }
+
+    @Test func rejectedStateIsExitThree() throws {
+        let server = try serve(["--expect-sha256", String(repeating: "0", count: 64)])
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["replay", "--socket", socket, realState])
+        #expect(result.status == 3)
+        #expect(result.stdout.hasSuffix("the back-end rejected the state (CHECK_DEVICE_STATE 1)\n"))
+    }
+
+    @Test func refusedTransferIsExitSix() throws {
+        let server = try serve(["--reject"])
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["replay", "--socket", socket, realState])
+        #expect(result.status == 6)
+        #expect(result.stderr == "error: the back-end did not accept migration state transfer: SET_DEVICE_STATE_FD answered 0x101 (error code 1)\n")
+    }
+
+    @Test func backEndWithoutDeviceStateIsExitFive() throws {
+        let server = try serve(["--no-device-state"])
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["replay", "--socket", socket, realState])
+        #expect(result.status == 5)
+        #expect(result.stderr == "error: the back-end does not support migration state transfer: no VHOST_USER_PROTOCOL_F_DEVICE_STATE (protocol features 0xa00b)\n")
+    }
+
+    @Test func backEndHangingUpMidTransferIsExitSeven() throws {
+        // 8 MiB of payload cannot all sit in the pipe when the back-end stops reading.
+        let payload = path("payload")
+        FileManager.default.createFile(atPath: payload, contents: Data(repeating: 0x5A, count: 8 << 20))
+        #expect(try StatetoolRunner.run(["frame", "--chunk-size", "64K", payload, "-o", path("big.state")]).status == 0)
+        let server = try serve(["--hang-up-after", "1M"])
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["replay", "--socket", socket, path("big.state")])
+        #expect(result.status == 7)
+        #expect(result.stderr.hasPrefix("error: the back-end closed the transfer pipe after "))
+    }
+
+    @Test func missingSocketIsExitFour() throws {
+        let result = try StatetoolRunner.run(["replay", "--socket", path("nothing.sock"), realState])
+        #expect(result.status == 4)
+        #expect(result.stderr == "error: no socket at \(path("nothing.sock"))\n")
+    }
+
+    @Test func silentBackEndTimesOut() throws {
+        // A peer that accepts and never answers.
+        let peer = Process()
+        peer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        peer.arguments = ["-c", "import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); c,_=s.accept(); time.sleep(20)", socket]
+        try peer.run()
+        defer { kill(peer.processIdentifier, SIGKILL); peer.waitUntilExit() }
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
+        let started = Date()
+        let result = try StatetoolRunner.run(["replay", "--timeout", "1", "--socket", socket, realState])
+        #expect(result.status == 8)
+        #expect(result.stderr == "error: timed out after 1 s waiting for the reply to GET_FEATURES (1)\n")
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    @Test func brokenFileIsRefusedBeforeConnecting() throws {
+        let result = try StatetoolRunner.run(["replay", "--socket", path("nothing.sock"), "Samples/truncated-length.state"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasSuffix("refusing a broken stream: nothing was sent; --force sends its valid prefix\n"))
+    }
+
+    @Test func brokenPipeInputAbortsWithoutCheck() throws {
+        let server = try serve(["--record", path("rec")])
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["replay", "--socket", socket, "-"], stdin: try bytes(StatetoolRunner.sample("truncated-chunk.state")))
+        #expect(result.status == 1)
+        // The 4 GiB chunk is longer than the reader's buffer, so its 10 bytes went out as read.
+        #expect(result.stderr.hasSuffix("-: transfer aborted after 4106 payload bytes, as QEMU aborts: pipe closed, no CHECK_DEVICE_STATE sent\n"))
+    }
+
+    @Test(arguments: [false, true])
+    func captureFramesWhatTheBackEndSaves(ownDescriptor: Bool) throws {
+        let server = try serve(["--state", realState] + (ownDescriptor ? ["--own-fd"] : []))
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["capture", "--socket", socket, "-o", path("cap.state")])
+        #expect(result.status == 0)
+        let inspect = try StatetoolRunner.run(["inspect", "--json", path("cap.state")])
+        let object = try #require(try JSONSerialization.jsonObject(with: inspect.stdoutBytes) as? [String: Any])
+        #expect(object["valid"] as? Bool == true)
+        #expect(object["payloadSHA256"] as? String == realPayloadSHA256)
+    }
+
+    @Test func captureOfAFailedSaveWritesNothing() throws {
+        let server = try serve(["--state", realState, "--fail-check"])
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["capture", "--socket", socket, "-o", path("cap.state")])
+        #expect(result.status == 3)
+        #expect(!FileManager.default.fileExists(atPath: path("cap.state")))
+    }
+
+    @Test func serveRemovesItsSocketOnSignal() throws {
+        let process = Process()
+        process.executableURL = StatetoolRunner.executable
+        process.arguments = ["serve", "--socket", socket]
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/null"))
+        try process.run()
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(FileManager.default.fileExists(atPath: socket))
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: socket))
+    }
+}
