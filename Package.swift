@@ -69,7 +69,7 @@ let package = Package(
         // End-to-end tests: run the built `statetool` binary the way a user does.
         .testTarget(
             name: "statetoolTests",
-            dependencies: ["statetool"]
+            dependencies: ["statetool", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

@@ -3,13 +3,17 @@ import Testing
 
 /// `replay`, `capture` and `serve` against each other, as separate processes
 /// over a real vhost-user socket.
-@Suite(.serialized) struct LiveBackEndTests {
+@Suite(.serialized) final class LiveBackEndTests {
     let scratch: URL
     var socket: String { scratch.appendingPathComponent("vu.sock").path }
 
     init() throws {
         scratch = URL(fileURLWithPath: "/tmp/statetool-live-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
     }
 
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }

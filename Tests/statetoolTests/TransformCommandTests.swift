@@ -2,12 +2,16 @@ import Foundation
 import Testing
 
 /// payload, frame, rechunk, compress, decompress and repair, run as a user runs them.
-@Suite struct TransformCommandTests {
+@Suite final class TransformCommandTests {
     let scratch: URL
 
     init() throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-transform-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
     }
 
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }

@@ -1,0 +1,64 @@
+import Crypto
+import Foundation
+import Testing
+
+/// The real vhost-user peers `Scripts/install-peers` puts in place, and the
+/// fixture guest's shared directory.
+enum RealPeers {
+    /// virtiofsd 1.13 from trixie, through its wrapper.
+    static let virtiofsd = StatetoolRunner.packageDirectory.appendingPathComponent(".build-peers/virtiofsd/virtiofsd").path
+
+    /// Fails the test, saying how to get the peers, when virtiofsd is missing.
+    static func requireVirtiofsd() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: virtiofsd), "virtiofsd is missing: run Scripts/install-peers")
+    }
+
+    /// Starts virtiofsd serving `sharedDirectory` on `socket`, logging to `log`,
+    /// and waits for its socket.
+    static func startVirtiofsd(sharedDirectory: String, socket: String, log: String, options: [String] = []) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: virtiofsd)
+        process.arguments = ["--shared-dir=\(sharedDirectory)", "--socket-path=\(socket)", "--sandbox=none"] + options
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = process.standardError
+        try process.run()
+        for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return process
+    }
+
+    /// Stops a peer for good (children here may ignore SIGTERM).
+    static func stop(_ process: Process) {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Builds the fixture's shared directory as MANIFEST.md describes it:
+    /// `tree/dDD/sSS/file-IIIII-HHHH.dat` (20 x 10 x 25 files), `extra/` and `hello.txt`;
+    /// without `tree/d07` when `broken`.
+    static func makeShare(at root: URL, broken: Bool = false) throws {
+        let files = FileManager.default
+        for d in 0..<20 where !(broken && d == 7) {
+            for s in 0..<10 {
+                let folder = root.appendingPathComponent(String(format: "tree/d%02d/s%02d", d, s))
+                try files.createDirectory(at: folder, withIntermediateDirectories: true)
+                for k in 0..<25 {
+                    let index = d * 250 + s * 25 + k
+                    let digest = SHA256.hash(data: Data("vfs-fixture-\(index)".utf8))
+                    let hex = digest.map { String(format: "%02x", $0) }.joined().prefix(24)
+                    let name = String(format: "file-%05d-", index) + hex + ".dat"
+                    try Data(String(format: "fixture file %05d %@\n", index, String(hex)).utf8)
+                        .write(to: folder.appendingPathComponent(name))
+                }
+            }
+        }
+        let extra = root.appendingPathComponent("extra")
+        try files.createDirectory(at: extra, withIntermediateDirectories: true)
+        for n in 0..<16 {
+            try Data(String(format: "late open %02d\n", n).utf8).write(to: extra.appendingPathComponent(String(format: "late-open-%02d.txt", n)))
+        }
+        try Data("hello from the host\n".utf8).write(to: root.appendingPathComponent("hello.txt"))
+    }
+}
