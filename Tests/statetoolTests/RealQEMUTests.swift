@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+
+/// `serve` behind real QEMU 10: QEMU's own front-end saves a state from it into
+/// a migration file and loads it back into a second one.
+@Suite(.serialized) final class RealQEMUTests {
+    let scratch: URL
+
+    init() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.qemu), "QEMU is missing: run Scripts/install-peers")
+        scratch = URL(fileURLWithPath: "/tmp/statetool-qemu-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    static let qemu = "/usr/bin/qemu-system-x86_64"
+
+    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+
+    private func start(_ executable: String, _ arguments: [String], log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        _ = FileManager.default.createFile(atPath: path(log), contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: path(log)))
+        process.standardOutput = process.standardError
+        try process.run()
+        return process
+    }
+
+    private func serve(_ arguments: [String], socket: String) throws -> Process {
+        let process = try start(StatetoolRunner.executable.path, ["serve", "--socket", path(socket)] + arguments, log: socket + ".log")
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: path(socket)) { Thread.sleep(forTimeInterval: 0.01) }
+        return process
+    }
+
+    /// A paused q35 machine with one vhost-user-fs device on `socket`.
+    private func qemu(socket: String, qmp: String, extra: [String] = []) throws -> Process {
+        try start(Self.qemu, [
+            "-machine", "q35,memory-backend=mem", "-m", "256M",
+            "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
+            "-accel", "tcg", "-nodefaults", "-display", "none", "-S",
+            "-chardev", "socket,id=char0,path=\(path(socket))",
+            "-device", "vhost-user-fs-pci,chardev=char0,tag=myfs",
+            "-qmp", "unix:\(path(qmp)),server=on,wait=off",
+        ] + extra, log: qmp + ".log")
+    }
+
+    private func qmp(_ socket: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [StatetoolRunner.packageDirectory.appendingPathComponent("Tests/Peers/qmp.py").path, path(socket)] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    private func stop(_ processes: Process...) {
+        for process in processes {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+    }
+
+    @Test func stateServedToQEMUComesBackThroughAMigrationFile() throws {
+        // 4 MiB of payload, served raw: QEMU frames it as it reads the pipe.
+        var generator = SystemRandomNumberGenerator()
+        let payload = Data((0..<(4 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try payload.write(to: URL(fileURLWithPath: path("served.payload")))
+
+        let source = try serve(["--state", path("served.payload")], socket: "src.sock")
+        let sourceQEMU = try qemu(socket: "src.sock", qmp: "src.qmp")
+        let migrated = try qmp("src.qmp", ["migrate", path("vm.mig")])
+        _ = try qmp("src.qmp", ["quit"])
+        stop(sourceQEMU, source)
+        #expect(migrated == 0, "source migration did not complete")
+
+        let destination = try serve(["--record", path("recorded.payload")], socket: "dst.sock")
+        let destinationQEMU = try qemu(socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", "file:\(path("vm.mig"))"])
+        let loaded = try qmp("dst.qmp", ["wait-incoming"])
+        _ = try qmp("dst.qmp", ["quit"])
+        stop(destinationQEMU, destination)
+        #expect(loaded == 0, "incoming migration did not complete")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path("recorded.payload"))) == payload)
+    }
+
+    @Test func qemuRefusesToMigrateFromABackEndWithoutDeviceState() throws {
+        let source = try serve(["--no-device-state"], socket: "src.sock")
+        let sourceQEMU = try qemu(socket: "src.sock", qmp: "src.qmp")
+        let migrated = try qmp("src.qmp", ["migrate", path("vm.mig")])
+        _ = try qmp("src.qmp", ["quit"])
+        stop(sourceQEMU, source)
+        #expect(migrated != 0)
+    }
+}
