@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// An input holding a state stream, raw or zstd-compressed, with its compression
 /// detected from its first bytes.
 ///
@@ -12,10 +14,15 @@ public struct StateStreamInput {
 
     /// The input's size when it is a regular file, for showing progress.
     public let regularFileSize: UInt64?
+    /// The input's descriptor when it is a regular file, for reading it again
+    /// by offset (`replay` splices from it); `nil` for pipes and memory.
+    public let regularFile: FileDescriptor?
 
     /// Reads `source`, detecting its compression from its first bytes.
     public init(source: any ByteSource) throws(InputError) {
-        regularFileSize = (source as? FileDescriptorSource)?.regularFileSize
+        let file = source as? FileDescriptorSource
+        regularFileSize = file?.regularFileSize
+        regularFile = regularFileSize == nil ? nil : file?.fileDescriptor
         var leading = [UInt8](repeating: 0, count: Compression.magicLength)
         var count = 0
         while count < leading.count {

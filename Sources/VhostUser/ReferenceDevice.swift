@@ -94,8 +94,8 @@ public struct ReferenceDevice: DeviceState {
             log("no --state to save: sending an empty state")
             return failsCheck ? 1 : 0
         }
+        let sink = PipeSink(pipe: pipe, limit: hangUpAfter)
         do {
-            let sink = PipeSink(pipe: pipe, limit: hangUpAfter)
             let isStream = try StreamAnalysis.analyze(StateStreamInput(path: statePath), computeDigest: false).isValid()
             if isStream {
                 _ = try StreamTransforms.extractPayload(of: StateStreamInput(path: statePath), to: sink)
@@ -108,8 +108,8 @@ public struct ReferenceDevice: DeviceState {
                 }
             }
             log("saved \(sink.written) payload bytes from \(statePath)")
-        } catch PipeSink.HungUp.asked {
-            log("hanging up after \(hangUpAfter ?? 0) bytes, as asked")
+        } catch where sink.reachedLimit {
+            log("hanging up after \(sink.written) bytes, as asked")
             return 1
         } catch {
             log("saving the state failed: \(error)")
@@ -121,11 +121,11 @@ public struct ReferenceDevice: DeviceState {
 
 /// Writes into a transfer pipe, stopping after `limit` bytes if given.
 private final class PipeSink: ByteSink {
-    enum HungUp: Error { case asked }
-
     let pipe: FileDescriptor
     let limit: UInt64?
     private(set) var written: UInt64 = 0
+    /// Whether a write stopped at `limit` (and threw).
+    private(set) var reachedLimit = false
 
     init(pipe: FileDescriptor, limit: UInt64?) {
         self.pipe = pipe
@@ -136,6 +136,7 @@ private final class PipeSink: ByteSink {
         var bytes = bytes
         if let limit, written + UInt64(bytes.count) > limit {
             bytes = UnsafeRawBufferPointer(rebasing: bytes[..<Int(limit - written)])
+            reachedLimit = true
         }
         do {
             _ = try pipe.writeAll(bytes)
@@ -143,6 +144,7 @@ private final class PipeSink: ByteSink {
             throw .writeFailed((error as? Errno) ?? .ioError)
         }
         written += UInt64(bytes.count)
+        if reachedLimit { throw .writeFailed(.brokenPipe) }
     }
 
     func finish() throws(OutputError) {}

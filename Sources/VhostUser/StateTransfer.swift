@@ -1,3 +1,4 @@
+import CStateToolShims
 import Glibc
 import StateStream
 import SystemPackage
@@ -13,6 +14,12 @@ public enum StateTransfer {
         public var payloadBytes: UInt64
         /// Chunks whose payload was written.
         public var chunks: Int
+
+        public init(analysis: StreamAnalysis, payloadBytes: UInt64, chunks: Int) {
+            self.analysis = analysis
+            self.payloadBytes = payloadBytes
+            self.chunks = chunks
+        }
     }
 
     /// Writes the payload of `input` into `pipe` and closes it.
@@ -49,6 +56,48 @@ public enum StateTransfer {
             }
         }
         return Sent(analysis: analysis, payloadBytes: sent, chunks: chunks)
+    }
+
+    /// Moves the payload of the first `chunkCount` chunks of a raw stream file
+    /// into `pipe` with `splice`, without copying it through this process, and
+    /// closes the pipe. The file must have been validated: its length fields
+    /// are read again one by one, and any change is an error.
+    ///
+    /// - Returns: The payload bytes moved.
+    public static func splicePayload(
+        ofValidatedFile file: FileDescriptor,
+        chunkCount: Int,
+        into pipe: FileDescriptor,
+        timeout: Duration,
+        progress: (UInt64) -> Void = { _ in }
+    ) throws(VhostUserError) -> UInt64 {
+        defer { try? pipe.close() }
+        var offset: Int64 = 0
+        var moved: UInt64 = 0
+        for _ in 0..<chunkCount {
+            var field = [UInt8](repeating: 0, count: StateStreamFormat.lengthFieldSize)
+            let read = field.withUnsafeMutableBytes { pread(file.rawValue, $0.baseAddress!, $0.count, off_t(offset)) }
+            guard read == field.count else { throw .inputChanged(offset: UInt64(offset)) }
+            var remaining = Int(field.reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+            guard remaining > 0 else { throw .inputChanged(offset: UInt64(offset)) }
+            offset += Int64(StateStreamFormat.lengthFieldSize)
+            while remaining > 0 {
+                try Connection.poll(pipe.rawValue, events: Int16(POLLOUT), timeout: timeout, what: "the back-end to read the state")
+                var position = Int64(offset)
+                let count = statetool_splice_file_to_pipe(file.rawValue, &position, pipe.rawValue, remaining)
+                if count < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    if errno == EPIPE { throw .transferCutShort(bytesMoved: moved) }
+                    throw .systemCall("splice", .current)
+                }
+                guard count > 0 else { throw .inputChanged(offset: UInt64(offset)) }
+                offset = position
+                remaining -= count
+                moved += UInt64(count)
+            }
+            progress(UInt64(offset))
+        }
+        return moved
     }
 
     /// Writes all of `bytes` to a pipe, waiting at most `timeout` for room each time.

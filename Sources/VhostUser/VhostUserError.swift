@@ -23,6 +23,8 @@ public enum VhostUserError: Error, Equatable, Sendable, CustomStringConvertible 
     case transferRejected(reply: UInt64)
     /// The back-end closed its end of the transfer pipe early.
     case transferCutShort(bytesMoved: UInt64)
+    /// The input file no longer holds what was validated before the transfer.
+    case inputChanged(offset: UInt64)
 
     public var description: String {
         switch self {
@@ -45,6 +47,7 @@ public enum VhostUserError: Error, Equatable, Sendable, CustomStringConvertible 
         case .transferRejected(let reply):
             return "the back-end did not accept migration state transfer: SET_DEVICE_STATE_FD answered 0x\(String(reply, radix: 16)) (error code \(DeviceStateFDReply.errorCode(reply)))"
         case .transferCutShort(let bytes): return "the back-end closed the transfer pipe after \(bytes) bytes"
+        case .inputChanged(let offset): return "the input file changed during the transfer (at offset \(offset))"
         }
     }
 }

@@ -55,7 +55,7 @@ enum LiveExitStatus {
         case .peerHungUp, .transferCutShort: return hungUp
         case .timedOut: return timedOut
         case .protocolViolation: return protocolError
-        case .cannotListen, .systemCall: return ExitStatus.unreadable
+        case .cannotListen, .systemCall, .inputChanged: return ExitStatus.unreadable
         }
     }
 }

@@ -39,6 +39,7 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         var sendingPrefixOnly = false
+        var validated: StreamAnalysis?
         if stream != "-" {
             let analysis: StreamAnalysis
             do {
@@ -46,6 +47,7 @@ struct Replay: ParsableCommand {
             } catch {
                 throw CommandSupport.fail(error, file: stream)
             }
+            validated = analysis
             if analysis.error != nil {
                 guard force else {
                     throw CommandSupport.refuse(analysis, file: stream, hint: "nothing was sent; --force sends its valid prefix")
@@ -65,7 +67,15 @@ struct Replay: ParsableCommand {
             let pipe = try frontEnd.startTransfer(.load)
             var progress = ProgressLine(for: input, quiet: quiet)
             defer { progress.clear() }
-            sent = try StateTransfer.sendPayload(of: input, into: pipe, timeout: frontEnd.timeout) { progress.update(bytes: $0) }
+            if let validated, input.compression == .none, let file = input.regularFile {
+                // A validated raw file: splice the bodies, no copy through this process.
+                let moved = try StateTransfer.splicePayload(
+                    ofValidatedFile: file, chunkCount: validated.chunkCount, into: pipe, timeout: frontEnd.timeout
+                ) { progress.update(bytes: $0) }
+                sent = StateTransfer.Sent(analysis: validated, payloadBytes: moved, chunks: validated.chunkCount)
+            } else {
+                sent = try StateTransfer.sendPayload(of: input, into: pipe, timeout: frontEnd.timeout) { progress.update(bytes: $0) }
+            }
             progress.clear()
             if sent.analysis.error != nil && !sendingPrefixOnly {
                 CommandSupport.reportProblems(of: sent.analysis, file: stream)

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -156,6 +157,50 @@ import Testing
         defer { finish(server) }
         let result = try StatetoolRunner.run(["capture", "--socket", socket, "-o", path("cap.state")])
         #expect(result.status == 3)
+        #expect(!FileManager.default.fileExists(atPath: path("cap.state")))
+    }
+
+    @Test func largeStreamGoesThroughBothWaysIntact() throws {
+        // 64 MiB of payload in QEMU's 64 KiB chunks: replayed (spliced from the file),
+        // recorded by serve, served back and captured.
+        var generator = SystemRandomNumberGenerator()
+        let block = Data((0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        var payload = Data()
+        for index in 0..<64 { payload.append(block); payload[payload.count - 1] = UInt8(index) }
+        try payload.write(to: URL(fileURLWithPath: path("big.payload")))
+        let digest = SHA256.hash(data: payload).map { String(format: "%02x", $0) }.joined()
+        #expect(try StatetoolRunner.run(["frame", "--chunk-size", "64K", path("big.payload"), "-o", path("big.state")]).status == 0)
+
+        let loading = try serve(["--expect-sha256", digest, "--record", path("rec"), "--record-format", "stream"])
+        let replay = try StatetoolRunner.run(["replay", "--socket", socket, path("big.state")])
+        finish(loading)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(replay.stdout.hasPrefix("sent 67108864 payload bytes in 1024 chunks in "))
+
+        let saving = try serve(["--state", path("rec"), "--own-fd"])
+        defer { finish(saving) }
+        let capture = try StatetoolRunner.run(["capture", "--zstd", "--socket", socket, "-o", path("captured.zst")])
+        #expect(capture.status == 0, "\(capture.stderr)")
+        #expect(try StatetoolRunner.run(["payload", path("captured.zst"), "-o", path("captured.payload")]).status == 0)
+        #expect(try bytes(path("captured.payload")) == payload)
+    }
+
+    @Test func forceSendsTheValidPrefixOfABrokenFile() throws {
+        let server = try serve(["--record", path("rec")])
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["replay", "--force", "--socket", socket, "Samples/missing-terminator.state"])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("Samples/missing-terminator.state: --force: sending the valid prefix, 9380 payload bytes\n"))
+        server.waitUntilExit()
+        #expect(try bytes(path("rec")).count == 9380)
+    }
+
+    @Test func captureFromABackEndThatHangsUpIsNotKept() throws {
+        let server = try serve(["--state", realState, "--hang-up-after", "100000"])
+        defer { finish(server) }
+        let result = try StatetoolRunner.run(["capture", "--socket", socket, "-o", path("cap.state")])
+        #expect(result.status == 3)
+        #expect(result.stderr.hasSuffix("the back-end reported a failed save (CHECK_DEVICE_STATE 1): no output written\n"))
         #expect(!FileManager.default.fileExists(atPath: path("cap.state")))
     }
 
