@@ -66,6 +66,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .testTarget(
+            name: "VhostUserTests",
+            dependencies: ["VhostUser", "StateStream", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         // End-to-end tests: run the built `statetool` binary the way a user does.
         .testTarget(
             name: "statetoolTests",

@@ -31,7 +31,14 @@ public final class Connection {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard result == 0 else { throw .cannotConnect(path: path, .current) }
+        guard result == 0 else {
+            let failure = Errno.current
+            var status = stat()
+            if failure == .connectionRefused && stat(path, &status) == 0 && status.st_mode & S_IFMT != S_IFSOCK {
+                throw .cannotConnect(path: path, .notSocket)
+            }
+            throw .cannotConnect(path: path, failure)
+        }
         return connection
     }
 

@@ -33,6 +33,7 @@ public enum VhostUserError: Error, Equatable, Sendable, CustomStringConvertible 
             case .noSuchFileOrDirectory: return "no socket at \(path)"
             case .connectionRefused: return "connection refused at \(path): nothing is listening there"
             case .permissionDenied: return "permission denied connecting to \(path)"
+            case .notSocket: return "\(path) is not a socket"
             default: return "cannot connect to \(path): \(errno)"
             }
         case .cannotListen(let path, let errno): return "cannot listen on \(path): \(errno)"

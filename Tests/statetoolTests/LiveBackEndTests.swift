@@ -110,14 +110,46 @@ import Testing
         #expect(result.stderr == "error: no socket at \(path("nothing.sock"))\n")
     }
 
-    @Test func silentBackEndTimesOut() throws {
-        // A peer that accepts and never answers.
+    @Test func notASocketAndNobodyListeningAreExitFour() throws {
+        FileManager.default.createFile(atPath: path("plain"), contents: Data())
+        let plain = try StatetoolRunner.run(["replay", "--socket", path("plain"), realState])
+        #expect(plain.status == 4)
+        #expect(plain.stderr == "error: \(path("plain")) is not a socket\n")
+        // A socket file left behind by a back-end that is gone.
+        let stale = try pythonPeer("import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])")
+        stale.waitUntilExit()
+        let refused = try StatetoolRunner.run(["replay", "--socket", socket, realState])
+        #expect(refused.status == 4)
+        #expect(refused.stderr == "error: connection refused at \(socket): nothing is listening there\n")
+    }
+
+    @Test func malformedReplyIsAProtocolErrorExitNine() throws {
+        // Answers GET_FEATURES with flags 0x1 (no REPLY bit), as a broken back-end might.
+        let peer = try pythonPeer("""
+            import socket,struct,sys,time
+            s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); c,_=s.accept()
+            c.recv(12); c.sendall(struct.pack('<IIIQ', 1, 1, 8, 1 << 30)); time.sleep(5)
+            """)
+        defer { kill(peer.processIdentifier, SIGKILL); peer.waitUntilExit() }
+        let result = try StatetoolRunner.run(["replay", "--timeout", "3", "--socket", socket, realState])
+        #expect(result.status == 9)
+        #expect(result.stderr == "error: protocol error: reply to GET_FEATURES (1): flags 0x1 instead of 0x5 (version 1 + reply)\n")
+    }
+
+    /// Runs `script` with the socket path as its argument and waits for the socket.
+    private func pythonPeer(_ script: String) throws -> Process {
         let peer = Process()
         peer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        peer.arguments = ["-c", "import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); c,_=s.accept(); time.sleep(20)", socket]
+        peer.arguments = ["-c", script, socket]
         try peer.run()
-        defer { kill(peer.processIdentifier, SIGKILL); peer.waitUntilExit() }
         for _ in 0..<300 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
+        return peer
+    }
+
+    @Test func silentBackEndTimesOut() throws {
+        // A peer that accepts and never answers.
+        let peer = try pythonPeer("import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); c,_=s.accept(); time.sleep(20)")
+        defer { kill(peer.processIdentifier, SIGKILL); peer.waitUntilExit() }
         let started = Date()
         let result = try StatetoolRunner.run(["replay", "--timeout", "1", "--socket", socket, realState])
         #expect(result.status == 8)
