@@ -59,15 +59,3 @@ enum LiveExitStatus {
         }
     }
 }
-
-/// Throughput for people.
-func rate(_ bytes: UInt64, _ elapsed: Duration) -> String {
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    return "\(Format.bytes(UInt64(Double(bytes) / max(seconds, 1e-6))))/s"
-}
-
-/// Seconds as text with three decimals.
-func seconds(_ elapsed: Duration) -> String {
-    let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
-    return "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - String(milliseconds % 1000).count))\(milliseconds % 1000) s"
-}

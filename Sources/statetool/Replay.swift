@@ -59,14 +59,16 @@ struct Replay: ParsableCommand {
         }
         let logStart = backendLog.map { BackEndLog.size(of: $0) }
         let input = try CommandSupport.openInput(stream)
-        let started = ContinuousClock.now
         let sent: StateTransfer.Sent
         let verdict: UInt64
+        var transferTime = Duration.zero
+        var checkTime = Duration.zero
         do {
             let frontEnd = try connection.connect()
             let pipe = try frontEnd.startTransfer(.load)
             var progress = ProgressLine(for: input, quiet: quiet)
             defer { progress.clear() }
+            let started = ContinuousClock.now
             if let validated, input.compression == .none, let file = input.regularFile {
                 // A validated raw file: splice the bodies, no copy through this process.
                 let moved = try StateTransfer.splicePayload(
@@ -82,7 +84,9 @@ struct Replay: ParsableCommand {
                 StandardError.write("\(stream): transfer aborted after \(sent.payloadBytes) payload bytes, as QEMU aborts: pipe closed, no CHECK_DEVICE_STATE sent")
                 throw ExitStatus.invalid
             }
+            transferTime = ContinuousClock.now - started
             verdict = try frontEnd.checkDeviceState()
+            checkTime = ContinuousClock.now - started - transferTime
         } catch let error as VhostUserError {
             printBackEndLog(from: logStart)
             throw LiveExitStatus.fail(error)
@@ -91,18 +95,17 @@ struct Replay: ParsableCommand {
         } catch {
             throw CommandSupport.fail(error, file: stream)
         }
-        let elapsed = ContinuousClock.now - started
         if json {
             let report = ReplayReport(
                 file: stream, chunks: sent.chunks, payloadBytes: sent.payloadBytes,
-                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                transferSeconds: transferTime.seconds, checkSeconds: checkTime.seconds,
                 checkDeviceState: verdict, accepted: verdict == 0)
             print(String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self))
         } else {
-            print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(seconds(elapsed)) (\(rate(sent.payloadBytes, elapsed)))")
+            print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(Format.seconds(transferTime)) (\(Format.rate(sent.payloadBytes, transferTime)))")
             print(verdict == 0
-                  ? "the back-end accepted the state (CHECK_DEVICE_STATE 0)"
-                  : "the back-end rejected the state (CHECK_DEVICE_STATE \(verdict))")
+                  ? "the back-end accepted the state (CHECK_DEVICE_STATE 0) after \(Format.seconds(checkTime))"
+                  : "the back-end rejected the state (CHECK_DEVICE_STATE \(verdict)) after \(Format.seconds(checkTime))")
         }
         printBackEndLog(from: logStart)
         if verdict != 0 { throw LiveExitStatus.stateRejected }
@@ -121,7 +124,8 @@ private struct ReplayReport: Encodable {
     let file: String
     let chunks: Int
     let payloadBytes: UInt64
-    let seconds: Double
+    let transferSeconds: Double
+    let checkSeconds: Double
     let checkDeviceState: UInt64
     let accepted: Bool
 }

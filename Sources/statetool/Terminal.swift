@@ -41,9 +41,7 @@ struct ProgressLine {
         guard now - started > .seconds(1), lastShown.map({ now - $0 > .milliseconds(250) }) ?? true else { return }
         lastShown = now
         shown = true
-        let elapsed = now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        var text = "\r\u{1B}[K\(Format.bytes(bytes)) read, \(Format.bytes(UInt64(Double(bytes) / seconds)))/s"
+        var text = "\r\u{1B}[K\(Format.bytes(bytes)) read, \(Format.rate(bytes, now - started))"
         if let total, total > 0 { text += ", \(min(100, bytes * 100 / total))%" }
         _ = try? FileDescriptor.standardError.writeAll(text.utf8)
     }
@@ -56,8 +54,25 @@ struct ProgressLine {
     }
 }
 
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
 /// Text formatting for people.
 enum Format {
+    /// `bytes` per `elapsed`, as `1.2 GiB/s`.
+    static func rate(_ bytes: UInt64, _ elapsed: Duration) -> String {
+        "\(Format.bytes(UInt64(Double(bytes) / max(elapsed.seconds, 1e-6))))/s"
+    }
+
+    /// `elapsed` as `0.123 s`.
+    static func seconds(_ elapsed: Duration) -> String {
+        let milliseconds = Int64((elapsed.seconds * 1000).rounded())
+        let fraction = String(milliseconds % 1000)
+        return "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction) s"
+    }
+
     /// `text` followed by spaces up to `width` characters.
     static func padded(_ text: String, to width: Int) -> String {
         text + String(repeating: " ", count: max(0, width - text.count))
