@@ -164,6 +164,6 @@ public final class OutputFile: ByteSink {
 }
 
 extension Errno {
-    /// The calling thread's `errno`.
-    static var current: Errno { Errno(rawValue: errno) }
+    /// The calling thread's `errno`, after a C call that failed.
+    public static var current: Errno { Errno(rawValue: errno) }
 }

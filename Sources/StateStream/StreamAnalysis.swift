@@ -126,8 +126,8 @@ public struct StreamAnalyzer {
 }
 
 extension Sequence<UInt8> {
-    /// Lowercase hexadecimal, two digits per byte.
-    var hexString: String {
+    /// Lowercase hexadecimal, two digits per byte: how digests are shown.
+    public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var text = [UInt8]()
         for byte in self {

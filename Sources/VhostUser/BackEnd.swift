@@ -1,6 +1,7 @@
 import CStateToolShims
 import Dispatch
 import Glibc
+import StateStream
 import SystemPackage
 
 /// What a back-end does with the state itself; the protocol around it is

@@ -1,5 +1,6 @@
 import CStateToolShims
 import Glibc
+import StateStream
 import SystemPackage
 
 /// A vhost-user connection: a Unix stream socket that carries messages and
@@ -139,9 +140,4 @@ public final class Connection {
             if errno != EINTR { throw .systemCall("poll", .current) }
         }
     }
-}
-
-extension Errno {
-    /// The calling thread's `errno`.
-    static var current: Errno { Errno(rawValue: errno) }
 }

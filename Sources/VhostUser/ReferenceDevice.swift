@@ -74,7 +74,7 @@ public struct ReferenceDevice: DeviceState {
             }
             received += UInt64(count)
         }
-        let hex = digest.map { $0.finalize().map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+        let hex = digest.map { $0.finalize().hexString }
         do {
             try recordSink?.finish()
             try output?.commit()

@@ -19,10 +19,7 @@ struct Capture: ParsableCommand {
     @OptionGroup var output: OutputOptions
     @OptionGroup var chunkSize: ChunkSizeOption
 
-    @Flag(help: "Write the stream zstd-compressed (see --level and --threads).")
-    var zstd = false
-
-    @OptionGroup var compression: ZstdOptions
+    @OptionGroup var compression: StreamCompressionOptions
 
     func run() throws {
         let started = ContinuousClock.now
@@ -30,7 +27,7 @@ struct Capture: ParsableCommand {
         let verdict: UInt64
         do {
             let file = try output.open(protecting: [])
-            let sink: any ByteSink = zstd ? try compression.compressor(into: file) : BufferedSink(file)
+            let sink = try compression.sink(into: file)
             let frontEnd = try connection.connect()
             let pipe = try frontEnd.startTransfer(.save)
             var progress = ProgressLine(enabled: !output.quiet, total: nil)

@@ -16,10 +16,7 @@ struct Frame: ParsableCommand {
     @OptionGroup var output: OutputOptions
     @OptionGroup var chunkSize: ChunkSizeOption
 
-    @Flag(help: "Write the stream zstd-compressed (see --level and --threads).")
-    var zstd = false
-
-    @OptionGroup var compression: ZstdOptions
+    @OptionGroup var compression: StreamCompressionOptions
 
     @Argument(help: ArgumentHelp("The raw payload: a file, or - for standard input.", valueName: "payload"))
     var payload: String
@@ -28,7 +25,7 @@ struct Frame: ParsableCommand {
         do {
             let source = try FileDescriptorSource(path: payload)
             let file = try output.open(protecting: [payload])
-            let sink: any ByteSink = zstd ? try compression.compressor(into: file) : BufferedSink(file)
+            let sink = try compression.sink(into: file)
             var progress = ProgressLine(enabled: !output.quiet, total: source.regularFileSize)
             defer { progress.clear() }
             _ = try StreamTransforms.frame(payload: source, chunkSize: chunkSize.bytes, to: sink) { bytes in

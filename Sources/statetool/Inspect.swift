@@ -57,8 +57,7 @@ struct Inspect: ParsableCommand {
             }
         } catch {
             output.flush()
-            StandardError.write("\(file): error: \(error)")
-            throw ExitStatus.unreadable
+            throw CommandSupport.fail(error, file: file)
         }
         let report = InspectReport(file: file, analysis: analysis, strict: reading.strict)
         if json {

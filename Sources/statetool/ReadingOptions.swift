@@ -64,6 +64,20 @@ struct ZstdOptions: ParsableArguments {
     }
 }
 
+/// `--zstd` and its settings, for the commands that write a stream.
+struct StreamCompressionOptions: ParsableArguments {
+    @Flag(help: "Write the stream zstd-compressed (see --level and --threads).")
+    var zstd = false
+
+    @OptionGroup var settings: ZstdOptions
+
+    /// Where the stream goes: with --zstd a compressor writing into `file`,
+    /// else `file` itself through a buffer.
+    func sink(into file: OutputFile) throws(OutputError) -> any ByteSink {
+        zstd ? try settings.compressor(into: file) : BufferedSink(file)
+    }
+}
+
 /// `--chunk-size` for the commands that frame a payload.
 struct ChunkSizeOption: ParsableArguments {
     @Option(

@@ -17,10 +17,7 @@ struct Rechunk: ParsableCommand {
     @OptionGroup var output: OutputOptions
     @OptionGroup var chunkSize: ChunkSizeOption
 
-    @Flag(help: "Write the stream zstd-compressed (see --level and --threads).")
-    var zstd = false
-
-    @OptionGroup var compression: ZstdOptions
+    @OptionGroup var compression: StreamCompressionOptions
 
     @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or zstd.", valueName: "stream"))
     var stream: String
@@ -31,7 +28,7 @@ struct Rechunk: ParsableCommand {
         defer { progress.clear() }
         do {
             let file = try output.open(protecting: [stream])
-            let sink: any ByteSink = zstd ? try compression.compressor(into: file) : BufferedSink(file)
+            let sink = try compression.sink(into: file)
             let analysis = try StreamTransforms.rechunk(input, chunkSize: chunkSize.bytes, to: sink) { reader, _ in
                 progress.update(bytes: input.bytesConsumed(by: reader))
             }

@@ -25,10 +25,7 @@ struct Repair: ParsableCommand {
     @Flag(help: "Keep the present bytes of a truncated chunk as a last, shorter chunk.")
     var keepPartial = false
 
-    @Flag(help: "Write the stream zstd-compressed (see --level and --threads).")
-    var zstd = false
-
-    @OptionGroup var compression: ZstdOptions
+    @OptionGroup var compression: StreamCompressionOptions
 
     @Flag(help: "Print the report as one JSON object.")
     var json = false
@@ -42,7 +39,8 @@ struct Repair: ParsableCommand {
         let report: StreamRepair.Report
         do {
             let file = try output.open(protecting: [stream])
-            let sink: any ByteSink = zstd ? try compression.compressor(into: file) : file
+            // Unbuffered: mending a long truncated chunk rewrites the file itself.
+            let sink: any ByteSink = compression.zstd ? try compression.settings.compressor(into: file) : file
             report = try StreamRepair.repair(input, to: sink, keepPartial: keepPartial) { reader, _ in
                 progress.update(bytes: input.bytesConsumed(by: reader))
             }

@@ -41,8 +41,7 @@ struct Validate: ParsableCommand {
         do {
             analysis = try StreamAnalysis.analyze(path: file, options: reading, computeDigest: false)
         } catch {
-            StandardError.write("\(file): error: \(error)")
-            return ExitStatus.unreadable
+            return CommandSupport.fail(error, file: file)
         }
         CommandSupport.reportProblems(of: analysis, file: file)
         guard analysis.isValid(strict: reading.strict) else { return ExitStatus.invalid }
