@@ -153,8 +153,9 @@ public final class BackEnd: @unchecked Sendable {
             try? pipe.close()
         }
         transfer = (group, box)
+        // The front-end gets its own copy of our descriptor with the reply, sent or not.
+        defer { replyDescriptors.forEach { close($0) } }
         try reply(to: message, value: replyDescriptors.isEmpty ? DeviceStateFDReply.noFileDescriptor : 0, descriptors: replyDescriptors)
-        replyDescriptors.forEach { close($0) }
     }
 
     /// Waits for the transfer, as virtiofsd joins its worker in CHECK.

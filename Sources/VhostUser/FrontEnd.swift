@@ -52,13 +52,17 @@ public struct FrontEnd: ~Copyable {
         let (theirs, ours) = direction == .load ? (ends.read, ends.write) : (ends.write, ends.read)
         _ = statetoolGrowPipe(ours)
         let parameters = Message.littleEndian(direction.rawValue) + Message.littleEndian(TransferPhase.stopped.rawValue)
+        // Ownership of the back-end's end passes with the message, as in QEMU:
+        // our copy is closed whether or not the send worked.
+        let sent = Result { () throws(VhostUserError) in
+            try send(Message(.setDeviceStateFD, payload: parameters, fileDescriptors: [theirs]))
+        }
+        close(theirs)
         let reply: Message
         do {
-            try send(Message(.setDeviceStateFD, payload: parameters, fileDescriptors: [theirs]))
-            close(theirs)
+            try sent.get()
             reply = try receiveReply(to: .setDeviceStateFD, allowingDescriptors: 1)
         } catch {
-            close(theirs)
             close(ours)
             throw error
         }
