@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "StateStream", targets: ["StateStream"]),
         .library(name: "VhostUser", targets: ["VhostUser"]),
+        .library(name: "MigrationFile", targets: ["MigrationFile"]),
         .executable(name: "statetool", targets: ["statetool"]),
     ],
     dependencies: [
@@ -47,12 +48,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // QEMU migration files: walking their sections and finding the
+        // back-end state streams inside them.
+        .target(
+            name: "MigrationFile",
+            dependencies: ["StateStream"]
+        ),
         // The command-line tool: arguments and printing only.
         .executableTarget(
             name: "statetool",
             dependencies: [
                 "StateStream",
                 "VhostUser",
+                "MigrationFile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -69,6 +77,10 @@ let package = Package(
         .testTarget(
             name: "VhostUserTests",
             dependencies: ["VhostUser", "StateStream", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .testTarget(
+            name: "MigrationFileTests",
+            dependencies: ["MigrationFile", "StateStream", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // End-to-end tests: run the built `statetool` binary the way a user does.
         .testTarget(

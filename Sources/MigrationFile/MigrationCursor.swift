@@ -1,0 +1,145 @@
+import StateStream
+
+/// A forward-only, buffered view of a migration file that tracks the file
+/// offset of every byte.
+///
+/// It keeps one fixed buffer and never sizes anything by a length read from the
+/// file. It is itself a ``ByteSource``, so the state-stream reader can read an
+/// embedded stream straight from it and hand back what it read too far with
+/// ``unread(_:)``.
+final class MigrationCursor: ByteSource {
+    private let source: any ByteSource
+    private var storage: UnsafeMutableRawBufferPointer
+    /// The unread bytes are `storage[start..<end]`.
+    private var start = 0
+    private var end = 0
+    private var sourceExhausted = false
+    /// The file offset of the next unread byte.
+    private(set) var offset: UInt64 = 0
+
+    init(source: any ByteSource, capacity: Int = 1 << 20) {
+        self.source = source
+        storage = .allocate(byteCount: capacity, alignment: 8)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Bytes buffered and not yet consumed.
+    var available: Int { end - start }
+
+    /// Whether the file has no more bytes at all.
+    func atEnd() throws(InputError) -> Bool {
+        try fill(atLeast: 1)
+        return available == 0
+    }
+
+    /// Makes at least `count` bytes (at most the buffer's size) available, or as
+    /// many as the file still holds.
+    ///
+    /// - Returns: Whether `count` bytes are available.
+    @discardableResult
+    func fill(atLeast count: Int) throws(InputError) -> Bool {
+        precondition(count <= storage.count, "a lookahead must fit the buffer")
+        if available >= count { return true }
+        if start + count > storage.count {
+            storage.baseAddress!.copyMemory(from: storage.baseAddress! + start, byteCount: available)
+            end = available
+            start = 0
+        }
+        while available < count && !sourceExhausted {
+            let read = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: storage[end...]))
+            if read == 0 { sourceExhausted = true }
+            end += read
+        }
+        return available >= count
+    }
+
+    /// The byte `index` bytes ahead; it must be available.
+    func byte(at index: Int) -> UInt8 {
+        storage[start + index]
+    }
+
+    /// A big-endian integer of `width` bytes, `index` bytes ahead; it must be available.
+    func bigEndian<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, at index: Int) -> T {
+        var value: T = 0
+        for position in start + index..<start + index + MemoryLayout<T>.size {
+            value = value << 8 | T(storage[position])
+        }
+        return value
+    }
+
+    /// `count` available bytes, `index` bytes ahead.
+    func bytes(at index: Int, count: Int) -> [UInt8] {
+        Array(storage[start + index..<start + index + count])
+    }
+
+    /// The available bytes, for searching.
+    var availableBytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: storage[start..<end])
+    }
+
+    /// Consumes `count` available bytes.
+    func advance(_ count: Int) {
+        precondition(count <= available)
+        start += count
+        offset += UInt64(count)
+    }
+
+    /// Consumes up to `count` bytes without keeping them.
+    ///
+    /// - Returns: How many were skipped: fewer than `count` only at the end of the file.
+    func skip(_ count: UInt64) throws(InputError) -> UInt64 {
+        var remaining = count
+        while remaining > 0 {
+            if available == 0 {
+                start = 0
+                end = 0
+                guard try fill(atLeast: 1) else { break }
+            }
+            let step = Int(min(UInt64(available), remaining))
+            advance(step)
+            remaining -= UInt64(step)
+        }
+        return count - remaining
+    }
+
+    /// Serves the buffered bytes first, then reads the file directly.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        let count: Int
+        if available > 0 {
+            count = min(available, buffer.count)
+            buffer.baseAddress!.copyMemory(from: storage.baseAddress! + start, byteCount: count)
+            start += count
+        } else if sourceExhausted {
+            return 0
+        } else {
+            count = try source.read(into: buffer)
+            if count == 0 { sourceExhausted = true }
+        }
+        offset += UInt64(count)
+        return count
+    }
+
+    /// Puts back `bytes`, the last ones handed out by ``read(into:)``, so they
+    /// are read again next.
+    func unread(_ bytes: ArraySlice<UInt8>) {
+        let count = bytes.count
+        guard count > 0 else { return }
+        if count > start {
+            let needed = count + available
+            if needed > storage.count {
+                let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: needed, alignment: 8)
+                larger.baseAddress!.advanced(by: count).copyMemory(from: storage.baseAddress! + start, byteCount: available)
+                storage.deallocate()
+                storage = larger
+            } else {
+                (storage.baseAddress! + count).copyMemory(from: storage.baseAddress! + start, byteCount: available)
+            }
+            end = needed
+            start = count
+        }
+        start -= count
+        bytes.withUnsafeBytes { storage.baseAddress!.advanced(by: start).copyMemory(from: $0.baseAddress!, byteCount: count) }
+        offset -= UInt64(count)
+    }
+}

@@ -1,0 +1,90 @@
+/// The byte-level rules of a QEMU migration file (`migration/savevm.c`,
+/// `migration/ram.c`, `migration/vmstate.c`), as far as statetool needs them to
+/// walk a file and find the back-end state inside it.
+///
+/// Numbers are big-endian. A file is the `QEVM` header, a configuration
+/// section, then sections, commands and the EOF marker, optionally followed by
+/// the JSON description of the device sections.
+public enum MigrationFormat {
+    /// `QEVM`, the first four bytes.
+    public static let magic: UInt32 = 0x5145_564D
+    /// The only file version QEMU writes and reads (version 2 is rejected as obsolete).
+    public static let version: UInt32 = 3
+    /// The header: magic and version.
+    public static let headerSize = 8
+
+    /// The byte that starts each record after the header.
+    public enum RecordType: UInt8, Sendable {
+        case endOfFile = 0x00
+        case sectionStart = 0x01
+        case sectionPart = 0x02
+        case sectionEnd = 0x03
+        case sectionFull = 0x04
+        case subsection = 0x05
+        case description = 0x06
+        case configuration = 0x07
+        case command = 0x08
+        case sectionFooter = 0x7E
+    }
+
+    /// A section footer: `0x7e` and the be32 section id.
+    public static let footerSize = 5
+
+    /// The idstr of the RAM section, the one section that must be parsed
+    /// record by record to get past it.
+    public static let ramSectionName = "ram"
+
+    /// Flag bits in the low bits of each be64 word of the RAM section.
+    public struct RAMFlags: OptionSet, Sendable {
+        public let rawValue: UInt64
+        public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+        public static let zero = RAMFlags(rawValue: 0x02)
+        public static let memorySize = RAMFlags(rawValue: 0x04)
+        public static let page = RAMFlags(rawValue: 0x08)
+        public static let endOfSection = RAMFlags(rawValue: 0x10)
+        public static let `continue` = RAMFlags(rawValue: 0x20)
+        public static let xbzrle = RAMFlags(rawValue: 0x40)
+        public static let hook = RAMFlags(rawValue: 0x80)
+        public static let compressedPage = RAMFlags(rawValue: 0x100)
+        public static let multifdFlush = RAMFlags(rawValue: 0x200)
+    }
+
+    /// The page size when the configuration does not say otherwise
+    /// (`configuration/target-page-bits` is only sent when it differs).
+    public static let defaultTargetPageBits: UInt32 = 12
+
+    /// The configuration section's optional subsections.
+    enum ConfigurationSubsection {
+        static let targetPageBits = "configuration/target-page-bits"
+        static let capabilities = "configuration/capabilities"
+        static let uuid = "configuration/uuid"
+    }
+}
+
+/// The subsections that carry a vhost-user back-end's chunk-framed state.
+public struct BackEndStateSubsection: Hashable, Sendable {
+    /// The subsection's name.
+    public let name: String
+    /// The vmsd name of the sections (the last component of their idstr) that hold it.
+    public let sectionVMSDName: String
+    /// Whether the state ends its section: the section footer follows its
+    /// terminator directly. virtio-net's sits inside the `virtio` blob, so more
+    /// device state follows it.
+    public let endsSection: Bool
+
+    /// `vhost-user-fs-backend`, the one subsection of each `vhost-user-fs` section.
+    public static let vhostUserFS = BackEndStateSubsection(
+        name: "vhost-user-fs-backend", sectionVMSDName: "vhost-user-fs", endsSection: true)
+    /// `virtio-net-device/backend`, inside the `virtio` field of a `virtio-net`
+    /// section (QEMU 10.0); not listed in the JSON description.
+    public static let virtioNet = BackEndStateSubsection(
+        name: "virtio-net-device/backend", sectionVMSDName: "virtio-net", endsSection: false)
+
+    public static let all = [vhostUserFS, virtioNet]
+
+    /// The subsection header: `0x05`, the name's length, the name, be32 version 0.
+    public var header: [UInt8] {
+        [MigrationFormat.RecordType.subsection.rawValue, UInt8(name.utf8.count)] + Array(name.utf8) + [0, 0, 0, 0]
+    }
+}

@@ -1,0 +1,117 @@
+import StateStream
+
+/// Who a section belongs to: its id and what its START or FULL header said.
+public struct SectionIdentity: Hashable, Sendable, Codable {
+    /// The be32 section id; PART and END records name only this.
+    public let id: UInt32
+    /// The `idstr`, e.g. `ram` or `0000:00:01.0/vhost-user-fs`.
+    public let name: String
+    /// The instance id.
+    public let instanceID: UInt32
+    /// The vmsd version.
+    public let version: UInt32
+
+    public init(id: UInt32, name: String, instanceID: UInt32, version: UInt32) {
+        self.id = id
+        self.name = name
+        self.instanceID = instanceID
+        self.version = version
+    }
+
+    /// The vmsd name: the last `/`-separated component of the idstr.
+    public var vmsdName: String {
+        String(name.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
+    }
+
+    /// The bytes of a START or FULL header for this section: type, id, idstr, instance, version.
+    var headerSize: UInt64 { UInt64(1 + 4 + 1 + name.utf8.count + 4 + 4) }
+}
+
+/// One section record in the file: START, PART, END or FULL, from its type byte
+/// through its footer.
+public struct SectionRecord: Hashable, Sendable {
+    /// START, PART, END or FULL.
+    public let type: MigrationFormat.RecordType
+    /// The section it belongs to.
+    public let section: SectionIdentity
+    /// The offset of its type byte.
+    public let offset: UInt64
+    /// Its bytes, header and footer included.
+    public let byteCount: UInt64
+}
+
+/// The configuration section: the machine type and the settings that change
+/// how the rest of the file reads.
+public struct MigrationConfiguration: Hashable, Sendable, Codable {
+    /// The machine type, e.g. `pc-q35-10.0`.
+    public let machineType: String
+    /// Bits of the target page size: RAM page records are `1 << targetPageBits` bytes.
+    public let targetPageBits: UInt32
+    /// The migration capabilities the source declared must match (e.g. `x-ignore-shared`).
+    public let capabilities: [String]
+    /// The offset of the configuration record.
+    public let offset: UInt64
+
+    public init(machineType: String, targetPageBits: UInt32, capabilities: [String], offset: UInt64) {
+        self.machineType = machineType
+        self.targetPageBits = targetPageBits
+        self.capabilities = capabilities
+        self.offset = offset
+    }
+}
+
+/// A COMMAND record.
+public struct MigrationCommand: Hashable, Sendable, Codable {
+    /// The command number (e.g. 11 = SWITCHOVER_START).
+    public let command: UInt16
+    /// The offset of the record.
+    public let offset: UInt64
+    /// The bytes of data it carries.
+    public let dataLength: UInt16
+
+    public init(command: UInt16, offset: UInt64, dataLength: UInt16) {
+        self.command = command
+        self.offset = offset
+        self.dataLength = dataLength
+    }
+}
+
+/// Where a vhost-user back-end's state sits in the file.
+public struct BackEndStateLocation: Hashable, Sendable {
+    /// The device section holding it.
+    public let section: SectionIdentity
+    /// The offset of the device section's FULL header.
+    public let sectionOffset: UInt64
+    /// Which subsection carries it.
+    public let subsection: BackEndStateSubsection
+    /// The offset of the subsection header (`0x05`, name, version).
+    public let headerOffset: UInt64
+    /// The offset of the chunk-framed stream: right after the subsection header.
+    public let streamOffset: UInt64
+}
+
+/// What the walk finds, in file order.
+public enum MigrationEvent {
+    /// The configuration section.
+    case configuration(MigrationConfiguration)
+    /// A vhost-user back-end's state begins; its stream's events follow as
+    /// ``backEndState(_:)``, with offsets counting from the stream's start.
+    case backEndStateStart(BackEndStateLocation)
+    /// An event of the embedded stream that began last.
+    case backEndState(StreamEvent)
+    /// The embedded stream ended with its terminator; it is `length` framed bytes long.
+    case backEndStateEnd(BackEndStateLocation, length: UInt64)
+    /// A section record is complete (footer included).
+    case section(SectionRecord)
+    /// A COMMAND record.
+    case command(MigrationCommand)
+    /// The EOF marker, at this offset.
+    case endOfFile(offset: UInt64)
+    /// The JSON description after the EOF marker: its record's offset and size.
+    case description(VMDescription, offset: UInt64, byteCount: UInt64)
+    /// A problem. After an error the walk ends.
+    case problem(MigrationProblem)
+    /// The walk has read this many bytes of the (decompressed) file; sent every
+    /// few MiB, for progress displays.
+    case progress(bytesRead: UInt64)
+}

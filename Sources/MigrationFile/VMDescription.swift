@@ -1,0 +1,110 @@
+import Foundation
+
+/// The JSON description QEMU appends after the EOF marker (`vmdesc`): every
+/// device section with the size each field took in the file.
+///
+/// Only what statetool checks is decoded; other keys are ignored.
+public struct VMDescription: Hashable, Sendable, Decodable {
+    /// The target page size.
+    public let pageSize: UInt64?
+    /// The device (FULL) sections, in file order.
+    public let devices: [Device]
+
+    /// One field of a section or subsection.
+    public struct Field: Hashable, Sendable, Decodable {
+        public let name: String
+        /// The VMStateInfo name, or `struct`.
+        public let type: String
+        /// The bytes one element of the field took in the file.
+        public let size: UInt64
+        /// The number of elements, for an array.
+        public let arrayLength: UInt64?
+
+        enum CodingKeys: String, CodingKey {
+            case name, type, size, arrayLength = "array_len"
+        }
+
+        /// The bytes the whole field took: QEMU describes an array by its
+        /// first element's size and its length.
+        public var byteCount: UInt64 { size * (arrayLength ?? 1) }
+    }
+
+    /// A subsection: its name, version, fields and own subsections.
+    public struct Subsection: Hashable, Sendable, Decodable {
+        public let vmsdName: String
+        public let version: UInt32
+        public let fields: [Field]
+        public let subsections: [Subsection]
+
+        enum CodingKeys: String, CodingKey {
+            case vmsdName = "vmsd_name", version, fields, subsections
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            vmsdName = try container.decode(String.self, forKey: .vmsdName)
+            version = try container.decode(UInt32.self, forKey: .version)
+            fields = try container.decodeIfPresent([Field].self, forKey: .fields) ?? []
+            subsections = try container.decodeIfPresent([Subsection].self, forKey: .subsections) ?? []
+        }
+
+        /// Bytes of the subsection in the file: its header (`0x05`, name
+        /// length, name, be32 version), fields and subsections.
+        var byteCount: UInt64 {
+            UInt64(1 + 1 + vmsdName.utf8.count + 4) + VMDescription.byteCount(fields, subsections)
+        }
+    }
+
+    /// A device section.
+    public struct Device: Hashable, Sendable, Decodable {
+        /// The section's idstr.
+        public let name: String
+        public let instanceID: UInt32
+        public let vmsdName: String
+        public let version: UInt32
+        public let fields: [Field]
+        public let subsections: [Subsection]
+
+        enum CodingKeys: String, CodingKey {
+            case name, instanceID = "instance_id", vmsdName = "vmsd_name", version, fields, subsections
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            instanceID = try container.decode(UInt32.self, forKey: .instanceID)
+            vmsdName = try container.decode(String.self, forKey: .vmsdName)
+            version = try container.decode(UInt32.self, forKey: .version)
+            fields = try container.decodeIfPresent([Field].self, forKey: .fields) ?? []
+            subsections = try container.decodeIfPresent([Subsection].self, forKey: .subsections) ?? []
+        }
+
+        /// Bytes between the section's header and its footer, as described.
+        public var bodyByteCount: UInt64 { VMDescription.byteCount(fields, subsections) }
+
+        /// The described size of the vhost-user-fs back-end state (the
+        /// `back-end` field of `vhost-user-fs-backend`), if the device has one.
+        public var backEndStateByteCount: UInt64? {
+            subsections.first { $0.vmsdName == BackEndStateSubsection.vhostUserFS.name }?
+                .fields.first { $0.name == "back-end" }?.byteCount
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case pageSize = "page_size", devices
+    }
+
+    /// The device described for `section`, matched by idstr and instance.
+    public func device(for section: SectionIdentity) -> Device? {
+        devices.first { $0.name == section.name && $0.instanceID == section.instanceID }
+    }
+
+    static func byteCount(_ fields: [Field], _ subsections: [Subsection]) -> UInt64 {
+        fields.reduce(0) { $0 + $1.byteCount } + subsections.reduce(0) { $0 + $1.byteCount }
+    }
+
+    /// Decodes the JSON text of a description.
+    public static func decode(_ json: [UInt8]) throws -> VMDescription {
+        try JSONDecoder().decode(VMDescription.self, from: Data(json))
+    }
+}

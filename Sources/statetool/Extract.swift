@@ -1,0 +1,197 @@
+import ArgumentParser
+import FoundationEssentials
+import MigrationFile
+import StateStream
+
+struct Extract: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the back-end state streams held in a QEMU migration file.",
+        discussion: """
+            Walks the migration file like migration ls and writes the chunk-framed state stream of \
+            each vhost-user device: the vhost-user-fs-backend subsection of a vhost-user-fs section, \
+            and virtio-net-device/backend inside a virtio-net section. The bytes are those of the \
+            file, from the first chunk length through the zero-length terminator (with --payload, \
+            the chunk bodies only), so validate, inspect, diff and replay take the output as it is.
+
+            Without -o each device's state goes to its own file in --directory, named after the \
+            device: NAME.state (NAME.payload with --payload), with / in the name turned into _. \
+            With -o FILE (or - for standard output) there must be one device, or --device must pick \
+            one: by its name (idstr, e.g. 0000:00:01.0/vhost-user-fs) or its section id.
+
+            For each state it reports the offsets of the subsection header and of the stream, its \
+            size, chunks and payload, whether it is valid (the problem kinds of validate), and \
+            whether its size matches the JSON description. The report goes to standard output, or \
+            to standard error when the state does. With --json, the report is the object migration \
+            ls --json prints, each back-end state naming its output.
+
+            A broken embedded stream (a truncated file, say) is written only with --salvage: its \
+            complete chunks, without a terminator, which repair can close. Files are written to a \
+            temporary file and renamed into place only on success.
+
+            Exit status: 0 every state written and valid, 1 a problem in the file or a state, or no \
+            state found, 2 unreadable input or unwritable output, 64 usage error (including -o \
+            with several devices and no --device).
+            """
+    )
+
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp("Write the one state here: a file, or - for standard output.", valueName: "file"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Without -o, the folder for one file per device.", valueName: "dir"))
+    var directory = "."
+
+    @Option(help: ArgumentHelp("Extract only this device: its name (idstr) or section id.", valueName: "id"))
+    var device: String?
+
+    @Flag(help: "Write the payload (the chunk bodies) instead of the framed stream.")
+    var payload = false
+
+    @Flag(help: "For a broken embedded stream, write its complete chunks instead of nothing.")
+    var salvage = false
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
+    var quiet = false
+
+    @Argument(help: ArgumentHelp("The migration file: a file, or - for standard input. Raw or zstd.", valueName: "file"))
+    var file: String
+
+    func validate() throws {
+        if json && output == "-" { throw ValidationError("--json prints on standard output: write the state with -o FILE.") }
+        if output != nil && directory != "." { throw ValidationError("--directory is for one file per device; -o names the one output.") }
+    }
+
+    func run() throws {
+        let input = try CommandSupport.openInput(file)
+        var progress = ProgressLine(for: input, quiet: quiet)
+        var survey = MigrationFileSurvey()
+        var outputs: [StateOutput] = []
+        var current: StateOutput?
+        do {
+            try MigrationFileReader(input: input).walk { event in
+                survey.record(event)
+                switch event {
+                case .progress(let bytes):
+                    progress.update(bytes: input.compressedBytesRead ?? bytes)
+                case .backEndStateStart(let location):
+                    current = nil
+                    guard device.map({ $0 == location.section.name || $0 == String(location.section.id) }) ?? true else { return }
+                    if output != nil, let first = outputs.first {
+                        progress.clear()
+                        StandardError.write(
+                            "\(file): error: several devices hold back-end state (\(first.location.section.name), \(location.section.name)): pick one with --device, or leave out -o to write one file each")
+                        throw ExitCode.validationFailure
+                    }
+                    current = try StateOutput(location: location, path: path(for: location), framed: !payload, protecting: file)
+                    outputs.append(current!)
+                case .backEndState(let streamEvent):
+                    try current?.write(streamEvent)
+                default:
+                    break
+                }
+            }
+            progress.clear()
+            survey.finish()
+            for output in outputs where output.isComplete || salvage {
+                try output.commit()
+            }
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            progress.clear()
+            throw CommandSupport.fail(error, file: file)
+        }
+        try report(survey: survey, compression: input.compression, outputs: outputs)
+    }
+
+    private func path(for location: BackEndStateLocation) -> String {
+        if let output { return output }
+        let name = location.section.name.replacingOccurrences(of: "/", with: "_")
+        return directory + "/" + name + (payload ? ".payload" : ".state")
+    }
+
+    private func report(survey: MigrationFileSurvey, compression: Compression, outputs: [StateOutput]) throws {
+        var report = MigrationReport(file: file, compression: compression, survey: survey)
+        for output in outputs where output.isComplete || salvage {
+            report.outputs[output.location.section.id] = output.path
+        }
+        if json {
+            let text = StandardOutput()
+            text.write(try JSONEncoder.statetool.encode(report))
+            text.write("\n")
+            text.flush()
+        } else if output == "-" {
+            report.stateLines.split(separator: "\n").forEach { StandardError.write(String($0)) }
+        } else {
+            print(report.stateLines, terminator: "")
+        }
+        report.reportProblems()
+        for output in outputs where !output.isComplete {
+            StandardError.write(
+                salvage
+                    ? "\(file): \(output.location.section.name): salvaged \(output.completeChunks) complete chunks (\(output.completeBytes) bytes) into \(output.path), without a terminator"
+                    : "\(file): \(output.location.section.name): broken back-end state not written: --salvage writes its complete chunks")
+        }
+        guard !outputs.isEmpty else {
+            StandardError.write(device.map { "\(file): error: no back-end state of device \($0)" } ?? "\(file): error: no vhost-user back-end state in this file")
+            throw ExitStatus.invalid
+        }
+        if !report.valid { throw ExitStatus.invalid }
+    }
+}
+
+/// One extracted state on its way to its output file.
+private final class StateOutput {
+    let location: BackEndStateLocation
+    let path: String
+    private let file: OutputFile
+    private let sink: BufferedSink
+    private var writer: StateStreamWriter?
+    private(set) var isComplete = false
+    /// Bytes and chunks written of the chunks read to their end.
+    private(set) var completeBytes: UInt64 = 0
+    private(set) var completeChunks = 0
+
+    /// Opens `path` for the state at `location`, framed or payload only.
+    init(location: BackEndStateLocation, path: String, framed: Bool, protecting input: String) throws(OutputError) {
+        self.location = location
+        self.path = path
+        file = try OutputFile(path: path, protecting: [input])
+        sink = BufferedSink(file)
+        writer = framed ? StateStreamWriter(sink: sink) : nil
+    }
+
+    func write(_ event: StreamEvent) throws(OutputError) {
+        switch event {
+        case .chunkStart(let chunk):
+            try writer?.writeChunkHeader(length: chunk.length)
+        case .payload(let bytes):
+            try bytes.withUnsafeBytes { buffer in
+                Result { () throws(OutputError) in
+                    if writer != nil { try writer!.writeChunkBody(buffer) } else { try sink.write(buffer) }
+                }
+            }.get()
+        case .chunkEnd(let chunk):
+            completeChunks += 1
+            completeBytes += UInt64(chunk.length) + (writer == nil ? 0 : UInt64(StateStreamFormat.lengthFieldSize))
+        case .terminator:
+            if writer != nil { try writer!.finish() } else { try sink.finish() }
+            isComplete = true
+        case .problem:
+            break
+        }
+    }
+
+    /// Renames the output into place; a broken state is cut to its complete chunks first.
+    func commit() throws(OutputError) {
+        if !isComplete {
+            try sink.finish()
+            if file.bytesWritten > completeBytes { try file.truncate(to: completeBytes) }
+        }
+        try file.commit()
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import FoundationEssentials
+import MigrationFile
+import StateStream
+
+struct MigrationList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls",
+        abstract: "List the sections of a migration file and the back-end state inside it.",
+        discussion: """
+            Walks the file front to back (a file or - for standard input, raw or zstd-compressed; \
+            nothing seeks): the QEVM header, the configuration, every section with its id, name \
+            (idstr), instance, version, file offset and size (all records of an iterative section \
+            such as ram together), commands, the EOF marker and the JSON description. The RAM \
+            section is parsed record by record; a device section ends at its footer; a \
+            vhost-user back-end's state stream (vhost-user-fs-backend, virtio-net-device/backend) \
+            is read by the state-stream reader and checked like validate does. Sizes are then \
+            checked against the JSON description when the file has one. Offsets count bytes of \
+            the decompressed file.
+
+            Problems go to standard error, FILE: SEVERITY: KIND at offset N: what is wrong. \
+            Kinds: not-a-migration-file, unsupported-version, truncated-file, unknown-record-type, \
+            unknown-section-id, bad-footer, unsupported, malformed-record, state-stream (with the \
+            stream's own kind), description-mismatch, bad-description, trailing-data, \
+            compression-error (errors); no-description (a warning).
+
+            With --json, one object: file, compression, valid, configuration, sections [{id, name, \
+            instanceID, version, type, offset, byteCount, records, backEndState}], commands, \
+            backEndStates [{section, device, instanceID, subsection, headerOffset, streamOffset, \
+            streamLength, describedLength, chunks, payloadBytes, valid, problems, output}], \
+            endOfFileOffset, description {offset, byteCount, devices}, problems [{kind, severity, \
+            offset, offsetIsCompressed, message}].
+
+            Exit status: 0 the file and its back-end states are valid, 1 a problem (an error), \
+            2 unreadable, 64 usage error.
+            """
+    )
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
+    var quiet = false
+
+    @Argument(help: ArgumentHelp("The migration file: a file, or - for standard input. Raw or zstd.", valueName: "file"))
+    var file: String
+
+    func run() throws {
+        let input = try CommandSupport.openInput(file)
+        var progress = ProgressLine(for: input, quiet: quiet)
+        var survey = MigrationFileSurvey()
+        do {
+            try MigrationFileReader(input: input).walk { event in
+                if case .progress(let bytes) = event { progress.update(bytes: input.compressedBytesRead ?? bytes) }
+                survey.record(event)
+            }
+        } catch {
+            progress.clear()
+            throw CommandSupport.fail(error, file: file)
+        }
+        progress.clear()
+        survey.finish()
+        let report = MigrationReport(file: file, compression: input.compression, survey: survey)
+        let output = StandardOutput()
+        if json {
+            output.write(try JSONEncoder.statetool.encode(report))
+            output.write("\n")
+        } else {
+            output.write(report.summaryLine + "\n" + report.sectionTable + report.trailerLines + report.stateLines)
+        }
+        output.flush()
+        report.reportProblems()
+        if !report.valid { throw ExitStatus.invalid }
+    }
+}

@@ -1,0 +1,164 @@
+import FoundationEssentials
+import MigrationFile
+import StateStream
+
+/// What `migration ls` and `extract` print about a migration file, as text or JSON.
+struct MigrationReport: Encodable {
+    let file: String
+    let compression: Compression
+    let survey: MigrationFileSurvey
+    /// For `extract`: where each back-end state went, by section id.
+    var outputs: [UInt32: String] = [:]
+
+    var valid: Bool { survey.error == nil && !survey.backEndStates.contains { !$0.isComplete } }
+
+    // MARK: Text
+
+    /// The header line: what the file is.
+    var summaryLine: String {
+        var line = "\(file): QEMU migration file"
+        if compression == .zstd { line += " (zstd)" }
+        if let configuration = survey.configuration {
+            line += ", machine \(configuration.machineType), page size \(1 << configuration.targetPageBits)"
+            if !configuration.capabilities.isEmpty { line += ", capabilities \(configuration.capabilities.joined(separator: ","))" }
+        }
+        return line
+    }
+
+    /// The section table.
+    var sectionTable: String {
+        var text = "section  type   name                                  instance  version        offset         bytes  records\n"
+        for section in survey.sections {
+            let identity = section.identity
+            text += Format.padded(identity.id, to: 7) + "  " + (section.firstType == .sectionFull ? "FULL " : "START")
+                + "  " + identity.name.padding(toLength: max(36, identity.name.count), withPad: " ", startingAt: 0)
+                + Format.padded(identity.instanceID, to: 10) + Format.padded(identity.version, to: 9)
+                + Format.padded(section.offset, to: 14) + Format.padded(section.byteCount, to: 14)
+                + Format.padded(section.recordCount, to: 9)
+                + (section.holdsBackEndState ? "  back-end state" : "") + "\n"
+        }
+        return text
+    }
+
+    /// The end of the file: EOF marker, commands, description.
+    var trailerLines: String {
+        var text = ""
+        if !survey.commands.isEmpty { text += "commands: \(survey.commands.count)\n" }
+        if let offset = survey.endOfFileOffset { text += "EOF marker at offset \(offset)\n" }
+        if let record = survey.descriptionRecord, let description = survey.description {
+            text += "JSON description at offset \(record.offset), \(record.byteCount) bytes, \(description.devices.count) devices\n"
+        }
+        return text
+    }
+
+    /// One line per back-end state: where it is, what it holds, whether it is valid.
+    var stateLines: String {
+        guard !survey.backEndStates.isEmpty else { return "no vhost-user back-end state found\n" }
+        return survey.backEndStates.map { state in
+            let location = state.location
+            var line = "back-end state of \(location.section.name) (section \(location.section.id), instance \(location.section.instanceID)): "
+            line += "\(location.subsection.name) header at offset \(location.headerOffset), stream at offset \(location.streamOffset)"
+            if let length = state.length {
+                line += "..\(location.streamOffset + length), \(length) bytes"
+            }
+            line += ", \(state.chunkCount) \(state.chunkCount == 1 ? "chunk" : "chunks"), \(state.payloadBytes) payload bytes, "
+            line += state.isComplete ? "valid" : "broken"
+            if let described = state.describedLength {
+                line += ", JSON description says \(described) bytes" + (described == state.length ? " (matches)" : " (differs)")
+            }
+            if let output = outputs[location.section.id] { line += " -> \(output)" }
+            return line + "\n"
+        }.joined()
+    }
+
+    /// Prints the problems on standard error, `file: severity: problem`.
+    func reportProblems() {
+        for problem in survey.problems {
+            StandardError.write("\(file): \(problem.severity.rawValue): \(problem)")
+        }
+    }
+
+    // MARK: JSON
+
+    private enum Key: String, CodingKey {
+        case file, compression, valid, configuration, sections, commands, backEndStates
+        case endOfFileOffset, description, problems
+    }
+
+    private struct Section: Encodable {
+        let id: UInt32
+        let name: String
+        let instanceID: UInt32
+        let version: UInt32
+        let type: String
+        let offset: UInt64
+        let byteCount: UInt64
+        let records: Int
+        let backEndState: Bool
+    }
+
+    private struct State: Encodable {
+        let section: UInt32
+        let device: String
+        let instanceID: UInt32
+        let subsection: String
+        let headerOffset: UInt64
+        let streamOffset: UInt64
+        let streamLength: Nullable<UInt64>
+        let describedLength: Nullable<UInt64>
+        let chunks: Int
+        let payloadBytes: UInt64
+        let valid: Bool
+        let problems: [Problem]
+        let output: Nullable<String>
+    }
+
+    private struct Description: Encodable {
+        let offset: UInt64
+        let byteCount: UInt64
+        let devices: Int
+    }
+
+    struct Problem: Encodable {
+        let kind: String
+        let severity: String
+        let offset: UInt64
+        let offsetIsCompressed: Bool
+        let message: String
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(file, forKey: .file)
+        try container.encode(compression, forKey: .compression)
+        try container.encode(valid, forKey: .valid)
+        try container.encode(Nullable(survey.configuration), forKey: .configuration)
+        try container.encode(survey.sections.map { section in
+            Section(
+                id: section.identity.id, name: section.identity.name, instanceID: section.identity.instanceID,
+                version: section.identity.version, type: section.firstType == .sectionFull ? "full" : "iterative",
+                offset: section.offset, byteCount: section.byteCount, records: section.recordCount,
+                backEndState: section.holdsBackEndState)
+        }, forKey: .sections)
+        try container.encode(survey.commands, forKey: .commands)
+        try container.encode(survey.backEndStates.map { state in
+            State(
+                section: state.location.section.id, device: state.location.section.name,
+                instanceID: state.location.section.instanceID, subsection: state.location.subsection.name,
+                headerOffset: state.location.headerOffset, streamOffset: state.location.streamOffset,
+                streamLength: Nullable(state.length), describedLength: Nullable(state.describedLength),
+                chunks: state.chunkCount, payloadBytes: state.payloadBytes, valid: state.isComplete,
+                problems: state.problems.map {
+                    Problem(kind: $0.kind.rawValue, severity: $0.severity.rawValue, offset: $0.offset, offsetIsCompressed: $0.offsetIsCompressed, message: $0.message)
+                },
+                output: Nullable(outputs[state.location.section.id]))
+        }, forKey: .backEndStates)
+        try container.encode(Nullable(survey.endOfFileOffset), forKey: .endOfFileOffset)
+        try container.encode(Nullable(survey.descriptionRecord.map { record in
+            Description(offset: record.offset, byteCount: record.byteCount, devices: survey.description?.devices.count ?? 0)
+        }), forKey: .description)
+        try container.encode(survey.problems.map {
+            Problem(kind: $0.kind.rawValue, severity: $0.severity.rawValue, offset: $0.offset, offsetIsCompressed: $0.offsetIsCompressed, message: $0.message)
+        }, forKey: .problems)
+    }
+}
