@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 @Suite struct DiffCommandTests {
-    let state = { (name: String) in StatetoolRunner.packageDirectory.appendingPathComponent("../shared/fixtures/qemu-virtiofsd/state/\(name).state").path }
+    let state = Fixtures.state
 
     @Test func identicalCapturesExitZero() throws {
         let result = try StatetoolRunner.run(["diff", state("s1-A-running"), state("s1-E-resaved-on-dst")])

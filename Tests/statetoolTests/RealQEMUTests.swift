@@ -79,6 +79,12 @@ import Testing
         stop(sourceQEMU, source)
         #expect(migrated == 0, "source migration did not complete")
 
+        // The state QEMU wrote into the migration file comes back out of it exactly.
+        let extracted = try StatetoolRunner.run(["extract", path("vm.mig"), "--payload", "-o", path("extracted.payload")])
+        #expect(extracted.status == 0, "\(extracted.stderr)")
+        #expect(extracted.stdout.contains("valid, JSON description says"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path("extracted.payload"))) == payload)
+
         let destination = try serve(["--record", path("recorded.payload")], socket: "dst.sock")
         let destinationQEMU = try qemu(socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", "file:\(path("vm.mig"))"])
         let loaded = try qmp("dst.qmp", ["wait-incoming"])
