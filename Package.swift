@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "StateStream", targets: ["StateStream"]),
         .library(name: "VhostUser", targets: ["VhostUser"]),
         .library(name: "MigrationFile", targets: ["MigrationFile"]),
+        .library(name: "VirtiofsdState", targets: ["VirtiofsdState"]),
         .executable(name: "statetool", targets: ["statetool"]),
     ],
     dependencies: [
@@ -54,6 +55,12 @@ let package = Package(
             name: "MigrationFile",
             dependencies: ["StateStream"]
         ),
+        // What virtiofsd puts inside the payload: decoding, comparing, and
+        // checking a destination's shared directory against it.
+        .target(
+            name: "VirtiofsdState",
+            dependencies: ["CStateToolShims", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         // The command-line tool: arguments and printing only.
         .executableTarget(
             name: "statetool",
@@ -61,6 +68,7 @@ let package = Package(
                 "StateStream",
                 "VhostUser",
                 "MigrationFile",
+                "VirtiofsdState",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -81,6 +89,10 @@ let package = Package(
         .testTarget(
             name: "MigrationFileTests",
             dependencies: ["MigrationFile", "StateStream", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .testTarget(
+            name: "VirtiofsdStateTests",
+            dependencies: ["VirtiofsdState", "StateStream"]
         ),
         // End-to-end tests: run the built `statetool` binary the way a user does.
         .testTarget(

@@ -86,3 +86,22 @@ ssize_t statetool_splice_file_to_pipe(int in, long long *offset, int out, size_t
     *offset = (long long)position;
     return moved;
 }
+
+int statetool_file_handle(int fd, int *type, unsigned char *bytes, unsigned int *length) {
+    union {
+        struct file_handle handle;
+        char room[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+    } buffer;
+    int mount_id;
+    if (*length > MAX_HANDLE_SZ) *length = MAX_HANDLE_SZ;
+    buffer.handle.handle_bytes = MAX_HANDLE_SZ;
+    if (name_to_handle_at(fd, "", &buffer.handle, &mount_id, AT_EMPTY_PATH) != 0) return -1;
+    if (buffer.handle.handle_bytes > *length) {
+        errno = EOVERFLOW;
+        return -1;
+    }
+    *type = buffer.handle.handle_type;
+    *length = buffer.handle.handle_bytes;
+    memcpy(bytes, buffer.handle.f_handle, buffer.handle.handle_bytes);
+    return 0;
+}

@@ -39,4 +39,9 @@ int statetool_set_pipe_size(int fd, int size);
 /// moves up to `length` bytes from a file (at *offset, which advances) into a pipe.
 ssize_t statetool_splice_file_to_pipe(int in, long long *offset, int out, size_t length);
 
+/// name_to_handle_at(fd, "", ..., AT_EMPTY_PATH): the file handle of the file
+/// open on `fd`. `*length` is the room in `bytes` on entry (at most 128) and the
+/// handle's size on return; `*type` its type. Returns -1 with errno set.
+int statetool_file_handle(int fd, int *type, unsigned char *bytes, unsigned int *length);
+
 #endif

@@ -1,0 +1,250 @@
+import CStateToolShims
+import Glibc
+import SystemPackage
+
+/// What loading a state on a destination would do to each inode and handle,
+/// found by opening every inode in a shared directory the way virtiofsd does.
+public struct PreflightReport: Sendable {
+    /// Why an inode would be invalid on the destination.
+    public enum Cause: Hashable, Sendable {
+        /// Opening it failed.
+        case openFailed(Errno)
+        /// Its parent is invalid, so it cannot be opened either.
+        case parentInvalid(UInt64)
+        /// The source sent it as invalid.
+        case sentInvalid
+        /// Its name is empty, `.`, `..` or holds a `/`: it would not name one
+        /// entry of its parent (statetool refuses what virtiofsd might open).
+        case unsafeName
+        /// Its file handle differs from the one the source recorded
+        /// (`--migration-verify-handles`).
+        case fileHandleDiffers
+    }
+
+    /// An inode virtiofsd would mark invalid (`guest-error`) or stop at (`abort`).
+    public struct InodeFailure: Hashable, Sendable {
+        public let id: UInt64
+        /// Its path relative to the shared directory, as far as the state gives it.
+        public let path: String
+        public let cause: Cause
+
+        /// The reason in virtiofsd's words.
+        public var reason: String {
+            switch cause {
+            case .openFailed(let errno): return "Opening \(path): \(errno)"
+            case .parentInvalid(let parent): return "parent inode \(parent) is invalid"
+            case .sentInvalid: return "Migration source has lost inode \(id)"
+            case .unsafeName: return "\(path): the name is not a single directory entry"
+            case .fileHandleDiffers: return "Inode \(id) is not the same inode as in the migration source: File handle differs"
+            }
+        }
+    }
+
+    /// A handle open on an invalid inode: the guest gets EIO through it.
+    public struct HandleFailure: Hashable, Sendable {
+        public let id: UInt64
+        public let inode: UInt64
+        public let flags: Int32
+    }
+
+    /// Failing inodes in the order virtiofsd would meet them: the first is
+    /// where `--migration-on-error=abort` stops.
+    public internal(set) var failingInodes: [InodeFailure] = []
+    public internal(set) var failingHandles: [HandleFailure] = []
+    /// Inodes located by file handle: statetool cannot open them without the
+    /// source's mounts, so they are not checked.
+    public internal(set) var uncheckedInodes: [UInt64] = []
+    /// What makes the load fail whatever `--migration-on-error` says.
+    public internal(set) var fatalProblems: [String] = []
+
+    /// Whether the state would load with nothing invalid.
+    public var isClean: Bool { failingInodes.isEmpty && failingHandles.isEmpty && fatalProblems.isEmpty }
+}
+
+/// Why a pre-flight check could not run at all.
+public enum PreflightError: Error, Hashable, Sendable, CustomStringConvertible {
+    case cannotOpenSharedDirectory(String, Errno)
+
+    public var description: String {
+        switch self {
+        case .cannotOpenSharedDirectory(let path, let errno): return "cannot open the shared directory \(path): \(errno)"
+        }
+    }
+}
+
+/// `O_PATH | O_NOFOLLOW | O_CLOEXEC`, virtiofsd's flags for locating an inode
+/// (`O_PATH`, Linux's 0o10000000, is hidden from Swift's Glibc module).
+private let openPathFlags: Int32 = 0o10000000 | O_NOFOLLOW | O_CLOEXEC
+
+/// Checks a state against a destination's shared directory, as virtiofsd's
+/// loader would (`device_state/deserialization.rs`): the root first when there
+/// are mount paths, then inodes in passes, each one whose parent is loaded
+/// opened with `openat(parent, name, O_PATH | O_NOFOLLOW)` and taken out of the
+/// list by swapping in the last one; handles last.
+///
+/// Nothing is followed out of the shared directory: every name is opened
+/// relative to its parent's descriptor, without following a symbolic link.
+public enum Preflight {
+    public static func check(_ state: VirtiofsdState, sharedDirectory: String) throws(PreflightError) -> PreflightReport {
+        var report = PreflightReport()
+        report.fatalProblems = state.consistencyProblems().map(\.description)
+        raiseDescriptorLimit()
+        let root = open(sharedDirectory, openPathFlags | O_DIRECTORY)
+        guard root >= 0 else { throw .cannotOpenSharedDirectory(sharedDirectory, .init(rawValue: errno)) }
+        var loader = Loader(root: root, paths: InodePaths(state))
+        defer { loader.closeAll() }
+        loader.parents = Set(state.inodes.compactMap { if case .path(let parent, _) = $0.location { return parent } else { return nil } })
+
+        var pending = state.inodes
+        if !state.mountPaths.isEmpty, let rootIndex = pending.firstIndex(where: { $0.id == VirtiofsdState.rootID }) {
+            _ = loader.load(pending.swapRemove(at: rootIndex), into: &report)
+        }
+        while !pending.isEmpty {
+            var index = 0
+            var progressed = false
+            while index < pending.count {
+                if loader.load(pending[index], into: &report) {
+                    _ = pending.swapRemove(at: index)
+                    progressed = true
+                } else {
+                    index += 1
+                }
+            }
+            if !progressed {
+                report.fatalProblems.append("Unresolved references between serialized inodes: \(pending.count) inodes wait for parents that never load")
+                break
+            }
+        }
+        for handle in state.handles where loader.invalid.contains(handle.inode) {
+            report.failingHandles.append(.init(id: handle.id, inode: handle.inode, flags: handle.flags))
+        }
+        return report
+    }
+
+    /// Lets the check hold as many directories open as the hard limit allows, as virtiofsd does.
+    private static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}
+
+/// The descriptors of loaded inodes and which inodes are invalid.
+private struct Loader {
+    let root: Int32
+    let paths: InodePaths
+    /// Inodes that are some inode's parent: only their descriptors are kept.
+    var parents: Set<UInt64> = []
+    var descriptors: [UInt64: Int32] = [:]
+    var loaded: Set<UInt64> = []
+    var invalid: Set<UInt64> = []
+
+    init(root: Int32, paths: InodePaths) {
+        self.root = root
+        self.paths = paths
+    }
+
+    /// Loads `inode`; returns false if it must wait for its parent.
+    mutating func load(_ inode: VirtiofsdState.Inode, into report: inout PreflightReport) -> Bool {
+        guard !loaded.contains(inode.id) else { return true }  // a duplicate: reported as fatal already
+        switch inode.location {
+        case .root:
+            keep(dup(root), for: inode, report: &report)
+        case .path(let parent, let name):
+            guard loaded.contains(parent) else { return false }
+            if invalid.contains(parent) {
+                fail(inode, .parentInvalid(parent), &report)
+            } else if !isSingleEntry(name) {
+                fail(inode, .unsafeName, &report)
+            } else {
+                open(name, in: descriptors[parent] ?? root, for: inode, report: &report)
+            }
+        case .fullPath(let path):
+            guard loaded.contains(VirtiofsdState.rootID) else { return false }
+            openComponents(of: path, for: inode, report: &report)
+        case .invalid:
+            fail(inode, .sentInvalid, &report)
+        case .fileHandle:
+            report.uncheckedInodes.append(inode.id)
+        }
+        loaded.insert(inode.id)
+        return true
+    }
+
+    private func isSingleEntry(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.contains("/")
+    }
+
+    private mutating func open(_ name: String, in directory: Int32, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
+        let fd = openat(directory, name, openPathFlags)
+        guard fd >= 0 else {
+            fail(inode, .openFailed(.init(rawValue: errno)), &report)
+            return
+        }
+        keep(fd, for: inode, report: &report)
+    }
+
+    /// A 1.11 full path, opened one component at a time from the root.
+    private mutating func openComponents(of path: String, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
+        let components = path.split(separator: "/").map(String.init)
+        guard !components.isEmpty, components.allSatisfy(isSingleEntry) else {
+            fail(inode, .unsafeName, &report)
+            return
+        }
+        var current = dup(root)
+        for component in components {
+            let next = openat(current, component, openPathFlags)
+            let error = Errno(rawValue: errno)
+            close(current)
+            guard next >= 0 else {
+                fail(inode, .openFailed(error), &report)
+                return
+            }
+            current = next
+        }
+        keep(current, for: inode, report: &report)
+    }
+
+    /// Checks the file handle the source recorded, then keeps `fd` if a child needs it.
+    private mutating func keep(_ fd: Int32, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
+        if let expected = inode.fileHandle, !Self.handle(of: fd, matches: expected) {
+            close(fd)
+            if inode.id == VirtiofsdState.rootID {
+                report.fatalProblems.append("Inode 1 is not the same inode as in the migration source: File handle differs")
+                loaded.insert(inode.id)
+                invalid.insert(inode.id)
+                return
+            }
+            fail(inode, .fileHandleDiffers, &report)
+            return
+        }
+        if parents.contains(inode.id) { descriptors[inode.id] = fd } else { close(fd) }
+    }
+
+    private static func handle(of fd: Int32, matches expected: VirtiofsdState.FileHandle) -> Bool {
+        var bytes = [UInt8](repeating: 0, count: 128)
+        var type: Int32 = 0
+        var length = UInt32(bytes.count)
+        guard statetool_file_handle(fd, &type, &bytes, &length) == 0 else { return false }
+        return type == expected.handleType && Array(bytes.prefix(Int(length))) == expected.bytes
+    }
+
+    private mutating func fail(_ inode: VirtiofsdState.Inode, _ cause: PreflightReport.Cause, _ report: inout PreflightReport) {
+        invalid.insert(inode.id)
+        report.failingInodes.append(.init(id: inode.id, path: paths.display(inode.id), cause: cause))
+    }
+
+    func closeAll() {
+        for fd in descriptors.values { close(fd) }
+        close(root)
+    }
+}
+
+extension Array {
+    /// Removes the element at `index` by moving the last one into its place, as Rust's `swap_remove`.
+    fileprivate mutating func swapRemove(at index: Int) -> Element {
+        swapAt(index, count - 1)
+        return removeLast()
+    }
+}

@@ -1,0 +1,113 @@
+/// One difference between two virtiofsd states, by meaning: inodes keyed by
+/// path (or file handle), handles by id, the mount-path map as a set.
+public struct StateDifference: Hashable, Sendable, CustomStringConvertible {
+    public enum Change: String, Hashable, Sendable, Codable {
+        case added, removed, changed
+    }
+
+    public enum Subject: String, Hashable, Sendable, Codable {
+        case inode, handle, mountPath = "mount-path", field
+    }
+
+    public let subject: Subject
+    public let change: Change
+    /// What is compared: a path, a handle id, a mount id, a field name.
+    public let key: String
+    /// What differs, e.g. `refcount 23 -> 24`, or what was added or removed.
+    public let detail: String
+
+    public init(subject: Subject, change: Change, key: String, detail: String) {
+        self.subject = subject
+        self.change = change
+        self.key = key
+        self.detail = detail
+    }
+
+    public var description: String {
+        let sign = change == .added ? "+" : change == .removed ? "-" : "~"
+        return "\(sign) \(subject.rawValue) \(key): \(detail)"
+    }
+}
+
+extension VirtiofsdState {
+    /// How `other` differs from this state, by meaning: the same guest view
+    /// serialised in another order or with other ids where ids carry no meaning
+    /// compares equal.
+    public func differences(to other: VirtiofsdState) -> [StateDifference] {
+        var differences: [StateDifference] = []
+        func field<Value: Equatable & CustomStringConvertible>(_ name: String, _ old: Value, _ new: Value) {
+            if old != new { differences.append(.init(subject: .field, change: .changed, key: name, detail: "\(old) -> \(new)")) }
+        }
+        field("version", "V\(version.rawValue + 1)", "V\(other.version.rawValue + 1)")
+        field("next_inode", nextInode, other.nextInode)
+        field("next_handle", nextHandle, other.nextHandle)
+        field("writeback", options.writeback, other.options.writeback)
+        field("announce_submounts", options.announceSubmounts, other.options.announceSubmounts)
+        field("posix_acl", options.posixACL, other.options.posixACL)
+        field("sup_group_extension", options.supplementaryGroupExtension, other.options.supplementaryGroupExtension)
+
+        let oldInodes = keyedInodes(), newInodes = other.keyedInodes()
+        for (key, inode) in oldInodes.sorted(by: { $0.key < $1.key }) {
+            guard let counterpart = newInodes[key] else {
+                differences.append(.init(subject: .inode, change: .removed, key: key, detail: "id \(inode.id), refcount \(inode.refcount)"))
+                continue
+            }
+            var changes: [String] = []
+            if inode.id != counterpart.id { changes.append("id \(inode.id) -> \(counterpart.id)") }
+            if inode.refcount != counterpart.refcount { changes.append("refcount \(inode.refcount) -> \(counterpart.refcount)") }
+            if inode.fileHandle != counterpart.fileHandle { changes.append("recorded file handle differs") }
+            if !changes.isEmpty {
+                differences.append(.init(subject: .inode, change: .changed, key: key, detail: changes.joined(separator: ", ")))
+            }
+        }
+        for (key, inode) in newInodes.sorted(by: { $0.key < $1.key }) where oldInodes[key] == nil {
+            differences.append(.init(subject: .inode, change: .added, key: key, detail: "id \(inode.id), refcount \(inode.refcount)"))
+        }
+
+        let oldPaths = InodePaths(self), newPaths = InodePaths(other)
+        let oldHandles = Dictionary(handles.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let newHandles = Dictionary(other.handles.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for id in Set(oldHandles.keys).union(newHandles.keys).sorted() {
+            switch (oldHandles[id], newHandles[id]) {
+            case (let old?, nil):
+                differences.append(.init(subject: .handle, change: .removed, key: "\(id)", detail: "on \(oldPaths.display(old.inode)), \(OpenFlags.describe(old.flags))"))
+            case (nil, let new?):
+                differences.append(.init(subject: .handle, change: .added, key: "\(id)", detail: "on \(newPaths.display(new.inode)), \(OpenFlags.describe(new.flags))"))
+            case (let old?, let new?):
+                var changes: [String] = []
+                let oldPath = oldPaths.display(old.inode), newPath = newPaths.display(new.inode)
+                if oldPath != newPath { changes.append("on \(oldPath) -> \(newPath)") }
+                if old.flags != new.flags { changes.append("\(OpenFlags.describe(old.flags)) -> \(OpenFlags.describe(new.flags))") }
+                if !changes.isEmpty { differences.append(.init(subject: .handle, change: .changed, key: "\(id)", detail: changes.joined(separator: ", "))) }
+            case (nil, nil):
+                break
+            }
+        }
+
+        let oldMounts = Set(mountPaths), newMounts = Set(other.mountPaths)
+        for entry in oldMounts.subtracting(newMounts).sorted(by: { $0.mountID < $1.mountID }) {
+            differences.append(.init(subject: .mountPath, change: .removed, key: "\(entry.mountID)", detail: entry.path))
+        }
+        for entry in newMounts.subtracting(oldMounts).sorted(by: { $0.mountID < $1.mountID }) {
+            differences.append(.init(subject: .mountPath, change: .added, key: "\(entry.mountID)", detail: entry.path))
+        }
+        return differences
+    }
+
+    /// Inodes by what identifies them across states: the path, else the file
+    /// handle, else (invalid or unresolved) the id.
+    private func keyedInodes() -> [String: Inode] {
+        let paths = InodePaths(self)
+        var keyed: [String: Inode] = [:]
+        for inode in inodes {
+            let key: String
+            switch paths.resolutions[inode.id] {
+            case .path(let path)?: key = path
+            case .fileHandle(let handle)?: key = "<file handle \(handle.mountID):\(handle.handleType):\(handle.bytes.map { String($0, radix: 16) }.joined())>"
+            default: key = "<\(inode.location.kind) inode \(inode.id)>"
+            }
+            if keyed[key] == nil { keyed[key] = inode }
+        }
+        return keyed
+    }
+}

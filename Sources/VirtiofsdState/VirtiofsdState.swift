@@ -1,0 +1,296 @@
+/// The state virtiofsd (1.11 and later) migrates: one postcard-encoded
+/// `PassthroughFs` value, V1 or V2, holding the inodes the guest has looked up
+/// and the files it holds open.
+///
+/// Decode a payload with ``init(decoding:)``; ``encoded()`` writes it back
+/// byte for byte.
+public struct VirtiofsdState: Hashable, Sendable {
+    /// The serialization format: the enum tag in byte 0.
+    public enum Version: UInt32, Sendable, Codable {
+        /// Written by virtiofsd 1.11.
+        case v1 = 0
+        /// Written since 1.12: V1 and a map of mount ids to paths.
+        case v2 = 1
+    }
+
+    /// A file handle as `name_to_handle_at` gives it.
+    public struct FileHandle: Hashable, Sendable {
+        public var mountID: UInt64
+        public var handleType: Int32
+        public var bytes: [UInt8]
+
+        public init(mountID: UInt64, handleType: Int32, bytes: [UInt8]) {
+            self.mountID = mountID
+            self.handleType = handleType
+            self.bytes = bytes
+        }
+    }
+
+    /// How the destination finds an inode.
+    public enum Location: Hashable, Sendable {
+        /// The shared directory itself (tag 0).
+        case root
+        /// A name in a parent directory inode (tag 1).
+        case path(parent: UInt64, name: String)
+        /// The source had lost the inode (tag 2).
+        case invalid
+        /// A path relative to the shared directory (tag 3; virtiofsd 1.11 only).
+        case fullPath(String)
+        /// A file handle (tag 4, `--migration-mode=file-handles`).
+        case fileHandle(FileHandle)
+
+        /// The location's name in reports.
+        public var kind: String {
+            switch self {
+            case .root: return "root"
+            case .path: return "path"
+            case .invalid: return "invalid"
+            case .fullPath: return "full-path"
+            case .fileHandle: return "file-handle"
+            }
+        }
+    }
+
+    public struct Inode: Hashable, Sendable {
+        public var id: UInt64
+        public var refcount: UInt64
+        public var location: Location
+        /// The file handle to verify against (`--migration-verify-handles`).
+        public var fileHandle: FileHandle?
+        /// Where the inode starts in the payload.
+        public var payloadOffset: Int
+
+        public init(id: UInt64, refcount: UInt64, location: Location, fileHandle: FileHandle? = nil, payloadOffset: Int = 0) {
+            self.id = id
+            self.refcount = refcount
+            self.location = location
+            self.fileHandle = fileHandle
+            self.payloadOffset = payloadOffset
+        }
+    }
+
+    /// A file the guest holds open.
+    public struct Handle: Hashable, Sendable {
+        public var id: UInt64
+        public var inode: UInt64
+        /// The open(2) flags (source `OpenInode`, the only kind).
+        public var flags: Int32
+        /// Where the handle starts in the payload.
+        public var payloadOffset: Int
+
+        public init(id: UInt64, inode: UInt64, flags: Int32, payloadOffset: Int = 0) {
+            self.id = id
+            self.inode = inode
+            self.flags = flags
+            self.payloadOffset = payloadOffset
+        }
+    }
+
+    /// What the source negotiated with the guest.
+    public struct NegotiatedOptions: Hashable, Sendable, Codable {
+        public var writeback: Bool
+        public var announceSubmounts: Bool
+        public var posixACL: Bool
+        public var supplementaryGroupExtension: Bool
+
+        public init(writeback: Bool, announceSubmounts: Bool, posixACL: Bool, supplementaryGroupExtension: Bool) {
+            self.writeback = writeback
+            self.announceSubmounts = announceSubmounts
+            self.posixACL = posixACL
+            self.supplementaryGroupExtension = supplementaryGroupExtension
+        }
+    }
+
+    /// One entry of V2's mount-path map: a source mount id and a path relative
+    /// to the shared directory.
+    public struct MountPath: Hashable, Sendable {
+        public var mountID: UInt64
+        public var path: String
+
+        public init(mountID: UInt64, path: String) {
+            self.mountID = mountID
+            self.path = path
+        }
+    }
+
+    public var version: Version
+    /// In payload order (ascending ids).
+    public var inodes: [Inode]
+    public var nextInode: UInt64
+    /// In payload order (ascending ids).
+    public var handles: [Handle]
+    public var nextHandle: UInt64
+    public var options: NegotiatedOptions
+    /// V2's map in payload order (random: compare it as a set); empty for V1.
+    public var mountPaths: [MountPath]
+
+    public init(
+        version: Version, inodes: [Inode], nextInode: UInt64, handles: [Handle], nextHandle: UInt64,
+        options: NegotiatedOptions, mountPaths: [MountPath] = []
+    ) {
+        self.version = version
+        self.inodes = inodes
+        self.nextInode = nextInode
+        self.handles = handles
+        self.nextHandle = nextHandle
+        self.options = options
+        self.mountPaths = mountPaths
+    }
+
+    /// The id of the root inode (`fuse::ROOT_ID`).
+    public static let rootID: UInt64 = 1
+}
+
+// MARK: - Decoding
+
+extension VirtiofsdState {
+    /// Decodes a whole payload.
+    ///
+    /// - Throws: ``VirtiofsdDecodingError`` at the first malformed value, or
+    ///   for bytes after the state.
+    public init(decoding payload: [UInt8]) throws(VirtiofsdDecodingError) {
+        var reader = PostcardReader(payload)
+        let tagOffset = reader.offset
+        let tag = try reader.u32("the version tag")
+        guard let version = Version(rawValue: tag) else {
+            throw VirtiofsdDecodingError(.unknownTag(tag), field: "the version tag", offset: tagOffset)
+        }
+        // An inode takes at least 4 bytes (id, refcount, location tag, option tag); a handle 4.
+        let inodeCount = try reader.length("inodes", minimumElementSize: 4)
+        var inodes: [Inode] = []
+        for index in 0..<inodeCount {
+            inodes.append(try Self.decodeInode(&reader, index: index))
+        }
+        let nextInode = try reader.u64("next_inode")
+        let handleCount = try reader.length("handles", minimumElementSize: 4)
+        var handles: [Handle] = []
+        for index in 0..<handleCount {
+            let offset = reader.offset
+            let id = try reader.u64("handles[\(index)].id")
+            let inode = try reader.u64("handles[\(index)].inode")
+            let sourceOffset = reader.offset
+            let source = try reader.u32("handles[\(index)].source")
+            guard source == 0 else {
+                throw VirtiofsdDecodingError(.unknownTag(source), field: "handles[\(index)].source", offset: sourceOffset)
+            }
+            let flags = try reader.i32("handles[\(index)].flags")
+            handles.append(Handle(id: id, inode: inode, flags: flags, payloadOffset: offset))
+        }
+        let nextHandle = try reader.u64("next_handle")
+        let options = NegotiatedOptions(
+            writeback: try reader.bool("negotiated_opts.writeback"),
+            announceSubmounts: try reader.bool("negotiated_opts.announce_submounts"),
+            posixACL: try reader.bool("negotiated_opts.posix_acl"),
+            supplementaryGroupExtension: try reader.bool("negotiated_opts.sup_group_extension"))
+        var mountPaths: [MountPath] = []
+        if version == .v2 {
+            let count = try reader.length("mount_paths", minimumElementSize: 2)
+            for index in 0..<count {
+                let mountID = try reader.u64("mount_paths[\(index)].key")
+                mountPaths.append(MountPath(mountID: mountID, path: try reader.string("mount_paths[\(index)].value")))
+            }
+        }
+        guard reader.bytesLeft == 0 else {
+            throw VirtiofsdDecodingError(.trailingBytes(reader.bytesLeft), field: "", offset: reader.offset)
+        }
+        self.init(
+            version: version, inodes: inodes, nextInode: nextInode, handles: handles, nextHandle: nextHandle,
+            options: options, mountPaths: mountPaths)
+    }
+
+    private static func decodeInode(_ reader: inout PostcardReader, index: Int) throws(VirtiofsdDecodingError) -> Inode {
+        let offset = reader.offset
+        let field = "inodes[\(index)]"
+        let id = try reader.u64("\(field).id")
+        let refcount = try reader.u64("\(field).refcount")
+        let tagOffset = reader.offset
+        let location: Location
+        switch try reader.u32("\(field).location") {
+        case 0: location = .root
+        case 1: location = .path(parent: try reader.u64("\(field).location.parent"), name: try reader.string("\(field).location.filename"))
+        case 2: location = .invalid
+        case 3: location = .fullPath(try reader.string("\(field).location.filename"))
+        case 4: location = .fileHandle(try decodeFileHandle(&reader, field: "\(field).location.handle"))
+        case let tag: throw VirtiofsdDecodingError(.unknownTag(tag), field: "\(field).location", offset: tagOffset)
+        }
+        let fileHandle = try reader.optionTag("\(field).file_handle") ? try decodeFileHandle(&reader, field: "\(field).file_handle") : nil
+        return Inode(id: id, refcount: refcount, location: location, fileHandle: fileHandle, payloadOffset: offset)
+    }
+
+    private static func decodeFileHandle(_ reader: inout PostcardReader, field: String) throws(VirtiofsdDecodingError) -> FileHandle {
+        FileHandle(
+            mountID: try reader.u64("\(field).mnt_id"), handleType: try reader.i32("\(field).handle_type"),
+            bytes: try reader.byteString("\(field).handle"))
+    }
+
+    /// Whether `payload` looks like a virtiofsd state (without decoding it):
+    /// byte 0 is a version tag, and the first inode, if any, is the root.
+    public static func looksLikeState(_ payload: [UInt8]) -> Bool {
+        var reader = PostcardReader(payload)
+        guard let tag = try? reader.u32(""), Version(rawValue: tag) != nil,
+            let count = try? reader.u64(""), count > 0,
+            let id = try? reader.u64(""), id == rootID,
+            (try? reader.u64("")) != nil,
+            let location = try? reader.u32("")
+        else { return false }
+        return location == 0
+    }
+}
+
+// MARK: - Encoding
+
+extension VirtiofsdState {
+    /// The postcard encoding, as virtiofsd writes it (minimal varints).
+    public func encoded() -> [UInt8] {
+        var writer = PostcardWriter()
+        writer.u64(UInt64(version.rawValue))
+        writer.u64(UInt64(inodes.count))
+        for inode in inodes {
+            writer.u64(inode.id)
+            writer.u64(inode.refcount)
+            switch inode.location {
+            case .root: writer.u64(0)
+            case .path(let parent, let name):
+                writer.u64(1)
+                writer.u64(parent)
+                writer.string(name)
+            case .invalid: writer.u64(2)
+            case .fullPath(let path):
+                writer.u64(3)
+                writer.string(path)
+            case .fileHandle(let handle):
+                writer.u64(4)
+                Self.encode(handle, into: &writer)
+            }
+            writer.bool(inode.fileHandle != nil)
+            if let handle = inode.fileHandle { Self.encode(handle, into: &writer) }
+        }
+        writer.u64(nextInode)
+        writer.u64(UInt64(handles.count))
+        for handle in handles {
+            writer.u64(handle.id)
+            writer.u64(handle.inode)
+            writer.u64(0)
+            writer.i32(handle.flags)
+        }
+        writer.u64(nextHandle)
+        writer.bool(options.writeback)
+        writer.bool(options.announceSubmounts)
+        writer.bool(options.posixACL)
+        writer.bool(options.supplementaryGroupExtension)
+        if version == .v2 {
+            writer.u64(UInt64(mountPaths.count))
+            for entry in mountPaths {
+                writer.u64(entry.mountID)
+                writer.string(entry.path)
+            }
+        }
+        return writer.bytes
+    }
+
+    private static func encode(_ handle: FileHandle, into writer: inout PostcardWriter) {
+        writer.u64(handle.mountID)
+        writer.i32(handle.handleType)
+        writer.byteString(handle.bytes)
+    }
+}
