@@ -59,7 +59,7 @@ let package = Package(
         // checking a destination's shared directory against it.
         .target(
             name: "VirtiofsdState",
-            dependencies: ["CStateToolShims", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CStateToolShims", "StateStream", "MigrationFile", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // The command-line tool: arguments and printing only.
         .executableTarget(

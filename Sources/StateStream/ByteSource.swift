@@ -129,18 +129,19 @@ public final class ByteArraySource: ByteSource {
 
 /// Serves a few already-read bytes, then the rest of another source.
 ///
-/// Used after sniffing the first bytes of an input for its compression.
-final class PrefixedSource: ByteSource {
+/// Used after sniffing the first bytes of an input: for its compression, or
+/// for what it holds.
+public final class PrefixedSource: ByteSource {
     private var prefix: [UInt8]
     private var prefixPosition = 0
     private let rest: any ByteSource
 
-    init(prefix: [UInt8], rest: any ByteSource) {
+    public init(prefix: [UInt8], rest: any ByteSource) {
         self.prefix = prefix
         self.rest = rest
     }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         guard prefixPosition < prefix.count else { return try rest.read(into: buffer) }
         let count = min(buffer.count, prefix.count - prefixPosition)
         prefix.withUnsafeBytes { source in

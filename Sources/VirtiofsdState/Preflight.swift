@@ -84,8 +84,8 @@ private let openPathFlags: Int32 = 0o10000000 | O_NOFOLLOW | O_CLOEXEC
 ///
 /// Nothing is followed out of the shared directory: every name is opened
 /// relative to its parent's descriptor, without following a symbolic link.
-public enum Preflight {
-    public static func check(_ state: VirtiofsdState, sharedDirectory: String) throws(PreflightError) -> PreflightReport {
+public enum PreflightCheck {
+    public static func run(_ state: VirtiofsdState, sharedDirectory: String) throws(PreflightError) -> PreflightReport {
         var report = PreflightReport()
         report.fatalProblems = state.consistencyProblems().map(\.description)
         raiseDescriptorLimit()
@@ -99,10 +99,10 @@ public enum Preflight {
         if !state.mountPaths.isEmpty, let rootIndex = pending.firstIndex(where: { $0.id == VirtiofsdState.rootID }) {
             _ = loader.load(pending.swapRemove(at: rootIndex), into: &report)
         }
-        while !pending.isEmpty {
+        while !pending.isEmpty && !loader.aborted {
             var index = 0
             var progressed = false
-            while index < pending.count {
+            while index < pending.count && !loader.aborted {
                 if loader.load(pending[index], into: &report) {
                     _ = pending.swapRemove(at: index)
                     progressed = true
@@ -110,7 +110,7 @@ public enum Preflight {
                     index += 1
                 }
             }
-            if !progressed {
+            if !progressed && !loader.aborted {
                 report.fatalProblems.append("Unresolved references between serialized inodes: \(pending.count) inodes wait for parents that never load")
                 break
             }
@@ -139,6 +139,8 @@ private struct Loader {
     var descriptors: [UInt64: Int32] = [:]
     var loaded: Set<UInt64> = []
     var invalid: Set<UInt64> = []
+    /// Set when the load stops whatever `--migration-on-error` says (a root mismatch).
+    var aborted = false
 
     init(root: Int32, paths: InodePaths) {
         self.root = root
@@ -212,8 +214,7 @@ private struct Loader {
             close(fd)
             if inode.id == VirtiofsdState.rootID {
                 report.fatalProblems.append("Inode 1 is not the same inode as in the migration source: File handle differs")
-                loaded.insert(inode.id)
-                invalid.insert(inode.id)
+                aborted = true
                 return
             }
             fail(inode, .fileHandleDiffers, &report)

@@ -17,6 +17,13 @@ struct Diff: ParsableCommand {
             b} (hex) or null. With --framing: a and b, identical, firstDifferingChunk {index, a, b: \
             {offset, length} or null} or null, differingChunks.
 
+            --semantic compares two virtiofsd states by meaning instead of bytes: each side a state \
+            stream, a bare payload or a migration file (raw or zstd). Inodes are matched by path (or \
+            file handle) and reported added, removed or changed (id, refcount, recorded file \
+            handle); handles by id (inode path, open flags); V2's mount-path map as a set, whatever \
+            its serialisation order; and the format version, next ids and negotiated options. \
+            --json prints {a, b, identical, differences [{subject, change, key, detail}]}.
+
             Exit status, as cmp: 0 same, 1 different, 2 trouble (an input unreadable or broken, \
             named with its problem), 64 usage error.
             """
@@ -24,6 +31,9 @@ struct Diff: ParsableCommand {
 
     @Flag(help: "Compare the chunk layouts (lengths, index by index) instead of the payloads.")
     var framing = false
+
+    @Flag(help: "Compare two virtiofsd states by meaning: inodes by path, handles, mount paths, settings.")
+    var semantic = false
 
     @Option(help: ArgumentHelp("How many differing ranges to list.", valueName: "count"))
     var maxRanges = 16
@@ -42,11 +52,13 @@ struct Diff: ParsableCommand {
 
     func validate() throws {
         guard !(a == "-" && b == "-") else { throw ValidationError("Only one side can be standard input.") }
+        guard !(framing && semantic) else { throw ValidationError("--framing and --semantic compare different things: pick one.") }
         guard maxRanges >= 0 else { throw ValidationError("--max-ranges cannot be negative.") }
         guard (0...4096).contains(context) else { throw ValidationError("--context must be between 0 and 4096.") }
     }
 
     func run() throws {
+        if semantic { return try compareSemantically() }
         let first = try CommandSupport.openInput(a)
         let second = try CommandSupport.openInput(b)
         let identical: Bool
@@ -74,6 +86,20 @@ struct Diff: ParsableCommand {
         }
         print(text)
         if !identical { throw ExitStatus.invalid }
+    }
+
+    private func compareSemantically() throws {
+        let first = try VirtiofsdInput.load(a, device: nil)
+        let second = try VirtiofsdInput.load(b, device: nil)
+        let differences = first.state.differences(to: second.state)
+        if json {
+            print(try DiffJSON.semantic(differences, a: a, b: b))
+        } else {
+            var lines = ["\(a) and \(b): virtiofsd states \(differences.isEmpty ? "are the same by meaning" : "differ: \(differences.count) \(differences.count == 1 ? "difference" : "differences")")"]
+            lines += differences.map { "  \($0)" }
+            print(lines.joined(separator: "\n"))
+        }
+        if !differences.isEmpty { throw ExitStatus.invalid }
     }
 
     private func side(_ name: String, _ analysis: StreamAnalysis) -> String {

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import StateStream
+import VirtiofsdState
 
 /// The hex view around a first difference: shared bytes, then each side's
 /// bytes with `^^` under those that differ.
@@ -132,6 +133,27 @@ enum DiffJSON {
                 FirstDifferingChunk(index: $0, a: Nullable(side(comparison.chunkInA)), b: Nullable(side(comparison.chunkInB)))
             }),
             differingChunks: comparison.differingChunkCount)
+        return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
+    }
+
+    struct SemanticReport: Encodable {
+        let a: String
+        let b: String
+        let identical: Bool
+        let differences: [Difference]
+    }
+
+    struct Difference: Encodable {
+        let subject: StateDifference.Subject
+        let change: StateDifference.Change
+        let key: String
+        let detail: String
+    }
+
+    static func semantic(_ differences: [StateDifference], a: String, b: String) throws -> String {
+        let report = SemanticReport(
+            a: a, b: b, identical: differences.isEmpty,
+            differences: differences.map { Difference(subject: $0.subject, change: $0.change, key: $0.key, detail: $0.detail) })
         return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
     }
 }

@@ -19,6 +19,19 @@ struct Inspect: ParsableCommand {
             [{index, offset, length}] (written while reading, so it comes first; key order \
             carries no meaning).
 
+            A payload that is a virtiofsd state (postcard-encoded PassthroughFs, V1 or V2; \
+            recognised by its version byte and a first inode that is the root) gets a summary: \
+            format version, inode counts by location kind, open handles, next ids, negotiated \
+            options, V2's mount paths, and any inconsistency (duplicate ids, parent chains that \
+            loop or name missing inodes, handles on missing inodes). --decode lists every inode \
+            (id, refcount, location kind, path relative to the shared directory, recorded file \
+            handle) and every open handle (id, inode, open flags in words, path). With --json the \
+            object gets virtiofsd {version, inodeCount, handleCount, nextInode, nextHandle, options, \
+            mountPaths, locationKinds, inodes [{id, refcount, kind, path, parent, fileHandle}], \
+            handles [{id, inode, flags, flagNames, path}], consistencyProblems}, or \
+            virtiofsdError {kind, payloadOffset, message} for one that does not decode. Decoding \
+            holds the payload in memory: payloads over 256 MiB are not decoded.
+
             The exit status follows validate: 0 valid, 1 invalid, 2 unreadable, 64 usage error.
             """
     )
@@ -28,8 +41,14 @@ struct Inspect: ParsableCommand {
     @Flag(help: "List every chunk: index, offset of its length field, length.")
     var chunks = false
 
+    @Flag(help: "List every inode and open handle of a virtiofsd payload.")
+    var decode = false
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
+
+    /// The largest payload decoded as a virtiofsd state.
+    private static let decodeLimit = 256 << 20
 
     @Argument(help: ArgumentHelp("The stream: a file, or - for standard input.", valueName: "file"))
     var file: String
@@ -41,10 +60,12 @@ struct Inspect: ParsableCommand {
             output.write(json ? "{\"chunkList\":[" : "chunk        offset      length\n")
         }
         let analysis: StreamAnalysis
+        var payload: [UInt8] = []
+        var payloadFits = true
         do {
             analysis = try StreamAnalysis.analyze(
-                path: file, options: reading, computeDigest: true, showProgress: !chunks
-            ) { chunk in
+                path: file, options: reading, computeDigest: true, showProgress: !chunks,
+                onChunk: { chunk in
                 guard chunks else { return }
                 if json {
                     output.write("\(listed == 0 ? "" : ","){\"index\":\(chunk.index),\"offset\":\(chunk.offset),\"length\":\(chunk.length)}")
@@ -54,12 +75,19 @@ struct Inspect: ParsableCommand {
                             + Format.padded(chunk.length, to: 12) + "\n")
                 }
                 listed += 1
-            }
+            },
+                onPayload: { bytes in
+                    // Only what may be a virtiofsd state (version byte 0 or 1) is kept, and only so much.
+                    guard payloadFits, payload.first.map({ $0 <= 1 }) ?? (bytes.first.map { $0 <= 1 } ?? true) else { return }
+                    payloadFits = payload.count + bytes.count <= Self.decodeLimit
+                    if payloadFits { payload += bytes } else { payload = [] }
+                })
         } catch {
             output.flush()
             throw CommandSupport.fail(error, file: file)
         }
-        let report = InspectReport(file: file, analysis: analysis, strict: reading.strict)
+        var report = InspectReport(file: file, analysis: analysis, strict: reading.strict)
+        if analysis.error == nil && payloadFits { report.virtiofsd = VirtiofsdReport.recognize(payload) }
         if json {
             var object = try report.jsonData()
             if chunks {
@@ -71,6 +99,7 @@ struct Inspect: ParsableCommand {
         } else {
             if chunks { output.write("\n") }
             output.write(report.text)
+            if decode, case .success(let state)? = report.virtiofsd { output.write(state.listing) }
         }
         output.flush()
         if !report.valid { throw ExitStatus.invalid }

@@ -1,11 +1,14 @@
 import FoundationEssentials
 import StateStream
+import VirtiofsdState
 
 /// What `inspect` prints, as text or JSON.
 struct InspectReport: Encodable {
     let file: String
     let analysis: StreamAnalysis
     let valid: Bool
+    /// What the payload holds if it is a virtiofsd state.
+    var virtiofsd: Result<VirtiofsdReport, VirtiofsdDecodingError>?
 
     init(file: String, analysis: StreamAnalysis, strict: Bool) {
         self.file = file
@@ -16,6 +19,7 @@ struct InspectReport: Encodable {
     private enum Key: String, CodingKey {
         case file, compression, valid, chunks, payloadBytes, framedBytes, compressedBytes, framingOverhead
         case payloadSHA256, chunkSizes, chunkHistogram, terminatorOffset, problems, omittedProblems, validPrefix
+        case virtiofsd, virtiofsdError
     }
 
     private struct Sizes: Encodable {
@@ -66,6 +70,11 @@ struct InspectReport: Encodable {
         try container.encode(
             Prefix(bytes: analysis.validPrefixLength, chunks: analysis.chunkCount, payloadBytes: analysis.payloadBytes),
             forKey: .validPrefix)
+        switch virtiofsd {
+        case .success(let state)?: try container.encode(state, forKey: .virtiofsd)
+        case .failure(let error)?: try container.encode(DecodingErrorJSON(error), forKey: .virtiofsdError)
+        case nil: break
+        }
     }
 
     /// The report as one line of JSON.
@@ -92,6 +101,11 @@ struct InspectReport: Encodable {
         lines.append(("payload sha256", analysis.payloadSHA256 ?? "-"))
         if analysis.error != nil {
             lines.append(("valid prefix", "\(analysis.validPrefixLength) bytes"))
+        }
+        switch virtiofsd {
+        case .success(let state)?: lines += state.summary
+        case .failure(let error)?: lines.append(("virtiofsd", "looks like a virtiofsd state but does not decode: \(error)"))
+        case nil: break
         }
         lines.append(("problems", analysis.problems.isEmpty ? "none" : "\(analysis.problems.count + analysis.omittedProblemCount)"))
         var text = lines.map { Format.padded($0.0, to: 16) + $0.1 + "\n" }.joined()

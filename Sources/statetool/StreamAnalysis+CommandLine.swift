@@ -4,19 +4,26 @@ extension StreamAnalysis {
     /// Analyses the stream at `path` (or standard input for `-`) with the
     /// command line's options, showing progress on a terminal.
     ///
-    /// - Parameter onChunk: Called with every complete chunk, in order.
+    /// - Parameters:
+    ///   - onChunk: Called with every complete chunk, in order.
+    ///   - onPayload: Called with the payload, piece by piece.
     static func analyze(
         path: String,
         options: ReadingOptions,
         computeDigest: Bool,
         showProgress: Bool = true,
-        onChunk: (Chunk) -> Void = { _ in }
+        onChunk: (Chunk) -> Void = { _ in },
+        onPayload: (ArraySlice<UInt8>) -> Void = { _ in }
     ) throws -> StreamAnalysis {
         let input = try StateStreamInput(path: path)
         var progress = ProgressLine(for: input, quiet: options.quiet || !showProgress)
         defer { progress.clear() }
         return try analyze(input, maximumChunkLength: options.chunkLimit, computeDigest: computeDigest) { reader, event in
-            if case .chunkEnd(let chunk) = event { onChunk(chunk) }
+            switch event {
+            case .chunkEnd(let chunk): onChunk(chunk)
+            case .payload(let bytes): onPayload(bytes)
+            default: break
+            }
             progress.update(bytes: input.bytesConsumed(by: reader))
         }
     }

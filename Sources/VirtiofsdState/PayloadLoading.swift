@@ -1,0 +1,137 @@
+import MigrationFile
+import StateStream
+
+/// A virtiofsd payload read from whatever holds it: a state stream, a bare
+/// payload, or a whole QEMU migration file.
+public struct LoadedPayload: Sendable {
+    /// What the input turned out to be.
+    public enum Origin: Hashable, Sendable {
+        /// A chunk-framed state stream.
+        case stateStream
+        /// The payload itself, unframed.
+        case payload
+        /// A migration file: the state of this device.
+        case migrationFile(device: String)
+    }
+
+    public let bytes: [UInt8]
+    public let origin: Origin
+
+    /// The largest payload loaded into memory to decode (virtiofsd's are about
+    /// 50 bytes per inode: 240 KiB for 5,000 files).
+    public static let maximumSize = 1 << 30
+
+    /// Why an input cannot be loaded as a payload.
+    public enum Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        /// The input is larger than ``LoadedPayload/maximumSize``.
+        case tooLarge
+        /// The state stream is broken.
+        case brokenStream(StreamProblem)
+        /// The migration file holds no vhost-user-fs state (of that device).
+        case noState(device: String?)
+        /// The migration file is broken before its state ends.
+        case brokenMigrationFile(MigrationProblem)
+
+        public var description: String {
+            switch self {
+            case .tooLarge: return "more than \(LoadedPayload.maximumSize >> 20) MiB: too large to decode"
+            case .brokenStream(let problem): return "broken state stream: \(problem)"
+            case .noState(let device?): return "no back-end state of device \(device) in this migration file"
+            case .noState(nil): return "no vhost-user-fs back-end state in this migration file"
+            case .brokenMigrationFile(let problem): return "broken migration file: \(problem)"
+            }
+        }
+    }
+
+    /// Loads the payload `input` holds. A migration file is recognised by its
+    /// `QEVM` magic and walked (its state only is kept, `device` picks one by
+    /// idstr or section id); anything else is read whole: a valid chunk stream
+    /// gives its bodies; bytes that are no stream but look like a state (see
+    /// ``VirtiofsdState/looksLikeState(_:)``) are taken as the payload.
+    ///
+    /// - Throws: ``Failure``, or ``InputError`` when the input cannot be read.
+    public static func load(from input: StateStreamInput, device: String? = nil) throws -> LoadedPayload {
+        var leading = [UInt8](repeating: 0, count: 4)
+        var count = 0
+        while count < 4 {
+            let start = count
+            let read = try leading.withUnsafeMutableBytes { bytes in
+                Result { () throws(InputError) in try input.framedSource.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[start...])) }
+            }.get()
+            if read == 0 { break }
+            count += read
+        }
+        let source = PrefixedSource(prefix: Array(leading.prefix(count)), rest: input.framedSource)
+        let rest = try StateStreamInput(source: source)
+        if leading.prefix(count).elementsEqual([0x51, 0x45, 0x56, 0x4D]) {
+            return try fromMigrationFile(rest, device: device)
+        }
+        return try fromStreamOrPayload(source: rest.framedSource)
+    }
+
+    private static func fromMigrationFile(_ input: StateStreamInput, device: String?) throws -> LoadedPayload {
+        /// Ends the walk once the state is read: the rest of the file is not needed.
+        struct Found: Error {}
+        var bytes: [UInt8] = []
+        var found: String?
+        var collecting = false
+        var failure: Failure?
+        do {
+            try MigrationFileReader(input: input).walk { event in
+                switch event {
+                case .backEndStateStart(let location) where found == nil:
+                    let wanted = device.map { $0 == location.section.name || $0 == String(location.section.id) }
+                        ?? (location.subsection == .vhostUserFS)
+                    if wanted {
+                        found = location.section.name
+                        collecting = true
+                    }
+                case .backEndState(.payload(let piece)) where collecting:
+                    guard bytes.count + piece.count <= maximumSize else {
+                        failure = .tooLarge
+                        throw Found()
+                    }
+                    bytes += piece
+                case .backEndStateEnd where collecting:
+                    collecting = false
+                    throw Found()
+                case .problem(let problem) where problem.severity == .error:
+                    failure = .brokenMigrationFile(problem)
+                default:
+                    break
+                }
+            }
+        } catch is Found {}
+        if let failure { throw failure }
+        guard let found else { throw Failure.noState(device: device) }
+        return LoadedPayload(bytes: bytes, origin: .migrationFile(device: found))
+    }
+
+    private static func fromStreamOrPayload(source: any ByteSource) throws -> LoadedPayload {
+        var whole: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let read = try buffer.withUnsafeMutableBytes { bytes in
+                Result { () throws(InputError) in try source.read(into: bytes) }
+            }.get()
+            if read == 0 { break }
+            guard whole.count + read <= maximumSize else { throw Failure.tooLarge }
+            whole += buffer.prefix(read)
+        }
+        let payload = PayloadBuffer()
+        let analysis = try StreamTransforms.extractPayload(of: StateStreamInput(source: ByteArraySource(whole)), to: payload)
+        if let problem = analysis.error {
+            // Bytes that are no stream but a state are the payload itself.
+            guard VirtiofsdState.looksLikeState(whole) else { throw Failure.brokenStream(problem) }
+            return LoadedPayload(bytes: whole, origin: .payload)
+        }
+        return LoadedPayload(bytes: payload.bytes, origin: .stateStream)
+    }
+}
+
+/// Collects written bytes in memory.
+private final class PayloadBuffer: ByteSink {
+    var bytes: [UInt8] = []
+    func write(_ buffer: UnsafeRawBufferPointer) throws(OutputError) { bytes += buffer }
+    func finish() throws(OutputError) {}
+}

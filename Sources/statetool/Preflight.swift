@@ -1,0 +1,157 @@
+import ArgumentParser
+import FoundationEssentials
+import StateStream
+import VirtiofsdState
+
+struct Preflight: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check that a destination's shared directory can take a virtiofsd state.",
+        discussion: """
+            Decodes the virtiofsd state (from a state stream, a bare payload, or a whole migration \
+            file, raw or zstd) and opens every inode in DIR the way a destination virtiofsd loads it: \
+            the root is DIR; each other inode is its name opened in its parent inode's directory with \
+            O_PATH|O_NOFOLLOW, so no symbolic link is followed and nothing outside DIR is reached; \
+            inodes are taken in virtiofsd's order (passes over the list, each loaded one replaced by \
+            the last). An inode fails if it cannot be opened, if its parent failed, if the source sent \
+            it as invalid, if its name is not a single directory entry, or if its file handle differs \
+            from the one the source recorded (--migration-verify-handles). Handles on failing inodes \
+            fail too. File-handle inodes (--migration-mode=file-handles) cannot be checked and are \
+            listed as unchecked.
+
+            Lists the failing inodes with the ids virtiofsd names in its log (with \
+            --migration-on-error=guest-error each becomes "Invalid inode N"; with abort, the first \
+            one stops the load), and the failing handles. Problems that stop any load (duplicate \
+            ids, parent chains that loop or name missing inodes, handles on missing inodes, a bad \
+            root) are listed as fatal.
+
+            With --json, one object: file, origin, sharedDirectory, version, inodes, handles, clean, \
+            failingInodes, failingHandles, uncheckedInodes (arrays of ids), firstFailure {id, path, \
+            reason} or null, failures [{id, path, reason}], handleFailures [{id, inode, flags, \
+            flagNames}], fatalProblems.
+
+            Exit status: 0 every inode resolves, 1 something would fail, 2 the state cannot be read \
+            or decoded or DIR cannot be opened, 64 usage error.
+            """
+    )
+
+    @Option(name: .customLong("shared-dir"), help: ArgumentHelp("The destination's shared directory.", valueName: "dir"))
+    var sharedDirectory: String
+
+    @Option(help: ArgumentHelp("In a migration file, the device whose state to check: its name (idstr) or section id.", valueName: "id"))
+    var device: String?
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Flag(help: "List every failing inode, not only the first 20.")
+    var all = false
+
+    @Argument(help: ArgumentHelp("The state: a stream, a payload or a migration file; a file or - for standard input.", valueName: "state"))
+    var file: String
+
+    func run() throws {
+        let loaded = try VirtiofsdInput.load(file, device: device)
+        let report: PreflightReport
+        do {
+            report = try PreflightCheck.run(loaded.state, sharedDirectory: sharedDirectory)
+        } catch {
+            StandardError.write("\(file): error: \(error)")
+            throw ExitStatus.unreadable
+        }
+        let output = StandardOutput()
+        if json {
+            output.write(try JSONEncoder.statetool.encode(PreflightJSON(file: file, loaded: loaded, sharedDirectory: sharedDirectory, report: report)))
+            output.write("\n")
+        } else {
+            output.write(describe(report, loaded: loaded))
+        }
+        output.flush()
+        if !report.isClean { throw ExitStatus.invalid }
+    }
+
+    private func describe(_ report: PreflightReport, loaded: VirtiofsdInput) -> String {
+        let state = loaded.state
+        var text = "\(file): virtiofsd state V\(state.version.rawValue + 1) (\(loaded.originDescription)), \(state.inodes.count) inodes, \(state.handles.count) open handles\n"
+        text += "checked against \(sharedDirectory): "
+        if report.isClean {
+            text += "every inode resolves\n"
+        } else if !report.fatalProblems.isEmpty && report.failingInodes.isEmpty {
+            text += "the load would fail whatever --migration-on-error says\n"
+        } else {
+            text += "\(report.failingInodes.count) inodes would be invalid, \(report.failingHandles.count) open handles would fail\n"
+        }
+        if !report.uncheckedInodes.isEmpty {
+            text += "unchecked: \(report.uncheckedInodes.count) inodes located by file handle\n"
+        }
+        for problem in report.fatalProblems { text += "fatal: \(problem)\n" }
+        if let first = report.failingInodes.first {
+            text += "first failure (where --migration-on-error=abort stops): inode \(first.id): \(first.reason)\n"
+            text += "failing inodes:\n"
+            let shown = all ? report.failingInodes[...] : report.failingInodes.prefix(20)
+            for failure in shown {
+                text += Format.padded(failure.id, to: 10) + "  \(failure.path): \(failure.reason)\n"
+            }
+            if shown.count < report.failingInodes.count {
+                text += "  ... and \(report.failingInodes.count - shown.count) more (--all lists them)\n"
+            }
+        }
+        if !report.failingHandles.isEmpty {
+            text += "failing handles:\n"
+            let paths = InodePaths(state)
+            for handle in report.failingHandles {
+                text += Format.padded(handle.id, to: 10) + "  on inode \(handle.inode) \(paths.display(handle.inode)), \(OpenFlags.describe(handle.flags))\n"
+            }
+        }
+        return text
+    }
+}
+
+/// `preflight --json`.
+private struct PreflightJSON: Encodable {
+    struct Failure: Encodable {
+        let id: UInt64
+        let path: String
+        let reason: String
+    }
+
+    struct HandleFailure: Encodable {
+        let id: UInt64
+        let inode: UInt64
+        let flags: Int32
+        let flagNames: String
+    }
+
+    let file: String
+    let origin: String
+    let sharedDirectory: String
+    let version: UInt32
+    let inodes: Int
+    let handles: Int
+    let clean: Bool
+    let failingInodes: [UInt64]
+    let failingHandles: [UInt64]
+    let uncheckedInodes: [UInt64]
+    let firstFailure: Nullable<Failure>
+    let failures: [Failure]
+    let handleFailures: [HandleFailure]
+    let fatalProblems: [String]
+
+    init(file: String, loaded: VirtiofsdInput, sharedDirectory: String, report: PreflightReport) {
+        self.file = file
+        origin = loaded.originDescription
+        self.sharedDirectory = sharedDirectory
+        version = loaded.state.version.rawValue + 1
+        inodes = loaded.state.inodes.count
+        handles = loaded.state.handles.count
+        clean = report.isClean
+        failingInodes = report.failingInodes.map(\.id)
+        failingHandles = report.failingHandles.map(\.id)
+        uncheckedInodes = report.uncheckedInodes
+        failures = report.failingInodes.map { Failure(id: $0.id, path: $0.path, reason: $0.reason) }
+        firstFailure = Nullable(failures.first)
+        handleFailures = report.failingHandles.map {
+            HandleFailure(id: $0.id, inode: $0.inode, flags: $0.flags, flagNames: OpenFlags.describe($0.flags))
+        }
+        fatalProblems = report.fatalProblems
+    }
+}

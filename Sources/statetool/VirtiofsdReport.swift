@@ -1,0 +1,155 @@
+import FoundationEssentials
+import StateStream
+import VirtiofsdState
+
+/// What statetool shows of a virtiofsd payload: a summary, and with --decode
+/// every inode and handle; as text or as the `virtiofsd` JSON object.
+struct VirtiofsdReport: Encodable {
+    let state: VirtiofsdState
+    let paths: InodePaths
+
+    init(_ state: VirtiofsdState) {
+        self.state = state
+        self.paths = InodePaths(state)
+    }
+
+    /// Decodes `payload` if it looks like a virtiofsd state: `nil` if it does
+    /// not, the decoding error if it looks like one but does not decode.
+    static func recognize(_ payload: [UInt8]) -> Result<VirtiofsdReport, VirtiofsdDecodingError>? {
+        guard VirtiofsdState.looksLikeState(payload) else { return nil }
+        return Result { () throws(VirtiofsdDecodingError) in VirtiofsdReport(try VirtiofsdState(decoding: payload)) }
+    }
+
+    /// Location kinds with their counts, e.g. `root 1, path 5221`.
+    var locationCounts: [(String, Int)] {
+        var counts: [String: Int] = [:]
+        for inode in state.inodes { counts[inode.location.kind, default: 0] += 1 }
+        return ["root", "path", "invalid", "full-path", "file-handle"].compactMap { kind in counts[kind].map { (kind, $0) } }
+    }
+
+    var optionNames: String {
+        let options = state.options
+        let names = [
+            (options.writeback, "writeback"), (options.announceSubmounts, "announce_submounts"),
+            (options.posixACL, "posix_acl"), (options.supplementaryGroupExtension, "sup_group_extension"),
+        ].filter(\.0).map(\.1)
+        return names.isEmpty ? "none" : names.joined(separator: ", ")
+    }
+
+    /// The summary lines, label and value.
+    var summary: [(String, String)] {
+        let kinds = locationCounts.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        let withHandle = state.inodes.filter { $0.fileHandle != nil }.count
+        var lines = [
+            ("virtiofsd", "state V\(state.version.rawValue + 1): \(state.inodes.count) inodes (\(kinds)), \(state.handles.count) open handles"),
+            ("next ids", "inode \(state.nextInode), handle \(state.nextHandle)"),
+            ("options", optionNames),
+        ]
+        if withHandle > 0 { lines.append(("file handles", "\(withHandle) inodes carry one to verify")) }
+        if state.version == .v2 {
+            let mounts = state.mountPaths.sorted { $0.mountID < $1.mountID }.map { "\($0.mountID) -> \($0.path)" }
+            lines.append(("mount paths", mounts.isEmpty ? "none" : mounts.joined(separator: ", ")))
+        }
+        let problems = state.consistencyProblems()
+        if !problems.isEmpty { lines.append(("inconsistent", "\(problems.count) problems: \(problems[0])")) }
+        return lines
+    }
+
+    /// Every inode and handle, one per line.
+    var listing: String {
+        var text = "inodes\n        id  refcount  kind         path\n"
+        for inode in state.inodes {
+            text += Format.padded(inode.id, to: 10) + Format.padded(inode.refcount, to: 10) + "  "
+                + inode.location.kind.padding(toLength: 13, withPad: " ", startingAt: 0) + paths.display(inode.id)
+            if let handle = inode.fileHandle { text += "  [handle \(handle.handleType):\(handle.bytes.hexString)]" }
+            text += "\n"
+        }
+        text += "handles\n        id     inode  flags                       path\n"
+        for handle in state.handles {
+            text += Format.padded(handle.id, to: 10) + Format.padded(handle.inode, to: 10) + "  "
+                + OpenFlags.describe(handle.flags).padding(toLength: 28, withPad: " ", startingAt: 0) + paths.display(handle.inode) + "\n"
+        }
+        return text
+    }
+
+    // MARK: JSON
+
+    private enum Key: String, CodingKey {
+        case version, inodeCount, handleCount, nextInode, nextHandle, options, mountPaths, locationKinds
+        case inodes, handles, consistencyProblems
+    }
+
+    private struct Inode: Encodable {
+        let id: UInt64
+        let refcount: UInt64
+        let kind: String
+        let path: Nullable<String>
+        let parent: Nullable<UInt64>
+        let fileHandle: Nullable<String>
+    }
+
+    private struct Handle: Encodable {
+        let id: UInt64
+        let inode: UInt64
+        let flags: Int32
+        let flagNames: String
+        let path: Nullable<String>
+    }
+
+    private struct MountPath: Encodable {
+        let mountID: UInt64
+        let path: String
+    }
+
+    private struct Problem: Encodable {
+        let kind: String
+        let id: UInt64
+        let payloadOffset: Int
+        let message: String
+    }
+
+    private func path(_ id: UInt64) -> String? {
+        if case .path(let path)? = paths.resolutions[id] { return path }
+        return nil
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(state.version.rawValue + 1, forKey: .version)
+        try container.encode(state.inodes.count, forKey: .inodeCount)
+        try container.encode(state.handles.count, forKey: .handleCount)
+        try container.encode(state.nextInode, forKey: .nextInode)
+        try container.encode(state.nextHandle, forKey: .nextHandle)
+        try container.encode(state.options, forKey: .options)
+        try container.encode(
+            state.mountPaths.sorted { $0.mountID < $1.mountID }.map { MountPath(mountID: $0.mountID, path: $0.path) },
+            forKey: .mountPaths)
+        try container.encode(Dictionary(uniqueKeysWithValues: locationCounts), forKey: .locationKinds)
+        try container.encode(state.inodes.map { inode in
+            var parent: UInt64?
+            if case .path(let id, _) = inode.location { parent = id }
+            return Inode(
+                id: inode.id, refcount: inode.refcount, kind: inode.location.kind, path: Nullable(path(inode.id)),
+                parent: Nullable(parent), fileHandle: Nullable(inode.fileHandle.map { "\($0.handleType):\($0.bytes.hexString)" }))
+        }, forKey: .inodes)
+        try container.encode(state.handles.map { handle in
+            Handle(id: handle.id, inode: handle.inode, flags: handle.flags, flagNames: OpenFlags.describe(handle.flags), path: Nullable(path(handle.inode)))
+        }, forKey: .handles)
+        try container.encode(state.consistencyProblems().map {
+            Problem(kind: $0.kind.rawValue, id: $0.id, payloadOffset: $0.payloadOffset, message: $0.message)
+        }, forKey: .consistencyProblems)
+    }
+}
+
+/// A decoding error as JSON.
+struct DecodingErrorJSON: Encodable {
+    let kind: String
+    let payloadOffset: Int
+    let message: String
+
+    init(_ error: VirtiofsdDecodingError) {
+        kind = error.kind
+        payloadOffset = error.offset
+        message = error.description
+    }
+}
