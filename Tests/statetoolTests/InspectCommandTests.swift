@@ -16,6 +16,10 @@ import Testing
             chunk sizes     min 41844, median 65536, max 65536
             terminator      at offset 238468
             payload sha256  6fee85a91ea77fc233220eb9aeb758055dca68b6d17e667bc5572609f1f1584b
+            virtiofsd       state V2: 5222 inodes (root 1, path 5221), 200 open handles
+            next ids        inode 5399, handle 1084
+            options         announce_submounts
+            mount paths     none
             problems        none
             chunk size histogram
               32769 - 65536         4         ########################################
