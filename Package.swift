@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "VhostUser", targets: ["VhostUser"]),
         .library(name: "MigrationFile", targets: ["MigrationFile"]),
         .library(name: "VirtiofsdState", targets: ["VirtiofsdState"]),
+        // The fuzz targets' checks, for Fuzz/ (libFuzzer) and the corpus replay tests.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "statetool", targets: ["statetool"]),
     ],
     dependencies: [
@@ -61,6 +63,14 @@ let package = Package(
             name: "VirtiofsdState",
             dependencies: ["CStateToolShims", "StateStream", "MigrationFile", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        // Fuzz targets: arbitrary bytes into each reader, invariants checked.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "CZstd", "StateStream", "VhostUser", "MigrationFile", "VirtiofsdState",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         // The command-line tool: arguments and printing only.
         .executableTarget(
             name: "statetool",
@@ -93,6 +103,11 @@ let package = Package(
         .testTarget(
             name: "VirtiofsdStateTests",
             dependencies: ["VirtiofsdState", "StateStream"]
+        ),
+        // Replays every input kept in Fuzz/Corpus through its fuzz target.
+        .testTarget(
+            name: "FuzzCorpusTests",
+            dependencies: ["FuzzTargets"]
         ),
         // End-to-end tests: run the built `statetool` binary the way a user does.
         .testTarget(

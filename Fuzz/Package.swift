@@ -1,6 +1,7 @@
 // swift-tools-version:6.1
-// libFuzzer targets for statetool's readers. Build and run with Scripts/fuzz; kept out of
-// the main package so `swift build` and `swift test` stay fast.
+// libFuzzer harness for statetool's fuzz targets (Sources/FuzzTargets in the main package).
+// Build and run with Scripts/fuzz; kept out of the main package so `swift build` and
+// `swift test` need no libFuzzer.
 import PackageDescription
 
 let package = Package(
@@ -8,8 +9,8 @@ let package = Package(
     dependencies: [.package(name: "statetool", path: "..")],
     targets: [
         .executableTarget(
-            name: "FuzzStateStreamReader",
-            dependencies: [.product(name: "StateStream", package: "statetool")]
+            name: "StatetoolFuzz",
+            dependencies: [.product(name: "FuzzTargets", package: "statetool")]
         ),
     ]
 )

@@ -16,7 +16,9 @@ public final class Connection {
     /// How long any one wait may last.
     public let timeout: Duration
 
-    init(socket: FileDescriptor, timeout: Duration) {
+    /// Wraps a connected stream socket (one end of a `socketpair`, say); the
+    /// connection owns it and closes it.
+    public init(socket: FileDescriptor, timeout: Duration) {
         self.socket = socket
         self.timeout = timeout
     }

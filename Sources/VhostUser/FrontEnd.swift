@@ -19,7 +19,12 @@ public struct FrontEnd: ~Copyable {
 
     /// Connects to the back-end at `path`.
     public init(socketPath path: String, timeout: Duration, log: @escaping (String) -> Void = { _ in }) throws(VhostUserError) {
-        connection = try Connection.connect(to: path, timeout: timeout)
+        self.init(connection: try Connection.connect(to: path, timeout: timeout), log: log)
+    }
+
+    /// Talks to the back-end at the other end of `connection`.
+    public init(connection: Connection, log: @escaping (String) -> Void = { _ in }) {
+        self.connection = connection
         self.log = log
     }
 

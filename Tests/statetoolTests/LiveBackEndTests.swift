@@ -236,6 +236,46 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path("cap.state")))
     }
 
+    /// A long-running `serve` ends every session, accepted, rejected, refused or
+    /// cut short, with the descriptors it had before it.
+    @Test func serveLeaksNoDescriptorsAcrossSessions() throws {
+        let server = Process()
+        server.executableURL = StatetoolRunner.executable
+        server.arguments = ["serve", "--socket", socket, "--state", realState, "--expect-sha256", realPayloadSHA256]
+        server.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/null"))
+        try server.run()
+        defer { finish(server) }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let descriptors = { () -> [String] in
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.processIdentifier)/fd").sorted()) ?? []
+        }
+        // The first session makes libdispatch create its timer descriptor, once
+        // per process: the baseline is taken after it.
+        #expect(try StatetoolRunner.run(["capture", "--socket", socket, "-o", path("warm-up.state")]).status == 0)
+        Thread.sleep(forTimeInterval: 0.1)
+        let baseline = descriptors()
+        #expect(baseline.count >= 3)
+        let sessions: [(arguments: [String], status: Int32)] = [
+            (["replay", "--socket", socket, realState], 0),
+            (["replay", "--socket", socket, StatetoolRunner.sample("good.state")], 3),
+            (["capture", "--socket", socket, "-o", path("captured.state")], 0),
+            (["replay", "--socket", socket, "--force", StatetoolRunner.sample("truncated-chunk.state")], 3),
+            (["capture", "--socket", socket, "-o", path("captured2.state")], 0),
+        ]
+        for session in sessions {
+            let result = try StatetoolRunner.run(session.arguments)
+            #expect(result.status == session.status, "\(session.arguments): \(result.stderr)")
+            var now = descriptors()
+            for _ in 0..<100 where now != baseline {
+                Thread.sleep(forTimeInterval: 0.01)
+                now = descriptors()
+            }
+            #expect(now == baseline, "\(session.arguments) left descriptors open in serve")
+        }
+    }
+
     @Test func serveRemovesItsSocketOnSignal() throws {
         let process = Process()
         process.executableURL = StatetoolRunner.executable

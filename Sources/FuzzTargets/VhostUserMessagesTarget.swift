@@ -1,0 +1,77 @@
+import Glibc
+import SystemPackage
+import VhostUser
+
+/// vhost-user messages from a hostile peer, through a real socket pair: the
+/// input's first byte picks a role, the rest is what the peer sends before it
+/// stops writing.
+/// - Decoder: every message received re-encodes to exactly the bytes it came
+///   from, and none is larger than the limit.
+/// - Back-end (`serve`'s): it ends with an error or at the end of the input,
+///   and every reply it sent is a well-formed reply.
+/// - Front-end (`replay`'s): it ends with an error or a result; a negotiation it
+///   accepts offers DEVICE_STATE and enables only features it understands.
+/// Nothing may crash or hang: every wait is bounded.
+enum VhostUserMessagesTarget {
+    static func run(_ bytes: [UInt8]) throws {
+        guard let role = bytes.first else { return }
+        let peerBytes = Array(bytes.dropFirst().prefix(16 << 10))
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+            throw InvariantViolation("socketpair failed: \(Errno(rawValue: errno))")
+        }
+        let peer = FileDescriptor(rawValue: ends[0])
+        defer { try? peer.close() }
+        _ = try? peer.writeAll(peerBytes)
+        shutdown(peer.rawValue, Int32(SHUT_WR))
+        let connection = Connection(socket: FileDescriptor(rawValue: ends[1]), timeout: .milliseconds(50))
+        switch role % 3 {
+        case 0: try decode(connection, peerBytes)
+        case 1: try serve(connection, peer: peer)
+        default: try negotiate(connection)
+        }
+    }
+
+    private static func decode(_ connection: Connection, _ sent: [UInt8]) throws {
+        var consumed = 0
+        while let message = try? connection.receive(waitingFor: "a message") {
+            try check(message.payload.count <= Message.maximumPayloadSize, "a message above the size limit was accepted")
+            let encoded = message.encoded
+            try check(sent.count - consumed >= encoded.count, "a message longer than what was sent")
+            try check(Array(sent[consumed..<consumed + encoded.count]) == encoded, "a message does not re-encode to its bytes")
+            consumed += encoded.count
+        }
+    }
+
+    private static func serve(_ connection: Connection, peer: FileDescriptor) throws {
+        _ = try? BackEnd(connection: connection, device: ReferenceDevice(), behaviour: BackEndBehaviour()).run()
+        // Read back what the back-end replied: whole messages, each a valid reply.
+        var replies: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(peer.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count <= 0 { break }
+            replies += buffer.prefix(count)
+        }
+        var position = 0
+        while replies.count - position >= Message.headerSize {
+            let word = { (index: Int) in replies[position + index..<position + index + 4].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+            try check(word(4) == MessageFlags.validReply.rawValue, "the back-end sent a reply with flags 0x\(String(word(4), radix: 16))")
+            position += Message.headerSize + Int(word(8))
+        }
+        try check(position == replies.count, "the back-end sent a partial reply")
+    }
+
+    private static func negotiate(_ connection: Connection) throws {
+        var frontEnd = FrontEnd(connection: connection)
+        do {
+            try frontEnd.initialize()
+        } catch {
+            return
+        }
+        try check(frontEnd.protocolFeatures.contains(.deviceState), "negotiated without DEVICE_STATE")
+        try check(frontEnd.protocolFeatures.isSubset(of: .understoodByFrontEnd), "enabled features the front-end does not understand")
+        if let transfer = try? frontEnd.startTransfer(.load) { try? transfer.close() }
+        _ = try? frontEnd.checkDeviceState()
+    }
+}
