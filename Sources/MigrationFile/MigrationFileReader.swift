@@ -13,6 +13,10 @@ import StateStream
 /// - a device section (FULL) ends at its footer, `0x7e` and its section id,
 ///   followed by a valid next record; back-end state subsections inside it are
 ///   parsed by the state-stream reader, so their payload is never searched;
+/// - in a file without section footers (machine types before 2.4), a device
+///   section is skipped by the sizes in the JSON description, which is read
+///   ahead from the end of a regular uncompressed file; without one, the walk
+///   stops there with an `unsupported` problem;
 /// - the sizes in the JSON description at the end are then checked against what
 ///   was found (see ``MigrationFileSurvey``).
 ///
@@ -27,12 +31,20 @@ public struct MigrationFileReader {
     public static let maximumDescriptionLength = 64 << 20
     private let input: StateStreamInput
     private let maximumChunkLength: UInt32
+    /// The JSON description read ahead from the end of a regular, uncompressed
+    /// file: the sizes that delimit sections in a file without footers.
+    public let describedAhead: VMDescription?
 
     /// Reads `input`, the migration file raw or zstd-compressed; embedded chunks
     /// longer than `maximumChunkLength` draw an `oversized-chunk` warning.
     public init(input: StateStreamInput, maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength) {
         self.input = input
         self.maximumChunkLength = maximumChunkLength
+        if input.compression == .none, let file = input.regularFile, let size = input.regularFileSize {
+            describedAhead = VMDescription.readTrailer(of: file, size: size)
+        } else {
+            describedAhead = nil
+        }
     }
 
     /// Walks the file, calling `handle` with each event in file order.
@@ -40,7 +52,9 @@ public struct MigrationFileReader {
     /// - Throws: ``InputError`` when the file cannot be read, or what `handle` throws.
     public func walk(_ handle: (MigrationEvent) throws -> Void) throws {
         try withoutActuallyEscaping(handle) { handle in
-            var walk = Walk(cursor: MigrationCursor(source: input.framedSource), maximumChunkLength: maximumChunkLength, handle: handle)
+            var walk = Walk(
+                cursor: MigrationCursor(source: input.framedSource), maximumChunkLength: maximumChunkLength,
+                describedAhead: describedAhead, handle: handle)
             do {
                 try walk.run()
             } catch InputError.compression(let failure) {
@@ -60,6 +74,7 @@ private struct Walk {
 
     let cursor: MigrationCursor
     let maximumChunkLength: UInt32
+    let describedAhead: VMDescription?
     let handle: (MigrationEvent) throws -> Void
     var targetPageBits = MigrationFormat.defaultTargetPageBits
     var capabilities: Set<String> = []
@@ -71,9 +86,13 @@ private struct Walk {
     var nextProgressOffset: UInt64 = Walk.progressInterval
     static let progressInterval: UInt64 = 16 << 20
 
-    init(cursor: MigrationCursor, maximumChunkLength: UInt32, handle: @escaping (MigrationEvent) throws -> Void) {
+    init(
+        cursor: MigrationCursor, maximumChunkLength: UInt32, describedAhead: VMDescription?,
+        handle: @escaping (MigrationEvent) throws -> Void
+    ) {
         self.cursor = cursor
         self.maximumChunkLength = maximumChunkLength
+        self.describedAhead = describedAhead
         self.handle = handle
     }
 
@@ -228,13 +247,17 @@ private struct Walk {
         if section.name == MigrationFormat.ramSectionName {
             try readRAM(section: section)
             try readFooter(of: section, optional: true)
-        } else {
-            guard footersPresent == true else {
-                try stop(.unsupported("section \(section.id) (\(section.name)) cannot be delimited: the file has no section footers", at: offset))
-            }
+        } else if footersPresent != false {
             try scanToFooter(of: section, sectionOffset: offset)
+            footersPresent = true
+        } else if type == .sectionFull, let device = describedAhead?.device(for: section) {
+            try skipDescribedBody(of: section, as: device, sectionOffset: offset)
+        } else {
+            try stop(.unsupported(
+                "section \(section.id) (\(section.name)) cannot be delimited: the file has no section footers, and no JSON description describes it", at: offset))
         }
-        try handle(.section(SectionRecord(type: type, section: section, offset: offset, byteCount: cursor.offset - offset)))
+        try handle(.section(SectionRecord(
+            type: type, section: section, offset: offset, byteCount: cursor.offset - offset, hasFooter: footersPresent == true)))
     }
 
     /// Reads the footer of `section`. Where footers may be absent (before the
@@ -365,6 +388,31 @@ private struct Walk {
         }
     }
 
+    /// Reads a section body in a file without footers by the sizes the JSON
+    /// description gives: a vhost-user-fs section's `virtio` field, then its
+    /// back-end state, parsed; any other body skipped whole.
+    mutating func skipDescribedBody(of section: SectionIdentity, as device: VMDescription.Device, sectionOffset: UInt64) throws {
+        let inside = "section \(section.id) (\(section.name)), sized by the JSON description"
+        let subsection = BackEndStateSubsection.vhostUserFS
+        guard section.vmsdName == subsection.sectionVMSDName, device.fields.count == 1, device.backEndStateByteCount != nil else {
+            try skip(device.bodyByteCount, inside: inside)
+            return
+        }
+        let virtio = device.fields[0].byteCount
+        try skip(virtio, inside: inside)
+        let headerOffset = cursor.offset
+        try require(subsection.header.count, inside: inside)
+        guard cursor.bytes(at: 0, count: subsection.header.count) == subsection.header else {
+            try stop(.malformed("no \(subsection.name) subsection header where the JSON description puts it", at: headerOffset))
+        }
+        let length = try readBackEndState(subsection, of: section, sectionOffset: sectionOffset)
+        let used = virtio + UInt64(subsection.header.count) + length
+        guard used <= device.bodyByteCount else {
+            try stop(.malformed("the back-end state runs past the section's described end", at: cursor.offset))
+        }
+        try skip(device.bodyByteCount - used, inside: inside)
+    }
+
     /// Whether the available bytes start with the footer of `section` followed
     /// by the start of a valid record (or the end of the file).
     func isFooter(of section: SectionIdentity) -> Bool {
@@ -391,7 +439,10 @@ private struct Walk {
 
     /// Reads an embedded state stream through the state-stream reader, passing
     /// its events on, and leaves the cursor right after its terminator.
-    func readBackEndState(_ subsection: BackEndStateSubsection, of section: SectionIdentity, sectionOffset: UInt64) throws {
+    ///
+    /// - Returns: The stream's length, terminator included.
+    @discardableResult
+    func readBackEndState(_ subsection: BackEndStateSubsection, of section: SectionIdentity, sectionOffset: UInt64) throws -> UInt64 {
         let headerOffset = cursor.offset
         cursor.advance(subsection.header.count)
         let location = BackEndStateLocation(
@@ -403,9 +454,10 @@ private struct Walk {
             switch event {
             case .terminator(let offset):
                 cursor.unread(reader.unconsumedBytes)
+                let length = offset + UInt64(StateStreamFormat.lengthFieldSize)
                 try handle(.backEndState(event))
-                try handle(.backEndStateEnd(location, length: offset + UInt64(StateStreamFormat.lengthFieldSize)))
-                return
+                try handle(.backEndStateEnd(location, length: length))
+                return length
             case .problem(let problem) where problem.severity == .error:
                 try stop(.stateStream(device: section.name, problem, streamOffset: location.streamOffset))
             case .problem(let problem):
@@ -414,6 +466,8 @@ private struct Walk {
                 try handle(.backEndState(event))
             }
         }
+        // The reader ends a stream with its terminator or an error, both handled above.
+        try stop(.malformed("the back-end state ended without a terminator or a problem", at: cursor.offset))
     }
 
     // MARK: - Trailer

@@ -20,6 +20,8 @@ public struct MigrationFileSurvey: Sendable {
         public fileprivate(set) var recordCount: Int
         /// Whether it carries a vhost-user back-end's state.
         public fileprivate(set) var holdsBackEndState = false
+        /// For a FULL section, its bytes between header and footer.
+        public let bodyByteCount: UInt64
     }
 
     /// One embedded back-end state stream.
@@ -68,7 +70,7 @@ public struct MigrationFileSurvey: Sendable {
                 let holds = backEndStates.contains { $0.location.sectionOffset == record.offset }
                 sections.append(Section(
                     identity: record.section, firstType: record.type, offset: record.offset,
-                    byteCount: record.byteCount, recordCount: 1, holdsBackEndState: holds))
+                    byteCount: record.byteCount, recordCount: 1, holdsBackEndState: holds, bodyByteCount: record.bodyByteCount))
             }
         case .backEndStateStart(let location):
             backEndStates.append(BackEndState(location: location))
@@ -104,7 +106,7 @@ public struct MigrationFileSurvey: Sendable {
         guard let description else { return }
         for section in sections where section.firstType == .sectionFull {
             guard let device = description.device(for: section.identity) else { continue }
-            let body = section.byteCount - section.identity.headerSize - UInt64(MigrationFormat.footerSize)
+            let body = section.bodyByteCount
             if device.bodyByteCount != body {
                 problems.append(.descriptionMismatch(
                     device: section.identity.name, what: "a section body of", described: device.bodyByteCount, actual: body))

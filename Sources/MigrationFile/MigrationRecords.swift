@@ -38,6 +38,14 @@ public struct SectionRecord: Hashable, Sendable {
     public let offset: UInt64
     /// Its bytes, header and footer included.
     public let byteCount: UInt64
+    /// Whether it ends with a footer (machine types since 2.4).
+    public let hasFooter: Bool
+
+    /// Its bytes between header and footer.
+    public var bodyByteCount: UInt64 {
+        let header = type == .sectionStart || type == .sectionFull ? section.headerSize : 5
+        return byteCount - header - (hasFooter ? UInt64(MigrationFormat.footerSize) : 0)
+    }
 }
 
 /// The configuration section: the machine type and the settings that change

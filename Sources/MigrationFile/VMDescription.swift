@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// The JSON description QEMU appends after the EOF marker (`vmdesc`): every
 /// device section with the size each field took in the file.
@@ -101,6 +102,32 @@ public struct VMDescription: Hashable, Sendable, Decodable {
 
     static func byteCount(_ fields: [Field], _ subsections: [Subsection]) -> UInt64 {
         fields.reduce(0) { $0 + $1.byteCount } + subsections.reduce(0) { $0 + $1.byteCount }
+    }
+
+    /// The description at the end of the regular file `file` of `size` bytes,
+    /// read ahead with `pread` (the file's read position does not move), or
+    /// `nil` if its last 16 MiB hold none: `0x00` (EOF), `0x06`, a be32 length,
+    /// and that many bytes of JSON running exactly to the end of the file.
+    public static func readTrailer(of file: FileDescriptor, size: UInt64) -> VMDescription? {
+        guard size > 6 else { return nil }
+        let tailLength = Int(min(size, 16 << 20))
+        var tail = [UInt8](repeating: 0, count: tailLength)
+        let tailStart = Int64(size) - Int64(tailLength)
+        guard let read = try? tail.withUnsafeMutableBytes({ try file.read(fromAbsoluteOffset: tailStart, into: $0) }),
+            read == tailLength
+        else { return nil }
+        var position = tailLength - 6
+        while position >= 1 {
+            if tail[position] == MigrationFormat.RecordType.description.rawValue,
+                tail[position - 1] == MigrationFormat.RecordType.endOfFile.rawValue,
+                tail[position + 5] == UInt8(ascii: "{"),
+                tail[position + 1..<position + 5].reduce(0, { $0 << 8 | Int($1) }) == tailLength - position - 5
+            {
+                return try? decode(Array(tail[(position + 5)...]))
+            }
+            position -= 1
+        }
+        return nil
     }
 
     /// Decodes the JSON text of a description.

@@ -6,9 +6,12 @@ struct MigrationFileBuilder {
     private(set) var bytes: [UInt8] = []
     /// Offsets of named places, set by the builder functions.
     private(set) var marks: [String: Int] = [:]
+    /// Whether sections end with a footer (machine types since 2.4).
+    let footers: Bool
 
-    init(version: UInt32 = 3) {
+    init(version: UInt32 = 3, footers: Bool = true) {
         bytes = Self.be32(0x5145_564D) + Self.be32(version)
+        self.footers = footers
     }
 
     static func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
@@ -48,7 +51,9 @@ struct MigrationFileBuilder {
         bytes += [type] + Self.be32(id) + Self.name(name) + Self.be32(instance) + Self.be32(version)
     }
 
-    mutating func footer(_ id: UInt32) { bytes += [0x7e] + Self.be32(id) }
+    mutating func footer(_ id: UInt32) {
+        if footers { bytes += [0x7e] + Self.be32(id) }
+    }
 
     /// A RAM record.
     enum RAMRecord {

@@ -8,7 +8,7 @@ import Testing
 /// footers, a vhost-user-fs state, a vhost-user net state inside its
 /// virtio-net section, a command, the EOF marker and a JSON description.
 struct SampleMigrationFile {
-    var builder = MigrationFileBuilder()
+    var builder: MigrationFileBuilder
     let fsChunks: [[UInt8]] = [Array(repeating: 0xAA, count: 300), Array(0..<200).map { UInt8($0) }]
     let netChunks: [[UInt8]] = [Array("net state".utf8)]
     let fsVirtio: [UInt8]
@@ -21,7 +21,8 @@ struct SampleMigrationFile {
     var fsStream: [UInt8] { MigrationFileBuilder.stream(fsChunks) }
     var netStream: [UInt8] { MigrationFileBuilder.stream(netChunks) }
 
-    init(description: Bool = true, fsStateSize: Int? = nil, ignoreShared: Bool = false) {
+    init(description: Bool = true, fsStateSize: Int? = nil, ignoreShared: Bool = false, footers: Bool = true) {
+        builder = MigrationFileBuilder(footers: footers)
         fsVirtio = [0x05, 0x15, 0x7e, 0, 0, 0, 2, 0x01] + Array(repeating: 0x7e, count: 10)
         let trap = Array(fsHeader) + MigrationFileBuilder.stream([[1, 2, 3]]) + [0x7e, 0, 0, 0, 2, 0x00]
         let page = trap + Array(repeating: 0x7e, count: 1024 - trap.count)
@@ -64,7 +65,9 @@ struct SampleMigrationFile {
                  {"name": "0000:00:01.0/vhost-user-fs", "instance_id": 0, "vmsd_name": "vhost-user-fs", "version": 0,
                   "fields": [{"name": "virtio", "type": "virtio", "size": \(fsVirtio.count)}],
                   "subsections": [{"vmsd_name": "vhost-user-fs-backend", "version": 0,
-                   "fields": [{"name": "back-end", "type": "virtio-fs back-end state", "size": \(stateSize)}]}]}
+                   "fields": [{"name": "back-end", "type": "virtio-fs back-end state", "size": \(stateSize)}]}]},
+                 {"name": "0000:00:02.0/virtio-net", "instance_id": 0, "vmsd_name": "virtio-net", "version": 11,
+                  "fields": [{"name": "virtio", "type": "virtio", "size": \(netBefore.count + 31 + netStream.count + netAfter.count)}]}
                 ]}
                 """)
         }
@@ -145,7 +148,7 @@ struct WalkRecord {
         #expect(survey.commands == [MigrationCommand(command: 0x0b, offset: survey.commands.first?.offset ?? 0, dataLength: 0)])
         #expect(survey.endOfFileOffset == file.mark("eof"))
         #expect(survey.descriptionRecord?.offset == file.mark("description"))
-        #expect(survey.description?.devices.count == 2)
+        #expect(survey.description?.devices.count == 3)
     }
 
     @Test func readSizesChangeNothing() throws {
@@ -246,6 +249,33 @@ struct WalkRecord {
             return
         }
         #expect(offset == file.mark("description") + 5)
+    }
+
+    /// Without section footers (machine types before 2.4), device sections are
+    /// delimited by the JSON description read ahead from a regular file.
+    @Test func withoutFootersTheDescriptionDelimitsSections() throws {
+        let file = SampleMigrationFile(footers: false)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("footerless-\(UUID().uuidString).mig").path
+        try Data(file.bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let reader = MigrationFileReader(input: try StateStreamInput(path: path))
+        #expect(reader.describedAhead?.devices.count == 3)
+        let survey = try MigrationFileSurvey.survey(reader)
+        #expect(survey.problems == [])
+        #expect(survey.sections.map(\.identity.name) == ["ram", "timer", "0000:00:01.0/vhost-user-fs", "0000:00:02.0/virtio-net"])
+        // The vhost-user-fs state is parsed where the description puts it; virtio-net's is
+        // inside a described field, skipped whole.
+        #expect(survey.backEndStates.map(\.location.streamOffset) == [file.mark("fs stream")])
+        #expect(survey.backEndStates.first?.length == UInt64(file.fsStream.count))
+        #expect(survey.endOfFileOffset == file.mark("eof"))
+
+        // Through a pipe nothing can be read ahead: the first device section stops the walk.
+        let piped = try WalkRecord.walk(file.bytes).survey
+        guard case .unsupported(_, let offset)? = piped.error else {
+            Issue.record("no unsupported problem: \(String(describing: piped.error))")
+            return
+        }
+        #expect(offset == file.mark("section 1"))
     }
 
     @Test func zstdCompressedFilesReadTheSame() throws {
