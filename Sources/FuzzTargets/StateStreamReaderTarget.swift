@@ -32,7 +32,7 @@ struct ReaderEvents {
         let input = try StateStreamInput(source: ByteArraySource(bytes, readSizes: readSizes))
         result.compression = input.compression
         var reader = StateStreamReader(input: input, bufferSize: bufferSize)
-        let sink = MemorySink()
+        let sink = ByteArraySink()
         var writer = StateStreamWriter(sink: sink)
         var current: Chunk?
         var bodyBytes: UInt64 = 0
@@ -68,11 +68,4 @@ struct ReaderEvents {
         }
         return result
     }
-}
-
-/// Collects what is written.
-final class MemorySink: ByteSink {
-    var bytes: [UInt8] = []
-    func write(_ buffer: UnsafeRawBufferPointer) throws(OutputError) { bytes += buffer }
-    func finish() throws(OutputError) {}
 }

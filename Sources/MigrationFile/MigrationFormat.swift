@@ -13,6 +13,11 @@ public enum MigrationFormat {
     /// The header: magic and version.
     public static let headerSize = 8
 
+    /// Whether `bytes` start with the `QEVM` magic.
+    public static func startsWithMagic(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 4 && bytes.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) } == magic
+    }
+
     /// The byte that starts each record after the header.
     public enum RecordType: UInt8, Sendable {
         case endOfFile = 0x00

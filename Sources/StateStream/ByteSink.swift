@@ -54,6 +54,25 @@ public enum OutputError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// Collects what is written in memory: for payloads small enough to decode
+/// whole, and for tests.
+public final class ByteArraySink: ByteSink {
+    /// Everything written so far.
+    public private(set) var bytes: [UInt8] = []
+    /// How many times ``finish()`` was called.
+    public private(set) var finishCount = 0
+
+    public init() {}
+
+    public func write(_ buffer: UnsafeRawBufferPointer) throws(OutputError) {
+        bytes += buffer
+    }
+
+    public func finish() throws(OutputError) {
+        finishCount += 1
+    }
+}
+
 /// Collects small writes into large ones; passes large writes straight through.
 public final class BufferedSink: ByteSink {
     private let destination: any ByteSink

@@ -13,6 +13,24 @@ public protocol ByteSource: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int
 }
 
+extension ByteSource {
+    /// Reads the first `count` bytes, or all there are if fewer: for sniffing
+    /// what an input holds before handing it on through ``PrefixedSource``.
+    public func readPrefix(_ count: Int) throws(InputError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let start = filled
+            let read = try bytes.withUnsafeMutableBytes { buffer in
+                Result { () throws(InputError) in try self.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...])) }
+            }.get()
+            if read == 0 { break }
+            filled += read
+        }
+        return Array(bytes.prefix(filled))
+    }
+}
+
 /// A failure to get bytes at all, as opposed to a problem in what the bytes say.
 ///
 /// Framing problems are not errors: the reader reports them as ``StreamProblem``

@@ -23,17 +23,7 @@ public struct StateStreamInput {
         let file = source as? FileDescriptorSource
         regularFileSize = file?.regularFileSize
         regularFile = regularFileSize == nil ? nil : file?.fileDescriptor
-        var leading = [UInt8](repeating: 0, count: Compression.magicLength)
-        var count = 0
-        while count < leading.count {
-            let start = count
-            let read = try leading.withUnsafeMutableBytes { bytes in
-                Result { () throws(InputError) in try source.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[start...])) }
-            }.get()
-            if read == 0 { break }
-            count += read
-        }
-        leading.removeSubrange(count...)
+        let leading = try source.readPrefix(Compression.magicLength)
         let replayed = PrefixedSource(prefix: leading, rest: source)
         compression = Compression.detect(leadingBytes: leading)
         switch compression {

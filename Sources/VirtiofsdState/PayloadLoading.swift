@@ -51,19 +51,9 @@ public struct LoadedPayload: Sendable {
     ///
     /// - Throws: ``Failure``, or ``InputError`` when the input cannot be read.
     public static func load(from input: StateStreamInput, device: String? = nil) throws -> LoadedPayload {
-        var leading = [UInt8](repeating: 0, count: 4)
-        var count = 0
-        while count < 4 {
-            let start = count
-            let read = try leading.withUnsafeMutableBytes { bytes in
-                Result { () throws(InputError) in try input.framedSource.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[start...])) }
-            }.get()
-            if read == 0 { break }
-            count += read
-        }
-        let source = PrefixedSource(prefix: Array(leading.prefix(count)), rest: input.framedSource)
-        let rest = try StateStreamInput(source: source)
-        if leading.prefix(count).elementsEqual([0x51, 0x45, 0x56, 0x4D]) {
+        let leading = try input.framedSource.readPrefix(4)
+        let rest = try StateStreamInput(source: PrefixedSource(prefix: leading, rest: input.framedSource))
+        if MigrationFormat.startsWithMagic(leading) {
             return try fromMigrationFile(rest, device: device)
         }
         return try fromStreamOrPayload(source: rest.framedSource)
@@ -118,7 +108,7 @@ public struct LoadedPayload: Sendable {
             guard whole.count + read <= maximumSize else { throw Failure.tooLarge }
             whole += buffer.prefix(read)
         }
-        let payload = PayloadBuffer()
+        let payload = ByteArraySink()
         let analysis = try StreamTransforms.extractPayload(of: StateStreamInput(source: ByteArraySource(whole)), to: payload)
         if let problem = analysis.error {
             // Bytes that are no stream but a state are the payload itself.
@@ -127,11 +117,4 @@ public struct LoadedPayload: Sendable {
         }
         return LoadedPayload(bytes: payload.bytes, origin: .stateStream)
     }
-}
-
-/// Collects written bytes in memory.
-private final class PayloadBuffer: ByteSink {
-    var bytes: [UInt8] = []
-    func write(_ buffer: UnsafeRawBufferPointer) throws(OutputError) { bytes += buffer }
-    func finish() throws(OutputError) {}
 }

@@ -125,6 +125,22 @@ struct MigrationReport: Encodable {
         let offset: UInt64
         let offsetIsCompressed: Bool
         let message: String
+
+        init(_ problem: StreamProblem) {
+            kind = problem.kind.rawValue
+            severity = problem.severity.rawValue
+            offset = problem.offset
+            offsetIsCompressed = problem.offsetIsCompressed
+            message = problem.message
+        }
+
+        init(_ problem: MigrationProblem) {
+            kind = problem.kind.rawValue
+            severity = problem.severity.rawValue
+            offset = problem.offset
+            offsetIsCompressed = problem.offsetIsCompressed
+            message = problem.message
+        }
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -148,17 +164,13 @@ struct MigrationReport: Encodable {
                 headerOffset: state.location.headerOffset, streamOffset: state.location.streamOffset,
                 streamLength: Nullable(state.length), describedLength: Nullable(state.describedLength),
                 chunks: state.chunkCount, payloadBytes: state.payloadBytes, valid: state.isComplete,
-                problems: state.problems.map {
-                    Problem(kind: $0.kind.rawValue, severity: $0.severity.rawValue, offset: $0.offset, offsetIsCompressed: $0.offsetIsCompressed, message: $0.message)
-                },
+                problems: state.problems.map(Problem.init),
                 output: Nullable(outputs[state.location.section.id]))
         }, forKey: .backEndStates)
         try container.encode(Nullable(survey.endOfFileOffset), forKey: .endOfFileOffset)
         try container.encode(Nullable(survey.descriptionRecord.map { record in
             Description(offset: record.offset, byteCount: record.byteCount, devices: survey.description?.devices.count ?? 0)
         }), forKey: .description)
-        try container.encode(survey.problems.map {
-            Problem(kind: $0.kind.rawValue, severity: $0.severity.rawValue, offset: $0.offset, offsetIsCompressed: $0.offsetIsCompressed, message: $0.message)
-        }, forKey: .problems)
+        try container.encode(survey.problems.map(Problem.init), forKey: .problems)
     }
 }

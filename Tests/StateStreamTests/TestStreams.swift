@@ -131,20 +131,6 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 }
 
-/// Collects what is written to it, for tests.
-final class ByteArraySink: ByteSink {
-    private(set) var bytes: [UInt8] = []
-    private(set) var finishCount = 0
-
-    func write(_ buffer: UnsafeRawBufferPointer) throws(OutputError) {
-        bytes += buffer
-    }
-
-    func finish() throws(OutputError) {
-        finishCount += 1
-    }
-}
-
 extension TestStreams {
     /// `input` read as a stream (raw or zstd detected).
     static func input(_ bytes: [UInt8]) throws -> StateStreamInput {

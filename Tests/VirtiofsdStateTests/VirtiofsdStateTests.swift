@@ -7,15 +7,9 @@ import VirtiofsdState
 func fixturePayload(_ name: String) throws -> [UInt8] {
     let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("../shared/fixtures/qemu-virtiofsd/state/\(name).state").standardized.path
-    let sink = CollectingSink()
+    let sink = ByteArraySink()
     _ = try StreamTransforms.extractPayload(of: StateStreamInput(path: path), to: sink)
     return sink.bytes
-}
-
-final class CollectingSink: ByteSink {
-    var bytes: [UInt8] = []
-    func write(_ buffer: UnsafeRawBufferPointer) throws(OutputError) { bytes += buffer }
-    func finish() throws(OutputError) {}
 }
 
 /// Postcard bytes written by hand, independently of the encoder under test.
