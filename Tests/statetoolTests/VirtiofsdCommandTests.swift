@@ -122,10 +122,18 @@ import Testing
         #expect(loggedInodes.count == 261)
         #expect(loggedHandles.count == 10)
 
-        for input in [Fixtures.state("s1-A-running"), Fixtures.compressedMigrationFile] {
+        // The same state as a stream, a bare payload and a whole (zstd) migration file.
+        let payload = scratch.appendingPathComponent("s1-A.payload").path
+        #expect(try StatetoolRunner.run(["payload", Fixtures.state("s1-A-running"), "-o", payload]).status == 0)
+        let inputs = [
+            (Fixtures.state("s1-A-running"), "state stream"), (payload, "payload"),
+            (Fixtures.compressedMigrationFile, "migration file, device 0000:00:01.0/vhost-user-fs"),
+        ]
+        for (input, origin) in inputs {
             let result = try StatetoolRunner.run(["preflight", "--json", input, "--shared-dir", broken.path])
             #expect(result.status == 1)
             let report = try object(result)
+            #expect(report["origin"] as? String == origin)
             #expect(report["failingInodes"] as? [Int] == loggedInodes)
             #expect(Set(report["failingHandles"] as? [Int] ?? []) == Set(loggedHandles))
             #expect(report["uncheckedInodes"] as? [Int] == [])
