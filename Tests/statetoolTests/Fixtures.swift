@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The real QEMU 10.0 + virtiofsd 1.13.2 fixtures in `shared/fixtures/qemu-virtiofsd`.
 enum Fixtures {
@@ -36,23 +35,26 @@ enum Fixtures {
     static let compressedMigrationFile = directory.appendingPathComponent("migration/s1-A-running.mig.zst").path
 
     private static let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-fixtures-\(getpid())")
-    private static let decompressed = Mutex<Set<String>>([])
+    /// The captures decompressed so far. NSLock (a pthread mutex) rather than
+    /// Synchronization's Mutex, whose futex ThreadSanitizer cannot see.
+    nonisolated(unsafe) private static var decompressed: Set<String> = []
+    private static let lock = NSLock()
 
     /// The uncompressed migration file of capture `name`, decompressed once per
     /// test run (the others are zstd patches against s1-A's).
     static func migrationFile(_ name: String) throws -> String {
         let base = scratch.appendingPathComponent("s1-A-running.mig").path
         let target = scratch.appendingPathComponent("\(name).mig").path
-        try decompressed.withLock { done in
-            if done.isEmpty {
+        try lock.withLock {
+            if decompressed.isEmpty {
                 try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
                 try zstd(["-d", "-q", "-f", compressedMigrationFile, "-o", base])
-                done.insert("s1-A-running")
+                decompressed.insert("s1-A-running")
             }
-            if !done.contains(name) {
+            if !decompressed.contains(name) {
                 let patch = directory.appendingPathComponent("migration/\(name).mig.patch-from-s1-A.zst").path
                 try zstd(["-d", "-q", "-f", "--long=27", "--patch-from=\(base)", patch, "-o", target])
-                done.insert(name)
+                decompressed.insert(name)
             }
         }
         return target
