@@ -31,20 +31,21 @@ public struct MigrationFileReader {
     public static let maximumDescriptionLength = 64 << 20
     private let input: StateStreamInput
     private let maximumChunkLength: UInt32
-    /// The JSON description read ahead from the end of a regular, uncompressed
-    /// file: the sizes that delimit sections in a file without footers.
-    public let describedAhead: VMDescription?
 
     /// Reads `input`, the migration file raw or zstd-compressed; embedded chunks
     /// longer than `maximumChunkLength` draw an `oversized-chunk` warning.
     public init(input: StateStreamInput, maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength) {
         self.input = input
         self.maximumChunkLength = maximumChunkLength
-        if input.compression == .none, let file = input.regularFile, let size = input.regularFileSize {
-            describedAhead = VMDescription.readTrailer(of: file, size: size)
-        } else {
-            describedAhead = nil
-        }
+    }
+
+    /// The JSON description read ahead from the end of a regular, uncompressed
+    /// file (the sizes that delimit sections in a file without footers); `nil`
+    /// for a pipe, a compressed file, or a file without one. The walk reads it
+    /// only when it meets such a section.
+    public var describedAhead: VMDescription? {
+        guard input.compression == .none, let file = input.regularFile, let size = input.regularFileSize else { return nil }
+        return VMDescription.readTrailer(of: file, size: size)
     }
 
     /// Walks the file, calling `handle` with each event in file order.
@@ -54,7 +55,7 @@ public struct MigrationFileReader {
         try withoutActuallyEscaping(handle) { handle in
             var walk = Walk(
                 cursor: MigrationCursor(source: input.framedSource), maximumChunkLength: maximumChunkLength,
-                describedAhead: describedAhead, handle: handle)
+                readDescriptionAhead: { describedAhead }, handle: handle)
             do {
                 try walk.run()
             } catch InputError.compression(let failure) {
@@ -74,7 +75,9 @@ private struct Walk {
 
     let cursor: MigrationCursor
     let maximumChunkLength: UInt32
-    let describedAhead: VMDescription?
+    /// Reads the JSON description ahead, once, if a section needs its sizes.
+    let readDescriptionAhead: () -> VMDescription?
+    lazy var describedAhead: VMDescription? = readDescriptionAhead()
     let handle: (MigrationEvent) throws -> Void
     var targetPageBits = MigrationFormat.defaultTargetPageBits
     var capabilities: Set<String> = []
@@ -87,12 +90,12 @@ private struct Walk {
     static let progressInterval: UInt64 = 16 << 20
 
     init(
-        cursor: MigrationCursor, maximumChunkLength: UInt32, describedAhead: VMDescription?,
+        cursor: MigrationCursor, maximumChunkLength: UInt32, readDescriptionAhead: @escaping () -> VMDescription?,
         handle: @escaping (MigrationEvent) throws -> Void
     ) {
         self.cursor = cursor
         self.maximumChunkLength = maximumChunkLength
-        self.describedAhead = describedAhead
+        self.readDescriptionAhead = readDescriptionAhead
         self.handle = handle
     }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import SystemPackage
 
 /// The JSON description QEMU appends after the EOF marker (`vmdesc`): every
@@ -108,20 +108,29 @@ public struct VMDescription: Hashable, Sendable, Decodable {
     /// read ahead with `pread` (the file's read position does not move), or
     /// `nil` if its last 16 MiB hold none: `0x00` (EOF), `0x06`, a be32 length,
     /// and that many bytes of JSON running exactly to the end of the file.
+    /// QEMU's descriptions take tens of KiB, so the tail is read in growing steps.
     public static func readTrailer(of file: FileDescriptor, size: UInt64) -> VMDescription? {
-        guard size > 6 else { return nil }
-        let tailLength = Int(min(size, 16 << 20))
-        var tail = [UInt8](repeating: 0, count: tailLength)
-        let tailStart = Int64(size) - Int64(tailLength)
-        guard let read = try? tail.withUnsafeMutableBytes({ try file.read(fromAbsoluteOffset: tailStart, into: $0) }),
-            read == tailLength
-        else { return nil }
-        var position = tailLength - 6
+        for step in [64 << 10, 1 << 20, 16 << 20] {
+            let tailLength = Int(min(size, UInt64(step)))
+            var tail = [UInt8](repeating: 0, count: tailLength)
+            let tailStart = Int64(size) - Int64(tailLength)
+            guard let read = try? tail.withUnsafeMutableBytes({ try file.read(fromAbsoluteOffset: tailStart, into: $0) }),
+                read == tailLength
+            else { return nil }
+            if let description = findTrailer(in: tail) { return description }
+            if tailLength < step { return nil }
+        }
+        return nil
+    }
+
+    /// The description that runs exactly to the end of `tail`, if any.
+    private static func findTrailer(in tail: [UInt8]) -> VMDescription? {
+        var position = tail.count - 6
         while position >= 1 {
             if tail[position] == MigrationFormat.RecordType.description.rawValue,
                 tail[position - 1] == MigrationFormat.RecordType.endOfFile.rawValue,
                 tail[position + 5] == UInt8(ascii: "{"),
-                tail[position + 1..<position + 5].reduce(0, { $0 << 8 | Int($1) }) == tailLength - position - 5
+                tail[position + 1..<position + 5].reduce(0, { $0 << 8 | Int($1) }) == tail.count - position - 5
             {
                 return try? decode(Array(tail[(position + 5)...]))
             }

@@ -110,7 +110,7 @@ struct Extract: ParsableCommand {
 
     private func path(for location: BackEndStateLocation) -> String {
         if let output { return output }
-        let name = location.section.name.replacingOccurrences(of: "/", with: "_")
+        let name = String(location.section.name.map { $0 == "/" ? "_" : $0 })
         return directory + "/" + name + (payload ? ".payload" : ".state")
     }
 

@@ -47,9 +47,6 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
-    /// The largest payload decoded as a virtiofsd state.
-    private static let decodeLimit = 256 << 20
-
     @Argument(help: ArgumentHelp("The stream: a file, or - for standard input.", valueName: "file"))
     var file: String
 
@@ -60,8 +57,7 @@ struct Inspect: ParsableCommand {
             output.write(json ? "{\"chunkList\":[" : "chunk        offset      length\n")
         }
         let analysis: StreamAnalysis
-        var payload: [UInt8] = []
-        var payloadFits = true
+        var candidate = VirtiofsdCandidate()
         do {
             analysis = try StreamAnalysis.analyze(
                 path: file, options: reading, computeDigest: true, showProgress: !chunks,
@@ -76,18 +72,13 @@ struct Inspect: ParsableCommand {
                 }
                 listed += 1
             },
-                onPayload: { bytes in
-                    // Only what may be a virtiofsd state (version byte 0 or 1) is kept, and only so much.
-                    guard payloadFits, payload.first.map({ $0 <= 1 }) ?? (bytes.first.map { $0 <= 1 } ?? true) else { return }
-                    payloadFits = payload.count + bytes.count <= Self.decodeLimit
-                    if payloadFits { payload += bytes } else { payload = [] }
-                })
+                onPayload: { candidate.add($0) })
         } catch {
             output.flush()
             throw CommandSupport.fail(error, file: file)
         }
         var report = InspectReport(file: file, analysis: analysis, strict: reading.strict)
-        if analysis.error == nil && payloadFits { report.virtiofsd = VirtiofsdReport.recognize(payload) }
+        if analysis.error == nil, let payload = candidate.payload { report.virtiofsd = VirtiofsdReport.recognize(payload) }
         if json {
             var object = try report.jsonData()
             if chunks {

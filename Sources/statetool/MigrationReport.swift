@@ -30,12 +30,12 @@ struct MigrationReport: Encodable {
         var text = "section  type   name                                  instance  version        offset         bytes  records\n"
         for section in survey.sections {
             let identity = section.identity
-            text += Format.padded(identity.id, to: 7) + "  " + (section.firstType == .sectionFull ? "FULL " : "START")
-                + "  " + identity.name.padding(toLength: max(36, identity.name.count), withPad: " ", startingAt: 0)
-                + Format.padded(identity.instanceID, to: 10) + Format.padded(identity.version, to: 9)
-                + Format.padded(section.offset, to: 14) + Format.padded(section.byteCount, to: 14)
-                + Format.padded(section.recordCount, to: 9)
-                + (section.holdsBackEndState ? "  back-end state" : "") + "\n"
+            let type = section.firstType == .sectionFull ? "FULL " : "START"
+            var row = Format.padded(identity.id, to: 7) + "  " + type + "  " + Format.padded(identity.name, to: 36)
+            row += Format.padded(identity.instanceID, to: 10) + Format.padded(identity.version, to: 9)
+            row += Format.padded(section.offset, to: 14) + Format.padded(section.byteCount, to: 14)
+            row += Format.padded(section.recordCount, to: 9)
+            text += row + (section.holdsBackEndState ? "  back-end state" : "") + "\n"
         }
         return text
     }

@@ -60,14 +60,14 @@ struct VirtiofsdReport: Encodable {
         var text = "inodes\n        id  refcount  kind         path\n"
         for inode in state.inodes {
             text += Format.padded(inode.id, to: 10) + Format.padded(inode.refcount, to: 10) + "  "
-                + inode.location.kind.padding(toLength: 13, withPad: " ", startingAt: 0) + paths.display(inode.id)
+                + Format.padded(inode.location.kind, to: 13) + paths.display(inode.id)
             if let handle = inode.fileHandle { text += "  [handle \(handle.handleType):\(handle.bytes.hexString)]" }
             text += "\n"
         }
         text += "handles\n        id     inode  flags                       path\n"
         for handle in state.handles {
             text += Format.padded(handle.id, to: 10) + Format.padded(handle.inode, to: 10) + "  "
-                + OpenFlags.describe(handle.flags).padding(toLength: 28, withPad: " ", startingAt: 0) + paths.display(handle.inode) + "\n"
+                + Format.padded(OpenFlags.describe(handle.flags), to: 28) + paths.display(handle.inode) + "\n"
         }
         return text
     }
@@ -139,6 +139,30 @@ struct VirtiofsdReport: Encodable {
             Problem(kind: $0.kind.rawValue, id: $0.id, payloadOffset: $0.payloadOffset, message: $0.message)
         }, forKey: .consistencyProblems)
     }
+}
+
+/// The payload of a stream being read, kept only while it may be a virtiofsd
+/// state: its first byte a version tag (0 or 1), at most 256 MiB in all.
+struct VirtiofsdCandidate {
+    static let limit = 256 << 20
+    /// `nil` before the first byte; false once it cannot be a state, or is too large.
+    private var keeping: Bool?
+    private var bytes: [UInt8] = []
+
+    mutating func add(_ piece: ArraySlice<UInt8>) {
+        guard let first = piece.first else { return }
+        if keeping == nil { keeping = first <= 1 }
+        guard keeping == true else { return }
+        guard bytes.count + piece.count <= Self.limit else {
+            keeping = false
+            bytes = []
+            return
+        }
+        bytes += piece
+    }
+
+    /// The whole payload, if it may be a state.
+    var payload: [UInt8]? { keeping == true ? bytes : nil }
 }
 
 /// A decoding error as JSON.

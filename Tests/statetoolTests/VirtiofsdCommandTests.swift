@@ -78,6 +78,20 @@ import Testing
         #expect(error["payloadOffset"] as? Int == 6)
     }
 
+    /// Only a payload whose very first byte is a version tag is taken for a state:
+    /// a real state that starts in a later chunk is not.
+    @Test func aStateMustStartThePayload() throws {
+        let stream = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Fixtures.state("s1-A-running"))))
+        let file = scratch.appendingPathComponent("prefixed.state").path
+        try Data([0, 0, 0, 1, 0x74] + stream).write(to: URL(fileURLWithPath: file))
+        let result = try StatetoolRunner.run(["inspect", "--json", file])
+        #expect(result.status == 0)
+        let json = try object(result)
+        #expect(json["chunks"] as? Int == 5)
+        #expect(json["virtiofsd"] == nil)
+        #expect(json["virtiofsdError"] == nil)
+    }
+
     @Test func semanticDiffMatchesInodesByPath() throws {
         let same = try StatetoolRunner.run(["diff", "--semantic", Fixtures.state("s1-A-running"), Fixtures.state("s1-E-resaved-on-dst")])
         #expect(same.status == 0)
