@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "CZstd", "StateStream", "VhostUser", "MigrationFile", "VirtiofsdState",
+                "StateStream", "VhostUser", "MigrationFile", "VirtiofsdState",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

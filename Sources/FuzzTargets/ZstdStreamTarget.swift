@@ -1,8 +1,7 @@
-import CZstd
 import StateStream
 
-/// The zstd path: the input's tail is framed and compressed with libzstd
-/// (checksummed), then damaged as its first bytes say (a byte flipped, the
+/// The zstd path: the input's tail is framed (`PayloadFramer`) and compressed
+/// (`ZstdCompressingSink`: libzstd, checksummed), then damaged as its first bytes say (a byte flipped, the
 /// frame cut, garbage appended, a skippable frame in front), and read back:
 /// - undamaged, the reader returns exactly the framed stream;
 /// - damaged, it ends with a problem whose offset lies within the compressed
@@ -14,14 +13,16 @@ enum ZstdStreamTarget {
         guard bytes.count >= 4 else { return }
         let control = bytes.prefix(4).map(Int.init)
         let payload = Array(bytes.dropFirst(4))
-        let chunkSize = control[1] % 64 + 1
-        var framed: [UInt8] = []
-        for start in stride(from: 0, to: payload.count, by: chunkSize) {
-            let chunk = payload[start..<min(payload.count, start + chunkSize)]
-            framed += StateStreamWriter.lengthField(UInt32(chunk.count)) + chunk
-        }
-        framed += StateStreamFormat.terminator
-        var compressed = compress(framed, level: Int32(control[2] % 5 + 1))
+        let framedSink = ByteArraySink()
+        var framer = PayloadFramer(chunkSize: control[1] % 64 + 1, sink: framedSink)
+        try framer.append(payload[...])
+        try framer.finish()
+        let framed = framedSink.bytes
+        let compressedSink = ByteArraySink()
+        let compressor = try ZstdCompressingSink(compressedSink, level: Int32(control[2] % 5 + 1))
+        try compressor.write(framed)
+        try compressor.finish()
+        var compressed = compressedSink.bytes
         // Damage that leaves the zstd magic in place must still be read as zstd.
         var magicIntact = true
         switch control[0] % 5 {
@@ -47,20 +48,5 @@ enum ZstdStreamTarget {
         } else if events.valid {
             try check(events.reencoded == framed, "a damaged zstd stream read as a different valid stream")
         }
-    }
-
-    private static func compress(_ bytes: [UInt8], level: Int32) -> [UInt8] {
-        let context = ZSTD_createCCtx()!
-        defer { ZSTD_freeCCtx(context) }
-        ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
-        ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)
-        var out = [UInt8](repeating: 0, count: ZSTD_compressBound(bytes.count))
-        let size = out.withUnsafeMutableBytes { destination in
-            bytes.withUnsafeBytes { source in
-                ZSTD_compress2(context, destination.baseAddress, destination.count, source.baseAddress, source.count)
-            }
-        }
-        precondition(ZSTD_isError(size) == 0, "libzstd failed to compress")
-        return Array(out.prefix(size))
     }
 }

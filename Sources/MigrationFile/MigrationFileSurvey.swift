@@ -123,10 +123,18 @@ public struct MigrationFileSurvey: Sendable {
         }
     }
 
-    /// Walks `reader`'s file and returns what it found, checked against its description.
-    public static func survey(_ reader: MigrationFileReader) throws -> MigrationFileSurvey {
+    /// Walks `reader`'s file and returns what it found, checked against its
+    /// description; `observe` sees every event after it is recorded.
+    ///
+    /// - Throws: ``InputError`` when the file cannot be read, or what `observe` throws.
+    public static func survey(
+        _ reader: MigrationFileReader, observe: (MigrationEvent) throws -> Void = { _ in }
+    ) throws -> MigrationFileSurvey {
         var survey = MigrationFileSurvey()
-        try reader.walk { survey.record($0) }
+        try reader.walk { event in
+            survey.record(event)
+            try observe(event)
+        }
         survey.finish()
         return survey
     }

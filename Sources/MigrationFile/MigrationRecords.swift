@@ -18,6 +18,12 @@ public struct SectionIdentity: Hashable, Sendable, Codable {
         self.version = version
     }
 
+    /// Whether `device`, as a user names a device (`--device`), is this section:
+    /// its idstr or its section id.
+    public func matches(device: String) -> Bool {
+        device == name || device == String(id)
+    }
+
     /// The vmsd name: the last `/`-separated component of the idstr.
     public var vmsdName: String {
         String(name.split(separator: "/", omittingEmptySubsequences: false).last ?? "")

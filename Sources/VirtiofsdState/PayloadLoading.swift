@@ -70,8 +70,7 @@ public struct LoadedPayload: Sendable {
             try MigrationFileReader(input: input).walk { event in
                 switch event {
                 case .backEndStateStart(let location) where found == nil:
-                    let wanted = device.map { $0 == location.section.name || $0 == String(location.section.id) }
-                        ?? (location.subsection == .vhostUserFS)
+                    let wanted = device.map(location.section.matches) ?? (location.subsection == .vhostUserFS)
                     if wanted {
                         found = location.section.name
                         collecting = true

@@ -1,6 +1,6 @@
 /// One difference between two virtiofsd states, by meaning: inodes keyed by
 /// path (or file handle), handles by id, the mount-path map as a set.
-public struct StateDifference: Hashable, Sendable, CustomStringConvertible {
+public struct StateDifference: Hashable, Sendable, Encodable, CustomStringConvertible {
     public enum Change: String, Hashable, Sendable, Codable {
         case added, removed, changed
     }

@@ -140,20 +140,11 @@ enum DiffJSON {
         let a: String
         let b: String
         let identical: Bool
-        let differences: [Difference]
-    }
-
-    struct Difference: Encodable {
-        let subject: StateDifference.Subject
-        let change: StateDifference.Change
-        let key: String
-        let detail: String
+        let differences: [StateDifference]
     }
 
     static func semantic(_ differences: [StateDifference], a: String, b: String) throws -> String {
-        let report = SemanticReport(
-            a: a, b: b, identical: differences.isEmpty,
-            differences: differences.map { Difference(subject: $0.subject, change: $0.change, key: $0.key, detail: $0.detail) })
+        let report = SemanticReport(a: a, b: b, identical: differences.isEmpty, differences: differences)
         return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
     }
 }

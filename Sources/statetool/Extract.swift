@@ -67,24 +67,17 @@ struct Extract: ParsableCommand {
 
     func run() throws {
         let input = try CommandSupport.openInput(file)
-        var progress = ProgressLine(for: input, quiet: quiet)
-        var survey = MigrationFileSurvey()
+        let survey: MigrationFileSurvey
         var outputs: [StateOutput] = []
         var current: StateOutput?
         do {
-            try MigrationFileReader(input: input).walk { event in
-                survey.record(event)
+            survey = try MigrationFileSurvey.survey(input, quiet: quiet) { event in
                 switch event {
-                case .progress(let bytes):
-                    progress.update(bytes: input.compressedBytesRead ?? bytes)
                 case .backEndStateStart(let location):
                     current = nil
-                    guard device.map({ $0 == location.section.name || $0 == String(location.section.id) }) ?? true else { return }
+                    guard device.map(location.section.matches) ?? true else { return }
                     if output != nil, let first = outputs.first {
-                        progress.clear()
-                        StandardError.write(
-                            "\(file): error: several devices hold back-end state (\(first.location.section.name), \(location.section.name)): pick one with --device, or leave out -o to write one file each")
-                        throw ExitCode.validationFailure
+                        throw SeveralDevices(first: first.location.section.name, second: location.section.name)
                     }
                     current = try StateOutput(location: location, path: path(for: location), framed: !payload, protecting: file)
                     outputs.append(current!)
@@ -94,15 +87,14 @@ struct Extract: ParsableCommand {
                     break
                 }
             }
-            progress.clear()
-            survey.finish()
             for output in outputs where output.isComplete || salvage {
                 try output.commit()
             }
-        } catch let exit as ExitCode {
-            throw exit
+        } catch let several as SeveralDevices {
+            StandardError.write(
+                "\(file): error: several devices hold back-end state (\(several.first), \(several.second)): pick one with --device, or leave out -o to write one file each")
+            throw ExitCode.validationFailure
         } catch {
-            progress.clear()
             throw CommandSupport.fail(error, file: file)
         }
         try report(survey: survey, compression: input.compression, outputs: outputs)
@@ -142,6 +134,12 @@ struct Extract: ParsableCommand {
         }
         if !report.valid { throw ExitStatus.invalid }
     }
+}
+
+/// `-o` names one output, and a second device holds a state too.
+private struct SeveralDevices: Error {
+    let first: String
+    let second: String
 }
 
 /// One extracted state on its way to its output file.

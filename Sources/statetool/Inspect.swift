@@ -62,16 +62,16 @@ struct Inspect: ParsableCommand {
             analysis = try StreamAnalysis.analyze(
                 path: file, options: reading, computeDigest: true, showProgress: !chunks,
                 onChunk: { chunk in
-                guard chunks else { return }
-                if json {
-                    output.write("\(listed == 0 ? "" : ","){\"index\":\(chunk.index),\"offset\":\(chunk.offset),\"length\":\(chunk.length)}")
-                } else {
-                    output.write(
-                        Format.padded(chunk.index, to: 5) + Format.padded(chunk.offset, to: 14)
-                            + Format.padded(chunk.length, to: 12) + "\n")
-                }
-                listed += 1
-            },
+                    guard chunks else { return }
+                    if json {
+                        output.write("\(listed == 0 ? "" : ","){\"index\":\(chunk.index),\"offset\":\(chunk.offset),\"length\":\(chunk.length)}")
+                    } else {
+                        output.write(
+                            Format.padded(chunk.index, to: 5) + Format.padded(chunk.offset, to: 14)
+                                + Format.padded(chunk.length, to: 12) + "\n")
+                    }
+                    listed += 1
+                },
                 onPayload: { candidate.add($0) })
         } catch {
             output.flush()

@@ -47,19 +47,12 @@ struct MigrationList: ParsableCommand {
 
     func run() throws {
         let input = try CommandSupport.openInput(file)
-        var progress = ProgressLine(for: input, quiet: quiet)
-        var survey = MigrationFileSurvey()
+        let survey: MigrationFileSurvey
         do {
-            try MigrationFileReader(input: input).walk { event in
-                if case .progress(let bytes) = event { progress.update(bytes: input.compressedBytesRead ?? bytes) }
-                survey.record(event)
-            }
+            survey = try MigrationFileSurvey.survey(input, quiet: quiet)
         } catch {
-            progress.clear()
             throw CommandSupport.fail(error, file: file)
         }
-        progress.clear()
-        survey.finish()
         let report = MigrationReport(file: file, compression: input.compression, survey: survey)
         let output = StandardOutput()
         if json {

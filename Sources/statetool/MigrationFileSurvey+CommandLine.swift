@@ -1,0 +1,17 @@
+import MigrationFile
+import StateStream
+
+extension MigrationFileSurvey {
+    /// Walks the migration file `input`, showing progress on a terminal unless
+    /// `quiet`; `observe` sees every event.
+    static func survey(
+        _ input: StateStreamInput, quiet: Bool, observe: (MigrationEvent) throws -> Void = { _ in }
+    ) throws -> MigrationFileSurvey {
+        var progress = ProgressLine(for: input, quiet: quiet)
+        defer { progress.clear() }
+        return try survey(MigrationFileReader(input: input)) { event in
+            if case .progress(let bytes) = event { progress.update(bytes: input.compressedBytesRead ?? bytes) }
+            try observe(event)
+        }
+    }
+}
