@@ -246,7 +246,9 @@ private struct Walk {
         return section
     }
 
+    /// Reads the body and footer of the section record at `offset`, whose header was just read.
     mutating func readSectionBody(type: MigrationFormat.RecordType, section: SectionIdentity, offset: UInt64) throws {
+        let headerByteCount = cursor.offset - offset
         if section.name == MigrationFormat.ramSectionName {
             try readRAM(section: section)
             try readFooter(of: section, optional: true)
@@ -260,7 +262,8 @@ private struct Walk {
                 "section \(section.id) (\(section.name)) cannot be delimited: the file has no section footers, and no JSON description describes it", at: offset))
         }
         try handle(.section(SectionRecord(
-            type: type, section: section, offset: offset, byteCount: cursor.offset - offset, hasFooter: footersPresent == true)))
+            type: type, section: section, offset: offset, byteCount: cursor.offset - offset,
+            headerByteCount: headerByteCount, hasFooter: footersPresent == true)))
     }
 
     /// Reads the footer of `section`. Where footers may be absent (before the

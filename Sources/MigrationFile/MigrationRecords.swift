@@ -28,9 +28,6 @@ public struct SectionIdentity: Hashable, Sendable, Codable {
     public var vmsdName: String {
         String(name.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
     }
-
-    /// The bytes of a START or FULL header for this section: type, id, idstr, instance, version.
-    var headerSize: UInt64 { UInt64(1 + 4 + 1 + name.utf8.count + 4 + 4) }
 }
 
 /// One section record in the file: START, PART, END or FULL, from its type byte
@@ -44,13 +41,14 @@ public struct SectionRecord: Hashable, Sendable {
     public let offset: UInt64
     /// Its bytes, header and footer included.
     public let byteCount: UInt64
+    /// Its header's bytes, as read (the idstr's own length, whatever its text decodes to).
+    public let headerByteCount: UInt64
     /// Whether it ends with a footer (machine types since 2.4).
     public let hasFooter: Bool
 
     /// Its bytes between header and footer.
     public var bodyByteCount: UInt64 {
-        let header = type == .sectionStart || type == .sectionFull ? section.headerSize : 5
-        return byteCount - header - (hasFooter ? UInt64(MigrationFormat.footerSize) : 0)
+        byteCount - headerByteCount - (hasFooter ? UInt64(MigrationFormat.footerSize) : 0)
     }
 }
 
