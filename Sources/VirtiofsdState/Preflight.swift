@@ -44,6 +44,8 @@ public struct PreflightReport: Sendable {
     public struct HandleFailure: Hashable, Sendable {
         public let id: UInt64
         public let inode: UInt64
+        /// The inode's path relative to the shared directory, as far as the state gives it.
+        public let path: String
         public let flags: Int32
     }
 
@@ -116,7 +118,7 @@ public enum PreflightCheck {
             }
         }
         for handle in state.handles where loader.invalid.contains(handle.inode) {
-            report.failingHandles.append(.init(id: handle.id, inode: handle.inode, flags: handle.flags))
+            report.failingHandles.append(.init(id: handle.id, inode: handle.inode, path: loader.paths.display(handle.inode), flags: handle.flags))
         }
         return report
     }

@@ -97,9 +97,8 @@ struct Preflight: ParsableCommand {
         }
         if !report.failingHandles.isEmpty {
             text += "failing handles:\n"
-            let paths = InodePaths(state)
             for handle in report.failingHandles {
-                text += Format.padded(handle.id, to: 10) + "  on inode \(handle.inode) \(paths.display(handle.inode)), \(OpenFlags.describe(handle.flags))\n"
+                text += Format.padded(handle.id, to: 10) + "  on inode \(handle.inode) \(handle.path), \(OpenFlags.describe(handle.flags))\n"
             }
         }
         return text
