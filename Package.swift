@@ -55,7 +55,11 @@ let package = Package(
         // back-end state streams inside them.
         .target(
             name: "MigrationFile",
-            dependencies: ["StateStream"]
+            dependencies: [
+                "StateStream",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // What virtiofsd puts inside the payload: decoding, comparing, and
         // checking a destination's shared directory against it.

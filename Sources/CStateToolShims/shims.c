@@ -105,3 +105,10 @@ int statetool_file_handle(int fd, int *type, unsigned char *bytes, unsigned int 
     memcpy(bytes, buffer.handle.f_handle, buffer.handle.handle_bytes);
     return 0;
 }
+
+ssize_t statetool_copy_file_range(int in, long long *offset, int out, size_t length) {
+    loff_t position = *offset;
+    ssize_t copied = copy_file_range(in, &position, out, NULL, length, 0);
+    *offset = position;
+    return copied;
+}

@@ -102,6 +102,12 @@ public final class BufferedSink: ByteSink {
         try destination.finish()
     }
 
+    /// Writes out what is buffered, without finishing the destination: before
+    /// something else writes to it directly.
+    public func flush() throws(OutputError) {
+        try drain()
+    }
+
     private func drain() throws(OutputError) {
         guard used > 0 else { return }
         try destination.write(UnsafeRawBufferPointer(rebasing: buffer[..<used]))

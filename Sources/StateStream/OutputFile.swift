@@ -123,6 +123,58 @@ public final class OutputFile: ByteSink {
         }
     }
 
+    /// Appends `count` bytes of the regular file `input`, from `offset` on,
+    /// copied inside the kernel (`copy_file_range`) where the file systems
+    /// allow it, and through a buffer (`pread`, `write`) where they do not.
+    public func appendRange(of input: FileDescriptor, offset: UInt64, count: UInt64) throws(OutputError) {
+        var position = Int64(offset)
+        var left = count
+        while left > 0 {
+            let copied = statetool_copy_file_range(input.rawValue, &position, descriptor.rawValue, Int(min(left, 1 << 30)))
+            if copied > 0 {
+                left -= UInt64(copied)
+                bytesWritten += UInt64(copied)
+                continue
+            }
+            if copied < 0 && errno == EINTR { continue }
+            guard copied < 0, [EXDEV, EINVAL, ENOSYS, EOPNOTSUPP, EBADF].contains(errno) else {
+                throw copied == 0 ? .writeFailed(.ioError) : .writeFailed(.current)
+            }
+            try appendByReading(input, offset: UInt64(position), count: left)
+            return
+        }
+    }
+
+    private func appendByReading(_ input: FileDescriptor, offset: UInt64, count: UInt64) throws(OutputError) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { buffer.deallocate() }
+        var position = offset
+        var left = count
+        while left > 0 {
+            let wanted = UnsafeMutableRawBufferPointer(rebasing: buffer[..<Int(min(left, UInt64(buffer.count)))])
+            let read: Int
+            do {
+                read = try input.read(fromAbsoluteOffset: Int64(position), into: wanted, retryOnInterrupt: true)
+            } catch {
+                throw .writeFailed((error as? Errno) ?? .ioError)
+            }
+            guard read > 0 else { throw .writeFailed(.ioError) }
+            try write(UnsafeRawBufferPointer(rebasing: buffer[..<read]))
+            position += UInt64(read)
+            left -= UInt64(read)
+        }
+    }
+
+    /// A new descriptor that reads what was written from its first byte, for
+    /// checking a file output before ``commit()``; `nil` for standard output
+    /// and outputs written directly (a pipe cannot be read back).
+    public func openForReadingBack() throws(OutputError) -> FileDescriptor? {
+        guard isRewindable else { return nil }
+        let fd = Glibc.open("/proc/self/fd/\(descriptor.rawValue)", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotCreate(path: path, .current) }
+        return FileDescriptor(rawValue: fd)
+    }
+
     /// Puts a finished file output in place of `path`. Until this is called a
     /// file output does not exist; without it, nothing is left behind.
     public func commit() throws(OutputError) {

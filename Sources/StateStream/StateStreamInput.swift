@@ -37,6 +37,16 @@ public struct StateStreamInput {
         }
     }
 
+    /// Reads the framed bytes of `other` through `source`, a source wrapped
+    /// around `other.framedSource`: keeps what `other` says of its storage.
+    public init(framed source: any ByteSource, like other: StateStreamInput) {
+        compression = other.compression
+        framedSource = source
+        decompressor = other.decompressor
+        regularFileSize = other.regularFileSize
+        regularFile = other.regularFile
+    }
+
     /// Opens the file at `path`, or standard input for `-`.
     public init(path: String) throws(InputError) {
         try self.init(source: FileDescriptorSource(path: path))

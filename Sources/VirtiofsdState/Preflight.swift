@@ -4,7 +4,7 @@ import SystemPackage
 
 /// What loading a state on a destination would do to each inode and handle,
 /// found by opening every inode in a shared directory the way virtiofsd does.
-public struct PreflightReport: Sendable {
+public struct PreflightReport: Hashable, Sendable {
     /// Why an inode would be invalid on the destination.
     public enum Cause: Hashable, Sendable {
         /// Opening it failed.

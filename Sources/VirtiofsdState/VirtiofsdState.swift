@@ -245,34 +245,10 @@ extension VirtiofsdState {
         var writer = PostcardWriter()
         writer.u64(UInt64(version.rawValue))
         writer.u64(UInt64(inodes.count))
-        for inode in inodes {
-            writer.u64(inode.id)
-            writer.u64(inode.refcount)
-            switch inode.location {
-            case .root: writer.u64(0)
-            case .path(let parent, let name):
-                writer.u64(1)
-                writer.u64(parent)
-                writer.string(name)
-            case .invalid: writer.u64(2)
-            case .fullPath(let path):
-                writer.u64(3)
-                writer.string(path)
-            case .fileHandle(let handle):
-                writer.u64(4)
-                Self.encode(handle, into: &writer)
-            }
-            writer.bool(inode.fileHandle != nil)
-            if let handle = inode.fileHandle { Self.encode(handle, into: &writer) }
-        }
+        for inode in inodes { Self.encode(inode, into: &writer) }
         writer.u64(nextInode)
         writer.u64(UInt64(handles.count))
-        for handle in handles {
-            writer.u64(handle.id)
-            writer.u64(handle.inode)
-            writer.u64(0)
-            writer.i32(handle.flags)
-        }
+        for handle in handles { Self.encode(handle, into: &writer) }
         writer.u64(nextHandle)
         writer.bool(options.writeback)
         writer.bool(options.announceSubmounts)
@@ -286,6 +262,56 @@ extension VirtiofsdState {
             }
         }
         return writer.bytes
+    }
+
+    /// The bytes one inode takes in ``encoded()``.
+    public static func encoded(_ inode: Inode) -> [UInt8] {
+        var writer = PostcardWriter()
+        encode(inode, into: &writer)
+        return writer.bytes
+    }
+
+    /// The bytes one handle takes in ``encoded()``.
+    public static func encoded(_ handle: Handle) -> [UInt8] {
+        var writer = PostcardWriter()
+        encode(handle, into: &writer)
+        return writer.bytes
+    }
+
+    private static func encode(_ inode: Inode, into writer: inout PostcardWriter) {
+        writer.u64(inode.id)
+        writer.u64(inode.refcount)
+        switch inode.location {
+        case .root: writer.u64(0)
+        case .path(let parent, let name):
+            writer.u64(1)
+            writer.u64(parent)
+            writer.string(name)
+        case .invalid: writer.u64(2)
+        case .fullPath(let path):
+            writer.u64(3)
+            writer.string(path)
+        case .fileHandle(let handle):
+            writer.u64(4)
+            encode(handle, into: &writer)
+        }
+        writer.bool(inode.fileHandle != nil)
+        if let handle = inode.fileHandle { encode(handle, into: &writer) }
+    }
+
+    private static func encode(_ handle: Handle, into writer: inout PostcardWriter) {
+        writer.u64(handle.id)
+        writer.u64(handle.inode)
+        writer.u64(0)  // source: OpenInode
+        writer.i32(handle.flags)
+    }
+
+    /// The state with every payload offset zeroed: what it says, not where it was read.
+    public var content: VirtiofsdState {
+        var copy = self
+        for index in copy.inodes.indices { copy.inodes[index].payloadOffset = 0 }
+        for index in copy.handles.indices { copy.handles[index].payloadOffset = 0 }
+        return copy
     }
 
     private static func encode(_ handle: FileHandle, into writer: inout PostcardWriter) {

@@ -44,4 +44,9 @@ ssize_t statetool_splice_file_to_pipe(int in, long long *offset, int out, size_t
 /// handle's size on return; `*type` its type. Returns -1 with errno set.
 int statetool_file_handle(int fd, int *type, unsigned char *bytes, unsigned int *length);
 
+/// copy_file_range(in, offset, out, NULL, length, 0): copies up to `length`
+/// bytes of file `in` from *offset (which advances) to `out` at its file
+/// position, inside the kernel. Returns what copy_file_range returns.
+ssize_t statetool_copy_file_range(int in, long long *offset, int out, size_t length);
+
 #endif

@@ -1,0 +1,382 @@
+/// What `retarget` is asked to change in a state so that a destination's
+/// shared directory takes it.
+public struct RetargetRequest: Hashable, Sendable {
+    /// Files or directories that moved inside the shared directory, applied in order.
+    public var renames: [Rename]
+    /// Drop each inode that would still fail, everything under it, and the
+    /// handles open on them.
+    public var dropMissing: Bool
+    /// Drop the file handles the source recorded (`--migration-verify-handles`),
+    /// so that the destination finds the files by path alone.
+    public var stripFileHandles: Bool
+
+    public init(renames: [Rename] = [], dropMissing: Bool = false, stripFileHandles: Bool = false) {
+        self.renames = renames
+        self.dropMissing = dropMissing
+        self.stripFileHandles = stripFileHandles
+    }
+}
+
+/// A file or directory that moved inside the shared directory: the inode at
+/// path ``old`` is given ``new``'s parent and last name; everything under it follows.
+public struct Rename: Hashable, Sendable, CustomStringConvertible {
+    /// A path relative to the shared directory, normalised (no `.`, no empty
+    /// components, no leading or trailing `/`).
+    public let old: String
+    public let new: String
+
+    /// Parses `OLD=NEW`.
+    ///
+    /// - Throws: ``RetargetError/badPath(_:)`` for a missing `=` or a path that
+    ///   is empty, `.`, or holds `..`.
+    public init(parsing argument: String) throws(RetargetError) {
+        guard let equals = argument.firstIndex(of: "=") else { throw .badPath(argument) }
+        try self.init(old: String(argument[..<equals]), new: String(argument[argument.index(after: equals)...]))
+    }
+
+    public init(old: String, new: String) throws(RetargetError) {
+        self.old = try Self.normalised(old)
+        self.new = try Self.normalised(new)
+    }
+
+    public var description: String { "\(old)=\(new)" }
+
+    /// `path` relative to the shared directory, without `.` components and
+    /// slashes at either end; the root itself and `..` are refused.
+    static func normalised(_ path: String) throws(RetargetError) -> String {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        guard !components.isEmpty, !components.contains("..") else { throw .badPath(path) }
+        return components.joined(separator: "/")
+    }
+}
+
+/// Why `retarget` refuses, leaving nothing written.
+public enum RetargetError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// A rename path is empty, the root, or climbs out with `..`.
+    case badPath(String)
+    /// A rename's OLD is no path the state holds.
+    case renameSourceNotInState(String)
+    /// A rename's NEW has a parent the state does not hold.
+    case renameParentNotInState(new: String, parent: String)
+    /// A rename's NEW is a path the state already holds.
+    case renameTargetInState(String)
+    /// A directory would move under itself.
+    case renameIntoItself(old: String, new: String)
+    /// The shared directory could not be opened.
+    case preflight(PreflightError)
+    /// Something would still fail, and dropping was not asked for.
+    case wouldFail(PreflightReport)
+    /// The load would fail whatever is dropped: duplicate ids, broken parent
+    /// chains, or the root's file handle.
+    case unloadable(PreflightReport)
+    /// The state built does not check out; a bug, reported rather than written.
+    case verificationFailed(String)
+
+    public var description: String {
+        switch self {
+        case .badPath(let path): return "\(path): not a path inside the shared directory (OLD=NEW, relative, no ..)"
+        case .renameSourceNotInState(let path): return "--rename: the state holds no inode at \(path)"
+        case .renameParentNotInState(let new, let parent):
+            return "--rename: the state holds no directory \(parent) to put \(new) in (NEW's parent must be a directory the state holds, or the root)"
+        case .renameTargetInState(let path): return "--rename: the state already holds an inode at \(path)"
+        case .renameIntoItself(let old, let new): return "--rename: \(old) cannot move under itself to \(new)"
+        case .preflight(let error): return error.description
+        case .wouldFail(let report):
+            return "\(report.failingInodes.count) inodes would still be invalid on the destination, \(report.failingHandles.count) open handles would fail (--drop-missing drops them)"
+        case .unloadable(let report):
+            let hint = report.fatalProblems.contains(where: { $0.hasPrefix("Inode 1 ") }) ? " (--strip-file-handles drops the recorded file handles)" : ""
+            return "the load would fail whatever is dropped: " + report.fatalProblems.joined(separator: "; ") + hint
+        case .verificationFailed(let what): return "the new state does not check out: \(what); nothing written"
+        }
+    }
+}
+
+/// A state changed by ``Retarget/run(_:sharedDirectory:request:)``, with every change it made.
+public struct RetargetResult: Sendable {
+    /// An inode given a new parent and name.
+    public struct Renamed: Hashable, Sendable {
+        public let id: UInt64
+        public let oldPath: String
+        public let newPath: String
+    }
+
+    /// An inode taken out of the state.
+    public struct DroppedInode: Hashable, Sendable {
+        public let id: UInt64
+        /// Its path in the original state.
+        public let path: String
+        /// Why: preflight's reason, or the dropped inode it was under.
+        public let reason: String
+    }
+
+    /// A handle taken out with its inode.
+    public struct DroppedHandle: Hashable, Sendable {
+        public let id: UInt64
+        public let inode: UInt64
+        public let path: String
+        public let flags: Int32
+    }
+
+    /// A surviving inode whose refcount changed: one reference per child that
+    /// moved away or was dropped, or moved in.
+    public struct RefcountChange: Hashable, Sendable {
+        public let id: UInt64
+        public let path: String
+        public let old: UInt64
+        public let new: UInt64
+    }
+
+    /// A dropped inode whose parent survives, with everything dropped under it:
+    /// a lost subtree in one line.
+    public struct DroppedTree: Hashable, Sendable {
+        public let id: UInt64
+        public let path: String
+        public let reason: String
+        /// Dropped inodes under it (not counting itself).
+        public let descendants: Int
+        /// Dropped handles on it and under it.
+        public let handles: Int
+    }
+
+    public let original: VirtiofsdState
+    /// The state to write.
+    public let state: VirtiofsdState
+    public let renamed: [Renamed]
+    /// In the original's order.
+    public let droppedInodes: [DroppedInode]
+    public let droppedHandles: [DroppedHandle]
+    public let refcountChanges: [RefcountChange]
+    public let droppedTrees: [DroppedTree]
+    /// Inodes whose recorded file handle was dropped (`--strip-file-handles`):
+    /// their identity is no longer verified on the destination.
+    public let strippedFileHandles: Int
+    /// Inodes located by file handle, left as they are: they cannot be checked from paths.
+    public let uncheckedInodes: [UInt64]
+    /// The new state checked against the shared directory.
+    public let check: PreflightReport
+
+    /// Whether anything changed.
+    public var changesState: Bool { state.content != original.content }
+}
+
+/// Changes a virtiofsd state as little as possible so that a destination's
+/// shared directory takes it: renames, dropped file handles, dropped inodes.
+///
+/// The order is fixed: renames, then file handles, then a pre-flight check of
+/// the result against the directory (``PreflightCheck``); what would still
+/// fail is dropped only when asked, and the result is checked again. Inode and
+/// handle order, ids, `next_inode`, `next_handle`, the negotiated options,
+/// V2's mount paths and the version are kept.
+public enum Retarget {
+    public static func run(
+        _ original: VirtiofsdState, sharedDirectory: String, request: RetargetRequest
+    ) throws(RetargetError) -> RetargetResult {
+        var state = original
+        var renamed: [RetargetResult.Renamed] = []
+        for rename in request.renames {
+            renamed += try apply(rename, to: &state)
+        }
+        var stripped = 0
+        if request.stripFileHandles {
+            for index in state.inodes.indices where state.inodes[index].fileHandle != nil {
+                state.inodes[index].fileHandle = nil
+                stripped += 1
+            }
+        }
+        let report = try check(state, in: sharedDirectory)
+        guard report.fatalProblems.isEmpty else { throw .unloadable(report) }
+        var dropped = Dropping(state: state, paths: InodePaths(original))
+        if !report.failingInodes.isEmpty {
+            guard request.dropMissing else { throw .wouldFail(report) }
+            dropped.drop(report.failingInodes)
+            state = dropped.state
+        }
+        let final = try check(state, in: sharedDirectory)
+        guard final.isClean else {
+            throw .verificationFailed("the pre-flight check still fails: " + (final.failingInodes.first?.reason ?? final.fatalProblems.first ?? "handles"))
+        }
+        return RetargetResult(
+            original: original, state: state, renamed: renamed, droppedInodes: dropped.droppedInodes,
+            droppedHandles: dropped.droppedHandles, refcountChanges: refcountChanges(from: original, to: state),
+            droppedTrees: dropped.trees, strippedFileHandles: stripped, uncheckedInodes: final.uncheckedInodes, check: final)
+    }
+
+    private static func check(_ state: VirtiofsdState, in directory: String) throws(RetargetError) -> PreflightReport {
+        do {
+            return try PreflightCheck.run(state, sharedDirectory: directory)
+        } catch {
+            throw .preflight(error)
+        }
+    }
+
+    /// Moves every inode at `rename.old` under `rename.new`'s parent, with its last name.
+    private static func apply(_ rename: Rename, to state: inout VirtiofsdState) throws(RetargetError) -> [RetargetResult.Renamed] {
+        let paths = InodePaths(state)
+        let moving = paths.ids(at: rename.old)
+        guard !moving.isEmpty else { throw .renameSourceNotInState(rename.old) }
+        guard paths.ids(at: rename.new).isEmpty else { throw .renameTargetInState(rename.new) }
+        let (parentPath, name) = split(rename.new)
+        let parents = parentPath == "." ? [VirtiofsdState.rootID] : paths.ids(at: parentPath)
+        guard let newParent = parents.first else { throw .renameParentNotInState(new: rename.new, parent: parentPath) }
+        if parentPath == rename.old || parentPath.hasPrefix(rename.old + "/") {
+            throw .renameIntoItself(old: rename.old, new: rename.new)
+        }
+        let index = Dictionary(state.inodes.indices.map { (state.inodes[$0].id, $0) }, uniquingKeysWith: { first, _ in first })
+        var changes: [RetargetResult.Renamed] = []
+        for id in moving {
+            guard let position = index[id] else { continue }
+            switch state.inodes[position].location {
+            case .path(let oldParent, _):
+                state.inodes[position].location = .path(parent: newParent, name: name)
+                if oldParent != newParent {
+                    if let old = index[oldParent] { state.inodes[old].refcount = state.inodes[old].refcount.subtractingSaturated(1) }
+                    if let new = index[newParent] { state.inodes[new].refcount += 1 }
+                }
+            case .fullPath:
+                state.inodes[position].location = .fullPath(rename.new)
+            case .root, .invalid, .fileHandle:
+                continue
+            }
+            changes.append(.init(id: id, oldPath: rename.old, newPath: rename.new))
+        }
+        return changes
+    }
+
+    /// The parent path (`.` for the root) and last name of a normalised path.
+    private static func split(_ path: String) -> (parent: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+    }
+
+    private static func refcountChanges(from original: VirtiofsdState, to state: VirtiofsdState) -> [RetargetResult.RefcountChange] {
+        let before = Dictionary(original.inodes.map { ($0.id, $0.refcount) }, uniquingKeysWith: { first, _ in first })
+        let paths = InodePaths(state)
+        return state.inodes.compactMap { inode in
+            guard let old = before[inode.id], old != inode.refcount else { return nil }
+            return .init(id: inode.id, path: paths.display(inode.id), old: old, new: inode.refcount)
+        }
+    }
+}
+
+/// Takes failing inodes, everything under them and their handles out of a state.
+private struct Dropping {
+    var state: VirtiofsdState
+    let paths: InodePaths
+    var droppedInodes: [RetargetResult.DroppedInode] = []
+    var droppedHandles: [RetargetResult.DroppedHandle] = []
+    var trees: [RetargetResult.DroppedTree] = []
+
+    init(state: VirtiofsdState, paths: InodePaths) {
+        self.state = state
+        self.paths = paths
+    }
+
+    mutating func drop(_ failures: [PreflightReport.InodeFailure]) {
+        var parentOf: [UInt64: UInt64] = [:]
+        var children: [UInt64: [UInt64]] = [:]
+        for inode in state.inodes {
+            if case .path(let parent, _) = inode.location {
+                parentOf[inode.id] = parent
+                children[parent, default: []].append(inode.id)
+            }
+        }
+        // Each failing inode with preflight's reason, then everything under it.
+        var reasons: [UInt64: String] = [:]
+        for failure in failures where reasons[failure.id] == nil { reasons[failure.id] = failure.reason }
+        var pending = failures.map(\.id)
+        while let id = pending.popLast() {
+            for child in children[id] ?? [] where reasons[child] == nil {
+                reasons[child] = "under \(paths.display(id)) (inode \(id))"
+                pending.append(child)
+            }
+        }
+        // A tree's top is a dropped inode whose parent survives (or that has none).
+        func top(of id: UInt64) -> UInt64 {
+            var current = id
+            var steps = 0
+            while let parent = parentOf[current], reasons[parent] != nil, steps <= parentOf.count {
+                current = parent
+                steps += 1
+            }
+            return current
+        }
+        var tops: [UInt64] = []
+        var descendants: [UInt64: Int] = [:]
+        var references: [UInt64: UInt64] = [:]
+        for inode in state.inodes {
+            guard let reason = reasons[inode.id] else { continue }
+            droppedInodes.append(.init(id: inode.id, path: paths.display(inode.id), reason: reason))
+            if let parent = parentOf[inode.id], reasons[parent] == nil { references[parent, default: 0] += 1 }
+            let root = top(of: inode.id)
+            if root == inode.id { tops.append(root) } else { descendants[root, default: 0] += 1 }
+        }
+        var handleCounts: [UInt64: Int] = [:]
+        for handle in state.handles where reasons[handle.inode] != nil {
+            droppedHandles.append(.init(id: handle.id, inode: handle.inode, path: paths.display(handle.inode), flags: handle.flags))
+            handleCounts[top(of: handle.inode), default: 0] += 1
+        }
+        trees = tops.map { id in
+            .init(id: id, path: paths.display(id), reason: reasons[id]!, descendants: descendants[id] ?? 0, handles: handleCounts[id] ?? 0)
+        }
+        state.inodes.removeAll { reasons[$0.id] != nil }
+        state.handles.removeAll { reasons[$0.inode] != nil }
+        for index in state.inodes.indices {
+            if let count = references[state.inodes[index].id] {
+                state.inodes[index].refcount = state.inodes[index].refcount.subtractingSaturated(count)
+            }
+        }
+    }
+}
+
+extension InodePaths {
+    /// The inodes whose parent chain resolves to `path`.
+    func ids(at path: String) -> [UInt64] {
+        resolutions.compactMap { id, resolution in resolution == .path(path) ? id : nil }.sorted()
+    }
+}
+
+extension UInt64 {
+    fileprivate func subtractingSaturated(_ other: UInt64) -> UInt64 { self >= other ? self - other : 0 }
+}
+
+// MARK: - Verifying what was written
+
+extension RetargetResult {
+    /// Checks the bytes written for ``state`` against the original payload:
+    /// they decode to exactly the intended state, and every inode and handle
+    /// that was not changed is encoded byte for byte as in the original.
+    ///
+    /// - Throws: ``RetargetError/verificationFailed(_:)`` naming the first difference.
+    public func verify(written payload: [UInt8], original originalPayload: [UInt8]) throws(RetargetError) {
+        let decoded: VirtiofsdState
+        do {
+            decoded = try VirtiofsdState(decoding: payload)
+        } catch {
+            throw .verificationFailed("what was written does not decode: \(error)")
+        }
+        guard decoded.content == state.content else { throw .verificationFailed("what was written decodes to another state") }
+        let before = Dictionary(original.inodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for inode in decoded.inodes {
+            guard let old = before[inode.id], old.refcount == inode.refcount, old.location == inode.location,
+                old.fileHandle == inode.fileHandle
+            else { continue }
+            let bytes = VirtiofsdState.encoded(inode)
+            guard Self.slice(originalPayload, at: old.payloadOffset, count: bytes.count) == bytes[...],
+                Self.slice(payload, at: inode.payloadOffset, count: bytes.count) == bytes[...]
+            else { throw .verificationFailed("inode \(inode.id) is not byte for byte as in the original") }
+        }
+        let handlesBefore = Dictionary(original.handles.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for handle in decoded.handles {
+            guard let old = handlesBefore[handle.id] else { throw .verificationFailed("handle \(handle.id) is new") }
+            let bytes = VirtiofsdState.encoded(handle)
+            guard Self.slice(originalPayload, at: old.payloadOffset, count: bytes.count) == bytes[...],
+                Self.slice(payload, at: handle.payloadOffset, count: bytes.count) == bytes[...]
+            else { throw .verificationFailed("handle \(handle.id) is not byte for byte as in the original") }
+        }
+    }
+
+    private static func slice(_ bytes: [UInt8], at offset: Int, count: Int) -> ArraySlice<UInt8> {
+        guard offset >= 0, offset + count <= bytes.count else { return [] }
+        return bytes[offset..<offset + count]
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import FoundationEssentials
+import MigrationFile
+import StateStream
+
+struct MigrationReplace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replace",
+        abstract: "Copy a migration file with one device's back-end state replaced.",
+        discussion: """
+            Writes a copy of FILE in which the back-end state of one device (the \
+            vhost-user-fs-backend subsection of a vhost-user-fs section, or virtio-net-device/backend \
+            inside a virtio-net section) is the state stream STREAM, or with --payload the bare \
+            payload STREAM framed in --chunk-size chunks. Every other byte is copied as it is, except \
+            the JSON description at the end, whose sizes are updated so that they stay true: the \
+            back-end field's size (for virtio-net, the size of the virtio field that holds the \
+            subsection) and the record's length. Replacing a state by itself gives back FILE byte \
+            for byte.
+
+            FILE is raw or zstd, a file or - for standard input; it is read once, front to back, \
+            with bounded memory. From a regular uncompressed file into a file, the untouched ranges \
+            are copied inside the kernel (copy_file_range). A broken FILE or STREAM is refused. \
+            Before a file output is put in place it is read back and walked like migration ls: it \
+            must have no problem, every size the JSON description gives must match, and the device \
+            must hold exactly the new state.
+
+            --device picks the device by its name (idstr) or section id; without it the file must \
+            hold one back-end state.
+
+            With --json, one object: file, device, section, subsection, streamOffset, oldLength, \
+            newLength, newPayloadSHA256, descriptionChanges [{path, old, new}], copiedInKernel, \
+            output, checked.
+
+            Exit status: 0 written, 1 FILE holds no such state, several and no --device, or FILE or \
+            STREAM is broken, 2 unreadable input or unwritable output, 64 usage error.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The new state: a state stream (or with --payload a bare payload); a file or -.", valueName: "stream"))
+    var state: String
+
+    @Flag(help: "STREAM is a bare payload: frame it in --chunk-size chunks.")
+    var payload = false
+
+    @OptionGroup var chunkSize: ChunkSizeOption
+
+    @Option(help: ArgumentHelp("The device whose state to replace: its name (idstr) or section id.", valueName: "id"))
+    var device: String?
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var compression: StreamCompressionOptions
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    @Argument(help: ArgumentHelp("The migration file: a file, or - for standard input. Raw or zstd.", valueName: "file"))
+    var file: String
+
+    func validate() throws {
+        if file == "-" && state == "-" { throw ValidationError("FILE and --state cannot both be standard input.") }
+    }
+
+    func run() throws {
+        let input = try CommandSupport.openInput(file)
+        let result: MigrationRewrite.Result
+        do {
+            let replacement: ReplacementState
+            if payload {
+                replacement = .payload(try FileDescriptorSource(path: state), chunkSize: chunkSize.bytes)
+            } else {
+                replacement = .stream(try StateStreamInput(path: state))
+            }
+            let rewrite = MigrationRewrite(file: file, device: device, output: output, compression: compression)
+            result = try rewrite.run(input, with: replacement, protecting: [state])
+        } catch let failure as StateReplacement.Failure {
+            StandardError.write("\(file): error: \(failure)")
+            throw ExitStatus.invalid
+        } catch {
+            throw CommandSupport.fail(error, file: file)
+        }
+        let report = MigrationReplaceReport(file: file, output: output.output, result: result)
+        if json {
+            let text = StandardOutput()
+            text.write(try JSONEncoder.statetool.encode(report))
+            text.write("\n")
+            text.flush()
+        } else {
+            let text = MigrationRewrite.describe(result.summary, file: file, checked: result.check != nil)
+            if output.output == "-" {
+                text.split(separator: "\n").forEach { StandardError.write(String($0)) }
+            } else {
+                print(text, terminator: "")
+            }
+        }
+    }
+}
+
+/// `migration replace --json`.
+struct MigrationReplaceReport: Encodable {
+    struct Change: Encodable {
+        let path: String
+        let old: UInt64
+        let new: UInt64
+    }
+
+    let file: String
+    let device: String
+    let section: UInt32
+    let subsection: String
+    let streamOffset: UInt64
+    let oldLength: UInt64
+    let newLength: UInt64
+    let newPayloadSHA256: String
+    let descriptionChanges: [Change]
+    let copiedInKernel: UInt64
+    let output: String
+    let checked: Bool
+
+    init(file: String, output: String, result: MigrationRewrite.Result) {
+        let summary = result.summary
+        self.file = file
+        device = summary.location.section.name
+        section = summary.location.section.id
+        subsection = summary.location.subsection.name
+        streamOffset = summary.location.streamOffset
+        oldLength = summary.oldLength
+        newLength = summary.newLength
+        newPayloadSHA256 = summary.newPayloadSHA256
+        descriptionChanges = summary.descriptionChanges.map { Change(path: $0.path, old: $0.old, new: $0.new) }
+        copiedInKernel = summary.copiedInKernel
+        self.output = output
+        checked = result.check != nil
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import MigrationFile
+import StateStream
+
+/// Writes a copy of a migration file with one device's back-end state
+/// replaced, checks what was written by walking it again, and only then puts
+/// it in place: for `migration replace` and `retarget`.
+struct MigrationRewrite {
+    let file: String
+    let device: String?
+    let output: OutputOptions
+    let compression: StreamCompressionOptions
+
+    /// What was written and, for a file output, the walk that checked it.
+    struct Result {
+        let summary: StateReplacement.Summary
+        let check: MigrationFileSurvey?
+    }
+
+    /// Replaces the state in `input` (opened from ``file``) with `state`;
+    /// `protecting` names the other inputs the output must not overwrite.
+    func run(_ input: StateStreamInput, with state: ReplacementState, protecting others: [String] = []) throws -> Result {
+        let outputFile = try output.open(protecting: [file] + others)
+        let destination: StateReplacement.Output
+        let compressor: (any ByteSink)?
+        if compression.zstd {
+            let sink = try compression.sink(into: outputFile)
+            destination = .sink(sink)
+            compressor = sink
+        } else {
+            destination = .file(outputFile)
+            compressor = nil
+        }
+        var progress = ProgressLine(for: input, quiet: output.quiet)
+        let summary = try StateReplacement.replace(in: input, device: device, with: state, to: destination) { event in
+            if case .progress(let bytes) = event { progress.update(bytes: input.compressedBytesRead ?? bytes) }
+        }
+        progress.clear()
+        try compressor?.finish()
+        var check: MigrationFileSurvey?
+        if let readBack = try outputFile.openForReadingBack() {
+            check = try StateReplacement.verify(
+                StateStreamInput(source: FileDescriptorSource(readBack, closesOnDeinit: true)), against: summary)
+        }
+        try outputFile.commit()
+        return Result(summary: summary, check: check)
+    }
+
+    /// The lines that say what changed in the file.
+    static func describe(_ summary: StateReplacement.Summary, file: String, checked: Bool) -> String {
+        let location = summary.location
+        var text = "replaced the back-end state of \(location.section.name) (section \(location.section.id), \(location.subsection.name)) "
+        text += "at offset \(location.streamOffset): \(summary.oldLength) -> \(summary.newLength) bytes\n"
+        for change in summary.descriptionChanges {
+            text += "JSON description: \(change.path) \(change.old) -> \(change.new)\n"
+        }
+        if summary.descriptionChanges.isEmpty && summary.descriptionOffset != nil {
+            text += "JSON description: unchanged (the same size)\n"
+        }
+        if summary.copiedInKernel > 0 {
+            text += "copied \(summary.copiedInKernel) bytes of \(file) inside the kernel (copy_file_range)\n"
+        }
+        if checked { text += "checked: the written file walks cleanly, every described size matches, the new state is in place\n" }
+        return text
+    }
+}
