@@ -156,10 +156,12 @@ public enum StateReplacement {
     /// idstr or section id; the only state if `nil`) replaced by `state`.
     /// The output's sink is not finished.
     ///
+    /// - Parameter selects: Which state is meant when `device` is `nil`
+    ///   (default: the only one; a second one fails).
     /// - Throws: ``Failure``, ``InputError``, ``OutputError``.
     public static func replace(
-        in input: StateStreamInput, device: String?, with state: ReplacementState, to output: Output,
-        observe: (MigrationEvent) -> Void = { _ in }
+        in input: StateStreamInput, device: String?, selecting selects: ((BackEndStateLocation) -> Bool)? = nil,
+        with state: ReplacementState, to output: Output, observe: (MigrationEvent) -> Void = { _ in }
     ) throws -> Summary {
         let kernelCopy: (FileDescriptor, OutputFile)?
         if case .file(let file) = output, input.compression == .none, let regular = input.regularFile {
@@ -183,7 +185,7 @@ public enum StateReplacement {
             observe(event)
             switch event {
             case .backEndStateStart(let location):
-                guard device.map(location.section.matches) ?? true else { return }
+                guard device.map(location.section.matches) ?? selects?(location) ?? true else { return }
                 if let found { throw Failure.severalStates(found.section.name, location.section.name) }
                 try window.emit(upTo: location.streamOffset)
                 window.mode = .discarding

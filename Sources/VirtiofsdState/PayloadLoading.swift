@@ -51,12 +51,25 @@ public struct LoadedPayload: Sendable {
     ///
     /// - Throws: ``Failure``, or ``InputError`` when the input cannot be read.
     public static func load(from input: StateStreamInput, device: String? = nil) throws -> LoadedPayload {
-        let leading = try input.framedSource.readPrefix(4)
-        let rest = try StateStreamInput(source: PrefixedSource(prefix: leading, rest: input.framedSource))
-        if MigrationFormat.startsWithMagic(leading) {
+        let (isMigrationFile, rest) = try sniff(input)
+        if isMigrationFile {
             return try fromMigrationFile(rest, device: device)
         }
         return try fromStreamOrPayload(source: rest.framedSource)
+    }
+
+    /// Whether `input` is a migration file (its `QEVM` magic), and the input
+    /// to read it from, those first bytes included.
+    public static func sniff(_ input: StateStreamInput) throws(InputError) -> (isMigrationFile: Bool, input: StateStreamInput) {
+        let leading = try input.framedSource.readPrefix(4)
+        return (MigrationFormat.startsWithMagic(leading), StateStreamInput(framed: PrefixedSource(prefix: leading, rest: input.framedSource), like: input))
+    }
+
+    /// Whether a back-end state at `location` is the one to load: the one
+    /// `device` names (idstr or section id), or without it the first
+    /// vhost-user-fs state.
+    public static func isWanted(_ location: BackEndStateLocation, device: String?) -> Bool {
+        device.map(location.section.matches) ?? (location.subsection == .vhostUserFS)
     }
 
     private static func fromMigrationFile(_ input: StateStreamInput, device: String?) throws -> LoadedPayload {
@@ -70,8 +83,7 @@ public struct LoadedPayload: Sendable {
             try MigrationFileReader(input: input).walk { event in
                 switch event {
                 case .backEndStateStart(let location) where found == nil:
-                    let wanted = device.map(location.section.matches) ?? (location.subsection == .vhostUserFS)
-                    if wanted {
+                    if isWanted(location, device: device) {
                         found = location.section.name
                         collecting = true
                     }

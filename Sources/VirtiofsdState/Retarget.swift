@@ -91,7 +91,7 @@ public enum RetargetError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A state changed by ``Retarget/run(_:sharedDirectory:request:)``, with every change it made.
+/// A state changed by ``Retargeting/run(_:sharedDirectory:request:)``, with every change it made.
 public struct RetargetResult: Sendable {
     /// An inode given a new parent and name.
     public struct Renamed: Hashable, Sendable {
@@ -167,7 +167,7 @@ public struct RetargetResult: Sendable {
 /// fail is dropped only when asked, and the result is checked again. Inode and
 /// handle order, ids, `next_inode`, `next_handle`, the negotiated options,
 /// V2's mount paths and the version are kept.
-public enum Retarget {
+public enum Retargeting {
     public static func run(
         _ original: VirtiofsdState, sharedDirectory: String, request: RetargetRequest
     ) throws(RetargetError) -> RetargetResult {

@@ -19,7 +19,10 @@ struct MigrationRewrite {
 
     /// Replaces the state in `input` (opened from ``file``) with `state`;
     /// `protecting` names the other inputs the output must not overwrite.
-    func run(_ input: StateStreamInput, with state: ReplacementState, protecting others: [String] = []) throws -> Result {
+    func run(
+        _ input: StateStreamInput, selecting selects: ((BackEndStateLocation) -> Bool)? = nil, with state: ReplacementState,
+        protecting others: [String] = []
+    ) throws -> Result {
         let outputFile = try output.open(protecting: [file] + others)
         let destination: StateReplacement.Output
         let compressor: (any ByteSink)?
@@ -32,7 +35,7 @@ struct MigrationRewrite {
             compressor = nil
         }
         var progress = ProgressLine(for: input, quiet: output.quiet)
-        let summary = try StateReplacement.replace(in: input, device: device, with: state, to: destination) { event in
+        let summary = try StateReplacement.replace(in: input, device: device, selecting: selects, with: state, to: destination) { event in
             if case .progress(let bytes) = event { progress.update(bytes: input.compressedBytesRead ?? bytes) }
         }
         progress.clear()

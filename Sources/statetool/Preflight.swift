@@ -63,15 +63,17 @@ struct Preflight: ParsableCommand {
             output.write(try JSONEncoder.statetool.encode(PreflightJSON(file: file, loaded: loaded, sharedDirectory: sharedDirectory, report: report)))
             output.write("\n")
         } else {
-            output.write(describe(report, loaded: loaded))
+            output.write(Self.describe(report, state: loaded.state, origin: loaded.originDescription, file: file, sharedDirectory: sharedDirectory, all: all))
         }
         output.flush()
         if !report.isClean { throw ExitStatus.invalid }
     }
 
-    private func describe(_ report: PreflightReport, loaded: VirtiofsdInput) -> String {
-        let state = loaded.state
-        var text = "\(file): virtiofsd state V\(state.version.rawValue + 1) (\(loaded.originDescription)), \(state.inodes.count) inodes, \(state.handles.count) open handles\n"
+    /// The text report, for `preflight` and for `retarget` when it refuses.
+    static func describe(
+        _ report: PreflightReport, state: VirtiofsdState, origin: String, file: String, sharedDirectory: String, all: Bool
+    ) -> String {
+        var text = "\(file): virtiofsd state V\(state.version.rawValue + 1) (\(origin)), \(state.inodes.count) inodes, \(state.handles.count) open handles\n"
         text += "checked against \(sharedDirectory): "
         if report.isClean {
             text += "every inode resolves\n"
