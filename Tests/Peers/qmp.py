@@ -3,6 +3,7 @@
 
     qmp.py SOCKET migrate FILE   migrate to file:FILE and wait until it completes
     qmp.py SOCKET wait-incoming  wait until an incoming migration has completed
+    qmp.py SOCKET cont           let a paused guest run
     qmp.py SOCKET quit           quit QEMU
 
 Prints the final migration status; exits 1 if it is not "completed" (or after 60 s).
@@ -61,6 +62,9 @@ def main():
         sys.exit(0 if wait_for_migration(qmp) else 1)
     if action == "wait-incoming":
         sys.exit(0 if wait_for_migration(qmp) else 1)
+    if action == "cont":
+        qmp.command("cont")
+        sys.exit(0)
     if action == "quit":
         qmp.file.write(json.dumps({"execute": "quit"}) + "\n")
         qmp.file.flush()

@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+
+/// `retarget` and `migration replace` proven on the real thing: the fixture
+/// guest's migration file, changed by statetool, restored into real QEMU 10
+/// with a real virtiofsd 1.13 in its default (abort) mode, and the guest asked
+/// through its serial console what it can read.
+@Suite(.serialized) final class RecoveryTests {
+    let scratch: URL
+
+    init() throws {
+        try RealPeers.requireVirtiofsd()
+        try #require(FileManager.default.isExecutableFile(atPath: FixtureRestore.qemu), "QEMU is missing: run Scripts/install-peers")
+        scratch = URL(fileURLWithPath: "/tmp/statetool-recovery-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+
+    /// What the guest reads after the restore: its file, fd 70 (d06/s00), the
+    /// tree's directories, fd 80 (d07/s00), and a directory next to d07.
+    static let probes = ["cat /mnt/hello.txt", "cat <&70", "ls /mnt/tree | tr '\\n' ' '", "cat <&80", "ls /mnt/tree/d06/s01 | wc -l"]
+    static let allDirectories = (0..<20).map { String(format: "d%02d", $0) }.joined(separator: " ") + " "
+    static let fd70 = "fixture file 01500 3e2d32fd2f8e37131ab0e7dd"
+    static let fd80 = "fixture file 01750 5ffde9f3051532c7e4601bd2"
+
+    @Test func theOriginalFileDoesNotLoadOntoTheShareWithoutD07() throws {
+        try RealPeers.makeShare(at: scratch.appendingPathComponent("broken"), broken: true)
+        let restore = try FixtureRestore(migrationFile: try Fixtures.migrationFile("s1-A-running"), share: path("broken"), in: scratch)
+        #expect(!restore.completed)
+        #expect(restore.virtiofsdLog.contains("Inode 12: Opening \(path("broken"))/tree/d07: No such file or directory"))
+    }
+
+    @Test func dropMissingRestoresOntoTheShareWithoutD07AndTheGuestRunsOn() throws {
+        try RealPeers.makeShare(at: scratch.appendingPathComponent("broken"), broken: true)
+        let retarget = try StatetoolRunner.run([
+            "retarget", try Fixtures.migrationFile("s1-A-running"), "--shared-dir", path("broken"), "--drop-missing", "-o", path("retargeted.mig"),
+        ])
+        #expect(retarget.status == 0, "\(retarget.stderr)")
+        #expect(retarget.stdout.contains("\ndropped tree/d07 and the 260 inodes under it, 10 open handles (inode 12: Opening tree/d07: No such file or directory)\n"))
+        #expect(retarget.stdout.contains("\nrefcount of tree (inode 2): 23 -> 22\n"))
+        #expect(retarget.stdout.contains("\nresult: 4961 inodes, 190 open handles; checked against \(path("broken")): every inode resolves\n"))
+        #expect(retarget.stdout.contains("\nJSON description: devices[28].subsections[0].fields[0].size 238472 -> 226533\n"))
+
+        let restore = try FixtureRestore(migrationFile: path("retargeted.mig"), share: path("broken"), in: scratch, probes: Self.probes)
+        #expect(restore.completed, "\(restore.virtiofsdLog)")
+        #expect(restore.output == [
+            "hello from the host", Self.fd70, Self.allDirectories.replacingOccurrences(of: "d07 ", with: ""),
+            "cat: read error: Bad file descriptor", "25",
+        ])
+    }
+
+    @Test func renameFollowsAMovedDirectory() throws {
+        let share = scratch.appendingPathComponent("moved")
+        try RealPeers.makeShare(at: share)
+        try FileManager.default.moveItem(at: share.appendingPathComponent("tree/d07"), to: share.appendingPathComponent("tree/moved-d07"))
+        let file = try Fixtures.migrationFile("s1-A-running")
+
+        let without = try FixtureRestore(migrationFile: file, share: share.path, in: scratch)
+        #expect(!without.completed)
+
+        let retarget = try StatetoolRunner.run(["retarget", file, "--shared-dir", share.path, "--rename", "tree/d07=tree/moved-d07", "-o", path("renamed.mig")])
+        #expect(retarget.status == 0, "\(retarget.stderr)")
+        #expect(retarget.stdout.contains("\nrenamed tree/d07 -> tree/moved-d07 (inode 12)\n"))
+        let restore = try FixtureRestore(
+            migrationFile: path("renamed.mig"), share: share.path, in: scratch,
+            probes: ["cat <&80", "cat <&89", "ls /mnt/tree/moved-d07/s03 | wc -l"])
+        #expect(restore.completed, "\(restore.virtiofsdLog)")
+        #expect(restore.output == [Self.fd80, "fixture file 01975 d09598083aaacf06874ecc52", "25"])
+    }
+
+    @Test func stripFileHandlesRestoresAVerifyHandlesStateOntoACopy() throws {
+        try RealPeers.makeShare(at: scratch.appendingPathComponent("copy"))
+        let file = try Fixtures.migrationFile("s2-verify-handles")
+
+        let asIs = try FixtureRestore(migrationFile: file, share: path("copy"), in: scratch)
+        #expect(!asIs.completed)
+        #expect(asIs.virtiofsdLog.contains("Inode 1 is not the same inode as in the migration source: File handle differs"))
+
+        let refused = try StatetoolRunner.run(["retarget", file, "--shared-dir", path("copy"), "-o", path("stripped.mig")])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("the load would fail whatever is dropped: Inode 1 is not the same inode as in the migration source: File handle differs (--strip-file-handles drops the recorded file handles)"))
+        #expect(!FileManager.default.fileExists(atPath: path("stripped.mig")))
+
+        let retarget = try StatetoolRunner.run(["retarget", file, "--shared-dir", path("copy"), "--strip-file-handles", "-o", path("stripped.mig")])
+        #expect(retarget.status == 0, "\(retarget.stderr)")
+        #expect(retarget.stdout.contains("\nstripped the recorded file handles of 5222 inodes: the destination finds them by path, their identity is no longer verified\n"))
+        #expect(retarget.stdout.contains("at offset 63839496: 295918 -> 238472 bytes\n"))
+        let restore = try FixtureRestore(migrationFile: path("stripped.mig"), share: path("copy"), in: scratch, probes: ["cat <&80", "cat /mnt/hello.txt"])
+        #expect(restore.completed, "\(restore.virtiofsdLog)")
+        #expect(restore.output == [Self.fd80, "hello from the host"])
+    }
+}
+
+/// The fixture guest restored from a migration file: virtiofsd serving
+/// `share` (default options: `--migration-on-error=abort`), QEMU with the
+/// fixture's destination command line and no kernel, `-incoming file:`; if the
+/// load completes, `cont` and each probe sent to the guest's serial console.
+struct FixtureRestore {
+    static let qemu = "/usr/bin/qemu-system-x86_64"
+
+    let completed: Bool
+    /// Each probe's output, its lines joined.
+    let output: [String]
+    let virtiofsdLog: String
+
+    init(migrationFile: String, share: String, in directory: URL, probes: [String] = []) throws {
+        let run = UUID().uuidString.prefix(8)
+        func path(_ name: String) -> String { directory.appendingPathComponent("\(run)-\(name)").path }
+        let virtiofsd = try RealPeers.startVirtiofsd(sharedDirectory: share, socket: path("vfsd.sock"), log: path("vfsd.log"))
+        defer { RealPeers.stop(virtiofsd) }
+        let qemu = try Peer.start(Self.qemu, [
+            "-machine", "q35,memory-backend=mem", "-m", "256M",
+            "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
+            "-accel", "tcg", "-nodefaults", "-display", "none",
+            "-chardev", "socket,id=ser0,path=\(path("serial.sock")),server=on,wait=off", "-serial", "chardev:ser0",
+            "-chardev", "socket,id=char0,path=\(path("vfsd.sock"))",
+            "-device", "vhost-user-fs-pci,chardev=char0,tag=myfs",
+            "-qmp", "unix:\(path("qmp.sock")),server=on,wait=off",
+            "-S", "-incoming", "file:\(migrationFile)",
+        ], log: path("qemu.log"))
+        defer { RealPeers.stop(qemu) }
+        completed = try Peer.python(["Tests/Peers/qmp.py", path("qmp.sock"), "wait-incoming"]).status == 0
+        var output: [String] = []
+        if completed && !probes.isEmpty {
+            _ = try Peer.python(["Tests/Peers/qmp.py", path("qmp.sock"), "cont"])
+            let serial = try Peer.python(["Tests/Peers/serial.py", path("serial.sock")] + probes)
+            var current: [String]?
+            for line in serial.stdout.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("@@ ") {
+                    if let current { output.append(current.joined(separator: "\n")) }
+                    current = []
+                } else if !line.isEmpty {
+                    current?.append(String(line))
+                }
+            }
+            if let current { output.append(current.joined(separator: "\n")) }
+        }
+        self.output = output
+        RealPeers.stop(virtiofsd)
+        virtiofsdLog = (try? String(contentsOfFile: path("vfsd.log"), encoding: .utf8)) ?? ""
+    }
+}
+
+/// Starting the helper processes of the live tests.
+enum Peer {
+    /// Starts `executable` with its output going to `log`.
+    static func start(_ executable: String, _ arguments: [String], log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = process.standardError
+        try process.run()
+        return process
+    }
+
+    /// Runs a Python helper of `Tests/Peers` to its end; returns its status and output.
+    static func python(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = arguments
+        process.currentDirectoryURL = StatetoolRunner.packageDirectory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
