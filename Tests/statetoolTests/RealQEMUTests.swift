@@ -94,6 +94,40 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: path("recorded.payload"))) == payload)
     }
 
+    /// `migration replace` puts a new state into a file QEMU wrote; QEMU loads
+    /// the new file into a back-end that records exactly the new payload.
+    @Test func qemuLoadsAReplacedStateIntoTheBackEnd() throws {
+        var generator = SystemRandomNumberGenerator()
+        let old = Data((0..<(300 << 10)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let new = Data((0..<(1 << 20) + 12345).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try old.write(to: URL(fileURLWithPath: path("old.payload")))
+        try new.write(to: URL(fileURLWithPath: path("new.payload")))
+
+        let source = try serve(["--state", path("old.payload")], socket: "src.sock")
+        let sourceQEMU = try qemu(socket: "src.sock", qmp: "src.qmp")
+        let migrated = try qmp("src.qmp", ["migrate", path("vm.mig")])
+        _ = try qmp("src.qmp", ["quit"])
+        stop(sourceQEMU, source)
+        #expect(migrated == 0, "source migration did not complete")
+
+        let replaced = try StatetoolRunner.run([
+            "migration", "replace", path("vm.mig"), "--state", path("new.payload"), "--payload", "--chunk-size", "64K", "-o", path("new.mig"),
+        ])
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        #expect(replaced.stdout.contains(" -> \(new.count + 17 * 4 + 4) bytes\n"))
+        let listed = try StatetoolRunner.run(["migration", "ls", path("new.mig")])
+        #expect(listed.status == 0)
+        #expect(listed.stdout.contains("17 chunks, \(new.count) payload bytes, valid, JSON description says \(new.count + 17 * 4 + 4) bytes (matches)"))
+
+        let destination = try serve(["--record", path("recorded.payload")], socket: "dst.sock")
+        let destinationQEMU = try qemu(socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", "file:\(path("new.mig"))"])
+        let loaded = try qmp("dst.qmp", ["wait-incoming"])
+        _ = try qmp("dst.qmp", ["quit"])
+        stop(destinationQEMU, destination)
+        #expect(loaded == 0, "incoming migration did not complete")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path("recorded.payload"))) == new)
+    }
+
     @Test func qemuRefusesToMigrateFromABackEndWithoutDeviceState() throws {
         let source = try serve(["--no-device-state"], socket: "src.sock")
         let sourceQEMU = try qemu(socket: "src.sock", qmp: "src.qmp")
