@@ -150,6 +150,12 @@ public enum StateReplacement {
         public let path: String
         public let old: UInt64
         public let new: UInt64
+
+        public init(path: String, old: UInt64, new: UInt64) {
+            self.path = path
+            self.old = old
+            self.new = new
+        }
     }
 
     /// Writes `input` to `output` with the back-end state of `device` (its
