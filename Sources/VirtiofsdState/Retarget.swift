@@ -98,6 +98,12 @@ public struct RetargetResult: Sendable {
         public let id: UInt64
         public let oldPath: String
         public let newPath: String
+
+        public init(id: UInt64, oldPath: String, newPath: String) {
+            self.id = id
+            self.oldPath = oldPath
+            self.newPath = newPath
+        }
     }
 
     /// An inode taken out of the state.
@@ -107,6 +113,12 @@ public struct RetargetResult: Sendable {
         public let path: String
         /// Why: preflight's reason, or the dropped inode it was under.
         public let reason: String
+
+        public init(id: UInt64, path: String, reason: String) {
+            self.id = id
+            self.path = path
+            self.reason = reason
+        }
     }
 
     /// A handle taken out with its inode.
@@ -115,6 +127,13 @@ public struct RetargetResult: Sendable {
         public let inode: UInt64
         public let path: String
         public let flags: Int32
+
+        public init(id: UInt64, inode: UInt64, path: String, flags: Int32) {
+            self.id = id
+            self.inode = inode
+            self.path = path
+            self.flags = flags
+        }
     }
 
     /// A surviving inode whose refcount changed: one reference per child that
@@ -124,6 +143,13 @@ public struct RetargetResult: Sendable {
         public let path: String
         public let old: UInt64
         public let new: UInt64
+
+        public init(id: UInt64, path: String, old: UInt64, new: UInt64) {
+            self.id = id
+            self.path = path
+            self.old = old
+            self.new = new
+        }
     }
 
     /// A dropped inode whose parent survives, with everything dropped under it:
@@ -136,6 +162,14 @@ public struct RetargetResult: Sendable {
         public let descendants: Int
         /// Dropped handles on it and under it.
         public let handles: Int
+
+        public init(id: UInt64, path: String, reason: String, descendants: Int, handles: Int) {
+            self.id = id
+            self.path = path
+            self.reason = reason
+            self.descendants = descendants
+            self.handles = handles
+        }
     }
 
     public let original: VirtiofsdState
