@@ -16,13 +16,7 @@ enum RealPeers {
     /// Starts virtiofsd serving `sharedDirectory` on `socket`, logging to `log`,
     /// and waits for its socket.
     static func startVirtiofsd(sharedDirectory: String, socket: String, log: String, options: [String] = []) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: virtiofsd)
-        process.arguments = ["--shared-dir=\(sharedDirectory)", "--socket-path=\(socket)", "--sandbox=none"] + options
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = process.standardError
-        try process.run()
+        let process = try Peer.start(virtiofsd, ["--shared-dir=\(sharedDirectory)", "--socket-path=\(socket)", "--sandbox=none"] + options, log: log)
         for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) {
             Thread.sleep(forTimeInterval: 0.01)
         }
@@ -60,5 +54,35 @@ enum RealPeers {
             try Data(String(format: "late open %02d\n", n).utf8).write(to: extra.appendingPathComponent(String(format: "late-open-%02d.txt", n)))
         }
         try Data("hello from the host\n".utf8).write(to: root.appendingPathComponent("hello.txt"))
+    }
+}
+
+/// Starting the helper processes of the live tests.
+enum Peer {
+    /// Starts `executable` with its output going to `log`.
+    static func start(_ executable: String, _ arguments: [String], log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = process.standardError
+        try process.run()
+        return process
+    }
+
+    /// Runs a Python helper of `Tests/Peers` to its end; returns its status and output.
+    static func python(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = arguments
+        process.currentDirectoryURL = StatetoolRunner.packageDirectory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

@@ -20,43 +20,26 @@ import Testing
 
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
 
-    private func start(_ executable: String, _ arguments: [String], log: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        _ = FileManager.default.createFile(atPath: path(log), contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: path(log)))
-        process.standardOutput = process.standardError
-        try process.run()
-        return process
-    }
-
     private func serve(_ arguments: [String], socket: String) throws -> Process {
-        let process = try start(StatetoolRunner.executable.path, ["serve", "--socket", path(socket)] + arguments, log: socket + ".log")
+        let process = try Peer.start(StatetoolRunner.executable.path, ["serve", "--socket", path(socket)] + arguments, log: path(socket + ".log"))
         for _ in 0..<300 where !FileManager.default.fileExists(atPath: path(socket)) { Thread.sleep(forTimeInterval: 0.01) }
         return process
     }
 
     /// A paused q35 machine with one vhost-user-fs device on `socket`.
     private func qemu(socket: String, qmp: String, extra: [String] = []) throws -> Process {
-        try start(Self.qemu, [
+        try Peer.start(Self.qemu, [
             "-machine", "q35,memory-backend=mem", "-m", "256M",
             "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
             "-accel", "tcg", "-nodefaults", "-display", "none", "-S",
             "-chardev", "socket,id=char0,path=\(path(socket))",
             "-device", "vhost-user-fs-pci,chardev=char0,tag=myfs",
             "-qmp", "unix:\(path(qmp)),server=on,wait=off",
-        ] + extra, log: qmp + ".log")
+        ] + extra, log: path(qmp + ".log"))
     }
 
     private func qmp(_ socket: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [StatetoolRunner.packageDirectory.appendingPathComponent("Tests/Peers/qmp.py").path, path(socket)] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        try Peer.python(["Tests/Peers/qmp.py", path(socket)] + arguments).status
     }
 
     private func stop(_ processes: Process...) {
@@ -66,18 +49,34 @@ import Testing
         }
     }
 
+    /// Migrates a QEMU whose back-end is `serve --state PAYLOAD` to `file:`.
+    private func migrate(serving payload: String, to file: String) throws {
+        let source = try serve(["--state", payload], socket: "src.sock")
+        let sourceQEMU = try qemu(socket: "src.sock", qmp: "src.qmp")
+        let migrated = try qmp("src.qmp", ["migrate", file])
+        _ = try qmp("src.qmp", ["quit"])
+        stop(sourceQEMU, source)
+        #expect(migrated == 0, "source migration did not complete")
+    }
+
+    /// Loads `file` into a QEMU whose back-end is `serve --record`; returns what it recorded.
+    private func load(_ file: String) throws -> Data {
+        let destination = try serve(["--record", path("recorded.payload")], socket: "dst.sock")
+        let destinationQEMU = try qemu(socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", "file:\(file)"])
+        let loaded = try qmp("dst.qmp", ["wait-incoming"])
+        _ = try qmp("dst.qmp", ["quit"])
+        stop(destinationQEMU, destination)
+        #expect(loaded == 0, "incoming migration did not complete")
+        return try Data(contentsOf: URL(fileURLWithPath: path("recorded.payload")))
+    }
+
     @Test func stateServedToQEMUComesBackThroughAMigrationFile() throws {
         // 4 MiB of payload, served raw: QEMU frames it as it reads the pipe.
         var generator = SystemRandomNumberGenerator()
         let payload = Data((0..<(4 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
         try payload.write(to: URL(fileURLWithPath: path("served.payload")))
 
-        let source = try serve(["--state", path("served.payload")], socket: "src.sock")
-        let sourceQEMU = try qemu(socket: "src.sock", qmp: "src.qmp")
-        let migrated = try qmp("src.qmp", ["migrate", path("vm.mig")])
-        _ = try qmp("src.qmp", ["quit"])
-        stop(sourceQEMU, source)
-        #expect(migrated == 0, "source migration did not complete")
+        try migrate(serving: path("served.payload"), to: path("vm.mig"))
 
         // The state QEMU wrote into the migration file comes back out of it exactly.
         let extracted = try StatetoolRunner.run(["extract", path("vm.mig"), "--payload", "-o", path("extracted.payload")])
@@ -85,13 +84,7 @@ import Testing
         #expect(extracted.stdout.contains("valid, JSON description says"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: path("extracted.payload"))) == payload)
 
-        let destination = try serve(["--record", path("recorded.payload")], socket: "dst.sock")
-        let destinationQEMU = try qemu(socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", "file:\(path("vm.mig"))"])
-        let loaded = try qmp("dst.qmp", ["wait-incoming"])
-        _ = try qmp("dst.qmp", ["quit"])
-        stop(destinationQEMU, destination)
-        #expect(loaded == 0, "incoming migration did not complete")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: path("recorded.payload"))) == payload)
+        #expect(try load(path("vm.mig")) == payload)
     }
 
     /// `migration replace` puts a new state into a file QEMU wrote; QEMU loads
@@ -103,12 +96,7 @@ import Testing
         try old.write(to: URL(fileURLWithPath: path("old.payload")))
         try new.write(to: URL(fileURLWithPath: path("new.payload")))
 
-        let source = try serve(["--state", path("old.payload")], socket: "src.sock")
-        let sourceQEMU = try qemu(socket: "src.sock", qmp: "src.qmp")
-        let migrated = try qmp("src.qmp", ["migrate", path("vm.mig")])
-        _ = try qmp("src.qmp", ["quit"])
-        stop(sourceQEMU, source)
-        #expect(migrated == 0, "source migration did not complete")
+        try migrate(serving: path("old.payload"), to: path("vm.mig"))
 
         let replaced = try StatetoolRunner.run([
             "migration", "replace", path("vm.mig"), "--state", path("new.payload"), "--payload", "--chunk-size", "64K", "-o", path("new.mig"),
@@ -119,13 +107,7 @@ import Testing
         #expect(listed.status == 0)
         #expect(listed.stdout.contains("17 chunks, \(new.count) payload bytes, valid, JSON description says \(new.count + 17 * 4 + 4) bytes (matches)"))
 
-        let destination = try serve(["--record", path("recorded.payload")], socket: "dst.sock")
-        let destinationQEMU = try qemu(socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", "file:\(path("new.mig"))"])
-        let loaded = try qmp("dst.qmp", ["wait-incoming"])
-        _ = try qmp("dst.qmp", ["quit"])
-        stop(destinationQEMU, destination)
-        #expect(loaded == 0, "incoming migration did not complete")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: path("recorded.payload"))) == new)
+        #expect(try load(path("new.mig")) == new)
     }
 
     @Test func qemuRefusesToMigrateFromABackEndWithoutDeviceState() throws {

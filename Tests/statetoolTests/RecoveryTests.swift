@@ -145,33 +145,3 @@ struct FixtureRestore {
         virtiofsdLog = (try? String(contentsOfFile: path("vfsd.log"), encoding: .utf8)) ?? ""
     }
 }
-
-/// Starting the helper processes of the live tests.
-enum Peer {
-    /// Starts `executable` with its output going to `log`.
-    static func start(_ executable: String, _ arguments: [String], log: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = process.standardError
-        try process.run()
-        return process
-    }
-
-    /// Runs a Python helper of `Tests/Peers` to its end; returns its status and output.
-    static func python(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = arguments
-        process.currentDirectoryURL = StatetoolRunner.packageDirectory
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-}
