@@ -1,3 +1,5 @@
+import StateStream
+
 /// One difference between two virtiofsd states, by meaning: inodes keyed by
 /// path (or file handle), handles by id, the mount-path map as a set.
 public struct StateDifference: Hashable, Sendable, Encodable, CustomStringConvertible {
@@ -103,7 +105,7 @@ extension VirtiofsdState {
             let key: String
             switch paths.resolutions[inode.id] {
             case .path(let path)?: key = path
-            case .fileHandle(let handle)?: key = "<file handle \(handle.mountID):\(handle.handleType):\(handle.bytes.map { String($0, radix: 16) }.joined())>"
+            case .fileHandle(let handle)?: key = "<file handle \(handle.mountID):\(handle.handleType):\(handle.bytes.hexString)>"
             default: key = "<\(inode.location.kind) inode \(inode.id)>"
             }
             if keyed[key] == nil { keyed[key] = inode }

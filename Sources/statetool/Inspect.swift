@@ -14,7 +14,7 @@ struct Inspect: ParsableCommand {
             framedBytes (decompressed bytes read, trailing data included), compressedBytes (zstd \
             input, else null), framingOverhead, payloadSHA256, chunkSizes {min, median, max}, \
             chunkHistogram [{lowerBound, upperBound, count}], terminatorOffset (or null), \
-            problems [{kind, severity, offset, compressedOffset, message}], omittedProblems, \
+            problems [{kind, severity, offset, offsetIsCompressed, message}], omittedProblems, \
             validPrefix {bytes, chunks, payloadBytes}, and with --chunks chunkList \
             [{index, offset, length}] (written while reading, so it comes first; key order \
             carries no meaning).

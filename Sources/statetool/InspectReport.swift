@@ -28,22 +28,6 @@ struct InspectReport: Encodable {
         let max: UInt32?
     }
 
-    private struct Problem: Encodable {
-        let kind: String
-        let severity: String
-        let offset: Nullable<UInt64>
-        let compressedOffset: Nullable<UInt64>
-        let message: String
-
-        init(_ problem: StreamProblem) {
-            kind = problem.kind.rawValue
-            severity = problem.severity.rawValue
-            offset = Nullable(problem.offsetIsCompressed ? nil : problem.offset)
-            compressedOffset = Nullable(problem.offsetIsCompressed ? problem.offset : nil)
-            message = problem.message
-        }
-    }
-
     private struct Prefix: Encodable {
         let bytes: UInt64
         let chunks: Int
@@ -65,7 +49,7 @@ struct InspectReport: Encodable {
         try container.encode(Sizes(min: sizes.minimum, median: sizes.median, max: sizes.maximum), forKey: .chunkSizes)
         try container.encode(sizes.histogram, forKey: .chunkHistogram)
         try container.encode(analysis.terminatorOffset, forKey: .terminatorOffset)
-        try container.encode(analysis.problems.map(Problem.init), forKey: .problems)
+        try container.encode(analysis.problems.map(ProblemJSON.init), forKey: .problems)
         try container.encode(analysis.omittedProblemCount, forKey: .omittedProblems)
         try container.encode(
             Prefix(bytes: analysis.validPrefixLength, chunks: analysis.chunkCount, payloadBytes: analysis.payloadBytes),

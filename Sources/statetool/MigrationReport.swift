@@ -109,7 +109,7 @@ struct MigrationReport: Encodable {
         let chunks: Int
         let payloadBytes: UInt64
         let valid: Bool
-        let problems: [Problem]
+        let problems: [ProblemJSON]
         let output: Nullable<String>
     }
 
@@ -117,30 +117,6 @@ struct MigrationReport: Encodable {
         let offset: UInt64
         let byteCount: UInt64
         let devices: Int
-    }
-
-    struct Problem: Encodable {
-        let kind: String
-        let severity: String
-        let offset: UInt64
-        let offsetIsCompressed: Bool
-        let message: String
-
-        init(_ problem: StreamProblem) {
-            kind = problem.kind.rawValue
-            severity = problem.severity.rawValue
-            offset = problem.offset
-            offsetIsCompressed = problem.offsetIsCompressed
-            message = problem.message
-        }
-
-        init(_ problem: MigrationProblem) {
-            kind = problem.kind.rawValue
-            severity = problem.severity.rawValue
-            offset = problem.offset
-            offsetIsCompressed = problem.offsetIsCompressed
-            message = problem.message
-        }
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -164,13 +140,13 @@ struct MigrationReport: Encodable {
                 headerOffset: state.location.headerOffset, streamOffset: state.location.streamOffset,
                 streamLength: Nullable(state.length), describedLength: Nullable(state.describedLength),
                 chunks: state.chunkCount, payloadBytes: state.payloadBytes, valid: state.isComplete,
-                problems: state.problems.map(Problem.init),
+                problems: state.problems.map(ProblemJSON.init),
                 output: Nullable(outputs[state.location.section.id]))
         }, forKey: .backEndStates)
         try container.encode(Nullable(survey.endOfFileOffset), forKey: .endOfFileOffset)
         try container.encode(Nullable(survey.descriptionRecord.map { record in
             Description(offset: record.offset, byteCount: record.byteCount, devices: survey.description?.devices.count ?? 0)
         }), forKey: .description)
-        try container.encode(survey.problems.map(Problem.init), forKey: .problems)
+        try container.encode(survey.problems.map(ProblemJSON.init), forKey: .problems)
     }
 }

@@ -159,3 +159,4 @@ import VirtiofsdState
         #expect(throws: RetargetError.self) { try result.verify(written: Array(written.dropLast()), original: payload) }
     }
 }
+

@@ -72,14 +72,15 @@ import Testing
         #expect(prefix == ["bytes": 9392, "chunks": 3, "payloadBytes": 9380])
     }
 
-    @Test func jsonCompressionErrorGivesCompressedOffset() throws {
+    @Test func jsonCompressionErrorSaysItsOffsetIsCompressed() throws {
         let result = try StatetoolRunner.run(["inspect", "--json", "Samples/compression-error.state.zst"])
         #expect(result.status == 1)
         let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
         let problem = try #require((object["problems"] as? [[String: Any]])?.first)
         #expect(problem["kind"] as? String == "compression-error")
-        #expect(problem["offset"] is NSNull)
-        #expect(problem["compressedOffset"] as? Int == 0)
+        #expect(problem["offset"] as? Int == 0)
+        #expect(problem["offsetIsCompressed"] as? Bool == true)
+        #expect(problem["compressedOffset"] == nil)
     }
 
     @Test func chunkListInJson() throws {
