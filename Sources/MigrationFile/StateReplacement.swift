@@ -346,7 +346,8 @@ private final class CopyWindow: ByteSource {
         let count = try source.read(into: buffer)
         if kernelCopy == nil { bytes += UnsafeRawBufferPointer(rebasing: buffer[..<count]) }
         end += UInt64(count)
-        guard mode != .holding, end > start + Self.reserve else { return count }
+        // Copying inside the kernel holds nothing: ranges are copied whole, at the events that end them.
+        guard kernelCopy == nil, mode != .holding, end > start + Self.reserve else { return count }
         do {
             if mode == .copying { try emit(upTo: end - Self.reserve) } else { try discard(upTo: end - Self.reserve) }
         } catch {

@@ -2,18 +2,47 @@
 /// LEB128 varints, zigzag integers, one-byte bools and option tags, and
 /// length-prefixed sequences.
 ///
-/// Strict and bounded: a length is checked against the bytes left before
-/// anything is read or allocated, and every error names its byte offset.
+/// It reads a window of a payload: `bytes` are the payload's bytes from
+/// offset `base` on, and every error names its offset in the whole payload.
+/// Strict and bounded: when the payload's total length is known, a length is
+/// checked against the bytes left before anything is read or allocated; a
+/// byte string is never longer than ``maximumByteStringLength``. Running out
+/// of `bytes` is ``VirtiofsdDecodingError/Reason/truncated``: for a window of
+/// a payload still arriving, the sign to wait for more.
 struct PostcardReader {
     private let bytes: [UInt8]
-    /// The offset of the next byte.
-    private(set) var offset = 0
+    private let base: Int
+    private let total: Int?
+    private var position: Int
 
+    /// The longest string or byte string read: `PATH_MAX`. virtiofsd's are
+    /// names, paths and file handles (at most 128 bytes).
+    static let maximumByteStringLength = 4096
+
+    /// Reads the whole payload `bytes`.
     init(_ bytes: [UInt8]) {
-        self.bytes = bytes
+        self.init(bytes, from: 0, base: 0, total: bytes.count)
     }
 
-    var bytesLeft: Int { bytes.count - offset }
+    /// Reads `bytes` from index `start`; `bytes[0]` is payload offset `base`,
+    /// and the payload is `total` bytes long (`nil` while unknown).
+    init(_ bytes: [UInt8], from start: Int, base: Int, total: Int?) {
+        self.bytes = bytes
+        self.base = base
+        self.total = total
+        position = start
+    }
+
+    /// The payload offset of the next byte.
+    var offset: Int { base + position }
+    /// The index in `bytes` of the next byte.
+    var index: Int { position }
+
+    /// Bytes of the window not read yet.
+    var bytesLeft: Int { bytes.count - position }
+
+    /// Bytes of the payload not read yet, when its length is known.
+    private var payloadBytesLeft: Int? { total.map { $0 - offset } }
 
     /// An unsigned varint of at most 10 bytes whose value fits 64 bits.
     mutating func u64(_ what: @autoclosure () -> String) throws(VirtiofsdDecodingError) -> UInt64 {
@@ -56,17 +85,25 @@ struct PostcardReader {
     mutating func length(_ what: @autoclosure () -> String, minimumElementSize: Int) throws(VirtiofsdDecodingError) -> Int {
         let start = offset
         let length = try u64(what())
-        guard length <= UInt64(bytesLeft / minimumElementSize) else {
-            throw VirtiofsdDecodingError(.lengthBeyondEnd(declared: length, bytesLeft: bytesLeft), field: what(), offset: start)
+        if let left = payloadBytesLeft, length > UInt64(left / minimumElementSize) {
+            throw VirtiofsdDecodingError(.lengthBeyondEnd(declared: length, bytesLeft: left), field: what(), offset: start)
+        }
+        guard length <= UInt64(Int.max) else {
+            throw VirtiofsdDecodingError(.lengthBeyondEnd(declared: length, bytesLeft: Int.max), field: what(), offset: start)
         }
         return Int(length)
     }
 
     /// Length-prefixed bytes.
     mutating func byteString(_ what: @autoclosure () -> String) throws(VirtiofsdDecodingError) -> [UInt8] {
+        let start = offset
         let count = try length(what(), minimumElementSize: 1)
-        defer { offset += count }
-        return Array(bytes[offset..<offset + count])
+        guard count <= Self.maximumByteStringLength else {
+            throw VirtiofsdDecodingError(.tooLong(count, limit: Self.maximumByteStringLength), field: what(), offset: start)
+        }
+        guard count <= bytesLeft else { throw VirtiofsdDecodingError(.truncated, field: what(), offset: offset) }
+        defer { position += count }
+        return Array(bytes[position..<position + count])
     }
 
     /// A length-prefixed UTF-8 string.
@@ -80,9 +117,9 @@ struct PostcardReader {
     }
 
     private mutating func byte(_ what: @autoclosure () -> String) throws(VirtiofsdDecodingError) -> UInt8 {
-        guard offset < bytes.count else { throw VirtiofsdDecodingError(.truncated, field: what(), offset: offset) }
-        defer { offset += 1 }
-        return bytes[offset]
+        guard position < bytes.count else { throw VirtiofsdDecodingError(.truncated, field: what(), offset: offset) }
+        defer { position += 1 }
+        return bytes[position]
     }
 
     private mutating func varint(_ what: @autoclosure () -> String, maximumBytes: Int, lastByteLimit: UInt8) throws(VirtiofsdDecodingError) -> UInt64 {

@@ -14,6 +14,8 @@ public struct VirtiofsdDecodingError: Error, Hashable, Sendable, CustomStringCon
         case unknownTag(UInt32)
         /// A length longer than the bytes left could hold.
         case lengthBeyondEnd(declared: UInt64, bytesLeft: Int)
+        /// A string or byte string longer than any virtiofsd writes (`PATH_MAX`).
+        case tooLong(Int, limit: Int)
         /// A string that is not UTF-8.
         case invalidUTF8
         /// Bytes follow the state. virtiofsd ignores them; statetool does not.
@@ -41,6 +43,7 @@ public struct VirtiofsdDecodingError: Error, Hashable, Sendable, CustomStringCon
         case .invalidOptionTag: return "invalid-option-tag"
         case .unknownTag: return "unknown-tag"
         case .lengthBeyondEnd: return "length-beyond-end"
+        case .tooLong: return "too-long"
         case .invalidUTF8: return "invalid-utf8"
         case .trailingBytes: return "trailing-bytes"
         }
@@ -55,6 +58,7 @@ public struct VirtiofsdDecodingError: Error, Hashable, Sendable, CustomStringCon
         case .invalidOptionTag(let value): what = "\(field): option tag \(value), not 0 or 1"
         case .unknownTag(let tag): what = "\(field): unknown variant \(tag)"
         case .lengthBeyondEnd(let declared, let left): what = "\(field): length \(declared) but only \(left) bytes left"
+        case .tooLong(let length, let limit): what = "\(field): \(length) bytes, more than any path (\(limit))"
         case .invalidUTF8: what = "\(field): not UTF-8"
         case .trailingBytes(let count): what = "\(count) bytes follow the state"
         }

@@ -144,83 +144,14 @@ public struct VirtiofsdState: Hashable, Sendable {
 // MARK: - Decoding
 
 extension VirtiofsdState {
-    /// Decodes a whole payload.
+    /// Decodes a whole payload (``VirtiofsdStateDecoder`` decodes one as it arrives).
     ///
     /// - Throws: ``VirtiofsdDecodingError`` at the first malformed value, or
     ///   for bytes after the state.
     public init(decoding payload: [UInt8]) throws(VirtiofsdDecodingError) {
-        var reader = PostcardReader(payload)
-        let tagOffset = reader.offset
-        let tag = try reader.u32("the version tag")
-        guard let version = Version(rawValue: tag) else {
-            throw VirtiofsdDecodingError(.unknownTag(tag), field: "the version tag", offset: tagOffset)
-        }
-        // An inode takes at least 4 bytes (id, refcount, location tag, option tag); a handle 4.
-        let inodeCount = try reader.length("inodes", minimumElementSize: 4)
-        var inodes: [Inode] = []
-        for index in 0..<inodeCount {
-            inodes.append(try Self.decodeInode(&reader, index: index))
-        }
-        let nextInode = try reader.u64("next_inode")
-        let handleCount = try reader.length("handles", minimumElementSize: 4)
-        var handles: [Handle] = []
-        for index in 0..<handleCount {
-            let offset = reader.offset
-            let id = try reader.u64("handles[\(index)].id")
-            let inode = try reader.u64("handles[\(index)].inode")
-            let sourceOffset = reader.offset
-            let source = try reader.u32("handles[\(index)].source")
-            guard source == 0 else {
-                throw VirtiofsdDecodingError(.unknownTag(source), field: "handles[\(index)].source", offset: sourceOffset)
-            }
-            let flags = try reader.i32("handles[\(index)].flags")
-            handles.append(Handle(id: id, inode: inode, flags: flags, payloadOffset: offset))
-        }
-        let nextHandle = try reader.u64("next_handle")
-        let options = NegotiatedOptions(
-            writeback: try reader.bool("negotiated_opts.writeback"),
-            announceSubmounts: try reader.bool("negotiated_opts.announce_submounts"),
-            posixACL: try reader.bool("negotiated_opts.posix_acl"),
-            supplementaryGroupExtension: try reader.bool("negotiated_opts.sup_group_extension"))
-        var mountPaths: [MountPath] = []
-        if version == .v2 {
-            let count = try reader.length("mount_paths", minimumElementSize: 2)
-            for index in 0..<count {
-                let mountID = try reader.u64("mount_paths[\(index)].key")
-                mountPaths.append(MountPath(mountID: mountID, path: try reader.string("mount_paths[\(index)].value")))
-            }
-        }
-        guard reader.bytesLeft == 0 else {
-            throw VirtiofsdDecodingError(.trailingBytes(reader.bytesLeft), field: "", offset: reader.offset)
-        }
-        self.init(
-            version: version, inodes: inodes, nextInode: nextInode, handles: handles, nextHandle: nextHandle,
-            options: options, mountPaths: mountPaths)
-    }
-
-    private static func decodeInode(_ reader: inout PostcardReader, index: Int) throws(VirtiofsdDecodingError) -> Inode {
-        let offset = reader.offset
-        let field = "inodes[\(index)]"
-        let id = try reader.u64("\(field).id")
-        let refcount = try reader.u64("\(field).refcount")
-        let tagOffset = reader.offset
-        let location: Location
-        switch try reader.u32("\(field).location") {
-        case 0: location = .root
-        case 1: location = .path(parent: try reader.u64("\(field).location.parent"), name: try reader.string("\(field).location.filename"))
-        case 2: location = .invalid
-        case 3: location = .fullPath(try reader.string("\(field).location.filename"))
-        case 4: location = .fileHandle(try decodeFileHandle(&reader, field: "\(field).location.handle"))
-        case let tag: throw VirtiofsdDecodingError(.unknownTag(tag), field: "\(field).location", offset: tagOffset)
-        }
-        let fileHandle = try reader.optionTag("\(field).file_handle") ? try decodeFileHandle(&reader, field: "\(field).file_handle") : nil
-        return Inode(id: id, refcount: refcount, location: location, fileHandle: fileHandle, payloadOffset: offset)
-    }
-
-    private static func decodeFileHandle(_ reader: inout PostcardReader, field: String) throws(VirtiofsdDecodingError) -> FileHandle {
-        FileHandle(
-            mountID: try reader.u64("\(field).mnt_id"), handleType: try reader.i32("\(field).handle_type"),
-            bytes: try reader.byteString("\(field).handle"))
+        var decoder = VirtiofsdStateDecoder(totalLength: payload.count)
+        decoder.feed(payload)
+        self = try decoder.finish()
     }
 
     /// Whether `payload` looks like a virtiofsd state (without decoding it):

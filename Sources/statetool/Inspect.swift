@@ -1,5 +1,6 @@
 import ArgumentParser
 import StateStream
+import VirtiofsdState
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,8 +30,10 @@ struct Inspect: ParsableCommand {
             object gets virtiofsd {version, inodeCount, handleCount, nextInode, nextHandle, options, \
             mountPaths, locationKinds, inodes [{id, refcount, kind, path, parent, fileHandle}], \
             handles [{id, inode, flags, flagNames, path}], consistencyProblems}, or \
-            virtiofsdError {kind, payloadOffset, message} for one that does not decode. Decoding \
-            holds the payload in memory: payloads over 256 MiB are not decoded.
+            virtiofsdError {kind, payloadOffset, message} for one that does not decode. The payload \
+            is decoded as it streams by, one inode at a time, and never held: decoding keeps what \
+            the state holds (its inodes and handles) and stops, dropping everything, at the first \
+            byte that cannot be part of a state, so any other payload costs no memory.
 
             The exit status follows validate: 0 valid, 1 invalid, 2 unreadable, 64 usage error.
             """
@@ -57,7 +60,7 @@ struct Inspect: ParsableCommand {
             output.write(json ? "{\"chunkList\":[" : "chunk        offset      length\n")
         }
         let analysis: StreamAnalysis
-        var candidate = VirtiofsdCandidate()
+        var decoder = VirtiofsdStateDecoder()
         do {
             analysis = try StreamAnalysis.analyze(
                 path: file, options: reading, computeDigest: true, showProgress: !chunks,
@@ -72,13 +75,13 @@ struct Inspect: ParsableCommand {
                     }
                     listed += 1
                 },
-                onPayload: { candidate.add($0) })
+                onPayload: { decoder.feed($0) })
         } catch {
             output.flush()
             throw CommandSupport.fail(error, file: file)
         }
         var report = InspectReport(file: file, analysis: analysis, strict: reading.strict)
-        if analysis.error == nil, let payload = candidate.payload { report.virtiofsd = VirtiofsdReport.recognize(payload) }
+        if analysis.error == nil { report.virtiofsd = VirtiofsdReport.recognize(&decoder) }
         if json {
             var object = try report.jsonData()
             if chunks {

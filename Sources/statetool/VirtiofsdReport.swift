@@ -13,11 +13,12 @@ struct VirtiofsdReport: Encodable {
         self.paths = InodePaths(state)
     }
 
-    /// Decodes `payload` if it looks like a virtiofsd state: `nil` if it does
-    /// not, the decoding error if it looks like one but does not decode.
-    static func recognize(_ payload: [UInt8]) -> Result<VirtiofsdReport, VirtiofsdDecodingError>? {
-        guard VirtiofsdState.looksLikeState(payload) else { return nil }
-        return Result { () throws(VirtiofsdDecodingError) in VirtiofsdReport(try VirtiofsdState(decoding: payload)) }
+    /// The state `decoder` decoded from a whole payload: `nil` if the payload
+    /// does not begin like a virtiofsd state, the decoding error if it does
+    /// but is not one.
+    static func recognize(_ decoder: inout VirtiofsdStateDecoder) -> Result<VirtiofsdReport, VirtiofsdDecodingError>? {
+        guard decoder.beginsLikeState else { return nil }
+        return Result { () throws(VirtiofsdDecodingError) in VirtiofsdReport(try decoder.finish()) }
     }
 
     /// Location kinds with their counts, e.g. `root 1, path 5221`.
@@ -139,30 +140,6 @@ struct VirtiofsdReport: Encodable {
             Problem(kind: $0.kind.rawValue, id: $0.id, payloadOffset: $0.payloadOffset, message: $0.message)
         }, forKey: .consistencyProblems)
     }
-}
-
-/// The payload of a stream being read, kept only while it may be a virtiofsd
-/// state: its first byte a version tag (0 or 1), at most 256 MiB in all.
-struct VirtiofsdCandidate {
-    static let limit = 256 << 20
-    /// `nil` before the first byte; false once it cannot be a state, or is too large.
-    private var keeping: Bool?
-    private var bytes: [UInt8] = []
-
-    mutating func add(_ piece: ArraySlice<UInt8>) {
-        guard let first = piece.first else { return }
-        if keeping == nil { keeping = first <= 1 }
-        guard keeping == true else { return }
-        guard bytes.count + piece.count <= Self.limit else {
-            keeping = false
-            bytes = []
-            return
-        }
-        bytes += piece
-    }
-
-    /// The whole payload, if it may be a state.
-    var payload: [UInt8]? { keeping == true ? bytes : nil }
 }
 
 /// A decoding error as JSON.
