@@ -241,6 +241,32 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path("out.state")))
     }
 
+    /// A zstd migration file from a pipe is read once and gives the same file as from its path.
+    @Test func aMigrationFileFromAPipe() throws {
+        let share = scratch.appendingPathComponent("broken")
+        try RealPeers.makeShare(at: share, broken: true)
+        let piped = try StatetoolRunner.run(
+            ["retarget", "-", "--shared-dir", share.path, "--drop-missing", "-o", path("piped.mig")], stdin: try data(Fixtures.compressedMigrationFile))
+        #expect(piped.status == 0, "\(piped.stderr)")
+        #expect(piped.stdout.hasPrefix("-: virtiofsd state V2 (migration file, device 0000:00:01.0/vhost-user-fs), 5222 inodes, 200 open handles\n"))
+        let direct = try StatetoolRunner.run(["retarget", try Fixtures.migrationFile("s1-A-running"), "--shared-dir", share.path, "--drop-missing", "-o", path("direct.mig")])
+        #expect(direct.status == 0, "\(direct.stderr)")
+        let same = try data(path("piped.mig")) == data(path("direct.mig"))
+        #expect(same)
+    }
+
+    /// Inodes located by file handle are left as they are, and said to be unchecked.
+    @Test func fileHandleInodesAreLeftAndListed() throws {
+        let share = scratch.appendingPathComponent("share")
+        try RealPeers.makeShare(at: share)
+        let result = try StatetoolRunner.run(["retarget", Fixtures.state("s3-file-handles"), "--shared-dir", share.path, "--json", "-o", path("s3.state")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try json(result)
+        #expect((report["uncheckedInodes"] as? [Int])?.count == 5221)
+        #expect(report["changed"] as? Bool == false)
+        #expect(try data(path("s3.state")) == data(Fixtures.state("s3-file-handles")))
+    }
+
     /// A state that already loads is written unchanged, and says so.
     @Test func aStateThatLoadsIsLeftAsItIs() throws {
         let share = scratch.appendingPathComponent("share")
