@@ -18,6 +18,8 @@ public struct Chunk: Hashable, Sendable, Codable {
     public var payloadOffset: UInt64 { offset + UInt64(StateStreamFormat.lengthFieldSize) }
     /// Offset just past the chunk.
     public var endOffset: UInt64 { payloadOffset + UInt64(length) }
+    /// Bytes the chunk takes framed: its length field and its payload.
+    public var framedLength: UInt64 { endOffset - offset }
 }
 
 /// The rules of the chunk-framed state stream, in one place.

@@ -40,7 +40,7 @@ extension VirtiofsdState {
         func field<Value: Equatable & CustomStringConvertible>(_ name: String, _ old: Value, _ new: Value) {
             if old != new { differences.append(.init(subject: .field, change: .changed, key: name, detail: "\(old) -> \(new)")) }
         }
-        field("version", "V\(version.rawValue + 1)", "V\(other.version.rawValue + 1)")
+        field("version", "V\(version.number)", "V\(other.version.number)")
         field("next_inode", nextInode, other.nextInode)
         field("next_handle", nextHandle, other.nextHandle)
         field("writeback", options.writeback, other.options.writeback)
@@ -106,7 +106,7 @@ extension VirtiofsdState {
             switch paths.resolutions[inode.id] {
             case .path(let path)?: key = path
             case .fileHandle(let handle)?: key = "<file handle \(handle.mountID):\(handle.handleType):\(handle.bytes.hexString)>"
-            default: key = "<\(inode.location.kind) inode \(inode.id)>"
+            default: key = "<\(inode.location.kind.rawValue) inode \(inode.id)>"
             }
             if keyed[key] == nil { keyed[key] = inode }
         }

@@ -42,7 +42,7 @@ extension VirtiofsdState {
             if isRoot != (inode.id == Self.rootID) {
                 problems.append(ConsistencyProblem(
                     kind: .badRoot, id: inode.id, payloadOffset: inode.payloadOffset,
-                    message: isRoot ? "inode \(inode.id) has the root location but not the root id" : "the root inode has a \(inode.location.kind) location"))
+                    message: isRoot ? "inode \(inode.id) has the root location but not the root id" : "the root inode has a \(inode.location.kind.rawValue) location"))
             }
         }
         if !inodes.isEmpty && byID[Self.rootID] == nil {

@@ -11,6 +11,9 @@ public struct VirtiofsdState: Hashable, Sendable {
         case v1 = 0
         /// Written since 1.12: V1 and a map of mount ids to paths.
         case v2 = 1
+
+        /// The number in the format's name: 1 for V1, 2 for V2 (the tag is one less).
+        public var number: UInt32 { rawValue + 1 }
     }
 
     /// A file handle as `name_to_handle_at` gives it.
@@ -39,14 +42,22 @@ public struct VirtiofsdState: Hashable, Sendable {
         /// A file handle (tag 4, `--migration-mode=file-handles`).
         case fileHandle(FileHandle)
 
-        /// The location's name in reports.
-        public var kind: String {
+        /// The kinds of location, in tag order, with their names in reports.
+        public enum Kind: String, CaseIterable, Sendable {
+            case root
+            case path
+            case invalid
+            case fullPath = "full-path"
+            case fileHandle = "file-handle"
+        }
+
+        public var kind: Kind {
             switch self {
-            case .root: return "root"
-            case .path: return "path"
-            case .invalid: return "invalid"
-            case .fullPath: return "full-path"
-            case .fileHandle: return "file-handle"
+            case .root: return .root
+            case .path: return .path
+            case .invalid: return .invalid
+            case .fullPath: return .fullPath
+            case .fileHandle: return .fileHandle
             }
         }
     }

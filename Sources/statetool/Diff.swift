@@ -41,8 +41,7 @@ struct Diff: ParsableCommand {
     @Option(help: ArgumentHelp("Bytes of context to show before and after the first difference.", valueName: "bytes"))
     var context = 16
 
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var format: JSONOption
 
     @Argument(help: ArgumentHelp("The first stream.", valueName: "a"))
     var a: String
@@ -69,12 +68,12 @@ struct Diff: ParsableCommand {
                 let comparison = try FramingComparison.compare(first, second)
                 analyses = (comparison.a, comparison.b)
                 identical = comparison.identical
-                text = json ? try DiffJSON.framing(comparison, a: a, b: b) : describe(comparison)
+                text = format.json ? try DiffJSON.framing(comparison, a: a, b: b) : describe(comparison)
             } else {
                 let comparison = try PayloadComparison.compare(first, second, maximumRanges: maxRanges, contextLength: context)
                 analyses = (comparison.a, comparison.b)
                 identical = comparison.identical
-                text = json ? try DiffJSON.payload(comparison, a: a, b: b) : describe(comparison)
+                text = format.json ? try DiffJSON.payload(comparison, a: a, b: b) : describe(comparison)
             }
         } catch {
             throw CommandSupport.fail(error, file: "\(a) / \(b)")
@@ -92,7 +91,7 @@ struct Diff: ParsableCommand {
         let first = try VirtiofsdInput.load(a, device: nil)
         let second = try VirtiofsdInput.load(b, device: nil)
         let differences = first.state.differences(to: second.state)
-        if json {
+        if format.json {
             print(try DiffJSON.semantic(differences, a: a, b: b))
         } else {
             var lines = ["\(a) and \(b): virtiofsd states \(differences.isEmpty ? "are the same by meaning" : "differ: \(differences.count) \(differences.count == 1 ? "difference" : "differences")")"]

@@ -51,8 +51,7 @@ struct Extract: ParsableCommand {
     @Flag(help: "For a broken embedded stream, write its complete chunks instead of nothing.")
     var salvage = false
 
-    @Flag(help: "Print the report as one JSON object.")
-    var json = false
+    @OptionGroup var format: JSONOption
 
     @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
     var quiet = false
@@ -61,7 +60,7 @@ struct Extract: ParsableCommand {
     var file: String
 
     func validate() throws {
-        if json && output == "-" { throw ValidationError("--json prints on standard output: write the state with -o FILE.") }
+        if format.json && output == "-" { throw ValidationError("--json prints on standard output: write the state with -o FILE.") }
         if output != nil && directory != "." { throw ValidationError("--directory is for one file per device; -o names the one output.") }
     }
 
@@ -111,7 +110,7 @@ struct Extract: ParsableCommand {
         for output in outputs where output.isComplete || salvage {
             report.outputs[output.location.section.id] = output.path
         }
-        if json {
+        if format.json {
             let text = StandardOutput()
             text.write(try JSONEncoder.statetool.encode(report))
             text.write("\n")
@@ -175,7 +174,7 @@ private final class StateOutput {
             }.get()
         case .chunkEnd(let chunk):
             completeChunks += 1
-            completeBytes += UInt64(chunk.length) + (writer == nil ? 0 : UInt64(StateStreamFormat.lengthFieldSize))
+            completeBytes += writer == nil ? UInt64(chunk.length) : chunk.framedLength
         case .terminator:
             if writer != nil { try writer!.finish() } else { try sink.finish() }
             isComplete = true

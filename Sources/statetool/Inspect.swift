@@ -47,8 +47,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "List every inode and open handle of a virtiofsd payload.")
     var decode = false
 
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var format: JSONOption
 
     @Argument(help: ArgumentHelp("The stream: a file, or - for standard input.", valueName: "file"))
     var file: String
@@ -57,7 +56,7 @@ struct Inspect: ParsableCommand {
         let output = StandardOutput()
         var listed = 0
         if chunks {
-            output.write(json ? "{\"chunkList\":[" : "chunk        offset      length\n")
+            output.write(format.json ? "{\"chunkList\":[" : "chunk        offset      length\n")
         }
         let analysis: StreamAnalysis
         var decoder = VirtiofsdStateDecoder()
@@ -66,7 +65,7 @@ struct Inspect: ParsableCommand {
                 path: file, options: reading, computeDigest: true, showProgress: !chunks,
                 onChunk: { chunk in
                     guard chunks else { return }
-                    if json {
+                    if format.json {
                         output.write("\(listed == 0 ? "" : ","){\"index\":\(chunk.index),\"offset\":\(chunk.offset),\"length\":\(chunk.length)}")
                     } else {
                         output.write(
@@ -82,7 +81,7 @@ struct Inspect: ParsableCommand {
         }
         var report = InspectReport(file: file, analysis: analysis, strict: reading.strict)
         if analysis.error == nil { report.virtiofsd = VirtiofsdReport.recognize(&decoder) }
-        if json {
+        if format.json {
             var object = try report.jsonData()
             if chunks {
                 object.removeFirst()

@@ -36,8 +36,7 @@ struct MigrationList: ParsableCommand {
             """
     )
 
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var format: JSONOption
 
     @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
     var quiet = false
@@ -55,7 +54,7 @@ struct MigrationList: ParsableCommand {
         }
         let report = MigrationReport(file: file, compression: input.compression, survey: survey)
         let output = StandardOutput()
-        if json {
+        if format.json {
             output.write(try JSONEncoder.statetool.encode(report))
             output.write("\n")
         } else {

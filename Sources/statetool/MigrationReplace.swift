@@ -50,8 +50,7 @@ struct MigrationReplace: ParsableCommand {
     @OptionGroup var output: OutputOptions
     @OptionGroup var compression: StreamCompressionOptions
 
-    @Flag(help: "Print the report as one JSON object.")
-    var json = false
+    @OptionGroup var format: JSONOption
 
     @Argument(help: ArgumentHelp("The migration file: a file, or - for standard input. Raw or zstd.", valueName: "file"))
     var file: String
@@ -79,7 +78,7 @@ struct MigrationReplace: ParsableCommand {
             throw CommandSupport.fail(error, file: file)
         }
         let report = MigrationReplaceReport(file: file, output: output.output, result: result)
-        if json {
+        if format.json {
             let text = StandardOutput()
             text.write(try JSONEncoder.statetool.encode(report))
             text.write("\n")

@@ -40,8 +40,7 @@ struct Preflight: ParsableCommand {
     @Option(help: ArgumentHelp("In a migration file, the device whose state to check: its name (idstr) or section id.", valueName: "id"))
     var device: String?
 
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var format: JSONOption
 
     @Flag(help: "List every failing inode, not only the first 20.")
     var all = false
@@ -59,7 +58,7 @@ struct Preflight: ParsableCommand {
             throw ExitStatus.unreadable
         }
         let output = StandardOutput()
-        if json {
+        if format.json {
             output.write(try JSONEncoder.statetool.encode(PreflightJSON(file: file, loaded: loaded, sharedDirectory: sharedDirectory, report: report)))
             output.write("\n")
         } else {
@@ -73,7 +72,7 @@ struct Preflight: ParsableCommand {
     static func describe(
         _ report: PreflightReport, state: VirtiofsdState, origin: String, file: String, sharedDirectory: String, all: Bool
     ) -> String {
-        var text = "\(file): virtiofsd state V\(state.version.rawValue + 1) (\(origin)), \(state.inodes.count) inodes, \(state.handles.count) open handles\n"
+        var text = "\(file): virtiofsd state V\(state.version.number) (\(origin)), \(state.inodes.count) inodes, \(state.handles.count) open handles\n"
         text += "checked against \(sharedDirectory): "
         if report.isClean {
             text += "every inode resolves\n"
@@ -141,7 +140,7 @@ private struct PreflightJSON: Encodable {
         self.file = file
         origin = loaded.originDescription
         self.sharedDirectory = sharedDirectory
-        version = loaded.state.version.rawValue + 1
+        version = loaded.state.version.number
         inodes = loaded.state.inodes.count
         handles = loaded.state.handles.count
         clean = report.isClean

@@ -94,3 +94,9 @@ struct ChunkSizeOption: ParsableArguments {
 
     var bytes: Int { Int(chunkSize.bytes) }
 }
+
+/// `--json`, for the commands that report.
+struct JSONOption: ParsableArguments {
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+}

@@ -27,8 +27,7 @@ struct Repair: ParsableCommand {
 
     @OptionGroup var compression: StreamCompressionOptions
 
-    @Flag(help: "Print the report as one JSON object.")
-    var json = false
+    @OptionGroup var format: JSONOption
 
     @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or zstd.", valueName: "stream"))
     var stream: String
@@ -50,7 +49,7 @@ struct Repair: ParsableCommand {
             progress.clear()
             throw CommandSupport.fail(error, file: stream)
         }
-        let text = json ? try RepairReportJSON(input: stream, output: output.output, report: report).encoded() : describe(report)
+        let text = format.json ? try RepairReportJSON(input: stream, output: output.output, report: report).encoded() : describe(report)
         if output.output == "-" { StandardError.write(text) } else { print(text) }
     }
 

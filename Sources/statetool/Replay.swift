@@ -28,8 +28,7 @@ struct Replay: ParsableCommand {
     @Option(help: ArgumentHelp("The back-end's log file: its new lines are printed with the verdict.", valueName: "file"))
     var backendLog: String?
 
-    @Flag(help: "Print the result as one JSON object.")
-    var json = false
+    @OptionGroup var format: JSONOption
 
     @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
     var quiet = false
@@ -95,7 +94,7 @@ struct Replay: ParsableCommand {
         } catch {
             throw CommandSupport.fail(error, file: stream)
         }
-        if json {
+        if format.json {
             let report = ReplayReport(
                 file: stream, chunks: sent.chunks, payloadBytes: sent.payloadBytes,
                 transferSeconds: transferTime.seconds, checkSeconds: checkTime.seconds,

@@ -81,8 +81,7 @@ struct Retarget: ParsableCommand {
     @Flag(name: .shortAndLong, help: "List every renamed and dropped inode, dropped handle and refcount change.")
     var verbose = false
 
-    @Flag(help: "Print the report as one JSON object.")
-    var json = false
+    @OptionGroup var format: JSONOption
 
     @Argument(help: ArgumentHelp("The state: a stream, a payload or a migration file; a file or - for standard input.", valueName: "state"))
     var file: String
@@ -251,7 +250,7 @@ struct Retarget: ParsableCommand {
 
     private func report(_ outcome: Outcome) {
         let text = StandardOutput()
-        if json {
+        if format.json {
             if let data = try? JSONEncoder.statetool.encode(RetargetJSON(command: self, outcome: outcome)) {
                 text.write(data)
                 text.write("\n")
@@ -271,7 +270,7 @@ struct Retarget: ParsableCommand {
     private func describe(_ outcome: Outcome) -> String {
         let result = outcome.result
         let original = result.original
-        var text = "\(file): virtiofsd state V\(original.version.rawValue + 1) (\(outcome.origin)), \(original.inodes.count) inodes, \(original.handles.count) open handles\n"
+        var text = "\(file): virtiofsd state V\(original.version.number) (\(outcome.origin)), \(original.inodes.count) inodes, \(original.handles.count) open handles\n"
         if !result.changesState { text += "nothing to change: the state already loads on \(sharedDirectory)\n" }
         for rename in Set(result.renamed.map { "\($0.oldPath) -> \($0.newPath)" }).sorted() {
             let ids = result.renamed.filter { "\($0.oldPath) -> \($0.newPath)" == rename }.map { String($0.id) }
@@ -380,7 +379,7 @@ private struct RetargetJSON: Encodable {
         origin = outcome.origin
         sharedDirectory = command.sharedDirectory
         output = command.output.output
-        version = result.original.version.rawValue + 1
+        version = result.original.version.number
         inodes = Count(before: result.original.inodes.count, after: result.state.inodes.count)
         handles = Count(before: result.original.handles.count, after: result.state.handles.count)
         renamed = result.renamed.map { Renamed(id: $0.id, oldPath: $0.oldPath, newPath: $0.newPath) }

@@ -28,7 +28,7 @@ struct Serve: ParsableCommand {
     var record: String?
 
     @Option(help: ArgumentHelp("How --record is written: payload or stream.", valueName: "format"))
-    var recordFormat: String = ReferenceDevice.RecordFormat.payload.rawValue
+    var recordFormat = ReferenceDevice.RecordFormat.payload
 
     @Option(name: .customLong("expect-sha256"), help: ArgumentHelp("Reject a loaded state whose payload has another SHA-256.", valueName: "hex"))
     var expectedSHA256: String?
@@ -54,15 +54,9 @@ struct Serve: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Log every message on standard error.")
     var verbose = false
 
-    func validate() throws {
-        guard ReferenceDevice.RecordFormat(rawValue: recordFormat) != nil else {
-            throw ValidationError("--record-format must be payload or stream.")
-        }
-    }
-
     func run() throws {
         var device = ReferenceDevice()
-        device.record = record.map { ($0, ReferenceDevice.RecordFormat(rawValue: recordFormat)!) }
+        device.record = record.map { ($0, recordFormat) }
         device.expectedSHA256 = expectedSHA256
         device.failsCheck = failCheck
         device.hangUpAfter = hangUpAfter?.bytes
@@ -105,3 +99,5 @@ struct Serve: ParsableCommand {
         } while !once
     }
 }
+
+extension ReferenceDevice.RecordFormat: ExpressibleByArgument {}

@@ -23,9 +23,9 @@ struct VirtiofsdReport: Encodable {
 
     /// Location kinds with their counts, e.g. `root 1, path 5221`.
     var locationCounts: [(String, Int)] {
-        var counts: [String: Int] = [:]
+        var counts: [VirtiofsdState.Location.Kind: Int] = [:]
         for inode in state.inodes { counts[inode.location.kind, default: 0] += 1 }
-        return ["root", "path", "invalid", "full-path", "file-handle"].compactMap { kind in counts[kind].map { (kind, $0) } }
+        return VirtiofsdState.Location.Kind.allCases.compactMap { kind in counts[kind].map { (kind.rawValue, $0) } }
     }
 
     var optionNames: String {
@@ -42,7 +42,7 @@ struct VirtiofsdReport: Encodable {
         let kinds = locationCounts.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
         let withHandle = state.inodes.filter { $0.fileHandle != nil }.count
         var lines = [
-            ("virtiofsd", "state V\(state.version.rawValue + 1): \(state.inodes.count) inodes (\(kinds)), \(state.handles.count) open handles"),
+            ("virtiofsd", "state V\(state.version.number): \(state.inodes.count) inodes (\(kinds)), \(state.handles.count) open handles"),
             ("next ids", "inode \(state.nextInode), handle \(state.nextHandle)"),
             ("options", optionNames),
         ]
@@ -61,7 +61,7 @@ struct VirtiofsdReport: Encodable {
         var text = "inodes\n        id  refcount  kind         path\n"
         for inode in state.inodes {
             text += Format.padded(inode.id, to: 10) + Format.padded(inode.refcount, to: 10) + "  "
-                + Format.padded(inode.location.kind, to: 13) + paths.display(inode.id)
+                + Format.padded(inode.location.kind.rawValue, to: 13) + paths.display(inode.id)
             if let handle = inode.fileHandle { text += "  [handle \(handle.handleType):\(handle.bytes.hexString)]" }
             text += "\n"
         }
@@ -116,7 +116,7 @@ struct VirtiofsdReport: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
-        try container.encode(state.version.rawValue + 1, forKey: .version)
+        try container.encode(state.version.number, forKey: .version)
         try container.encode(state.inodes.count, forKey: .inodeCount)
         try container.encode(state.handles.count, forKey: .handleCount)
         try container.encode(state.nextInode, forKey: .nextInode)
@@ -130,7 +130,7 @@ struct VirtiofsdReport: Encodable {
             var parent: UInt64?
             if case .path(let id, _) = inode.location { parent = id }
             return Inode(
-                id: inode.id, refcount: inode.refcount, kind: inode.location.kind, path: Nullable(path(inode.id)),
+                id: inode.id, refcount: inode.refcount, kind: inode.location.kind.rawValue, path: Nullable(path(inode.id)),
                 parent: Nullable(parent), fileHandle: Nullable(inode.fileHandle.map { "\($0.handleType):\($0.bytes.hexString)" }))
         }, forKey: .inodes)
         try container.encode(state.handles.map { handle in

@@ -62,7 +62,7 @@ enum Postcard {
         #expect(state.nextInode == expected.nextInode)
         #expect(state.nextHandle == expected.nextHandle)
         #expect(state.inodes.filter { $0.fileHandle != nil }.count == expected.withFileHandle)
-        #expect(state.inodes.filter { $0.location.kind == "file-handle" }.count == expected.fileHandleLocations)
+        #expect(state.inodes.filter { $0.location.kind == .fileHandle }.count == expected.fileHandleLocations)
         #expect(state.inodes.first?.location == .root && state.inodes.first?.id == 1)
         #expect(state.mountPaths == expected.mountPaths)
         #expect(state.options == .init(writeback: false, announceSubmounts: true, posixACL: false, supplementaryGroupExtension: false))
