@@ -55,7 +55,7 @@ enum VhostUserMessagesTarget {
         }
         var position = 0
         while replies.count - position >= Message.headerSize {
-            let word = { (index: Int) in replies[position + index..<position + index + 4].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+            let word = { (index: Int) in replies[(position + index)...].readInteger(endianness: .little, as: UInt32.self) ?? 0 }
             try check(word(4) == MessageFlags.validReply.rawValue, "the back-end sent a reply with flags 0x\(String(word(4), radix: 16))")
             position += Message.headerSize + Int(word(8))
         }

@@ -69,11 +69,7 @@ final class MigrationCursor: ByteSource {
 
     /// A big-endian integer of `width` bytes, `index` bytes ahead; it must be available.
     func bigEndian<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, at index: Int) -> T {
-        var value: T = 0
-        for position in start + index..<start + index + MemoryLayout<T>.size {
-            value = value << 8 | T(storage[position])
-        }
-        return value
+        storage[(start + index)...].readInteger(endianness: .big, as: T.self)!
     }
 
     /// `count` available bytes, `index` bytes ahead.

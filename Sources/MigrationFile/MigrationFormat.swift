@@ -15,7 +15,7 @@ public enum MigrationFormat {
 
     /// Whether `bytes` start with the `QEVM` magic.
     public static func startsWithMagic(_ bytes: [UInt8]) -> Bool {
-        bytes.count >= 4 && bytes.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) } == magic
+        bytes.readInteger(endianness: .big, as: UInt32.self) == magic
     }
 
     /// The byte that starts each record after the header.

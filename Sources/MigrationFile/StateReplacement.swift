@@ -303,7 +303,7 @@ public enum StateReplacement {
     }
 
     private static func bigEndian(_ value: UInt32) -> [UInt8] {
-        [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
+        value.bytes(endianness: .big)
     }
 }
 

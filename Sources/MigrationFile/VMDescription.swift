@@ -130,7 +130,7 @@ public struct VMDescription: Hashable, Sendable, Decodable {
             if tail[position] == MigrationFormat.RecordType.description.rawValue,
                 tail[position - 1] == MigrationFormat.RecordType.endOfFile.rawValue,
                 tail[position + 5] == UInt8(ascii: "{"),
-                tail[position + 1..<position + 5].reduce(0, { $0 << 8 | Int($1) }) == tail.count - position - 5
+                tail[position + 1..<position + 5].readInteger(as: UInt32.self).map(Int.init) == tail.count - position - 5
             {
                 return try? decode(Array(tail[(position + 5)...]))
             }

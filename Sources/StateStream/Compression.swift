@@ -22,7 +22,7 @@ public enum Compression: String, Sendable, Codable {
     /// chunks that large.
     public static func detect(leadingBytes bytes: some Collection<UInt8>) -> Compression {
         guard bytes.count >= magicLength else { return .none }
-        let magic = bytes.prefix(magicLength).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let magic = bytes.readInteger(endianness: .little, as: UInt32.self) ?? 0
         if magic == 0xFD2F_B528 || magic & 0xFFFF_FFF0 == 0x184D_2A50 {
             return .zstd
         }

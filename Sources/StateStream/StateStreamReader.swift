@@ -164,7 +164,7 @@ public struct StateStreamReader: ~Copyable {
             state = .finished
             return .problem(available == 0 ? .missingTerminator(at: offset) : .truncatedLength(at: offset, presentBytes: available))
         }
-        let length = buffer[start..<start + fieldSize].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let length = buffer[start..<start + fieldSize].readInteger(endianness: .big, as: UInt32.self)!
         let fieldOffset = offset
         consume(fieldSize)
         if length == 0 {

@@ -45,7 +45,7 @@ public struct StateStreamWriter: ~Copyable {
 
     /// The big-endian length field for `length`.
     public static func lengthField(_ length: UInt32) -> [UInt8] {
-        [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)]
+        length.bytes(endianness: .big)
     }
 }
 

@@ -129,8 +129,8 @@ public final class BackEnd: @unchecked Sendable {
             message.fileDescriptors.forEach { close($0) }
             throw .protocolViolation("SET_DEVICE_STATE_FD: expected 8 bytes and 1 fd, got \(message.payload.count) bytes and \(message.fileDescriptors.count) fds")
         }
-        let directionValue = Message.littleEndianWord(message.payload[0..<4])
-        let phase = Message.littleEndianWord(message.payload[4..<8])
+        let directionValue = message.payload[0..<4].readInteger(endianness: .little, as: UInt32.self) ?? 0
+        let phase = message.payload[4..<8].readInteger(endianness: .little, as: UInt32.self) ?? 0
         guard !behaviour.rejectsTransfer, let transferDirection = TransferDirection(rawValue: directionValue),
               phase == TransferPhase.stopped.rawValue
         else {

@@ -56,7 +56,7 @@ public struct FrontEnd: ~Copyable {
         let ends = try Pipe.make()
         let (theirs, ours) = direction == .load ? (ends.read, ends.write) : (ends.write, ends.read)
         _ = statetoolGrowPipe(ours)
-        let parameters = Message.littleEndian(direction.rawValue) + Message.littleEndian(TransferPhase.stopped.rawValue)
+        let parameters = direction.rawValue.bytes(endianness: .little) + TransferPhase.stopped.rawValue.bytes(endianness: .little)
         // Ownership of the back-end's end passes with the message, as in QEMU:
         // our copy is closed whether or not the send worked.
         let sent = Result { () throws(VhostUserError) in

@@ -159,31 +159,23 @@ public struct Message: Sendable {
 
     /// The header and payload as sent.
     public var encoded: [UInt8] {
-        Self.littleEndian(requestID) + Self.littleEndian(flags.rawValue) + Self.littleEndian(UInt32(payload.count)) + payload
+        requestID.bytes(endianness: .little) + flags.rawValue.bytes(endianness: .little) + UInt32(payload.count).bytes(endianness: .little) + payload
     }
 
     /// The payload read as one u64, if it is exactly 8 bytes.
     public var u64: UInt64? {
-        payload.count == 8 ? payload.reversed().reduce(0) { $0 << 8 | UInt64($1) } : nil
+        payload.count == 8 ? payload.readInteger(endianness: .little) : nil
     }
 
     /// The 8-byte little-endian payload for `value`.
     public static func u64Payload(_ value: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(value >> (8 * $0) & 0xff) }
-    }
-
-    static func littleEndian(_ value: UInt32) -> [UInt8] {
-        (0..<4).map { UInt8(value >> (8 * $0) & 0xff) }
-    }
-
-    /// A little-endian u32 from four bytes.
-    static func littleEndianWord(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        bytes.prefix(4).reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        value.bytes(endianness: .little)
     }
 
     /// Reads a header's three fields.
     static func decodeHeader(_ bytes: ArraySlice<UInt8>) -> (request: UInt32, flags: UInt32, size: UInt32) {
         let start = bytes.startIndex
-        return (littleEndianWord(bytes[start...]), littleEndianWord(bytes[(start + 4)...]), littleEndianWord(bytes[(start + 8)...]))
+        let word = { (offset: Int) in bytes[(start + offset)...].readInteger(endianness: .little, as: UInt32.self) ?? 0 }
+        return (word(0), word(4), word(8))
     }
 }

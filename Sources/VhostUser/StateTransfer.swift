@@ -78,7 +78,7 @@ public enum StateTransfer {
             var field = [UInt8](repeating: 0, count: StateStreamFormat.lengthFieldSize)
             let read = field.withUnsafeMutableBytes { pread(file.rawValue, $0.baseAddress!, $0.count, off_t(offset)) }
             guard read == field.count else { throw .inputChanged(offset: UInt64(offset)) }
-            var remaining = Int(field.reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+            var remaining = Int(field.readInteger(as: UInt32.self) ?? 0)
             guard remaining > 0 else { throw .inputChanged(offset: UInt64(offset)) }
             offset += Int64(StateStreamFormat.lengthFieldSize)
             while remaining > 0 {

@@ -14,7 +14,7 @@ import Testing
     @Test func messagesCarryFileDescriptorsThatWork() throws {
         let (a, b) = try connectedPair()
         let ends = try Pipe.make()
-        try a.send(Message(.setDeviceStateFD, payload: Message.littleEndian(1) + Message.littleEndian(0), fileDescriptors: [ends.read]))
+        try a.send(Message(.setDeviceStateFD, payload: UInt32(1).bytes(endianness: .little) + UInt32(0).bytes(endianness: .little), fileDescriptors: [ends.read]))
         close(ends.read)
         let received = try #require(try b.receive(waitingFor: "a test message"))
         #expect(received.request == .setDeviceStateFD)

@@ -3,7 +3,7 @@ import Testing
 
 @Suite struct MessageTests {
     @Test func requestIsEncodedLittleEndianWithItsHeader() {
-        let message = Message(.setDeviceStateFD, payload: Message.littleEndian(1) + Message.littleEndian(0))
+        let message = Message(.setDeviceStateFD, payload: UInt32(1).bytes(endianness: .little) + UInt32(0).bytes(endianness: .little))
         #expect(message.encoded == [42, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
         let acked = Message(.setBackendRequestFD, needReply: true)
         #expect(acked.encoded == [21, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0])
