@@ -72,6 +72,9 @@ def main():
     write("MigrationFile", "two-devices-cut-in-ram", mig[:200])
     write("MigrationFile", "two-devices-cut-in-state", mig[:6000])
     write("MigrationFile", "two-devices-no-description", mig[:13976])
+    write("StateReplacement", "two-devices", mig)
+    write("StateReplacement", "two-devices-cut-in-state", mig[:6000])
+    write("StateReplacement", "two-devices-no-description", mig[:13976])
     damaged = bytearray(mig)
     damaged[13807] ^= 0xFF  # the footer after the vhost-user-fs state
     write("MigrationFile", "two-devices-bad-footer", bytes(damaged))

@@ -29,6 +29,7 @@ public enum FuzzTargets {
         Target(name: "VhostUserMessages", run: { try VhostUserMessagesTarget.run($0) }),
         Target(name: "MigrationFile", run: { try MigrationFileTarget.run($0) }),
         Target(name: "VirtiofsdState", run: { try VirtiofsdStateTarget.run($0) }),
+        Target(name: "StateReplacement", run: { try StateReplacementTarget.run($0) }),
     ]
 
     public static func named(_ name: String) -> Target? {

@@ -28,9 +28,11 @@ struct DescriptionEdit {
     /// - Parameter expected: What the value must be now (from the decoded description).
     static func adding(_ delta: Int64, toNumberAt path: [Step], in json: [UInt8], expected: UInt64) throws(Failure) -> [UInt8] {
         let range = try valueRange(at: path, in: json)
-        guard let old = UInt64(String(decoding: json[range], as: UTF8.self)), old == expected else {
+        // The number as QEMU writes it, so that changing it back restores the same bytes.
+        guard String(decoding: json[range], as: UTF8.self) == String(expected) else {
             throw Failure(message: "the JSON description's \(describe(path)) is not \(expected)")
         }
+        let old = expected
         let new = Int64(old) + delta
         guard new >= 0 else { throw Failure(message: "the JSON description's \(describe(path)) would be negative") }
         return Array(json[..<range.lowerBound]) + Array(String(new).utf8) + Array(json[range.upperBound...])
