@@ -22,7 +22,8 @@ struct MigrationReplace: ParsableCommand {
             are copied inside the kernel (copy_file_range). A broken FILE or STREAM is refused. \
             Before a file output is put in place it is read back and walked like migration ls: it \
             must have no problem, every size the JSON description gives must match, and the device \
-            must hold exactly the new state.
+            must hold exactly the new state. Standard output cannot be read back: there the input \
+            and STREAM are checked as they are copied.
 
             --device picks the device by its name (idstr) or section id; without it the file must \
             hold one back-end state.

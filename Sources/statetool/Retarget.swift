@@ -31,10 +31,11 @@ struct Retarget: ParsableCommand {
             refcounts, handle flags, next_inode, next_handle, the negotiated options, V2's mount \
             paths; V1 stays V1.
 
-            Before OUT is put in place, what was written is read back: it must decode to exactly \
-            the intended state, with every untouched inode and handle encoded as in STATE, pass \
-            preflight against DIR, and for a migration file walk cleanly with every described size \
-            matching. A migration file is read once (it may be -). The new payload is framed in \
+            The new state must decode to exactly the intended state, with every untouched inode and \
+            handle encoded as in STATE, and pass preflight against DIR; before a file OUT is put in \
+            place it is read back and must hold exactly those bytes, and a migration file must walk \
+            cleanly with every described size matching (standard output cannot be read back: there \
+            the bytes are checked before they are written). A migration file is read once (it may be -). The new payload is framed in \
             --chunk-size chunks (64K by default, as QEMU reads virtiofsd's pipe; at most 1M).
 
             The report lists each change, a lost subtree as one line; -v lists every inode and \
