@@ -61,11 +61,6 @@ enum Fixtures {
     }
 
     private static func zstd(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/zstd")
-        process.arguments = arguments
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.fileReadCorruptFile) }
+        guard try Peer.run("/usr/bin/zstd", arguments).status == 0 else { throw CocoaError(.fileReadCorruptFile) }
     }
 }

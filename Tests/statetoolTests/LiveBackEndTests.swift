@@ -21,15 +21,7 @@ import Testing
 
     /// Starts `statetool serve --once --socket … arguments` and waits for its socket.
     private func serve(_ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = StatetoolRunner.executable
-        process.arguments = ["serve", "--once", "--socket", socket] + arguments
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/null"))
-        try process.run()
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        return process
+        try Peer.start(StatetoolRunner.executable.path, ["serve", "--once", "--socket", socket] + arguments, log: nil, waitingFor: socket)
     }
 
     private func finish(_ server: Process) {
@@ -138,12 +130,7 @@ import Testing
 
     /// Runs `script` with the socket path as its argument and waits for the socket.
     private func pythonPeer(_ script: String) throws -> Process {
-        let peer = Process()
-        peer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        peer.arguments = ["-c", script, socket]
-        try peer.run()
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
-        return peer
+        try Peer.start("/usr/bin/python3", ["-c", script, socket], log: nil, waitingFor: socket)
     }
 
     @Test func silentBackEndTimesOut() throws {
@@ -239,15 +226,10 @@ import Testing
     /// A long-running `serve` ends every session, accepted, rejected, refused or
     /// cut short, with the descriptors it had before it.
     @Test func serveLeaksNoDescriptorsAcrossSessions() throws {
-        let server = Process()
-        server.executableURL = StatetoolRunner.executable
-        server.arguments = ["serve", "--socket", socket, "--state", realState, "--expect-sha256", realPayloadSHA256]
-        server.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/null"))
-        try server.run()
+        let server = try Peer.start(
+            StatetoolRunner.executable.path, ["serve", "--socket", socket, "--state", realState, "--expect-sha256", realPayloadSHA256],
+            log: nil, waitingFor: socket)
         defer { finish(server) }
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
         let descriptors = { () -> [String] in
             (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.processIdentifier)/fd").sorted()) ?? []
         }
@@ -277,12 +259,7 @@ import Testing
     }
 
     @Test func serveRemovesItsSocketOnSignal() throws {
-        let process = Process()
-        process.executableURL = StatetoolRunner.executable
-        process.arguments = ["serve", "--socket", socket]
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/null"))
-        try process.run()
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
+        let process = try Peer.start(StatetoolRunner.executable.path, ["serve", "--socket", socket], log: nil, waitingFor: socket)
         #expect(FileManager.default.fileExists(atPath: socket))
         process.terminate()
         process.waitUntilExit()

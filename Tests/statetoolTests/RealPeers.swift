@@ -16,11 +16,7 @@ enum RealPeers {
     /// Starts virtiofsd serving `sharedDirectory` on `socket`, logging to `log`,
     /// and waits for its socket.
     static func startVirtiofsd(sharedDirectory: String, socket: String, log: String, options: [String] = []) throws -> Process {
-        let process = try Peer.start(virtiofsd, ["--shared-dir=\(sharedDirectory)", "--socket-path=\(socket)", "--sandbox=none"] + options, log: log)
-        for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        return process
+        try Peer.start(virtiofsd, ["--shared-dir=\(sharedDirectory)", "--socket-path=\(socket)", "--sandbox=none"] + options, log: log, waitingFor: socket)
     }
 
     /// Stops a peer for good (children here may ignore SIGTERM).
@@ -59,22 +55,30 @@ enum RealPeers {
 
 /// Starting the helper processes of the live tests.
 enum Peer {
-    /// Starts `executable` with its output going to `log`.
-    static func start(_ executable: String, _ arguments: [String], log: String) throws -> Process {
+    /// Starts `executable` with its output going to `log` (nowhere when `nil`),
+    /// and waits up to 5 s for `socket` to appear when one is named.
+    static func start(_ executable: String, _ arguments: [String], log: String?, waitingFor socket: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        if let log {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         process.standardOutput = process.standardError
         try process.run()
+        if let socket {
+            for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
+        }
         return process
     }
 
-    /// Runs a Python helper of `Tests/Peers` to its end; returns its status and output.
-    static func python(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+    /// Runs `executable` to its end in the package directory; returns its status and output.
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = StatetoolRunner.packageDirectory
         let pipe = Pipe()
@@ -84,5 +88,10 @@ enum Peer {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Runs a Python helper of `Tests/Peers` to its end; returns its status and output.
+    static func python(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+        try run("/usr/bin/python3", arguments)
     }
 }

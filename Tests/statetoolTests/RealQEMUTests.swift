@@ -21,9 +21,8 @@ import Testing
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
 
     private func serve(_ arguments: [String], socket: String) throws -> Process {
-        let process = try Peer.start(StatetoolRunner.executable.path, ["serve", "--socket", path(socket)] + arguments, log: path(socket + ".log"))
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: path(socket)) { Thread.sleep(forTimeInterval: 0.01) }
-        return process
+        try Peer.start(
+            StatetoolRunner.executable.path, ["serve", "--socket", path(socket)] + arguments, log: path(socket + ".log"), waitingFor: path(socket))
     }
 
     /// A paused q35 machine with one vhost-user-fs device on `socket`.
