@@ -187,8 +187,11 @@ public enum StateReplacement {
         var newPayloadSHA256 = ""
         var oldPayload: [UInt8] = []
         var described: (description: VMDescription, offset: UInt64, byteCount: UInt64)?
+        // What the file says of itself is checked as a migration ls would: sizes against the description too.
+        var survey = MigrationFileSurvey()
         try MigrationFileReader(input: StateStreamInput(framed: window, like: input)).walk { event in
             observe(event)
+            survey.record(event)
             switch event {
             case .backEndStateStart(let location):
                 guard device.map(location.section.matches) ?? selects?(location) ?? true else { return }
@@ -222,6 +225,8 @@ public enum StateReplacement {
                 break
             }
         }
+        survey.finish()
+        if let problem = survey.error { throw Failure.brokenFile(problem) }
         guard let found else { throw Failure.noState(device: device) }
         var changes: [DescriptionChange] = []
         var descriptionOffset: UInt64?

@@ -117,6 +117,9 @@ import Testing
         #expect(failure(sample.bytes, device: "7", stream: newStream) == "no back-end state of device 7 in this migration file")
         #expect(failure(sample.bytes, device: "2", stream: Array(newStream.dropLast(4)))
             == "broken new state: missing-terminator at offset \(newStream.count - 4): input ends where a chunk length or the zero-length terminator was due")
+        // A file whose description does not describe it is refused, not copied on.
+        let misdescribed = SampleMigrationFile(fsStateSize: 5).bytes
+        #expect(failure(misdescribed, device: "3", stream: newStream)?.hasPrefix("broken migration file: description-mismatch: 0000:00:01.0/vhost-user-fs: ") == true)
         let cut = Array(sample.bytes.prefix(Int(sample.mark("fs footer")) + 2))
         #expect(failure(cut, device: "2", stream: newStream)?.hasPrefix("broken migration file: truncated-file at offset \(cut.count): ") == true)
     }
