@@ -54,23 +54,30 @@ import Testing
         ])
     }
 
-    @Test func renameFollowsAMovedDirectory() throws {
+    /// `tree/d07` moved within its parent, and out of it to the share's root (the
+    /// parents' refcounts move with it).
+    @Test(arguments: ["tree/moved-d07", "d07"])
+    func renameFollowsAMovedDirectory(to destination: String) throws {
         let share = scratch.appendingPathComponent("moved")
         try RealPeers.makeShare(at: share)
-        try FileManager.default.moveItem(at: share.appendingPathComponent("tree/d07"), to: share.appendingPathComponent("tree/moved-d07"))
+        try FileManager.default.moveItem(at: share.appendingPathComponent("tree/d07"), to: share.appendingPathComponent(destination))
         let file = try Fixtures.migrationFile("s1-A-running")
 
         let without = try FixtureRestore(migrationFile: file, share: share.path, in: scratch)
         #expect(!without.completed)
 
-        let retarget = try StatetoolRunner.run(["retarget", file, "--shared-dir", share.path, "--rename", "tree/d07=tree/moved-d07", "-o", path("renamed.mig")])
+        let retarget = try StatetoolRunner.run(["retarget", file, "--shared-dir", share.path, "--rename", "tree/d07=\(destination)", "-o", path("renamed.mig")])
         #expect(retarget.status == 0, "\(retarget.stderr)")
-        #expect(retarget.stdout.contains("\nrenamed tree/d07 -> tree/moved-d07 (inode 12)\n"))
+        #expect(retarget.stdout.contains("\nrenamed tree/d07 -> \(destination) (inode 12)\n"))
+        if destination == "d07" {
+            #expect(retarget.stdout.contains("\nrefcount of tree (inode 2): 23 -> 22\n"))
+            #expect(retarget.stdout.contains("\nrefcount of . (inode 1): 3 -> 4\n"))
+        }
         let restore = try FixtureRestore(
             migrationFile: path("renamed.mig"), share: share.path, in: scratch,
-            probes: ["cat <&80", "cat <&89", "ls /mnt/tree/moved-d07/s03 | wc -l"])
+            probes: ["cat <&80", "cat <&89", "ls /mnt/\(destination)/s03 | wc -l", "cat <&70"])
         #expect(restore.completed, "\(restore.virtiofsdLog)")
-        #expect(restore.output == [Self.fd80, "fixture file 01975 d09598083aaacf06874ecc52", "25"])
+        #expect(restore.output == [Self.fd80, "fixture file 01975 d09598083aaacf06874ecc52", "25", Self.fd70])
     }
 
     @Test func stripFileHandlesRestoresAVerifyHandlesStateOntoACopy() throws {
