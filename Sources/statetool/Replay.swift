@@ -37,37 +37,52 @@ struct Replay: ParsableCommand {
     var stream: String
 
     func run() throws {
-        var sendingPrefixOnly = false
-        var validated: StreamAnalysis?
-        if stream != "-" {
-            let analysis: StreamAnalysis
-            do {
-                analysis = try StreamAnalysis.analyze(StateStreamInput(path: stream), computeDigest: false)
-            } catch {
-                throw CommandSupport.fail(error, file: stream)
-            }
-            validated = analysis
-            if analysis.error != nil {
-                guard force else {
-                    throw CommandSupport.refuse(analysis, file: stream, hint: "nothing was sent; --force sends its valid prefix")
-                }
-                CommandSupport.reportProblems(of: analysis, file: stream)
-                StandardError.write("\(stream): --force: sending the valid prefix, \(analysis.payloadBytes) payload bytes")
-                sendingPrefixOnly = true
-            }
-        }
+        let (validated, sendingPrefixOnly) = try validateFile()
         let logStart = backendLog.map { BackEndLog.size(of: $0) }
-        let input = try CommandSupport.openInput(stream)
+        let outcome = try transfer(validated: validated, sendingPrefixOnly: sendingPrefixOnly, logStart: logStart)
+        try report(outcome)
+        printBackEndLog(from: logStart)
+        if outcome.verdict != 0 { throw LiveExitStatus.stateRejected }
+    }
+
+    /// What one replay did.
+    private struct Outcome {
         let sent: StateTransfer.Sent
         let verdict: UInt64
-        var transferTime = Duration.zero
-        var checkTime = Duration.zero
+        let transferTime: Duration
+        let checkTime: Duration
+    }
+
+    /// A file is checked before anything connects: a broken one is refused, or
+    /// with --force its valid prefix is what will be sent. Standard input is
+    /// checked as it is sent.
+    private func validateFile() throws -> (analysis: StreamAnalysis?, sendingPrefixOnly: Bool) {
+        guard stream != "-" else { return (nil, false) }
+        let analysis: StreamAnalysis
+        do {
+            analysis = try StreamAnalysis.analyze(StateStreamInput(path: stream), computeDigest: false)
+        } catch {
+            throw CommandSupport.fail(error, file: stream)
+        }
+        guard analysis.error != nil else { return (analysis, false) }
+        guard force else {
+            throw CommandSupport.refuse(analysis, file: stream, hint: "nothing was sent; --force sends its valid prefix")
+        }
+        CommandSupport.reportProblems(of: analysis, file: stream)
+        StandardError.write("\(stream): --force: sending the valid prefix, \(analysis.payloadBytes) payload bytes")
+        return (analysis, true)
+    }
+
+    /// Connects, sends the payload through the back-end's load path and asks for its verdict.
+    private func transfer(validated: StreamAnalysis?, sendingPrefixOnly: Bool, logStart: UInt64?) throws -> Outcome {
+        let input = try CommandSupport.openInput(stream)
         do {
             let frontEnd = try connection.connect()
             let pipe = try frontEnd.startTransfer(.load)
             var progress = ProgressLine(for: input, quiet: quiet)
             defer { progress.clear() }
             let started = ContinuousClock.now
+            let sent: StateTransfer.Sent
             if let validated, input.compression == .none, let file = input.regularFile {
                 // A validated raw file: splice the bodies, no copy through this process.
                 let moved = try StateTransfer.splicePayload(
@@ -83,9 +98,9 @@ struct Replay: ParsableCommand {
                 StandardError.write("\(stream): transfer aborted after \(sent.payloadBytes) payload bytes, as QEMU aborts: pipe closed, no CHECK_DEVICE_STATE sent")
                 throw ExitStatus.invalid
             }
-            transferTime = ContinuousClock.now - started
-            verdict = try frontEnd.checkDeviceState()
-            checkTime = ContinuousClock.now - started - transferTime
+            let transferTime = ContinuousClock.now - started
+            let verdict = try frontEnd.checkDeviceState()
+            return Outcome(sent: sent, verdict: verdict, transferTime: transferTime, checkTime: ContinuousClock.now - started - transferTime)
         } catch let error as VhostUserError {
             printBackEndLog(from: logStart)
             throw LiveExitStatus.fail(error)
@@ -94,20 +109,22 @@ struct Replay: ParsableCommand {
         } catch {
             throw CommandSupport.fail(error, file: stream)
         }
+    }
+
+    private func report(_ outcome: Outcome) throws {
+        let sent = outcome.sent
         if format.json {
             let report = ReplayReport(
                 file: stream, chunks: sent.chunks, payloadBytes: sent.payloadBytes,
-                transferSeconds: transferTime.seconds, checkSeconds: checkTime.seconds,
-                checkDeviceState: verdict, accepted: verdict == 0)
+                transferSeconds: outcome.transferTime.seconds, checkSeconds: outcome.checkTime.seconds,
+                checkDeviceState: outcome.verdict, accepted: outcome.verdict == 0)
             print(String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self))
         } else {
-            print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(Format.seconds(transferTime)) (\(Format.rate(sent.payloadBytes, transferTime)))")
-            print(verdict == 0
-                  ? "the back-end accepted the state (CHECK_DEVICE_STATE 0) after \(Format.seconds(checkTime))"
-                  : "the back-end rejected the state (CHECK_DEVICE_STATE \(verdict)) after \(Format.seconds(checkTime))")
+            print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(Format.seconds(outcome.transferTime)) (\(Format.rate(sent.payloadBytes, outcome.transferTime)))")
+            print(outcome.verdict == 0
+                  ? "the back-end accepted the state (CHECK_DEVICE_STATE 0) after \(Format.seconds(outcome.checkTime))"
+                  : "the back-end rejected the state (CHECK_DEVICE_STATE \(outcome.verdict)) after \(Format.seconds(outcome.checkTime))")
         }
-        printBackEndLog(from: logStart)
-        if verdict != 0 { throw LiveExitStatus.stateRejected }
     }
 
     private func printBackEndLog(from start: UInt64?) {

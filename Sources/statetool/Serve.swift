@@ -67,13 +67,7 @@ struct Serve: ParsableCommand {
         behaviour.returnsOwnDescriptor = ownFd
         behaviour.rejectsTransfer = reject
 
-        let listener: Listener
-        do {
-            listener = try Listener(path: socket)
-        } catch {
-            StandardError.write("error: \(error)")
-            throw ExitStatus.unreadable
-        }
+        // Signals are handled before the socket exists: whoever sees the socket can stop serve.
         let path = socket
         let stopSignals = [SIGINT, SIGTERM].map { (signal: Int32) -> any DispatchSourceSignal in
             _ = Glibc.signal(signal, SIG_IGN)
@@ -86,6 +80,13 @@ struct Serve: ParsableCommand {
             return source
         }
         defer { stopSignals.forEach { $0.cancel() } }
+        let listener: Listener
+        do {
+            listener = try Listener(path: socket)
+        } catch {
+            StandardError.write("error: \(error)")
+            throw ExitStatus.unreadable
+        }
         StandardError.write("serve: listening on \(socket)")
         repeat {
             do {
