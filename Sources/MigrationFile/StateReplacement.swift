@@ -145,7 +145,7 @@ public enum StateReplacement {
     }
 
     /// One size changed in the JSON description.
-    public struct DescriptionChange: Hashable, Sendable {
+    public struct DescriptionChange: Hashable, Sendable, Codable {
         /// Where, e.g. `devices[30].subsections[0].fields[0].size`.
         public let path: String
         public let old: UInt64

@@ -36,6 +36,11 @@ extension VirtiofsdState {
     /// serialised in another order or with other ids where ids carry no meaning
     /// compares equal.
     public func differences(to other: VirtiofsdState) -> [StateDifference] {
+        fieldDifferences(to: other) + inodeDifferences(to: other) + handleDifferences(to: other) + mountPathDifferences(to: other)
+    }
+
+    /// The version, the next ids and the negotiated options.
+    private func fieldDifferences(to other: VirtiofsdState) -> [StateDifference] {
         var differences: [StateDifference] = []
         func field<Value: Equatable & CustomStringConvertible>(_ name: String, _ old: Value, _ new: Value) {
             if old != new { differences.append(.init(subject: .field, change: .changed, key: name, detail: "\(old) -> \(new)")) }
@@ -47,7 +52,12 @@ extension VirtiofsdState {
         field("announce_submounts", options.announceSubmounts, other.options.announceSubmounts)
         field("posix_acl", options.posixACL, other.options.posixACL)
         field("sup_group_extension", options.supplementaryGroupExtension, other.options.supplementaryGroupExtension)
+        return differences
+    }
 
+    /// Inodes matched by path (or file handle): removed, changed, added.
+    private func inodeDifferences(to other: VirtiofsdState) -> [StateDifference] {
+        var differences: [StateDifference] = []
         let oldInodes = keyedInodes(), newInodes = other.keyedInodes()
         for (key, inode) in oldInodes.sorted(by: { $0.key < $1.key }) {
             guard let counterpart = newInodes[key] else {
@@ -65,7 +75,12 @@ extension VirtiofsdState {
         for (key, inode) in newInodes.sorted(by: { $0.key < $1.key }) where oldInodes[key] == nil {
             differences.append(.init(subject: .inode, change: .added, key: key, detail: "id \(inode.id), refcount \(inode.refcount)"))
         }
+        return differences
+    }
 
+    /// Handles matched by id: the path they are open on and their flags.
+    private func handleDifferences(to other: VirtiofsdState) -> [StateDifference] {
+        var differences: [StateDifference] = []
         let oldPaths = InodePaths(self), newPaths = InodePaths(other)
         let oldHandles = Dictionary(handles.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let newHandles = Dictionary(other.handles.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -85,15 +100,17 @@ extension VirtiofsdState {
                 break
             }
         }
-
-        let oldMounts = Set(mountPaths), newMounts = Set(other.mountPaths)
-        for entry in oldMounts.subtracting(newMounts).sorted(by: { $0.mountID < $1.mountID }) {
-            differences.append(.init(subject: .mountPath, change: .removed, key: "\(entry.mountID)", detail: entry.path))
-        }
-        for entry in newMounts.subtracting(oldMounts).sorted(by: { $0.mountID < $1.mountID }) {
-            differences.append(.init(subject: .mountPath, change: .added, key: "\(entry.mountID)", detail: entry.path))
-        }
         return differences
+    }
+
+    /// V2's mount paths, compared as a set.
+    private func mountPathDifferences(to other: VirtiofsdState) -> [StateDifference] {
+        let oldMounts = Set(mountPaths), newMounts = Set(other.mountPaths)
+        return oldMounts.subtracting(newMounts).sorted(by: { $0.mountID < $1.mountID }).map {
+            .init(subject: .mountPath, change: .removed, key: "\($0.mountID)", detail: $0.path)
+        } + newMounts.subtracting(oldMounts).sorted(by: { $0.mountID < $1.mountID }).map {
+            .init(subject: .mountPath, change: .added, key: "\($0.mountID)", detail: $0.path)
+        }
     }
 
     /// Inodes by what identifies them across states: the path, else the file

@@ -97,12 +97,6 @@ struct MigrationReplace: ParsableCommand {
 
 /// `migration replace --json`.
 struct MigrationReplaceReport: Encodable {
-    struct Change: Encodable {
-        let path: String
-        let old: UInt64
-        let new: UInt64
-    }
-
     let file: String
     let device: String
     let section: UInt32
@@ -111,7 +105,7 @@ struct MigrationReplaceReport: Encodable {
     let oldLength: UInt64
     let newLength: UInt64
     let newPayloadSHA256: String
-    let descriptionChanges: [Change]
+    let descriptionChanges: [StateReplacement.DescriptionChange]
     let copiedInKernel: UInt64
     let output: String
     let checked: Bool
@@ -126,7 +120,7 @@ struct MigrationReplaceReport: Encodable {
         oldLength = summary.oldLength
         newLength = summary.newLength
         newPayloadSHA256 = summary.newPayloadSHA256
-        descriptionChanges = summary.descriptionChanges.map { Change(path: $0.path, old: $0.old, new: $0.new) }
+        descriptionChanges = summary.descriptionChanges
         copiedInKernel = summary.copiedInKernel
         self.output = output
         checked = result.check != nil
