@@ -131,33 +131,15 @@ public enum StreamRepair {
                 streamedHeaderOffset = nil
             case .terminator:
                 terminated = true
+            case .problem(.truncatedChunk(let chunk, let present)):
+                let keep = keepPartial && present > 0
+                try cutOff(
+                    chunk, present: present, keep: keep, streamedHeaderOffset: streamedHeaderOffset, sink: sink,
+                    writer: &writer, presentBytes: reader.unconsumedBytes)
+                if keep { keptPartialBytes = present }
+                changes.append(keep ? .keptPartialChunk(chunk, presentBytes: present) : .droppedPartialChunk(chunk, presentBytes: present))
             case .problem(let problem):
-                switch problem {
-                case .truncatedChunk(let chunk, let present):
-                    let keep = keepPartial && present > 0
-                    if let headerOffset = streamedHeaderOffset {
-                        guard let file = sink as? OutputFile, file.isRewindable else { throw OutputError.cannotRewind }
-                        if keep {
-                            try file.overwrite(at: headerOffset, with: StateStreamWriter.lengthField(UInt32(present)))
-                        } else {
-                            try file.truncate(to: headerOffset)
-                        }
-                    } else if keep {
-                        try reader.unconsumedBytes.prefix(Int(present)).withUnsafeBytes { body in
-                            Result { () throws(OutputError) in try writer.writeChunk(body) }
-                        }.get()
-                    }
-                    if keep { keptPartialBytes = present }
-                    changes.append(keep ? .keptPartialChunk(chunk, presentBytes: present) : .droppedPartialChunk(chunk, presentBytes: present))
-                case .truncatedLength(let offset, let present):
-                    changes.append(.droppedPartialLength(at: offset, presentBytes: present))
-                case .trailingData(let offset, let count):
-                    changes.append(.droppedTrailingData(at: offset, byteCount: count))
-                case .compressionError(let failure):
-                    changes.append(.stoppedAtCompressionError(failure))
-                case .missingTerminator, .oversizedChunk:
-                    break
-                }
+                if let change = change(for: problem) { changes.append(change) }
             }
         }
         let analysis = analyzer.finish(framedBytes: reader.framedBytesRead, compressedBytes: input.compressedBytesRead)
@@ -170,5 +152,36 @@ public enum StreamRepair {
         }
         try writer.finish()
         return report
+    }
+
+    /// Ends the output at a truncated chunk: its present bytes become a last,
+    /// shorter chunk when kept, else the chunk is left out; a chunk already
+    /// being written piece by piece gets its length field rewritten or cut off.
+    private static func cutOff(
+        _ chunk: Chunk, present: UInt64, keep: Bool, streamedHeaderOffset: UInt64?, sink: any ByteSink,
+        writer: inout StateStreamWriter, presentBytes: ArraySlice<UInt8>
+    ) throws(OutputError) {
+        if let headerOffset = streamedHeaderOffset {
+            guard let file = sink as? OutputFile, file.isRewindable else { throw OutputError.cannotRewind }
+            if keep {
+                try file.overwrite(at: headerOffset, with: StateStreamWriter.lengthField(UInt32(present)))
+            } else {
+                try file.truncate(to: headerOffset)
+            }
+        } else if keep {
+            try presentBytes.prefix(Int(present)).withUnsafeBytes { body in
+                Result { () throws(OutputError) in try writer.writeChunk(body) }
+            }.get()
+        }
+    }
+
+    /// What repairing past `problem` changes, if anything (truncated chunks aside).
+    private static func change(for problem: StreamProblem) -> Change? {
+        switch problem {
+        case .truncatedLength(let offset, let present): return .droppedPartialLength(at: offset, presentBytes: present)
+        case .trailingData(let offset, let count): return .droppedTrailingData(at: offset, byteCount: count)
+        case .compressionError(let failure): return .stoppedAtCompressionError(failure)
+        case .truncatedChunk, .missingTerminator, .oversizedChunk: return nil
+        }
     }
 }
