@@ -125,8 +125,8 @@ struct Retarget: ParsableCommand {
     // MARK: - A stream or a payload
 
     private func retargetState(_ input: StateStreamInput, request: RetargetRequest) throws -> Outcome {
-        let loaded = try load(input)
-        let state = try decode(loaded.bytes)
+        let loaded = try VirtiofsdInput.payload(of: input, file: file, device: nil)
+        let state = try VirtiofsdInput.decode(loaded.bytes, file: file)
         let result = try retarget(state, request: request)
         let payload = result.state.encoded()
         try check(written: payload, by: result, original: loaded.bytes)
@@ -154,26 +154,19 @@ struct Retarget: ParsableCommand {
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
-        return Outcome(result: result, origin: loaded.origin == .payload ? "payload" : "state stream", written: written, migration: nil)
+        return Outcome(result: result, origin: loaded.origin.description, written: written, migration: nil)
     }
 
     // MARK: - A migration file
 
     private func retargetMigrationFile(_ input: StateStreamInput, request: RetargetRequest) throws -> Outcome {
         var outcome: RetargetResult?
-        var failure: ExitCode?
         let derive: ([UInt8]) throws -> [UInt8] = { old in
-            do {
-                let state = try decode(old)
-                let result = try retarget(state, request: request)
-                let payload = result.state.encoded()
-                try check(written: payload, by: result, original: old)
-                outcome = result
-                return payload
-            } catch let status as ExitCode {
-                failure = status
-                throw status
-            }
+            let result = try retarget(VirtiofsdInput.decode(old, file: file), request: request)
+            let payload = result.state.encoded()
+            try check(written: payload, by: result, original: old)
+            outcome = result
+            return payload
         }
         let rewrite = MigrationRewrite(file: file, device: device, output: output, compression: compression)
         let migration: MigrationRewrite.Result
@@ -187,37 +180,16 @@ struct Retarget: ParsableCommand {
             StandardError.write("\(file): error: \(replacement)")
             throw ExitStatus.invalid
         } catch {
-            if let failure { throw failure }
             throw CommandSupport.fail(error, file: file)
         }
         guard let result = outcome else { throw ExitStatus.unreadable }
         let location = migration.summary.location
         return Outcome(
-            result: result, origin: "migration file, device \(location.section.name)",
+            result: result, origin: LoadedPayload.Origin.migrationFile(device: location.section.name).description,
             written: "migration file, new state \(migration.summary.newLength) bytes in \(Int(chunkSize.bytes) >> 10)K chunks", migration: migration)
     }
 
     // MARK: - Steps
-
-    private func load(_ input: StateStreamInput) throws -> LoadedPayload {
-        do {
-            return try LoadedPayload.load(from: input)
-        } catch let failure as LoadedPayload.Failure {
-            StandardError.write("\(file): error: \(failure)")
-            throw ExitStatus.unreadable
-        } catch {
-            throw CommandSupport.fail(error, file: file)
-        }
-    }
-
-    private func decode(_ payload: [UInt8]) throws -> VirtiofsdState {
-        do {
-            return try VirtiofsdState(decoding: payload)
-        } catch {
-            StandardError.write("\(file): error: not a virtiofsd state: \(error)")
-            throw ExitStatus.unreadable
-        }
-    }
 
     private func retarget(_ state: VirtiofsdState, request: RetargetRequest) throws -> RetargetResult {
         do {

@@ -3,36 +3,49 @@ import StateStream
 import VirtiofsdState
 
 /// A decoded virtiofsd state and where it came from, for the commands that
-/// take a state in any form: `preflight`, `diff --semantic`.
+/// take a state in any form: `preflight`, `diff --semantic`, `retarget`.
 struct VirtiofsdInput {
     let state: VirtiofsdState
     let origin: LoadedPayload.Origin
 
-    var originDescription: String {
-        switch origin {
-        case .stateStream: return "state stream"
-        case .payload: return "payload"
-        case .migrationFile(let device): return "migration file, device \(device)"
-        }
-    }
+    var originDescription: String { origin.description }
 
     /// Loads and decodes `file`, or prints why not and throws exit status 2.
     static func load(_ file: String, device: String?) throws -> VirtiofsdInput {
-        let input = try CommandSupport.openInput(file)
-        let loaded: LoadedPayload
+        let loaded = try payload(of: CommandSupport.openInput(file), file: file, device: device)
+        return VirtiofsdInput(state: try decode(loaded.bytes, file: file), origin: loaded.origin)
+    }
+
+    /// The payload `input` (opened from `file`) holds, or prints why not and throws exit status 2.
+    static func payload(of input: StateStreamInput, file: String, device: String?) throws -> LoadedPayload {
         do {
-            loaded = try LoadedPayload.load(from: input, device: device)
+            return try LoadedPayload.load(from: input, device: device)
         } catch let failure as LoadedPayload.Failure {
             StandardError.write("\(file): error: \(failure)")
             throw ExitStatus.unreadable
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
+    }
+
+    /// The state `payload` (from `file`) encodes, or prints why not and throws exit status 2.
+    static func decode(_ payload: [UInt8], file: String) throws -> VirtiofsdState {
         do {
-            return VirtiofsdInput(state: try VirtiofsdState(decoding: loaded.bytes), origin: loaded.origin)
+            return try VirtiofsdState(decoding: payload)
         } catch {
             StandardError.write("\(file): error: not a virtiofsd state: \(error)")
             throw ExitStatus.unreadable
+        }
+    }
+}
+
+extension LoadedPayload.Origin {
+    /// What the input was, in reports: `state stream`, `payload`, `migration file, device NAME`.
+    var description: String {
+        switch self {
+        case .stateStream: return "state stream"
+        case .payload: return "payload"
+        case .migrationFile(let device): return "migration file, device \(device)"
         }
     }
 }
