@@ -25,14 +25,17 @@ public enum ReplacementState {
             if let problem = analysis.error { throw StateReplacement.Failure.brokenState(problem) }
             return (counter.count, analysis.payloadSHA256 ?? "")
         case .payload(let source, let chunkSize):
-            let hashing = HashingSource(source)
-            _ = try StreamTransforms.frame(payload: hashing, chunkSize: chunkSize, to: counter)
-            return (counter.count, hashing.hexDigest)
+            return try Self.frame(source, chunkSize: chunkSize, to: counter)
         case .derived(_, let chunkSize, let derive):
-            let hashing = HashingSource(ByteArraySource(try derive(oldPayload)))
-            _ = try StreamTransforms.frame(payload: hashing, chunkSize: chunkSize, to: counter)
-            return (counter.count, hashing.hexDigest)
+            return try Self.frame(ByteArraySource(try derive(oldPayload)), chunkSize: chunkSize, to: counter)
         }
+    }
+
+    /// Frames `payload` into `counter`, hashing it on the way.
+    private static func frame(_ payload: any ByteSource, chunkSize: Int, to counter: CountingSink) throws -> (length: UInt64, payloadSHA256: String) {
+        let hashing = HashingSource(payload)
+        _ = try StreamTransforms.frame(payload: hashing, chunkSize: chunkSize, to: counter)
+        return (counter.count, hashing.hexDigest)
     }
 
     /// How much of the old payload to collect: none unless it is derived from.
@@ -279,8 +282,9 @@ public enum StateReplacement {
         json: [UInt8], description: VMDescription, location: BackEndStateLocation, delta: Int64,
         changes: inout [DescriptionChange]
     ) throws -> [UInt8] {
-        guard let deviceIndex = description.devices.firstIndex(where: { $0.name == location.section.name && $0.instanceID == location.section.instanceID })
-        else { throw Failure.description("the JSON description does not describe \(location.section.name)") }
+        guard let deviceIndex = description.deviceIndex(for: location.section) else {
+            throw Failure.description("the JSON description does not describe \(location.section.name)")
+        }
         let device = description.devices[deviceIndex]
         var path: [DescriptionEdit.Step] = [.key("devices"), .index(deviceIndex)]
         let old: UInt64

@@ -97,7 +97,12 @@ public struct VMDescription: Hashable, Sendable, Decodable {
 
     /// The device described for `section`, matched by idstr and instance.
     public func device(for section: SectionIdentity) -> Device? {
-        devices.first { $0.name == section.name && $0.instanceID == section.instanceID }
+        deviceIndex(for: section).map { devices[$0] }
+    }
+
+    /// Where ``devices`` holds the device described for `section`.
+    public func deviceIndex(for section: SectionIdentity) -> Int? {
+        devices.firstIndex { $0.name == section.name && $0.instanceID == section.instanceID }
     }
 
     static func byteCount(_ fields: [Field], _ subsections: [Subsection]) -> UInt64 {

@@ -220,12 +220,14 @@ public enum Retargeting {
         let report = try check(state, in: sharedDirectory)
         guard report.fatalProblems.isEmpty else { throw .unloadable(report) }
         var dropped = Dropping(state: state, paths: InodePaths(original))
+        // A state with nothing failing is checked already; one with drops is checked again.
+        var final = report
         if !report.failingInodes.isEmpty {
             guard request.dropMissing else { throw .wouldFail(report) }
             dropped.drop(report.failingInodes)
             state = dropped.state
+            final = try check(state, in: sharedDirectory)
         }
-        let final = try check(state, in: sharedDirectory)
         guard final.isClean else {
             throw .verificationFailed("the pre-flight check still fails: " + (final.failingInodes.first?.reason ?? final.fatalProblems.first ?? "handles"))
         }
