@@ -170,9 +170,11 @@ public final class OutputFile: ByteSink {
     /// and outputs written directly (a pipe cannot be read back).
     public func openForReadingBack() throws(OutputError) -> FileDescriptor? {
         guard isRewindable else { return nil }
-        let fd = Glibc.open("/proc/self/fd/\(descriptor.rawValue)", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .cannotCreate(path: path, .current) }
-        return FileDescriptor(rawValue: fd)
+        do {
+            return try FileDescriptor.open(FilePath("/proc/self/fd/\(descriptor.rawValue)"), .readOnly, options: [.closeOnExec])
+        } catch {
+            throw .cannotCreate(path: path, (error as? Errno) ?? .ioError)
+        }
     }
 
     /// Puts a finished file output in place of `path`. Until this is called a

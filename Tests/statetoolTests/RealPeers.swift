@@ -75,7 +75,8 @@ enum Peer {
         return process
     }
 
-    /// Runs `executable` to its end in the package directory; returns its status and output.
+    /// Runs `executable` to its end in the package directory, with nothing on
+    /// its standard input; returns its status and standard output.
     static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -84,6 +85,7 @@ enum Peer {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

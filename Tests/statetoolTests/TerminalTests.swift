@@ -5,17 +5,7 @@ import Testing
 /// command a pseudo-terminal for standard output and standard error.
 @Suite struct TerminalTests {
     private func underTerminal(_ shellCommand: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-        process.arguments = ["-q", "-e", "-c", shellCommand, "/dev/null"]
-        process.currentDirectoryURL = StatetoolRunner.packageDirectory
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try Peer.run("/usr/bin/script", ["-q", "-e", "-c", shellCommand, "/dev/null"]).stdout
     }
 
     @Test func binaryIsNotWrittenToATerminal() throws {
