@@ -111,14 +111,9 @@ struct Extract: ParsableCommand {
             report.outputs[output.location.section.id] = output.path
         }
         if format.json {
-            let text = StandardOutput()
-            text.write(try JSONEncoder.statetool.encode(report))
-            text.write("\n")
-            text.flush()
-        } else if output == "-" {
-            report.stateLines.split(separator: "\n").forEach { StandardError.write(String($0)) }
+            try StandardOutput.printJSON(report)
         } else {
-            print(report.stateLines, terminator: "")
+            StandardOutput.printReport(report.stateLines, dataOnStandardOutput: output == "-")
         }
         report.reportProblems()
         for output in outputs where !output.isComplete {

@@ -80,17 +80,10 @@ struct MigrationReplace: ParsableCommand {
         }
         let report = MigrationReplaceReport(file: file, output: output.output, result: result)
         if format.json {
-            let text = StandardOutput()
-            text.write(try JSONEncoder.statetool.encode(report))
-            text.write("\n")
-            text.flush()
+            try StandardOutput.printJSON(report)
         } else {
-            let text = MigrationRewrite.describe(result.summary, file: file, checked: result.check != nil)
-            if output.output == "-" {
-                text.split(separator: "\n").forEach { StandardError.write(String($0)) }
-            } else {
-                print(text, terminator: "")
-            }
+            StandardOutput.printReport(
+                MigrationRewrite.describe(result.summary, file: file, checked: result.check != nil), dataOnStandardOutput: output.output == "-")
         }
     }
 }

@@ -118,7 +118,7 @@ struct Replay: ParsableCommand {
                 file: stream, chunks: sent.chunks, payloadBytes: sent.payloadBytes,
                 transferSeconds: outcome.transferTime.seconds, checkSeconds: outcome.checkTime.seconds,
                 checkDeviceState: outcome.verdict, accepted: outcome.verdict == 0)
-            print(String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self))
+            try StandardOutput.printJSON(report)
         } else {
             print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(Format.seconds(outcome.transferTime)) (\(Format.rate(sent.payloadBytes, outcome.transferTime)))")
             print(outcome.verdict == 0

@@ -111,7 +111,7 @@ struct Retarget: ParsableCommand {
             throw CommandSupport.fail(error, file: file)
         }
         let outcome = sniffed.isMigrationFile ? try retargetMigrationFile(sniffed.input, request: request) : try retargetState(sniffed.input, request: request)
-        report(outcome)
+        try report(outcome)
     }
 
     /// What was done, for the report.
@@ -221,22 +221,11 @@ struct Retarget: ParsableCommand {
 
     // MARK: - Report
 
-    private func report(_ outcome: Outcome) {
-        let text = StandardOutput()
+    private func report(_ outcome: Outcome) throws {
         if format.json {
-            if let data = try? JSONEncoder.statetool.encode(RetargetJSON(command: self, outcome: outcome)) {
-                text.write(data)
-                text.write("\n")
-            }
-            text.flush()
-            return
-        }
-        let lines = describe(outcome)
-        if output.output == "-" {
-            lines.split(separator: "\n").forEach { StandardError.write(String($0)) }
+            try StandardOutput.printJSON(RetargetJSON(command: self, outcome: outcome))
         } else {
-            text.write(lines)
-            text.flush()
+            StandardOutput.printReport(describe(outcome), dataOnStandardOutput: output.output == "-")
         }
     }
 

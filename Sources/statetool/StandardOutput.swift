@@ -23,6 +23,28 @@ final class StandardOutput {
     }
 }
 
+extension StandardOutput {
+    /// Prints `value` as one JSON object and a newline.
+    static func printJSON(_ value: some Encodable) throws {
+        let output = StandardOutput()
+        output.write(try JSONEncoder.statetool.encode(value))
+        output.write("\n")
+        output.flush()
+    }
+
+    /// Prints the lines of a report where the command's data does not go: on
+    /// standard error when the data goes to standard output, else here.
+    static func printReport(_ text: String, dataOnStandardOutput: Bool) {
+        if dataOnStandardOutput {
+            text.split(separator: "\n").forEach { StandardError.write(String($0)) }
+        } else {
+            let output = StandardOutput()
+            output.write(text)
+            output.flush()
+        }
+    }
+}
+
 extension JSONEncoder {
     /// Sorted keys, unescaped slashes: stable output for scripts and tests.
     static var statetool: JSONEncoder {
