@@ -186,7 +186,8 @@ struct Retarget: ParsableCommand {
         let location = migration.summary.location
         return Outcome(
             result: result, origin: LoadedPayload.Origin.migrationFile(device: location.section.name).description,
-            written: "migration file, new state \(migration.summary.newLength) bytes in \(Int(chunkSize.bytes) >> 10)K chunks", migration: migration)
+            written: "migration file, new state \(migration.summary.newLength) bytes in chunks of at most \(chunkSize.bytes) payload bytes",
+            migration: migration)
     }
 
     // MARK: - Steps
