@@ -29,13 +29,19 @@ let package = Package(
             name: "CStateToolShims",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // Every system call statetool makes, typed: descriptors owned and closed
+        // once, errors naming the call and its errno, EINTR handled in one place.
+        .target(
+            name: "SystemCalls",
+            dependencies: ["CStateToolShims", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         // The chunk-framed state stream format: reading, writing, validation,
         // summaries, comparison, repair; zstd; safe output files.
         .target(
             name: "StateStream",
             dependencies: [
                 "CZstd",
-                "CStateToolShims",
+                "SystemCalls",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -45,7 +51,7 @@ let package = Package(
         .target(
             name: "VhostUser",
             dependencies: [
-                "CStateToolShims",
+                "SystemCalls",
                 "StateStream",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -65,13 +71,13 @@ let package = Package(
         // checking a destination's shared directory against it.
         .target(
             name: "VirtiofsdState",
-            dependencies: ["CStateToolShims", "StateStream", "MigrationFile", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["SystemCalls", "StateStream", "MigrationFile", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // Fuzz targets: arbitrary bytes into each reader, invariants checked.
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "StateStream", "VhostUser", "MigrationFile", "VirtiofsdState",
+                "SystemCalls", "StateStream", "VhostUser", "MigrationFile", "VirtiofsdState",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -79,6 +85,7 @@ let package = Package(
         .executableTarget(
             name: "statetool",
             dependencies: [
+                "SystemCalls",
                 "StateStream",
                 "VhostUser",
                 "MigrationFile",
@@ -86,6 +93,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
+        ),
+        .testTarget(
+            name: "SystemCallsTests",
+            dependencies: ["SystemCalls", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .testTarget(
             name: "StateStreamTests",
@@ -98,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VhostUserTests",
-            dependencies: ["VhostUser", "StateStream", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["VhostUser", "SystemCalls", "StateStream", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .testTarget(
             name: "MigrationFileTests",

@@ -112,3 +112,7 @@ ssize_t statetool_copy_file_range(int in, long long *offset, int out, size_t len
     *offset = position;
     return copied;
 }
+
+int statetool_accept(int socket) {
+    return accept4(socket, NULL, NULL, SOCK_CLOEXEC);
+}

@@ -1,4 +1,4 @@
-import Glibc
+import SystemCalls
 import SystemPackage
 import VhostUser
 
@@ -16,18 +16,19 @@ enum VhostUserMessagesTarget {
     static func run(_ bytes: [UInt8]) throws {
         guard let role = bytes.first else { return }
         let peerBytes = Array(bytes.dropFirst().prefix(16 << 10))
-        var ends: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
-            throw InvariantViolation("socketpair failed: \(Errno(rawValue: errno))")
+        let ends: UnixSocket.Pair
+        do {
+            ends = try UnixSocket.pair()
+        } catch {
+            throw InvariantViolation("\(error)")
         }
-        let peer = FileDescriptor(rawValue: ends[0])
-        defer { try? peer.close() }
-        _ = try? peer.writeAll(peerBytes)
-        shutdown(peer.rawValue, Int32(SHUT_WR))
-        let connection = Connection(socket: FileDescriptor(rawValue: ends[1]), timeout: .milliseconds(50))
+        let peer = ends.first
+        _ = try? peer.descriptor.writeAll(peerBytes)
+        try? UnixSocket.shutdown(peer.descriptor, .writing)
+        let connection = Connection(socket: ends.second, timeout: .milliseconds(50))
         switch role % 3 {
         case 0: try decode(connection, peerBytes)
-        case 1: try serve(connection, peer: peer)
+        case 1: try serve(connection, peer: peer.descriptor)
         default: try negotiate(connection)
         }
     }
@@ -48,9 +49,8 @@ enum VhostUserMessagesTarget {
         // Read back what the back-end replied: whole messages, each a valid reply.
         var replies: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { recv(peer.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if count <= 0 { break }
+        while (try? Readiness.wait(for: .readable, on: peer, timeout: .zero)) == true,
+              let count = try? buffer.withUnsafeMutableBytes({ try peer.readSome(into: $0) }), count > 0 {
             replies += buffer.prefix(count)
         }
         var position = 0
@@ -71,7 +71,7 @@ enum VhostUserMessagesTarget {
         }
         try check(frontEnd.protocolFeatures.contains(.deviceState), "negotiated without DEVICE_STATE")
         try check(frontEnd.protocolFeatures.isSubset(of: .understoodByFrontEnd), "enabled features the front-end does not understand")
-        if let transfer = try? frontEnd.startTransfer(.load) { try? transfer.close() }
+        _ = try? frontEnd.startTransfer(.load)  // the pipe closes as it goes
         _ = try? frontEnd.checkDeviceState()
     }
 }

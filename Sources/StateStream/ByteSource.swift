@@ -1,19 +1,38 @@
-import Glibc
 import SystemPackage
 
 /// Something the state-stream reader can pull bytes from: a file, a pipe, a
 /// decompressor, or memory.
 ///
-/// Sources are read strictly front to back. Nothing here seeks or asks for a
-/// size, so a pipe works exactly like a file.
+/// Sources are read strictly front to back, so a pipe works exactly like a
+/// file; a source that can move forward without reading (a file read at
+/// explicit offsets) says so by implementing ``skip(_:)``.
 public protocol ByteSource: AnyObject {
     /// Reads up to `buffer.count` bytes into `buffer`.
     ///
     /// - Returns: The number of bytes read; `0` only at the end of the input.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int
+
+    /// Passes over up to `count` bytes without handing them out.
+    ///
+    /// - Returns: How many were passed over: fewer than `count` only at the end.
+    func skip(_ count: UInt64) throws(InputError) -> UInt64
 }
 
 extension ByteSource {
+    /// Reads and drops the bytes, 64 KiB at a time: what a pipe can do.
+    public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(count, 1 << 16)), alignment: 16)
+        defer { scratch.deallocate() }
+        var skipped: UInt64 = 0
+        while skipped < count {
+            let wanted = UnsafeMutableRawBufferPointer(rebasing: scratch[..<Int(min(count - skipped, UInt64(scratch.count)))])
+            let read = try self.read(into: wanted)
+            if read == 0 { break }
+            skipped += UInt64(read)
+        }
+        return skipped
+    }
+
     /// Reads the first `count` bytes, or all there are if fewer: for sniffing
     /// what an input holds before handing it on through ``PrefixedSource``.
     public func readPrefix(_ count: Int) throws(InputError) -> [UInt8] {
@@ -93,9 +112,8 @@ public final class FileDescriptorSource: ByteSource {
     /// The size of a regular file, for showing progress; `nil` for a pipe,
     /// socket or terminal. Reading never depends on it.
     public var regularFileSize: UInt64? {
-        var status = stat()
-        guard fstat(fileDescriptor.rawValue, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
-        return UInt64(status.st_size)
+        guard let status = try? fileDescriptor.stat(), status.type == .regular else { return nil }
+        return UInt64(status.size)
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
@@ -106,6 +124,47 @@ public final class FileDescriptorSource: ByteSource {
         } catch {
             throw .readFailed(.ioError)
         }
+    }
+}
+
+/// Reads a regular file at explicit offsets (`pread`), from `offset` on,
+/// never touching the descriptor's file position; passing over bytes costs
+/// no read at all. The descriptor stays its owner's.
+public final class PositionalFileSource: ByteSource {
+    private let file: FileDescriptor
+    /// The offset of the next byte handed out.
+    public private(set) var offset: UInt64
+    private let size: UInt64
+
+    /// Reads `file` from `offset` to the end it had when this source was made.
+    public init(_ file: FileDescriptor, from offset: UInt64 = 0) throws(InputError) {
+        self.file = file
+        self.offset = offset
+        do {
+            size = UInt64(try file.stat().size)
+        } catch {
+            throw .readFailed(error)
+        }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        guard offset < size else { return 0 }
+        let wanted = UnsafeMutableRawBufferPointer(rebasing: buffer[..<Int(min(UInt64(buffer.count), size - offset))])
+        do {
+            let count = try file.read(fromAbsoluteOffset: Int64(offset), into: wanted, retryOnInterrupt: true)
+            offset += UInt64(count)
+            return count
+        } catch let errno as Errno {
+            throw .readFailed(errno)
+        } catch {
+            throw .readFailed(.ioError)
+        }
+    }
+
+    public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
+        let skipped = min(count, size - min(size, offset))
+        offset += skipped
+        return skipped
     }
 }
 

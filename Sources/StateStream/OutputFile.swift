@@ -1,5 +1,4 @@
-import CStateToolShims
-import Glibc
+import SystemCalls
 import SystemPackage
 
 /// Where a command's output goes, written so that a failed run leaves nothing
@@ -24,7 +23,10 @@ public final class OutputFile: ByteSink {
 
     /// The path as given (`-` for standard output).
     public let path: String
+    /// The descriptor written to.
     private let descriptor: FileDescriptor
+    /// What closes it, once; `nil` for standard output.
+    private let owner: OwnedDescriptor?
     private let kind: Kind
     private var committed = false
     /// Bytes written so far.
@@ -39,46 +41,48 @@ public final class OutputFile: ByteSink {
     public init(path: String, protecting inputs: [String], allowTerminal: Bool = false) throws(OutputError) {
         self.path = path
         if path == "-" {
-            guard allowTerminal || isatty(STDOUT_FILENO) != 1 else { throw .refusingTerminal }
+            guard allowTerminal || !Files.isTerminal(.standardOutput) else { throw .refusingTerminal }
             descriptor = .standardOutput
+            owner = nil
             kind = .standardOutput
             return
         }
-        var target = stat()
-        let exists = stat(path, &target) == 0
-        if exists {
+        let target = try? FilePath(path).stat()
+        if let target {
             for input in inputs where input != "-" {
-                var source = stat()
-                if stat(input, &source) == 0 && source.st_dev == target.st_dev && source.st_ino == target.st_ino {
+                if let source = try? FilePath(input).stat(), source.deviceID == target.deviceID, source.inode == target.inode {
                     throw .wouldOverwriteInput(path: path)
                 }
             }
         }
-        if exists && (target.st_mode & S_IFMT) != S_IFREG {
-            descriptor = try Self.open(path, flags: O_WRONLY | O_CLOEXEC, reportedAs: path)
+        if let target, target.type != .regular {
+            let opened = try Self.open(reportedAs: path) { () throws(SystemCallError) in try Files.open(path, .writeOnly) }
+            descriptor = opened.descriptor
+            owner = consume opened
             kind = .direct
             return
         }
         let directory = FilePath(path).removingLastComponent().string
-        let unnamed = statetool_open_unnamed_temporary(directory.isEmpty ? "." : directory, 0o666)
-        if unnamed >= 0 {
-            descriptor = FileDescriptor(rawValue: unnamed)
+        do {
+            let opened = try Files.openUnnamedTemporary(in: directory.isEmpty ? "." : directory)
+            descriptor = opened.descriptor
+            owner = consume opened
             kind = .unnamedTemporary
             return
+        } catch {
+            // No O_TMPFILE here: a named temporary file, removed unless committed.
         }
         let temporary = Self.temporaryName(for: path)
-        descriptor = try Self.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, reportedAs: path)
+        let opened = try Self.open(reportedAs: path) { () throws(SystemCallError) in
+            try Files.open(temporary, .writeOnly, options: [.create, .exclusiveCreate])
+        }
+        descriptor = opened.descriptor
+        owner = consume opened
         kind = .namedTemporary(path: temporary)
     }
 
     deinit {
-        switch kind {
-        case .standardOutput: return
-        case .direct, .unnamedTemporary: try? descriptor.close()
-        case .namedTemporary(let temporary):
-            try? descriptor.close()
-            if !committed { unlink(temporary) }
-        }
+        if case .namedTemporary(let temporary) = kind, !committed { try? Files.unlink(temporary) }
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
@@ -105,9 +109,12 @@ public final class OutputFile: ByteSink {
     /// Cuts the output back to its first `length` bytes.
     public func truncate(to length: UInt64) throws(OutputError) {
         guard isRewindable else { throw .cannotRewind }
-        guard ftruncate(descriptor.rawValue, off_t(length)) == 0,
-              lseek(descriptor.rawValue, off_t(length), SEEK_SET) >= 0
-        else { throw .writeFailed(.current) }
+        do {
+            try descriptor.resize(to: Int64(length))
+            _ = try descriptor.seek(offset: Int64(length), from: .start)
+        } catch {
+            throw .writeFailed((error as? Errno) ?? .ioError)
+        }
         bytesWritten = length
     }
 
@@ -130,18 +137,19 @@ public final class OutputFile: ByteSink {
         var position = Int64(offset)
         var left = count
         while left > 0 {
-            let copied = statetool_copy_file_range(input.rawValue, &position, descriptor.rawValue, Int(min(left, 1 << 30)))
-            if copied > 0 {
-                left -= UInt64(copied)
-                bytesWritten += UInt64(copied)
-                continue
+            let copied: Int
+            do {
+                copied = try Files.copyRange(of: input, offset: &position, to: descriptor, count: Int(min(left, 1 << 30)))
+            } catch {
+                // Where the kernel cannot copy between these two files, copy through a buffer.
+                let unsupported: [Errno] = [.improperLink, .invalidArgument, .noFunction, .notSupported, .badFileDescriptor]
+                guard unsupported.contains(error.errno) else { throw .writeFailed(error.errno) }
+                try appendByReading(input, offset: UInt64(position), count: left)
+                return
             }
-            if copied < 0 && errno == EINTR { continue }
-            guard copied < 0, [EXDEV, EINVAL, ENOSYS, EOPNOTSUPP, EBADF].contains(errno) else {
-                throw copied == 0 ? .writeFailed(.ioError) : .writeFailed(.current)
-            }
-            try appendByReading(input, offset: UInt64(position), count: left)
-            return
+            guard copied > 0 else { throw .writeFailed(.ioError) }  // the input ended early
+            left -= UInt64(copied)
+            bytesWritten += UInt64(copied)
         }
     }
 
@@ -186,25 +194,40 @@ public final class OutputFile: ByteSink {
         case .unnamedTemporary:
             // linkat cannot replace a file: link under a fresh name, then rename over.
             var linked = Self.temporaryName(for: path)
-            while statetool_link_unnamed_temporary(descriptor.rawValue, linked) != 0 {
-                guard errno == EEXIST else { throw .cannotCommit(path: path, .current) }
-                linked = Self.temporaryName(for: path)
+            while true {
+                do {
+                    try Files.link(descriptor, as: linked)
+                    break
+                } catch where error.errno == .fileExists {
+                    linked = Self.temporaryName(for: path)
+                } catch {
+                    throw .cannotCommit(path: path, error.errno)
+                }
             }
-            guard rename(linked, path) == 0 else {
-                let failure = Errno.current
-                unlink(linked)
-                throw .cannotCommit(path: path, failure)
+            do {
+                try Files.rename(linked, to: path)
+            } catch {
+                try? Files.unlink(linked)
+                throw .cannotCommit(path: path, error.errno)
             }
         case .namedTemporary(let temporary):
-            guard rename(temporary, path) == 0 else { throw .cannotCommit(path: path, .current) }
+            do {
+                try Files.rename(temporary, to: path)
+            } catch {
+                throw .cannotCommit(path: path, error.errno)
+            }
         }
         committed = true
     }
 
-    private static func open(_ path: String, flags: Int32, reportedAs output: String) throws(OutputError) -> FileDescriptor {
-        let fd = Glibc.open(path, flags, 0o666)
-        guard fd >= 0 else { throw .cannotCreate(path: output, .current) }
-        return FileDescriptor(rawValue: fd)
+    private static func open(
+        reportedAs output: String, _ call: () throws(SystemCallError) -> OwnedDescriptor
+    ) throws(OutputError) -> OwnedDescriptor {
+        do {
+            return try call()
+        } catch {
+            throw .cannotCreate(path: output, error.errno)
+        }
     }
 
     /// `.NAME.statetool-RANDOM` beside `path`.
@@ -215,9 +238,4 @@ public final class OutputFile: ByteSink {
         let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         return file.appending(".\(name).statetool-\(suffix)").string
     }
-}
-
-extension Errno {
-    /// The calling thread's `errno`, after a C call that failed.
-    public static var current: Errno { Errno(rawValue: errno) }
 }

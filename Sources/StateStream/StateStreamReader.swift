@@ -41,7 +41,7 @@ public enum StreamEvent: Sendable {
 public struct StateStreamReader: ~Copyable {
     private enum State {
         case lengthDue
-        case oversizedWarningDue(Chunk)
+        case oversizedWarningDue(Chunk, remaining: UInt32)
         case body(Chunk, remaining: UInt32)
         case terminated(at: UInt64)
         case finished
@@ -117,8 +117,8 @@ public struct StateStreamReader: ~Copyable {
         case .lengthDue:
             return try readLength()
 
-        case .oversizedWarningDue(let chunk):
-            state = .body(chunk, remaining: chunk.length)
+        case .oversizedWarningDue(let chunk, let remaining):
+            state = .body(chunk, remaining: remaining)
             return .problem(.oversizedChunk(chunk, limit: maximumChunkLength))
 
         case .body(let chunk, let remaining):
@@ -172,8 +172,43 @@ public struct StateStreamReader: ~Copyable {
             return .terminator(offset: fieldOffset)
         }
         let chunk = Chunk(index: nextChunkIndex, offset: fieldOffset, length: length)
-        state = length > maximumChunkLength ? .oversizedWarningDue(chunk) : .body(chunk, remaining: length)
+        state = length > maximumChunkLength ? .oversizedWarningDue(chunk, remaining: length) : .body(chunk, remaining: length)
         return .chunkStart(chunk)
+    }
+
+    /// Passes over the rest of the current chunk's body without handing it out:
+    /// after ``StreamEvent/chunkStart(_:)``, for a caller that only wants where
+    /// chunks are (to `splice` their bodies, say). A source that can skip (a
+    /// file read at offsets) does not read the body at all.
+    ///
+    /// The events go on as if the body had been read: an `oversized-chunk`
+    /// warning if one is due, then ``StreamEvent/chunkEnd(_:)``, or the
+    /// `truncated-chunk` problem if the input ends inside the body. Outside a
+    /// chunk's body this does nothing.
+    public mutating func skipPayload() throws(InputError) {
+        let chunk: Chunk
+        let remaining: UInt32
+        switch state {
+        case .body(let current, let left), .oversizedWarningDue(let current, let left):
+            (chunk, remaining) = (current, left)
+        default:
+            return
+        }
+        let buffered = min(end - start, Int(remaining))
+        consume(buffered)
+        var left = UInt64(remaining) - UInt64(buffered)
+        if left > 0 {
+            let skipped = try source.skip(left)
+            offset += skipped
+            left -= skipped
+            if left > 0 { sourceExhausted = true }
+        }
+        let rest = UInt32(left)
+        if case .oversizedWarningDue = state {
+            state = .oversizedWarningDue(chunk, remaining: rest)
+        } else {
+            state = .body(chunk, remaining: rest)
+        }
     }
 
     /// A body that fits in the buffer comes whole, and only once it is

@@ -1,14 +1,14 @@
-import CStateToolShims
 import Dispatch
-import Glibc
 import StateStream
+import SystemCalls
 import SystemPackage
 
 /// What a back-end does with the state itself; the protocol around it is
 /// ``BackEnd``'s.
 public protocol DeviceState: Sendable {
     /// Reads the state from `pipe` to its end (LOAD, on the destination).
-    /// Returns the CHECK_DEVICE_STATE value: 0 for success.
+    /// Returns the CHECK_DEVICE_STATE value: 0 for success. The pipe is the
+    /// back-end's; it is closed when this returns.
     func load(from pipe: FileDescriptor) -> UInt64
     /// Writes the state into `pipe` (SAVE, on the source). Returns the
     /// CHECK_DEVICE_STATE value.
@@ -79,9 +79,8 @@ public final class BackEnd: @unchecked Sendable {
 
     private func handle(_ message: Message) throws(VhostUserError) {
         let name = message.request.map(String.init(describing:)) ?? "request \(message.requestID)"
-        log("<- \(name) flags 0x\(String(message.flags.rawValue, radix: 16)) size \(message.payload.count)\(message.fileDescriptors.isEmpty ? "" : " + \(message.fileDescriptors.count) fd")")
+        log("<- \(message.logLine)")
         guard message.flags.subtracting(.needReply) == .version1 else {
-            message.fileDescriptors.forEach { close($0) }
             throw .protocolViolation("\(name): flags 0x\(String(message.flags.rawValue, radix: 16)), expected version 1 with no reserved bits")
         }
         switch message.request {
@@ -107,14 +106,14 @@ public final class BackEnd: @unchecked Sendable {
             let result = finishTransfer()
             try reply(to: message, value: result)
         default:
-            message.fileDescriptors.forEach { close($0) }
-            try acknowledge(message)
+            try acknowledge(message)  // descriptors it carries (kick, call, memory) close with it
         }
     }
 
-    private func reply(to message: Message, value: UInt64, descriptors: [Int32] = []) throws(VhostUserError) {
-        log("-> reply 0x\(String(value, radix: 16))\(descriptors.isEmpty ? "" : " + \(descriptors.count) fd")")
-        try connection.send(.reply(to: message.requestID, payload: Message.u64Payload(value), fileDescriptors: descriptors))
+    private func reply(to message: Message, value: UInt64, descriptors: AttachedDescriptors = AttachedDescriptors()) throws(VhostUserError) {
+        let reply = Message.reply(to: message.requestID, payload: Message.u64Payload(value), descriptors: descriptors)
+        log("-> \(reply.logLine)")
+        try connection.send(reply)
     }
 
     /// The REPLY_ACK answer to a request without a reply of its own.
@@ -125,37 +124,42 @@ public final class BackEnd: @unchecked Sendable {
     }
 
     private func startTransfer(_ message: Message) throws(VhostUserError) {
-        guard message.payload.count == 8, message.fileDescriptors.count == 1 else {
-            message.fileDescriptors.forEach { close($0) }
-            throw .protocolViolation("SET_DEVICE_STATE_FD: expected 8 bytes and 1 fd, got \(message.payload.count) bytes and \(message.fileDescriptors.count) fds")
+        guard message.payload.count == 8, message.descriptors.count == 1, let given = message.descriptors.take() else {
+            throw .protocolViolation("SET_DEVICE_STATE_FD: expected 8 bytes and 1 fd, got \(message.payload.count) bytes and \(message.descriptors.count) fds")
         }
         let directionValue = message.payload[0..<4].readInteger(endianness: .little, as: UInt32.self) ?? 0
         let phase = message.payload[4..<8].readInteger(endianness: .little, as: UInt32.self) ?? 0
         guard !behaviour.rejectsTransfer, let transferDirection = TransferDirection(rawValue: directionValue),
               phase == TransferPhase.stopped.rawValue
         else {
-            close(message.fileDescriptors[0])
             return try reply(to: message, value: DeviceStateFDReply.noFileDescriptor | 1)
         }
-        var pipeEnd = message.fileDescriptors[0]
-        var replyDescriptors: [Int32] = []
+        let pipe: OwnedDescriptor
+        let handedBack = AttachedDescriptors()
         if behaviour.returnsOwnDescriptor {
-            close(pipeEnd)
-            let ends = try Pipe.make()
-            (pipeEnd, replyDescriptors) = transferDirection == .load ? (ends.read, [ends.write]) : (ends.write, [ends.read])
+            _ = consume given
+            let ends = try VhostUserError.calling { () throws(SystemCallError) in try Pipes.make() }
+            if transferDirection == .load {
+                pipe = ends.read
+                handedBack.append(ends.write)
+            } else {
+                pipe = ends.write
+                handedBack.append(ends.read)
+            }
+        } else {
+            pipe = given
         }
-        let pipe = FileDescriptor(rawValue: pipeEnd)
         let group = DispatchGroup()
         let box = ResultBox()
         let device = self.device
+        let raw = pipe.release()  // the transfer thread owns it from here
         DispatchQueue.global().async(group: group) {
-            box.value = transferDirection == .load ? device.load(from: pipe) : device.save(into: pipe)
-            try? pipe.close()
+            let pipe = OwnedDescriptor(taking: raw)
+            box.value = transferDirection == .load ? device.load(from: pipe.descriptor) : device.save(into: pipe.descriptor)
         }
         transfer = (group, box)
-        // The front-end gets its own copy of our descriptor with the reply, sent or not.
-        defer { replyDescriptors.forEach { close($0) } }
-        try reply(to: message, value: replyDescriptors.isEmpty ? DeviceStateFDReply.noFileDescriptor : 0, descriptors: replyDescriptors)
+        // The front-end gets its own copy of our descriptor; ours closes with the reply, sent or not.
+        try reply(to: message, value: handedBack.isEmpty ? DeviceStateFDReply.noFileDescriptor : 0, descriptors: handedBack)
     }
 
     /// Waits for the transfer, as virtiofsd joins its worker in CHECK.
@@ -176,41 +180,28 @@ private final class ResultBox: @unchecked Sendable {
 public final class Listener {
     /// The socket's path; removed when the listener goes away.
     public let path: String
-    private let socket: FileDescriptor
+    private let socket: OwnedDescriptor
 
     /// Listens on `path`, replacing a stale socket left there.
     public init(path: String) throws(VhostUserError) {
-        var status = stat()
-        if lstat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .cannotListen(path: path, .current) }
-        socket = FileDescriptor(rawValue: fd)
+        if Files.type(at: path) == .socket { try? Files.unlink(path) }
+        do {
+            let socket = try UnixSocket.stream()
+            try UnixSocket.listen(socket, at: path)
+            self.socket = socket
+        } catch {
+            throw .cannotListen(path: path, error.errno)
+        }
         self.path = path
-        var address = try Connection.socketAddress(path, failure: { .cannotListen(path: path, $0) })
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0, listen(fd, 4) == 0 else {
-            let failure = Errno.current
-            try? socket.close()
-            throw .cannotListen(path: path, failure)
-        }
     }
 
     deinit {
-        try? socket.close()
-        unlink(path)
+        try? Files.unlink(path)
     }
 
     /// Waits for the next front-end.
     public func accept(timeout: Duration) throws(VhostUserError) -> Connection {
-        while true {
-            let fd = Glibc.accept(socket.rawValue, nil, nil)
-            if fd >= 0 {
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                return Connection(socket: FileDescriptor(rawValue: fd), timeout: timeout)
-            }
-            if errno != EINTR { throw .systemCall("accept", .current) }
-        }
+        let accepted = try VhostUserError.calling { () throws(SystemCallError) in try UnixSocket.accept(socket) }
+        return Connection(socket: accepted, timeout: timeout)
     }
 }

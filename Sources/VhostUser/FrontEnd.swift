@@ -1,5 +1,4 @@
-import CStateToolShims
-import Glibc
+import SystemCalls
 import SystemPackage
 
 /// The front-end side of vhost-user, as QEMU plays it for a vhost-user-fs
@@ -52,46 +51,37 @@ public struct FrontEnd: ~Copyable {
     /// Starts a device-state transfer (SET_DEVICE_STATE_FD, phase STOPPED):
     /// hands the back-end its end of a new pipe and returns the end to use,
     /// which is the back-end's own descriptor when it sends one.
-    public func startTransfer(_ direction: TransferDirection) throws(VhostUserError) -> FileDescriptor {
-        let ends = try Pipe.make()
-        let (theirs, ours) = direction == .load ? (ends.read, ends.write) : (ends.write, ends.read)
-        _ = statetoolGrowPipe(ours)
+    public func startTransfer(_ direction: TransferDirection) throws(VhostUserError) -> OwnedDescriptor {
+        let ends = try VhostUserError.calling { () throws(SystemCallError) in try Pipes.make() }
+        let theirs: OwnedDescriptor
+        let ours: OwnedDescriptor
+        if direction == .load {
+            theirs = ends.read
+            ours = ends.write
+        } else {
+            theirs = ends.write
+            ours = ends.read
+        }
+        Pipes.grow(ours.descriptor)
         let parameters = direction.rawValue.bytes(endianness: .little) + TransferPhase.stopped.rawValue.bytes(endianness: .little)
         // Ownership of the back-end's end passes with the message, as in QEMU:
-        // our copy is closed whether or not the send worked.
-        let sent = Result { () throws(VhostUserError) in
-            try send(Message(.setDeviceStateFD, payload: parameters, fileDescriptors: [theirs]))
-        }
-        close(theirs)
-        let reply: Message
-        do {
-            try sent.get()
-            reply = try receiveReply(to: .setDeviceStateFD, allowingDescriptors: 1)
-        } catch {
-            close(ours)
-            throw error
-        }
+        // our copy is closed with the message, whether or not the send worked.
+        try send(Message(.setDeviceStateFD, payload: parameters, descriptors: AttachedDescriptors(theirs)))
+        let reply = try receiveReply(to: .setDeviceStateFD, allowingDescriptors: 1)
         guard let value = reply.u64 else {
-            close(ours)
-            reply.fileDescriptors.forEach { close($0) }
             throw .protocolViolation("SET_DEVICE_STATE_FD reply: expected 8 bytes, got \(reply.payload.count)")
         }
         if DeviceStateFDReply.errorCode(value) != 0 {
-            close(ours)
-            reply.fileDescriptors.forEach { close($0) }
             throw .transferRejected(reply: value)
         }
         if value & DeviceStateFDReply.noFileDescriptor != 0 {
-            reply.fileDescriptors.forEach { close($0) }  // QEMU ignores an fd sent despite the flag
-            return FileDescriptor(rawValue: ours)
+            return ours  // QEMU ignores a descriptor sent despite the flag; it closes with the reply
         }
-        guard let own = reply.fileDescriptors.first else {
-            close(ours)
+        guard let own = reply.descriptors.take() else {
             throw .protocolViolation("SET_DEVICE_STATE_FD reply 0x\(String(value, radix: 16)) promises a file descriptor, but none came")
         }
-        close(ours)
         log("  using the back-end's own transfer descriptor")
-        return FileDescriptor(rawValue: own)
+        return own
     }
 
     /// CHECK_DEVICE_STATE: the back-end's verdict, 0 meaning success.
@@ -103,7 +93,7 @@ public struct FrontEnd: ~Copyable {
     public var timeout: Duration { connection.timeout }
 
     private func send(_ message: Message) throws(VhostUserError) {
-        log("-> \(message.request.map(String.init(describing:)) ?? String(message.requestID)) flags 0x\(String(message.flags.rawValue, radix: 16)) size \(message.payload.count)\(message.fileDescriptors.isEmpty ? "" : " + \(message.fileDescriptors.count) fd")")
+        log("-> \(message.logLine)")
         try connection.send(message)
     }
 
@@ -120,36 +110,18 @@ public struct FrontEnd: ~Copyable {
         guard let reply = try connection.receive(waitingFor: "the reply to \(request)") else {
             throw .peerHungUp(waitingFor: "the reply to \(request)")
         }
-        log("<- \(reply.request.map(String.init(describing:)) ?? String(reply.requestID)) flags 0x\(String(reply.flags.rawValue, radix: 16)) size \(reply.payload.count)\(reply.u64.map { " value 0x\(String($0, radix: 16))" } ?? "")\(reply.fileDescriptors.isEmpty ? "" : " + \(reply.fileDescriptors.count) fd")")
+        log("<- \(reply.logLine)")
         var problem: String?
         if reply.flags != .validReply {
             problem = "flags 0x\(String(reply.flags.rawValue, radix: 16)) instead of 0x5 (version 1 + reply)"
         } else if reply.requestID != request.rawValue {
             problem = "request id \(reply.requestID) instead of \(request.rawValue)"
-        } else if reply.fileDescriptors.count > allowed {
-            problem = "\(reply.fileDescriptors.count) file descriptors attached, at most \(allowed) expected"
+        } else if reply.descriptors.count > allowed {
+            problem = "\(reply.descriptors.count) file descriptors attached, at most \(allowed) expected"
         }
         if let problem {
-            reply.fileDescriptors.forEach { close($0) }
             throw .protocolViolation("reply to \(request): \(problem)")
         }
         return reply
     }
-}
-
-/// Pipes for state transfers.
-enum Pipe {
-    /// A new close-on-exec pipe.
-    static func make() throws(VhostUserError) -> (read: Int32, write: Int32) {
-        var ends: (Int32, Int32) = (-1, -1)
-        let created = withUnsafeMutablePointer(to: &ends) { $0.withMemoryRebound(to: Int32.self, capacity: 2) { statetool_pipe($0) } }
-        guard created == 0 else { throw .systemCall("pipe2", .current) }
-        return ends
-    }
-}
-
-/// Grows a pipe to 1 MiB (the kernel may allow less); returns the new size or -1.
-@discardableResult
-func statetoolGrowPipe(_ fd: Int32) -> Int32 {
-    statetool_set_pipe_size(fd, 1 << 20)
 }

@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// The vhost-user messages statetool speaks, in one place.
 ///
 /// A message is a 12-byte header (request, flags, payload size; host byte
@@ -128,30 +130,39 @@ public struct Message: Sendable {
     public var requestID: UInt32
     public var flags: MessageFlags
     public var payload: [UInt8]
-    /// Attached descriptors; the receiver owns them.
-    public var fileDescriptors: [Int32]
+    /// Attached descriptors, owned by the message: a sender hands them over
+    /// with it, a receiver takes out those it keeps; the rest are closed with it.
+    public var descriptors: AttachedDescriptors
 
     /// Bytes in a header.
     public static let headerSize = 12
     /// The largest payload accepted (rust-vmm's limit; QEMU's own is larger).
     public static let maximumPayloadSize = 4096
 
-    public init(requestID: UInt32, flags: MessageFlags, payload: [UInt8] = [], fileDescriptors: [Int32] = []) {
+    public init(requestID: UInt32, flags: MessageFlags, payload: [UInt8] = [], descriptors: AttachedDescriptors = AttachedDescriptors()) {
         self.requestID = requestID
         self.flags = flags
         self.payload = payload
-        self.fileDescriptors = fileDescriptors
+        self.descriptors = descriptors
     }
 
     /// A request from the front-end.
-    public init(_ request: Request, payload: [UInt8] = [], fileDescriptors: [Int32] = [], needReply: Bool = false) {
+    public init(_ request: Request, payload: [UInt8] = [], descriptors: AttachedDescriptors = AttachedDescriptors(), needReply: Bool = false) {
         self.init(requestID: request.rawValue, flags: needReply ? [.version1, .needReply] : .version1,
-                  payload: payload, fileDescriptors: fileDescriptors)
+                  payload: payload, descriptors: descriptors)
     }
 
     /// A reply from the back-end.
-    public static func reply(to request: UInt32, payload: [UInt8], fileDescriptors: [Int32] = []) -> Message {
-        Message(requestID: request, flags: .validReply, payload: payload, fileDescriptors: fileDescriptors)
+    public static func reply(to request: UInt32, payload: [UInt8], descriptors: AttachedDescriptors = AttachedDescriptors()) -> Message {
+        Message(requestID: request, flags: .validReply, payload: payload, descriptors: descriptors)
+    }
+
+    /// The message as `-v` logs it: name, flags, size, value, descriptors.
+    public var logLine: String {
+        let name = request.map(String.init(describing:)) ?? "request \(requestID)"
+        let value = u64.map { " value 0x\(String($0, radix: 16))" } ?? ""
+        let attached = descriptors.isEmpty ? "" : " + \(descriptors.count) fd"
+        return "\(name) flags 0x\(String(flags.rawValue, radix: 16)) size \(payload.count)\(value)\(attached)"
     }
 
     /// The request, if statetool knows it.

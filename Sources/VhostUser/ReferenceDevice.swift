@@ -1,6 +1,6 @@
 import Crypto
-import Glibc
 import StateStream
+import SystemCalls
 import SystemPackage
 
 /// The state `statetool serve` keeps: what a LOAD brings is checked and
@@ -31,63 +31,75 @@ public struct ReferenceDevice: DeviceState {
     public init() {}
 
     public func load(from pipe: FileDescriptor) -> UInt64 {
+        let loaded: (bytes: UInt64, sha256: String?)
+        do {
+            loaded = try receive(from: pipe)
+        } catch {
+            log(error.message)
+            return 1
+        }
+        log("loaded \(loaded.bytes) payload bytes" + (loaded.sha256.map { ", sha256 \($0)" } ?? ""))
+        if let expectedSHA256, expectedSHA256.lowercased() != loaded.sha256 {
+            log("rejecting the state: expected sha256 \(expectedSHA256)")
+            return 1
+        }
+        return failsCheck ? 1 : 0
+    }
+
+    /// Why a transfer failed, as the log says it.
+    private struct Failure: Error {
+        var message: String
+    }
+
+    /// Reads the pipe to its end (or to ``hangUpAfter``), hashing and recording
+    /// what comes as asked.
+    private func receive(from pipe: FileDescriptor) throws(Failure) -> (bytes: UInt64, sha256: String?) {
         // Hashing costs more than moving the bytes: only when there is something to compare.
         var digest = expectedSHA256 == nil ? nil : SHA256()
-        var received: UInt64 = 0
-        var output: OutputFile?
-        if let record {
-            do {
-                output = try OutputFile(path: record.path, protecting: [])
-            } catch {
-                log("cannot record the state: \(error)")
-                return 1
-            }
-        }
-        let recordSink: (any ByteSink)? = output.map { file -> any ByteSink in
-            record?.format == .stream ? PayloadFramingSink(file) : file
-        }
+        let recording = try openRecord()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
+        var received: UInt64 = 0
         while true {
             var limit = buffer.count
             if let hangUpAfter {
-                guard received < hangUpAfter else {
-                    log("hanging up after \(received) bytes, as asked")
-                    return 1
-                }
+                guard received < hangUpAfter else { throw Failure(message: "hanging up after \(received) bytes, as asked") }
                 limit = Int(min(UInt64(limit), hangUpAfter - received))
             }
-            let count = Glibc.read(pipe.rawValue, buffer.baseAddress!, limit)
-            if count < 0 {
-                if errno == EINTR { continue }
-                log("reading the state failed: \(Errno(rawValue: errno))")
-                return 1
+            let count: Int
+            do {
+                count = try pipe.readSome(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<limit]))
+            } catch {
+                throw Failure(message: "reading the state failed: \(error.errno)")
             }
             if count == 0 { break }
             let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
             digest?.update(bufferPointer: bytes)
             do {
-                try recordSink?.write(bytes)
+                try recording?.sink.write(bytes)
             } catch {
-                log("recording the state failed: \(error)")
-                return 1
+                throw Failure(message: "recording the state failed: \(error)")
             }
             received += UInt64(count)
         }
-        let hex = digest.map { $0.finalize().hexString }
         do {
-            try recordSink?.finish()
-            try output?.commit()
+            try recording?.sink.finish()
+            try recording?.file.commit()
         } catch {
-            log("recording the state failed: \(error)")
-            return 1
+            throw Failure(message: "recording the state failed: \(error)")
         }
-        log("loaded \(received) payload bytes" + (hex.map { ", sha256 \($0)" } ?? ""))
-        if let expectedSHA256, expectedSHA256.lowercased() != hex {
-            log("rejecting the state: expected sha256 \(expectedSHA256)")
-            return 1
+        return (received, digest.map { $0.finalize().hexString })
+    }
+
+    /// The output ``record`` names, and the sink that writes it in its format.
+    private func openRecord() throws(Failure) -> (file: OutputFile, sink: any ByteSink)? {
+        guard let record else { return nil }
+        do {
+            let file = try OutputFile(path: record.path, protecting: [])
+            return (file, record.format == .stream ? PayloadFramingSink(file) : file)
+        } catch {
+            throw Failure(message: "cannot record the state: \(error)")
         }
-        return failsCheck ? 1 : 0
     }
 
     public func save(into pipe: FileDescriptor) -> UInt64 {

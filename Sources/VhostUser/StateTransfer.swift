@@ -1,6 +1,5 @@
-import CStateToolShims
-import Glibc
 import StateStream
+import SystemCalls
 import SystemPackage
 
 /// Moving a state through the transfer pipe, in both directions, as QEMU's
@@ -22,7 +21,7 @@ public enum StateTransfer {
         }
     }
 
-    /// Writes the payload of `input` into `pipe` and closes it.
+    /// Writes the payload of `input` into `pipe`, which it closes.
     ///
     /// Only complete chunks are written (every chunk up to 1 MiB comes whole
     /// from the reader). A broken stream stops the transfer at its first error,
@@ -33,11 +32,11 @@ public enum StateTransfer {
     ///   when it stops reading for `timeout`, or the input's error.
     public static func sendPayload(
         of input: StateStreamInput,
-        into pipe: FileDescriptor,
+        into pipe: consuming OwnedDescriptor,
         timeout: Duration,
         progress: (UInt64) -> Void = { _ in }
     ) throws -> Sent {
-        defer { try? pipe.close() }
+        let transferPipe = pipe.descriptor
         var sent: UInt64 = 0
         var chunks = 0
         let analysis = try StreamAnalysis.analyze(input, computeDigest: false) { reader, event in
@@ -45,7 +44,7 @@ public enum StateTransfer {
             case .payload(let bytes):
                 let alreadySent = sent
                 try bytes.withUnsafeBytes { buffer in
-                    Result { () throws(VhostUserError) in try writeAll(buffer, to: pipe, timeout: timeout, alreadySent: alreadySent) }
+                    Result { () throws(VhostUserError) in try writeAll(buffer, to: transferPipe, timeout: timeout, alreadySent: alreadySent) }
                 }.get()
                 sent += UInt64(bytes.count)
                 progress(input.bytesConsumed(by: reader))
@@ -60,58 +59,92 @@ public enum StateTransfer {
 
     /// Moves the payload of the first `chunkCount` chunks of a raw stream file
     /// into `pipe` with `splice`, without copying it through this process, and
-    /// closes the pipe. The file must have been validated: its length fields
-    /// are read again one by one, and any change is an error.
+    /// closes the pipe. The state-stream reader places the chunks, reading only
+    /// their length fields; the file must have been validated before, and any
+    /// change since (a problem, fewer chunks) is an error.
     ///
     /// - Returns: The payload bytes moved.
     public static func splicePayload(
         ofValidatedFile file: FileDescriptor,
         chunkCount: Int,
-        into pipe: FileDescriptor,
+        into pipe: consuming OwnedDescriptor,
         timeout: Duration,
         progress: (UInt64) -> Void = { _ in }
     ) throws(VhostUserError) -> UInt64 {
-        defer { try? pipe.close() }
-        var offset: Int64 = 0
+        let transferPipe = pipe.descriptor
+        var reader: StateStreamReader
+        do {
+            reader = StateStreamReader(source: try PositionalFileSource(file), bufferSize: 4096)
+        } catch {
+            throw .inputChanged(offset: 0)
+        }
         var moved: UInt64 = 0
-        for _ in 0..<chunkCount {
-            var field = [UInt8](repeating: 0, count: StateStreamFormat.lengthFieldSize)
-            let read = field.withUnsafeMutableBytes { pread(file.rawValue, $0.baseAddress!, $0.count, off_t(offset)) }
-            guard read == field.count else { throw .inputChanged(offset: UInt64(offset)) }
-            var remaining = Int(field.readInteger(as: UInt32.self) ?? 0)
-            guard remaining > 0 else { throw .inputChanged(offset: UInt64(offset)) }
-            offset += Int64(StateStreamFormat.lengthFieldSize)
-            while remaining > 0 {
-                try Connection.poll(pipe.rawValue, events: Int16(POLLOUT), timeout: timeout, what: "the back-end to read the state")
-                var position = Int64(offset)
-                let count = statetool_splice_file_to_pipe(file.rawValue, &position, pipe.rawValue, remaining)
-                if count < 0 {
-                    if errno == EINTR || errno == EAGAIN { continue }
-                    if errno == EPIPE { throw .transferCutShort(bytesMoved: moved) }
-                    throw .systemCall("splice", .current)
-                }
-                guard count > 0 else { throw .inputChanged(offset: UInt64(offset)) }
-                offset = position
-                remaining -= count
-                moved += UInt64(count)
+        var chunks = 0
+        while chunks < chunkCount {
+            let event: StreamEvent?
+            do {
+                event = try reader.next()
+            } catch {
+                throw .inputChanged(offset: reader.framedBytesRead)
             }
-            progress(UInt64(offset))
+            switch event {
+            case .chunkStart(let chunk):
+                try splice(chunk, of: file, into: transferPipe, timeout: timeout, movedBefore: moved)
+                moved += UInt64(chunk.length)
+                do { try reader.skipPayload() } catch { throw .inputChanged(offset: chunk.payloadOffset) }
+                progress(chunk.endOffset)
+            case .chunkEnd:
+                chunks += 1
+            case .problem(let problem) where problem.severity == .error:
+                throw .inputChanged(offset: problem.offset)
+            case .payload, .problem:
+                continue
+            case .terminator(let offset):
+                throw .inputChanged(offset: offset)
+            case nil:
+                throw .inputChanged(offset: reader.framedBytesRead)
+            }
         }
         return moved
+    }
+
+    /// Splices one chunk's body from `file` into `pipe`.
+    private static func splice(
+        _ chunk: Chunk, of file: FileDescriptor, into pipe: FileDescriptor, timeout: Duration, movedBefore: UInt64
+    ) throws(VhostUserError) {
+        var offset = Int64(chunk.payloadOffset)
+        var remaining = Int(chunk.length)
+        while remaining > 0 {
+            try Connection.wait(for: .writable, on: pipe, timeout: timeout, what: "the back-end to read the state")
+            let count: Int
+            do {
+                count = try Pipes.splice(from: file, offset: &offset, into: pipe, count: remaining)
+            } catch {
+                switch error.errno {
+                case .resourceTemporarilyUnavailable: continue
+                case .brokenPipe: throw .transferCutShort(bytesMoved: movedBefore + UInt64(Int(chunk.length) - remaining))
+                default: throw .systemCall(error)
+                }
+            }
+            guard count > 0 else { throw .inputChanged(offset: UInt64(offset)) }
+            remaining -= count
+        }
     }
 
     /// Writes all of `bytes` to a pipe, waiting at most `timeout` for room each time.
     static func writeAll(_ bytes: UnsafeRawBufferPointer, to pipe: FileDescriptor, timeout: Duration, alreadySent: UInt64) throws(VhostUserError) {
         var written = 0
         while written < bytes.count {
-            try Connection.poll(pipe.rawValue, events: Int16(POLLOUT), timeout: timeout, what: "the back-end to read the state")
-            let count = Glibc.write(pipe.rawValue, bytes.baseAddress! + written, bytes.count - written)
-            if count < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                if errno == EPIPE { throw .transferCutShort(bytesMoved: alreadySent + UInt64(written)) }
-                throw .systemCall("write to the transfer pipe", .current)
+            try Connection.wait(for: .writable, on: pipe, timeout: timeout, what: "the back-end to read the state")
+            do {
+                written += try pipe.writeSome(UnsafeRawBufferPointer(rebasing: bytes[written...]))
+            } catch {
+                switch error.errno {
+                case .resourceTemporarilyUnavailable: continue
+                case .brokenPipe: throw .transferCutShort(bytesMoved: alreadySent + UInt64(written))
+                default: throw .systemCall(error)
+                }
             }
-            written += count
         }
     }
 
@@ -125,22 +158,24 @@ public enum StateTransfer {
     /// `chunkSize` bytes (QEMU reads at most 1 MiB at a time), then writes the
     /// terminator and finishes `sink`.
     public static func receiveState(
-        from pipe: FileDescriptor,
+        from pipe: consuming OwnedDescriptor,
         chunkSize: Int = Int(StateStreamFormat.qemuMaximumChunkLength),
         into sink: any ByteSink,
         timeout: Duration,
         progress: (UInt64) -> Void = { _ in }
     ) throws -> Received {
-        defer { try? pipe.close() }
+        let transferPipe = pipe.descriptor
         var writer = StateStreamWriter(sink: sink)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
         defer { buffer.deallocate() }
         while true {
-            try Connection.poll(pipe.rawValue, events: Int16(POLLIN), timeout: timeout, what: "the back-end to write its state")
-            let count = Glibc.read(pipe.rawValue, buffer.baseAddress!, buffer.count)
-            if count < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                throw VhostUserError.systemCall("read from the transfer pipe", .current)
+            try Connection.wait(for: .readable, on: transferPipe, timeout: timeout, what: "the back-end to write its state")
+            let count: Int
+            do {
+                count = try transferPipe.readSome(into: buffer)
+            } catch {
+                if error.errno == .resourceTemporarilyUnavailable { continue }
+                throw VhostUserError.systemCall(error)
             }
             if count == 0 { break }
             try writer.writeChunk(UnsafeRawBufferPointer(rebasing: buffer[..<count]))

@@ -1,3 +1,4 @@
+import SystemCalls
 import SystemPackage
 
 /// Everything that can go wrong talking to a vhost-user peer, each case saying
@@ -12,7 +13,7 @@ public enum VhostUserError: Error, Equatable, Sendable, CustomStringConvertible 
     /// The peer closed the connection.
     case peerHungUp(waitingFor: String)
     /// A system call failed.
-    case systemCall(String, Errno)
+    case systemCall(SystemCallError)
     /// The peer broke the protocol: what was expected, what came.
     case protocolViolation(String)
     /// The back-end does not offer VHOST_USER_F_PROTOCOL_FEATURES (virtio bit 30).
@@ -39,7 +40,7 @@ public enum VhostUserError: Error, Equatable, Sendable, CustomStringConvertible 
         case .cannotListen(let path, let errno): return "cannot listen on \(path): \(errno)"
         case .timedOut(let what, let seconds): return "timed out after \(seconds) s waiting for \(what)"
         case .peerHungUp(let what): return "the peer hung up while waiting for \(what)"
-        case .systemCall(let call, let errno): return "\(call) failed: \(errno)"
+        case .systemCall(let error): return error.description
         case .protocolViolation(let text): return "protocol error: \(text)"
         case .noProtocolFeatures(let offered):
             return "the back-end does not offer VHOST_USER_F_PROTOCOL_FEATURES (virtio features 0x\(String(offered, radix: 16)))"
@@ -49,6 +50,17 @@ public enum VhostUserError: Error, Equatable, Sendable, CustomStringConvertible 
             return "the back-end did not accept migration state transfer: SET_DEVICE_STATE_FD answered 0x\(String(reply, radix: 16)) (error code \(DeviceStateFDReply.errorCode(reply)))"
         case .transferCutShort(let bytes): return "the back-end closed the transfer pipe after \(bytes) bytes"
         case .inputChanged(let offset): return "the input file changed during the transfer (at offset \(offset))"
+        }
+    }
+}
+
+extension VhostUserError {
+    /// Runs system calls, a failure becoming ``systemCall(_:)``.
+    static func calling<Value: ~Copyable>(_ body: () throws(SystemCallError) -> Value) throws(VhostUserError) -> Value {
+        do {
+            return try body()
+        } catch {
+            throw .systemCall(error)
         }
     }
 }

@@ -1,5 +1,4 @@
-import CStateToolShims
-import Glibc
+import SystemCalls
 import SystemPackage
 
 /// What loading a state on a destination would do to each inode and handle,
@@ -76,8 +75,6 @@ public enum PreflightError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// `O_PATH | O_NOFOLLOW | O_CLOEXEC`, virtiofsd's flags for locating an inode
 /// (`O_PATH`, Linux's 0o10000000, is hidden from Swift's Glibc module).
-private let openPathFlags: Int32 = 0o10000000 | O_NOFOLLOW | O_CLOEXEC
-
 /// Checks a state against a destination's shared directory, as virtiofsd's
 /// loader would (`device_state/deserialization.rs`): the root first when there
 /// are mount paths, then inodes in passes, each one whose parent is loaded
@@ -90,11 +87,14 @@ public enum PreflightCheck {
     public static func run(_ state: VirtiofsdState, sharedDirectory: String) throws(PreflightError) -> PreflightReport {
         var report = PreflightReport()
         report.fatalProblems = state.consistencyProblems().map(\.description)
-        raiseDescriptorLimit()
-        let root = open(sharedDirectory, openPathFlags | O_DIRECTORY)
-        guard root >= 0 else { throw .cannotOpenSharedDirectory(sharedDirectory, .init(rawValue: errno)) }
-        var loader = Loader(root: root, paths: InodePaths(state))
-        defer { loader.closeAll() }
+        ResourceLimits.raiseOpenFileLimit()
+        let root: OwnedDescriptor
+        do {
+            root = try Files.openPathDirectory(sharedDirectory)
+        } catch {
+            throw .cannotOpenSharedDirectory(sharedDirectory, error.errno)
+        }
+        var loader = Loader(root: root.descriptor, paths: InodePaths(state))
         loader.parents = Set(state.inodes.compactMap { if case .path(let parent, _) = $0.location { return parent } else { return nil } })
 
         var pending = state.inodes
@@ -122,29 +122,22 @@ public enum PreflightCheck {
         }
         return report
     }
-
-    /// Lets the check hold as many directories open as the hard limit allows, as virtiofsd does.
-    private static func raiseDescriptorLimit() {
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-        limit.rlim_cur = limit.rlim_max
-        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
-    }
 }
 
 /// The descriptors of loaded inodes and which inodes are invalid.
 private struct Loader {
-    let root: Int32
+    /// The shared directory, owned by the caller.
+    let root: FileDescriptor
     let paths: InodePaths
     /// Inodes that are some inode's parent: only their descriptors are kept.
     var parents: Set<UInt64> = []
-    var descriptors: [UInt64: Int32] = [:]
+    let descriptors = DescriptorTable<UInt64>()
     var loaded: Set<UInt64> = []
     var invalid: Set<UInt64> = []
     /// Set when the load stops whatever `--migration-on-error` says (a root mismatch).
     var aborted = false
 
-    init(root: Int32, paths: InodePaths) {
+    init(root: FileDescriptor, paths: InodePaths) {
         self.root = root
         self.paths = paths
     }
@@ -154,7 +147,11 @@ private struct Loader {
         guard !loaded.contains(inode.id) else { return true }  // a duplicate: reported as fatal already
         switch inode.location {
         case .root:
-            keep(dup(root), for: inode, report: &report)
+            do {
+                keep(try OwnedDescriptor(duplicating: root), for: inode, report: &report)
+            } catch {
+                fail(inode, .openFailed(error.errno), &report)
+            }
         case .path(let parent, let name):
             guard loaded.contains(parent) else { return false }
             if invalid.contains(parent) {
@@ -180,13 +177,12 @@ private struct Loader {
         !name.isEmpty && name != "." && name != ".." && !name.contains("/")
     }
 
-    private mutating func open(_ name: String, in directory: Int32, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
-        let fd = openat(directory, name, openPathFlags)
-        guard fd >= 0 else {
-            fail(inode, .openFailed(.init(rawValue: errno)), &report)
-            return
+    private mutating func open(_ name: String, in directory: FileDescriptor, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
+        do {
+            keep(try Files.openPath(name, in: directory), for: inode, report: &report)
+        } catch {
+            fail(inode, .openFailed(error.errno), &report)
         }
-        keep(fd, for: inode, report: &report)
     }
 
     /// A 1.11 full path, opened one component at a time from the root.
@@ -196,24 +192,21 @@ private struct Loader {
             fail(inode, .unsafeName, &report)
             return
         }
-        var current = dup(root)
-        for component in components {
-            let next = openat(current, component, openPathFlags)
-            let error = Errno(rawValue: errno)
-            close(current)
-            guard next >= 0 else {
-                fail(inode, .openFailed(error), &report)
-                return
+        do {
+            var current = try Files.openPath(components[0], in: root)
+            for component in components.dropFirst() {
+                current = try Files.openPath(component, in: current.descriptor)
             }
-            current = next
+            keep(current, for: inode, report: &report)
+        } catch {
+            fail(inode, .openFailed(error.errno), &report)
         }
-        keep(current, for: inode, report: &report)
     }
 
-    /// Checks the file handle the source recorded, then keeps `fd` if a child needs it.
-    private mutating func keep(_ fd: Int32, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
-        if let expected = inode.fileHandle, !Self.handle(of: fd, matches: expected) {
-            close(fd)
+    /// Checks the file handle the source recorded, then keeps the descriptor if a child needs it.
+    private mutating func keep(_ opened: consuming OwnedDescriptor, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
+        if let expected = inode.fileHandle,
+           (try? Files.handle(of: opened.descriptor)) != Files.Handle(type: expected.handleType, bytes: expected.bytes) {
             if inode.id == VirtiofsdState.rootID {
                 report.fatalProblems.append("Inode 1 is not the same inode as in the migration source: File handle differs")
                 aborted = true
@@ -222,25 +215,12 @@ private struct Loader {
             fail(inode, .fileHandleDiffers, &report)
             return
         }
-        if parents.contains(inode.id) { descriptors[inode.id] = fd } else { close(fd) }
-    }
-
-    private static func handle(of fd: Int32, matches expected: VirtiofsdState.FileHandle) -> Bool {
-        var bytes = [UInt8](repeating: 0, count: 128)
-        var type: Int32 = 0
-        var length = UInt32(bytes.count)
-        guard statetool_file_handle(fd, &type, &bytes, &length) == 0 else { return false }
-        return type == expected.handleType && Array(bytes.prefix(Int(length))) == expected.bytes
+        if parents.contains(inode.id) { descriptors.insert(opened, for: inode.id) }
     }
 
     private mutating func fail(_ inode: VirtiofsdState.Inode, _ cause: PreflightReport.Cause, _ report: inout PreflightReport) {
         invalid.insert(inode.id)
         report.failingInodes.append(.init(id: inode.id, path: paths.display(inode.id), cause: cause))
-    }
-
-    func closeAll() {
-        for fd in descriptors.values { close(fd) }
-        close(root)
     }
 }
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Dispatch
-import Glibc
+import SystemCalls
 import StateStream
 import VhostUser
 
@@ -69,15 +69,9 @@ struct Serve: ParsableCommand {
 
         // Signals are handled before the socket exists: whoever sees the socket can stop serve.
         let path = socket
-        let stopSignals = [SIGINT, SIGTERM].map { (signal: Int32) -> any DispatchSourceSignal in
-            _ = Glibc.signal(signal, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
-            source.setEventHandler {
-                unlink(path)
-                Glibc.exit(0)
-            }
-            source.resume()
-            return source
+        let stopSignals = Signals.handle([.interrupt, .terminate]) {
+            try? Files.unlink(path)
+            Signals.exit(0)
         }
         defer { stopSignals.forEach { $0.cancel() } }
         let listener: Listener

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Glibc
+import SystemCalls
 
 @main
 struct Statetool: ParsableCommand {
@@ -35,7 +35,7 @@ struct Statetool: ParsableCommand {
     /// A reader that goes away is a write error (EPIPE) with a message, not a
     /// silent death by SIGPIPE.
     static func main() {
-        signal(SIGPIPE, SIG_IGN)
+        Signals.ignore(.brokenPipe)
         main(nil)
     }
 }

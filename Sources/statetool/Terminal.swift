@@ -1,5 +1,5 @@
-import Glibc
 import StateStream
+import SystemCalls
 import SystemPackage
 
 /// Standard error, for messages and progress: data goes to standard output.
@@ -10,7 +10,7 @@ enum StandardError {
     }
 
     /// Whether standard error is a terminal.
-    static var isTerminal: Bool { isatty(FileDescriptor.standardError.rawValue) == 1 }
+    static var isTerminal: Bool { Files.isTerminal(.standardError) }
 }
 
 /// A one-line progress display on standard error: bytes done, rate, and the

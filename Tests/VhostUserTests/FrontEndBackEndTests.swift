@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import StateStream
 import SystemPackage
 import Testing
@@ -21,12 +20,11 @@ import Testing
     /// A back-end serving `device` on one end of a socketpair, on a thread of
     /// its own; the front-end's connection is the other end.
     private func connect(to device: ReferenceDevice, behaviour: BackEndBehaviour = BackEndBehaviour()) throws -> (Connection, Thread) {
-        var fds: [Int32] = [-1, -1]
-        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
-        let backEnd = BackEnd(connection: Connection(socket: FileDescriptor(rawValue: fds[1]), timeout: .seconds(5)), device: device, behaviour: behaviour)
+        let (frontEnd, backEndSide) = try Connection.pair(timeout: .seconds(5))
+        let backEnd = BackEnd(connection: backEndSide, device: device, behaviour: behaviour)
         let thread = Thread { try? backEnd.run() }
         thread.start()
-        return (Connection(socket: FileDescriptor(rawValue: fds[0]), timeout: .seconds(5)), thread)
+        return (frontEnd, thread)
     }
 
     @Test func aSavedStateComesThroughThePipeFramed() throws {

@@ -29,6 +29,9 @@ ssize_t statetool_send_with_fds(int socket, const void *data, size_t length, con
 ssize_t statetool_receive_with_fds(int socket, void *data, size_t length, int *fds, int fd_capacity,
                                    int *fd_count, int *control_truncated);
 
+/// accept4(socket, NULL, NULL, SOCK_CLOEXEC).
+int statetool_accept(int socket);
+
 /// pipe2(fds, O_CLOEXEC).
 int statetool_pipe(int fds[2]);
 

@@ -1,0 +1,159 @@
+import CStateToolShims
+import Dispatch
+import Glibc
+import SystemPackage
+
+/// File calls swift-system does not have: unnamed temporary files, in-kernel
+/// copies, renames, and paths opened relative to a directory.
+public enum Files {
+    /// An unnamed file in `directory` (`O_TMPFILE`), write-only, that
+    /// disappears with its descriptor unless ``link(_:as:)`` names it.
+    /// Fails with `EOPNOTSUPP` or `EISDIR` where the file system lacks it.
+    public static func openUnnamedTemporary(in directory: String, permissions: mode_t = 0o666) throws(SystemCallError) -> OwnedDescriptor {
+        let raw = try valueOrErrno { statetool_open_unnamed_temporary(directory, permissions) }.get(naming: "open(O_TMPFILE)")
+        return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
+    }
+
+    /// Gives the unnamed file open on `descriptor` the name `path`, which must
+    /// not exist (`linkat` through `/proc/self/fd`).
+    public static func link(_ descriptor: FileDescriptor, as path: String) throws(SystemCallError) {
+        _ = try valueOrErrno { statetool_link_unnamed_temporary(descriptor.rawValue, path) }.get(naming: "linkat")
+    }
+
+    /// Renames `source` to `destination`, replacing it.
+    public static func rename(_ source: String, to destination: String) throws(SystemCallError) {
+        _ = try valueOrErrno { Glibc.rename(source, destination) }.get(naming: "rename")
+    }
+
+    /// Removes the name `path`.
+    public static func unlink(_ path: String) throws(SystemCallError) {
+        _ = try valueOrErrno { Glibc.unlink(path) }.get(naming: "unlink")
+    }
+
+    /// Copies up to `count` bytes of the file `input` from `offset` (which
+    /// advances) to `output` at its file position, inside the kernel
+    /// (`copy_file_range`). Returns the bytes copied; 0 at the input's end.
+    public static func copyRange(
+        of input: FileDescriptor, offset: inout Int64, to output: FileDescriptor, count: Int
+    ) throws(SystemCallError) -> Int {
+        var position = offset
+        let copied = try valueOrErrno { statetool_copy_file_range(input.rawValue, &position, output.rawValue, count) }
+            .get(naming: "copy_file_range")
+        offset = position
+        return copied
+    }
+
+    /// `O_PATH`: a descriptor that names a file without opening it for I/O, as
+    /// virtiofsd holds its inodes (Swift's Glibc module does not export it).
+    private static let pathOnly: Int32 = 0o10000000
+
+    /// Opens `name`, one path component, in the directory open on `directory`
+    /// as virtiofsd opens an inode: `O_PATH | O_NOFOLLOW`, close-on-exec.
+    public static func openPath(_ name: String, in directory: FileDescriptor) throws(SystemCallError) -> OwnedDescriptor {
+        let raw = try valueOrErrno { openat(directory.rawValue, name, pathOnly | O_NOFOLLOW | O_CLOEXEC) }.get(naming: "openat")
+        return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
+    }
+
+    /// Opens the directory `path` as virtiofsd opens its shared directory:
+    /// `O_PATH | O_DIRECTORY | O_NOFOLLOW`, close-on-exec.
+    public static func openPathDirectory(_ path: String) throws(SystemCallError) -> OwnedDescriptor {
+        let raw = try valueOrErrno { Glibc.open(path, pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }.get(naming: "open")
+        return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
+    }
+
+    /// Opens `path` through swift-system, close-on-exec, as an owned descriptor.
+    public static func open(
+        _ path: String, _ mode: FileDescriptor.AccessMode, options: FileDescriptor.OpenOptions = [],
+        permissions: FilePermissions = [.ownerReadWrite, .groupReadWrite, .otherReadWrite]
+    ) throws(SystemCallError) -> OwnedDescriptor {
+        do {
+            let opened = try FileDescriptor.open(
+                FilePath(path), mode, options: options.union(.closeOnExec),
+                permissions: options.contains(.create) ? permissions : nil)
+            return OwnedDescriptor(taking: opened)
+        } catch {
+            throw SystemCallError("open", (error as? Errno) ?? .ioError)
+        }
+    }
+
+    /// A file handle: the kernel's persistent name for an inode.
+    public struct Handle: Equatable, Sendable {
+        public var type: Int32
+        public var bytes: [UInt8]
+
+        public init(type: Int32, bytes: [UInt8]) {
+            self.type = type
+            self.bytes = bytes
+        }
+    }
+
+    /// The file handle of the file open on `descriptor` (`name_to_handle_at`
+    /// with `AT_EMPTY_PATH`).
+    public static func handle(of descriptor: FileDescriptor) throws(SystemCallError) -> Handle {
+        var type: Int32 = 0
+        var bytes = [UInt8](repeating: 0, count: 128)
+        var length = UInt32(bytes.count)
+        _ = try valueOrErrno { statetool_file_handle(descriptor.rawValue, &type, &bytes, &length) }.get(naming: "name_to_handle_at")
+        return Handle(type: type, bytes: Array(bytes.prefix(Int(length))))
+    }
+
+    /// Whether `descriptor` is a terminal.
+    public static func isTerminal(_ descriptor: FileDescriptor) -> Bool {
+        isatty(descriptor.rawValue) == 1
+    }
+
+    /// What is at `path` without following a final symbolic link, or `nil` if nothing is.
+    public static func type(at path: String) -> FileType? {
+        try? FilePath(path).stat(followTargetSymlink: false).type
+    }
+}
+
+/// Process-wide limits.
+public enum ResourceLimits {
+    /// Raises the soft limit on open descriptors to the hard one, as virtiofsd
+    /// does before it holds a descriptor per directory. Quietly keeps the
+    /// limit where raising it is not allowed.
+    public static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(resource, &limit)
+    }
+}
+
+/// The signals statetool handles.
+public enum Signal: Int32, Sendable {
+    /// SIGINT: Ctrl-C.
+    case interrupt = 2
+    /// SIGPIPE: a write to a pipe nobody reads.
+    case brokenPipe = 13
+    /// SIGTERM: asked to stop.
+    case terminate = 15
+}
+
+/// Process-wide signal dispositions.
+public enum Signals {
+    /// Ignores `signal` (SIGPIPE, so a closed pipe is an `EPIPE` error instead).
+    public static func ignore(_ signal: Signal) {
+        _ = Glibc.signal(signal.rawValue, SIG_IGN)
+    }
+
+    /// Runs `handler` on a global queue when one of `signals` arrives, in
+    /// place of their default action, for as long as the returned sources
+    /// are kept (cancel them to stop).
+    public static func handle(_ signals: [Signal], _ handler: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
+        signals.map { signal in
+            ignore(signal)
+            let source = DispatchSource.makeSignalSource(signal: signal.rawValue, queue: .global())
+            source.setEventHandler(handler: handler)
+            source.resume()
+            return source
+        }
+    }
+
+    /// Ends the process at once with `status`, running no more Swift code.
+    public static func exit(_ status: Int32) -> Never {
+        Glibc.exit(status)
+    }
+}

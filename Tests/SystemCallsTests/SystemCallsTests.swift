@@ -1,0 +1,102 @@
+import Foundation
+import SystemCalls
+import SystemPackage
+import Testing
+
+/// The typed system layer: ownership closes each descriptor once, errors name
+/// their call and errno, waits are bounded.
+@Suite struct SystemCallsTests {
+    /// What `descriptor` refers to (`pipe:[inode]`), unique while it is open:
+    /// tests running alongside may reuse the number, never the pipe.
+    private func identity(_ descriptor: FileDescriptor) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(descriptor.rawValue)")
+    }
+
+    @Test func anOwnedDescriptorClosesWhenItsOwnerLetsGo() throws {
+        var raw = FileDescriptor(rawValue: -1)
+        var pipe: String?
+        do {
+            let ends = try Pipes.make()
+            raw = ends.read.descriptor
+            pipe = identity(raw)
+            #expect(pipe?.hasPrefix("pipe:") == true)
+        }
+        #expect(identity(raw) != pipe)
+    }
+
+    @Test func releasingHandsTheDescriptorOnOpen() throws {
+        let ends = try Pipes.make()
+        let raw = ends.read.release()
+        let pipe = identity(raw)
+        #expect(pipe?.hasPrefix("pipe:") == true)
+        try OwnedDescriptor(taking: raw).close()
+        #expect(identity(raw) != pipe)
+    }
+
+    @Test func aFailedCallNamesItselfAndItsErrno() throws {
+        #expect(throws: SystemCallError("open", .noSuchFileOrDirectory)) {
+            _ = try Files.openPathDirectory("/nonexistent-\(UUID().uuidString)")
+        }
+        #expect(SystemCallError("splice", .brokenPipe).description == "splice failed: Broken pipe")
+    }
+
+    @Test func aWaitForAQuietPipeEndsAtItsTimeout() throws {
+        let ends = try Pipes.make()
+        #expect(try Readiness.wait(for: .readable, on: ends.read.descriptor, timeout: .milliseconds(50)) == false)
+        _ = try ends.write.descriptor.writeAll([1])
+        #expect(try Readiness.wait(for: .readable, on: ends.read.descriptor, timeout: .seconds(5)))
+    }
+
+    @Test func spliceMovesAFileRangeIntoAPipe() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-splice-\(UUID().uuidString)").path
+        defer { try? Files.unlink(path) }
+        try Data("0123456789".utf8).write(to: URL(fileURLWithPath: path))
+        let file = try Files.open(path, .readOnly)
+        let ends = try Pipes.make()
+        var offset: Int64 = 3
+        #expect(try Pipes.splice(from: file.descriptor, offset: &offset, into: ends.write.descriptor, count: 4) == 4)
+        #expect(offset == 7)
+        var buffer = [UInt8](repeating: 0, count: 4)
+        #expect(try buffer.withUnsafeMutableBytes { try ends.read.descriptor.readSome(into: $0) } == 4)
+        #expect(buffer == Array("3456".utf8))
+    }
+
+    @Test func aTableClosesWhatItReplacesAndWhatItHolds() throws {
+        var second = FileDescriptor(rawValue: -1)
+        var secondPipe: String?
+        do {
+            let table = DescriptorTable<Int>()
+            let a = try Pipes.make()
+            let b = try Pipes.make()
+            let first = a.read.descriptor
+            let firstPipe = identity(first)
+            second = b.read.descriptor
+            secondPipe = identity(second)
+            table.insert(a.read, for: 1)
+            table.insert(b.read, for: 1)
+            #expect(identity(first) != firstPipe)
+            #expect(table[1] == second)
+            #expect(table.count == 1)
+        }
+        #expect(identity(second) != secondPipe)
+    }
+
+    @Test func socketsConnectListenAndAccept() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("st-\(UUID().uuidString.prefix(8)).sock").path
+        defer { try? Files.unlink(path) }
+        let listening = try UnixSocket.stream()
+        try UnixSocket.listen(listening, at: path)
+        #expect(Files.type(at: path) == .socket)
+        let client = try UnixSocket.stream()
+        try UnixSocket.connect(client, to: path)
+        let accepted = try UnixSocket.accept(listening)
+        #expect(try [UInt8](repeating: 7, count: 3).withUnsafeBytes { try UnixSocket.send(client.descriptor, $0, attaching: []) } == 3)
+        var buffer = [UInt8](repeating: 0, count: 8)
+        let received = try buffer.withUnsafeMutableBytes { try UnixSocket.receive(accepted.descriptor, into: $0) }
+        #expect(received.count == 3)
+        #expect(received.descriptors.isEmpty)
+        #expect(throws: SystemCallError("connect", .fileNameTooLong)) {
+            try UnixSocket.connect(try UnixSocket.stream(), to: "/" + String(repeating: "x", count: 200))
+        }
+    }
+}
