@@ -176,3 +176,77 @@ import Testing
         #expect(try TestStreams.record(&reader).last == .problem(.truncatedChunk(chunk, presentBytes: 3)))
     }
 }
+
+/// `skipPayload()` after each `chunkStart`: the same events as reading, less
+/// the payloads, whatever the source, its read sizes or the reader's buffer.
+@Suite struct StateStreamReaderSkippingTests {
+    static let streams: [[UInt8]] = {
+        let big = [UInt8](repeating: 0xab, count: 5000)
+        let framed = TestStreams.frame([Array("first chunk".utf8), big, Array("x".utf8)])
+        return [
+            framed,
+            Array(framed.prefix(4 + 11 + 4 + 2500)),  // cut inside the big body
+            Array(framed.prefix(4 + 11 + 2)),  // cut inside a length field
+            TestStreams.frame([big], terminator: false),
+            framed + [1, 2, 3],  // trailing data
+        ]
+    }()
+
+    private static func skippingEvents(_ reader: inout StateStreamReader) throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        while let event = try reader.next() {
+            switch event {
+            case .chunkStart(let chunk):
+                events.append(.chunkStart(chunk))
+                try reader.skipPayload()
+            case .payload(let bytes): events.append(.payload(Array(bytes)))
+            case .chunkEnd(let chunk): events.append(.chunkEnd(chunk))
+            case .terminator(let offset): events.append(.terminator(offset))
+            case .problem(let problem): events.append(.problem(problem))
+            }
+        }
+        return events
+    }
+
+    private static func withoutPayloads(_ events: [RecordedEvent]) -> [RecordedEvent] {
+        events.filter { if case .payload = $0 { return false } else { return true } }
+    }
+
+    @Test(arguments: 0..<5, [1, 7, 4096, 1 << 20])
+    func skippingInMemoryGivesTheSameEventsLessPayloads(stream: Int, size: Int) throws {
+        let bytes = Self.streams[stream]
+        let expected = Self.withoutPayloads(try TestStreams.events(of: bytes, maximumChunkLength: 4096))
+        var reader = StateStreamReader(source: ByteArraySource(bytes, maximumReadSize: size), maximumChunkLength: 4096, bufferSize: max(4, min(size, 4096)))
+        #expect(try Self.skippingEvents(&reader) == expected)
+    }
+
+    @Test(arguments: 0..<5)
+    func skippingAFileReadsOnlyTheLengthFields(stream: Int) throws {
+        let bytes = Self.streams[stream]
+        let expected = Self.withoutPayloads(try TestStreams.events(of: bytes, maximumChunkLength: 4096))
+        let file = try TestStreams.temporaryFile(bytes)
+        defer { try? file.close() }
+        let source = CountingSource(try PositionalFileSource(file))
+        var reader = StateStreamReader(source: source, maximumChunkLength: 4096, bufferSize: 4)
+        #expect(try Self.skippingEvents(&reader) == expected)
+        if stream == 0 {
+            #expect(source.bytesRead == 16)  // three length fields and the terminator
+        }
+    }
+}
+
+/// Counts the bytes a source hands out, passing skips on.
+private final class CountingSource: ByteSource {
+    let source: any ByteSource
+    private(set) var bytesRead = 0
+
+    init(_ source: any ByteSource) { self.source = source }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        let count = try source.read(into: buffer)
+        bytesRead += count
+        return count
+    }
+
+    func skip(_ count: UInt64) throws(InputError) -> UInt64 { try source.skip(count) }
+}

@@ -90,6 +90,14 @@ enum TestStreams {
         return events + [.terminator(offset)]
     }
 
+    /// A regular file holding `bytes`, open for reading; its name is gone already.
+    static func temporaryFile(_ bytes: [UInt8]) throws -> FileDescriptor {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-\(UUID().uuidString)").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try FileDescriptor.open(FilePath(path), .readOnly)
+    }
+
     /// Writes `bytes` into a pipe from another thread and returns the read end.
     static func pipe(_ bytes: [UInt8]) throws -> FileDescriptor {
         let (readEnd, writeEnd) = try FileDescriptor.pipe()
