@@ -2,7 +2,7 @@ import StateStream
 
 /// Something wrong with a migration file, located by its offset in the
 /// (decompressed) file.
-public enum MigrationProblem: Hashable, Sendable, CustomStringConvertible {
+public enum MigrationProblem: Finding, Hashable {
     /// The file does not start with `QEVM`.
     case notAMigrationFile
     /// The header names a version other than 3.
@@ -74,7 +74,7 @@ public enum MigrationProblem: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether the file is broken (`error`) or only unusual (`warning`).
     /// A warning state-stream problem (an oversized chunk) stays a warning.
-    public var severity: StreamProblem.Severity {
+    public var severity: Severity {
         switch self {
         case .noDescription: return .warning
         case .stateStream(_, let problem, _): return problem.severity
@@ -101,14 +101,17 @@ public enum MigrationProblem: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Whether ``offset`` counts bytes of the compressed input.
-    public var offsetIsCompressed: Bool {
+    /// The file, or for a broken zstd layer the compressed input.
+    public var offsetBase: OffsetBase {
         switch self {
-        case .compressionError: return true
-        case .stateStream(_, let problem, _): return problem.offsetIsCompressed
-        default: return false
+        case .compressionError: return .compressedInput
+        case .stateStream(_, let problem, _): return problem.offsetBase
+        default: return .input
         }
     }
+
+    /// Whether ``offset`` counts bytes of the compressed input.
+    public var offsetIsCompressed: Bool { offsetBase == .compressedInput }
 
     /// What is wrong, in one sentence without the offset.
     public var message: String {
@@ -140,10 +143,10 @@ public enum MigrationProblem: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// `kind at offset N: message`.
+    /// `kind at offset N: message`, as every finding; a mismatch between the
+    /// description and the file has no one offset: `kind: message`.
     public var description: String {
         if case .descriptionMismatch = self { return "\(kind.rawValue): \(message)" }
-        if offsetIsCompressed { return "\(kind.rawValue) at compressed offset \(offset): \(message)" }
-        return "\(kind.rawValue) at offset \(offset): \(message)"
+        return "\(kind.rawValue) at \(offsetBase.phrase) \(offset): \(message)"
     }
 }

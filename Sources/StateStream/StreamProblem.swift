@@ -2,7 +2,7 @@
 ///
 /// Offsets count bytes of the framed stream (after decompression), except for
 /// ``compressionError(_:)``, whose offset is in the compressed input.
-public enum StreamProblem: Hashable, Sendable, CustomStringConvertible {
+public enum StreamProblem: Finding, Hashable {
     /// The input ends where a length field was due, so there is no terminator.
     /// QEMU's loader reads end of file here as a zero length: the stream looks
     /// complete to it and fails only later.
@@ -29,13 +29,8 @@ public enum StreamProblem: Hashable, Sendable, CustomStringConvertible {
         case compressionError = "compression-error"
     }
 
-    /// How bad a problem is.
-    public enum Severity: String, Sendable, Codable {
-        /// The stream is broken; reading stops at the first error.
-        case error
-        /// The stream loads, but is not what QEMU writes.
-        case warning
-    }
+    /// How bad a problem is: every finding's ``StateStream/Severity``.
+    public typealias Severity = StateStream.Severity
 
     public var kind: Kind {
         switch self {
@@ -66,8 +61,11 @@ public enum StreamProblem: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The framed stream, or for `compression-error` the compressed input.
+    public var offsetBase: OffsetBase { kind == .compressionError ? .compressedInput : .input }
+
     /// Whether ``offset`` counts bytes of the compressed input.
-    public var offsetIsCompressed: Bool { kind == .compressionError }
+    public var offsetIsCompressed: Bool { offsetBase == .compressedInput }
 
     /// What is wrong and what was expected, in one sentence without the offset.
     public var message: String {
@@ -85,10 +83,5 @@ public enum StreamProblem: Hashable, Sendable, CustomStringConvertible {
         case .compressionError(let failure):
             return failure.description
         }
-    }
-
-    /// `kind at offset N: message`, or `kind at compressed offset N: message`.
-    public var description: String {
-        "\(kind.rawValue) at \(offsetIsCompressed ? "compressed offset" : "offset") \(offset): \(message)"
     }
 }

@@ -9,7 +9,7 @@
 public enum StreamRepair {
     /// One change `repair` made. Offsets are in the input's framed stream unless
     /// they say otherwise.
-    public enum Change: Hashable, Sendable, CustomStringConvertible {
+    public enum Change: Finding, Hashable {
         /// A truncated chunk was left out: its length field and present bytes.
         case droppedPartialChunk(Chunk, presentBytes: UInt64)
         /// A truncated chunk's present bytes were kept as a last chunk of that length.
@@ -23,17 +23,42 @@ public enum StreamRepair {
         /// A terminator was written at this offset of the output.
         case addedTerminator(outputOffset: UInt64)
 
-        /// A stable name for the kind of change, for JSON.
-        public var kind: String {
+        /// The stable names of the kinds of change.
+        public enum Kind: String, Sendable, CaseIterable {
+            case droppedPartialChunk = "dropped-partial-chunk"
+            case keptPartialChunk = "kept-partial-chunk"
+            case droppedPartialLength = "dropped-partial-length"
+            case droppedTrailingData = "dropped-trailing-data"
+            case stoppedAtCompressionError = "stopped-at-compression-error"
+            case addedTerminator = "added-terminator"
+        }
+
+        public var kind: Kind {
             switch self {
-            case .droppedPartialChunk: return "dropped-partial-chunk"
-            case .keptPartialChunk: return "kept-partial-chunk"
-            case .droppedPartialLength: return "dropped-partial-length"
-            case .droppedTrailingData: return "dropped-trailing-data"
-            case .stoppedAtCompressionError: return "stopped-at-compression-error"
-            case .addedTerminator: return "added-terminator"
+            case .droppedPartialChunk: return .droppedPartialChunk
+            case .keptPartialChunk: return .keptPartialChunk
+            case .droppedPartialLength: return .droppedPartialLength
+            case .droppedTrailingData: return .droppedTrailingData
+            case .stoppedAtCompressionError: return .stoppedAtCompressionError
+            case .addedTerminator: return .addedTerminator
             }
         }
+
+        /// A change is no problem: what was wrong is the input's problem.
+        public var severity: Severity { .note }
+
+        /// The input's framed stream; the compressed input for a compression
+        /// error; the output for an added terminator.
+        public var offsetBase: OffsetBase {
+            switch self {
+            case .stoppedAtCompressionError: return .compressedInput
+            case .addedTerminator: return .output
+            default: return .input
+            }
+        }
+
+        /// A change reads as the sentence that says what was done, where.
+        public var message: String { description }
 
         /// Where the change is: an input offset, a compressed-input offset for
         /// a compression error, an output offset for an added terminator.

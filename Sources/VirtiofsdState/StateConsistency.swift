@@ -1,6 +1,8 @@
+import StateStream
+
 /// Something in a decoded state that virtiofsd would refuse to load whatever
 /// the destination holds, located by the payload offset of the inode or handle.
-public struct ConsistencyProblem: Hashable, Sendable, CustomStringConvertible {
+public struct ConsistencyProblem: Finding, Hashable {
     public enum Kind: String, Hashable, Sendable, Codable {
         /// Two inodes share an id ("Double-use of FUSE inode ID").
         case duplicateInode = "duplicate-inode"
@@ -19,10 +21,14 @@ public struct ConsistencyProblem: Hashable, Sendable, CustomStringConvertible {
     public let kind: Kind
     /// The inode or handle concerned.
     public let id: UInt64
+    /// Where the inode or handle is encoded in the payload.
     public let payloadOffset: Int
     public let message: String
 
-    public var description: String { "\(kind.rawValue) at payload offset \(payloadOffset): \(message)" }
+    /// Every inconsistency makes the state unloadable.
+    public var severity: Severity { .error }
+    public var offset: UInt64 { UInt64(payloadOffset) }
+    public var offsetBase: OffsetBase { .payload }
 }
 
 extension VirtiofsdState {

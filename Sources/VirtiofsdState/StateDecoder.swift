@@ -94,7 +94,7 @@ public struct VirtiofsdStateDecoder: Sendable {
     ///   a value the payload ends inside, or for bytes after the state.
     public mutating func finish() throws(VirtiofsdDecodingError) -> VirtiofsdState {
         if let failure {
-            if case .trailingBytes = failure.reason { throw VirtiofsdDecodingError(.trailingBytes(trailingBytes), field: "", offset: failure.offset) }
+            if case .trailingBytes = failure.reason { throw VirtiofsdDecodingError(.trailingBytes(trailingBytes), field: "", offset: failure.payloadOffset) }
             throw failure
         }
         if case .done = part {} else {

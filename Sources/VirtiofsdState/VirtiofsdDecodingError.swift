@@ -1,5 +1,7 @@
+import StateStream
+
 /// Why a payload is not a virtiofsd state, and where: a byte offset in the payload.
-public struct VirtiofsdDecodingError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct VirtiofsdDecodingError: Error, Finding, Hashable {
     /// What is wrong.
     public enum Reason: Hashable, Sendable {
         /// The payload ends inside a value.
@@ -26,42 +28,57 @@ public struct VirtiofsdDecodingError: Error, Hashable, Sendable, CustomStringCon
     /// The field being read, e.g. `inodes[12].location`.
     public let field: String
     /// The offset in the payload where the value starts.
-    public let offset: Int
+    public let payloadOffset: Int
 
     init(_ reason: Reason, field: String, offset: Int) {
         self.reason = reason
         self.field = field
-        self.offset = offset
+        self.payloadOffset = offset
     }
 
-    /// A stable name for the kind of error, for JSON.
-    public var kind: String {
+    /// The stable names of the kinds of error.
+    public enum Kind: String, Sendable, CaseIterable {
+        case truncated
+        case overlongVarint = "overlong-varint"
+        case invalidBool = "invalid-bool"
+        case invalidOptionTag = "invalid-option-tag"
+        case unknownTag = "unknown-tag"
+        case lengthBeyondEnd = "length-beyond-end"
+        case tooLong = "too-long"
+        case invalidUTF8 = "invalid-utf8"
+        case trailingBytes = "trailing-bytes"
+    }
+
+    public var kind: Kind {
         switch reason {
-        case .truncated: return "truncated"
-        case .overlongVarint: return "overlong-varint"
-        case .invalidBool: return "invalid-bool"
-        case .invalidOptionTag: return "invalid-option-tag"
-        case .unknownTag: return "unknown-tag"
-        case .lengthBeyondEnd: return "length-beyond-end"
-        case .tooLong: return "too-long"
-        case .invalidUTF8: return "invalid-utf8"
-        case .trailingBytes: return "trailing-bytes"
+        case .truncated: return .truncated
+        case .overlongVarint: return .overlongVarint
+        case .invalidBool: return .invalidBool
+        case .invalidOptionTag: return .invalidOptionTag
+        case .unknownTag: return .unknownTag
+        case .lengthBeyondEnd: return .lengthBeyondEnd
+        case .tooLong: return .tooLong
+        case .invalidUTF8: return .invalidUTF8
+        case .trailingBytes: return .trailingBytes
         }
     }
 
-    public var description: String {
-        let what: String
+    /// A payload that does not decode is no virtiofsd state.
+    public var severity: Severity { .error }
+    public var offset: UInt64 { UInt64(payloadOffset) }
+    public var offsetBase: OffsetBase { .payload }
+
+    public var message: String {
         switch reason {
-        case .truncated: what = "the payload ends inside \(field)"
-        case .overlongVarint: what = "\(field): varint longer than its type allows"
-        case .invalidBool(let value): what = "\(field): bool byte \(value), not 0 or 1"
-        case .invalidOptionTag(let value): what = "\(field): option tag \(value), not 0 or 1"
-        case .unknownTag(let tag): what = "\(field): unknown variant \(tag)"
-        case .lengthBeyondEnd(let declared, let left): what = "\(field): length \(declared) but only \(left) bytes left"
-        case .tooLong(let length, let limit): what = "\(field): \(length) bytes, more than any path (\(limit))"
-        case .invalidUTF8: what = "\(field): not UTF-8"
-        case .trailingBytes(let count): what = "\(count) bytes follow the state"
+        case .truncated: return "the payload ends inside \(field)"
+        case .overlongVarint: return "\(field): varint longer than its type allows"
+        case .invalidBool(let value): return "\(field): bool byte \(value), not 0 or 1"
+        case .invalidOptionTag(let value): return "\(field): option tag \(value), not 0 or 1"
+        case .unknownTag(let tag): return "\(field): unknown variant \(tag)"
+        case .lengthBeyondEnd(let declared, let left): return "\(field): length \(declared) but only \(left) bytes left"
+        case .tooLong(let length, let limit): return "\(field): \(length) bytes, more than any path (\(limit))"
+        case .invalidUTF8: return "\(field): not UTF-8"
+        case .trailingBytes(let count): return "\(count) bytes follow the state"
         }
-        return "\(kind) at payload offset \(offset): \(what)"
     }
 }

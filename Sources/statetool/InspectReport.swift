@@ -49,14 +49,14 @@ struct InspectReport: Encodable {
         try container.encode(Sizes(min: sizes.minimum, median: sizes.median, max: sizes.maximum), forKey: .chunkSizes)
         try container.encode(sizes.histogram, forKey: .chunkHistogram)
         try container.encode(analysis.terminatorOffset, forKey: .terminatorOffset)
-        try container.encode(analysis.problems.map(ProblemJSON.init), forKey: .problems)
+        try container.encode(analysis.problems.map { ProblemJSON($0) }, forKey: .problems)
         try container.encode(analysis.omittedProblemCount, forKey: .omittedProblems)
         try container.encode(
             Prefix(bytes: analysis.validPrefixLength, chunks: analysis.chunkCount, payloadBytes: analysis.payloadBytes),
             forKey: .validPrefix)
         switch virtiofsd {
         case .success(let state)?: try container.encode(state, forKey: .virtiofsd)
-        case .failure(let error)?: try container.encode(DecodingErrorJSON(error), forKey: .virtiofsdError)
+        case .failure(let error)?: try container.encode(ProblemJSON(error), forKey: .virtiofsdError)
         case nil: break
         }
     }

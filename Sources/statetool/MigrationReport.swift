@@ -140,13 +140,13 @@ struct MigrationReport: Encodable {
                 headerOffset: state.location.headerOffset, streamOffset: state.location.streamOffset,
                 streamLength: Nullable(state.length), describedLength: Nullable(state.describedLength),
                 chunks: state.chunkCount, payloadBytes: state.payloadBytes, valid: state.isComplete,
-                problems: state.problems.map(ProblemJSON.init),
+                problems: state.problems.map { ProblemJSON($0) },
                 output: Nullable(outputs[state.location.section.id]))
         }, forKey: .backEndStates)
         try container.encode(Nullable(survey.endOfFileOffset), forKey: .endOfFileOffset)
         try container.encode(Nullable(survey.descriptionRecord.map { record in
             Description(offset: record.offset, byteCount: record.byteCount, devices: survey.description?.devices.count ?? 0)
         }), forKey: .description)
-        try container.encode(survey.problems.map(ProblemJSON.init), forKey: .problems)
+        try container.encode(survey.problems.map { ProblemJSON($0) }, forKey: .problems)
     }
 }

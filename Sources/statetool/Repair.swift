@@ -67,16 +67,9 @@ struct Repair: ParsableCommand {
 
 /// `repair --json`.
 private struct RepairReportJSON: Encodable {
-    struct Change: Encodable {
-        let kind: String
-        let offset: UInt64
-        let droppedBytes: UInt64
-        let description: String
-    }
-
     let input: String
     let output: String
-    let changes: [Change]
+    let changes: [ProblemJSON]
     let outputChunks: Int
     let outputPayloadBytes: UInt64
     let outputBytes: UInt64
@@ -85,9 +78,7 @@ private struct RepairReportJSON: Encodable {
     init(input: String, output: String, report: StreamRepair.Report) {
         self.input = input
         self.output = output
-        changes = report.changes.map {
-            Change(kind: $0.kind, offset: $0.offset, droppedBytes: $0.droppedBytes, description: $0.description)
-        }
+        changes = report.changes.map { ProblemJSON($0, droppedBytes: $0.droppedBytes) }
         outputChunks = report.outputChunks
         outputPayloadBytes = report.outputPayloadBytes
         outputBytes = report.outputFramedBytes

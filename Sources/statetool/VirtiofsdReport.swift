@@ -102,13 +102,6 @@ struct VirtiofsdReport: Encodable {
         let path: String
     }
 
-    private struct Problem: Encodable {
-        let kind: String
-        let id: UInt64
-        let payloadOffset: Int
-        let message: String
-    }
-
     private func path(_ id: UInt64) -> String? {
         if case .path(let path)? = paths.resolutions[id] { return path }
         return nil
@@ -136,21 +129,6 @@ struct VirtiofsdReport: Encodable {
         try container.encode(state.handles.map { handle in
             Handle(id: handle.id, inode: handle.inode, flags: handle.flags, flagNames: OpenFlags.describe(handle.flags), path: Nullable(path(handle.inode)))
         }, forKey: .handles)
-        try container.encode(state.consistencyProblems().map {
-            Problem(kind: $0.kind.rawValue, id: $0.id, payloadOffset: $0.payloadOffset, message: $0.message)
-        }, forKey: .consistencyProblems)
-    }
-}
-
-/// A decoding error as JSON.
-struct DecodingErrorJSON: Encodable {
-    let kind: String
-    let payloadOffset: Int
-    let message: String
-
-    init(_ error: VirtiofsdDecodingError) {
-        kind = error.kind
-        payloadOffset = error.offset
-        message = error.description
+        try container.encode(state.consistencyProblems().map { ProblemJSON($0, id: $0.id) }, forKey: .consistencyProblems)
     }
 }

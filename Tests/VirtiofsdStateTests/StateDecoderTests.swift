@@ -72,7 +72,7 @@ import VirtiofsdState
         let page = [UInt8](repeating: 0, count: 65536)
         decoder.feed(page)
         let error = decoder.error
-        #expect(error?.kind == "trailing-bytes")
+        #expect(error?.kind == .trailingBytes)
         #expect(error?.offset == 9)
         for _ in 0..<63 { decoder.feed(page) }
         #expect(!decoder.beginsLikeState)
@@ -90,7 +90,7 @@ import VirtiofsdState
         payload[6] = 2
         var decoder = VirtiofsdStateDecoder()
         decoder.feed(payload[..<4096])
-        #expect(decoder.error?.kind == "invalid-option-tag")
+        #expect(decoder.error?.kind == .invalidOptionTag)
         #expect(decoder.beginsLikeState)
     }
 }

@@ -145,19 +145,19 @@ enum Postcard {
         #expect(error([1, 1] + root + tail) == nil)
         #expect(error([2]).map(\.reason) == .unknownTag(2))
         #expect(error([]).map(\.reason) == .truncated)
-        #expect(error([1, 1] + root).map { ($0.reason, $0.offset) } ?? (.truncated, -1) == (.truncated, 6))
-        #expect(error([1, 0xff, 0xff, 0xff, 0x0f]).map { ($0.reason, $0.offset) } ?? (.truncated, -1) == (.lengthBeyondEnd(declared: 33554431, bytesLeft: 0), 1))
+        #expect(error([1, 1] + root).map { ($0.reason, $0.payloadOffset) } ?? (.truncated, -1) == (.truncated, 6))
+        #expect(error([1, 0xff, 0xff, 0xff, 0x0f]).map { ($0.reason, $0.payloadOffset) } ?? (.truncated, -1) == (.lengthBeyondEnd(declared: 33554431, bytesLeft: 0), 1))
         #expect(error([1] + [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02]).map(\.reason) == .overlongVarint)
         #expect(error([1] + [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]).map(\.reason) == .overlongVarint)
         #expect(error([0x81, 0x80, 0x80, 0x80, 0x10]).map(\.reason) == .overlongVarint)
-        #expect(error([1, 1, 1, 1, 9, 0] + tail).map { ($0.reason, $0.offset) } ?? (.truncated, -1) == (.unknownTag(9), 4))
-        #expect(error([1, 1, 1, 1, 0, 2] + tail).map { ($0.reason, $0.offset) } ?? (.truncated, -1) == (.invalidOptionTag(2), 5))
-        #expect(error([1, 1] + root + [2, 0, 2, 0, 5, 0, 0, 0]).map { ($0.reason, $0.offset) } ?? (.truncated, -1) == (.invalidBool(5), 10))
-        #expect(error([1, 1] + root + tail + [0xaa]).map { ($0.reason, $0.offset) } ?? (.truncated, -1) == (.trailingBytes(1), 14))
+        #expect(error([1, 1, 1, 1, 9, 0] + tail).map { ($0.reason, $0.payloadOffset) } ?? (.truncated, -1) == (.unknownTag(9), 4))
+        #expect(error([1, 1, 1, 1, 0, 2] + tail).map { ($0.reason, $0.payloadOffset) } ?? (.truncated, -1) == (.invalidOptionTag(2), 5))
+        #expect(error([1, 1] + root + [2, 0, 2, 0, 5, 0, 0, 0]).map { ($0.reason, $0.payloadOffset) } ?? (.truncated, -1) == (.invalidBool(5), 10))
+        #expect(error([1, 1] + root + tail + [0xaa]).map { ($0.reason, $0.payloadOffset) } ?? (.truncated, -1) == (.trailingBytes(1), 14))
         let badName: [UInt8] = [1, 2] + root + [2, 1, 1, 1, 2, 0xff, 0xfe, 0] + tail
-        #expect(error(badName).map { ($0.reason, $0.offset) } ?? (.truncated, -1) == (.invalidUTF8, 10))
+        #expect(error(badName).map { ($0.reason, $0.payloadOffset) } ?? (.truncated, -1) == (.invalidUTF8, 10))
         // A handle source other than OpenInode.
-        #expect(error([1, 1] + root + [2, 1, 5, 1, 1, 0, 2, 0, 0, 0, 0, 0]).map { ($0.reason, $0.offset) } ?? (.truncated, -1) == (.unknownTag(1), 10))
+        #expect(error([1, 1] + root + [2, 1, 5, 1, 1, 0, 2, 0, 0, 0, 0, 0]).map { ($0.reason, $0.payloadOffset) } ?? (.truncated, -1) == (.unknownTag(1), 10))
     }
 
     @Test func inconsistentStatesAreReported() throws {
