@@ -11,7 +11,7 @@ struct Capture: ParsableCommand {
             (at most 1 MiB; --chunk-size to change), writes the terminator, then asks \
             CHECK_DEVICE_STATE. The output is kept only if the back-end confirms.
 
-            Exit status: \(LiveExitStatus.summary)
+            Exit status: \(ExitStatus.liveSummary)
             """
     )
 
@@ -39,7 +39,7 @@ struct Capture: ParsableCommand {
             verdict = try frontEnd.checkDeviceState()
             if verdict == 0 { try file.commit() }
         } catch let error as VhostUserError {
-            throw LiveExitStatus.fail(error)
+            throw CommandFailure(error)
         } catch {
             throw CommandSupport.fail(error, file: connection.socket)
         }
@@ -47,7 +47,7 @@ struct Capture: ParsableCommand {
         StandardError.write("captured \(received.payloadBytes) payload bytes in \(received.chunks) chunks in \(Format.seconds(elapsed)) (\(Format.rate(received.payloadBytes, elapsed)))")
         guard verdict == 0 else {
             StandardError.write("the back-end reported a failed save (CHECK_DEVICE_STATE \(verdict)): no output written")
-            throw LiveExitStatus.stateRejected
+            throw CommandFailure(.stateRejected)
         }
     }
 }

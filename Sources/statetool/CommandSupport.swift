@@ -1,5 +1,6 @@
 import ArgumentParser
 import StateStream
+import VhostUser
 
 /// What every command does the same way: open inputs, show progress, report
 /// failures with their exit status.
@@ -13,35 +14,38 @@ enum CommandSupport {
         }
     }
 
-    /// Prints `file: error: …` for an input or output failure and returns the
-    /// exit status to throw (2).
-    static func fail(_ error: any Error, file: String) -> ExitCode {
+    /// The failure to throw for an error reading `file` or writing an output:
+    /// `file: error: …`, exit status 2. A ``CommandFailure`` passes unchanged,
+    /// so one `catch` serves a block that throws both.
+    static func fail(_ error: any Error, file: String) -> CommandFailure {
         switch error {
-        case InputError.copyFailed(let output): StandardError.write("error: \(output)")
-        case let error as InputError: StandardError.write("\(file): error: \(error)")
-        case let error as OutputError: StandardError.write("error: \(error)")
-        default: StandardError.write("\(file): error: \(error)")
+        case let failure as CommandFailure: return failure
+        case let error as VhostUserError: return CommandFailure(error)
+        case InputError.copyFailed(let output): return CommandFailure(.unreadable, "error: \(output)")
+        case let error as OutputError: return CommandFailure(.unreadable, "error: \(error)")
+        default: return CommandFailure(.unreadable, "\(file): error: \(error)")
         }
-        return ExitStatus.unreadable
     }
 
-    /// Prints a broken stream's problems on standard error, `file: severity: problem`.
-    static func reportProblems(of analysis: StreamAnalysis, file: String) {
-        for problem in analysis.problems {
-            StandardError.write("\(file): \(problem.severity.rawValue): \(problem)")
-        }
+    /// A stream's problems as standard error shows them, `file: severity: problem`.
+    static func problemLines(of analysis: StreamAnalysis, file: String) -> [String] {
+        var lines = analysis.problems.map { "\(file): \($0.severity.rawValue): \($0)" }
         if analysis.omittedProblemCount > 0 {
-            StandardError.write("\(file): warning: \(analysis.omittedProblemCount) more warnings not shown")
+            lines.append("\(file): warning: \(analysis.omittedProblemCount) more warnings not shown")
         }
         if analysis.error != nil {
-            StandardError.write("\(file): \(analysis.validPrefixSummary)")
+            lines.append("\(file): \(analysis.validPrefixSummary)")
         }
+        return lines
     }
 
-    /// Refuses a broken input: prints its problems and a hint, returns exit status 1.
-    static func refuse(_ analysis: StreamAnalysis, file: String, hint: String) -> ExitCode {
-        reportProblems(of: analysis, file: file)
-        StandardError.write("\(file): refusing a broken stream: \(hint)")
-        return ExitStatus.invalid
+    /// Prints a stream's problems on standard error.
+    static func reportProblems(of analysis: StreamAnalysis, file: String) {
+        problemLines(of: analysis, file: file).forEach(StandardError.write)
+    }
+
+    /// The failure that refuses a broken input: its problems and a hint, exit status 1.
+    static func refuse(_ analysis: StreamAnalysis, file: String, hint: String) -> CommandFailure {
+        CommandFailure(.invalid, messages: problemLines(of: analysis, file: file) + ["\(file): refusing a broken stream: \(hint)"])
     }
 }

@@ -81,10 +81,10 @@ struct Diff: ParsableCommand {
         let broken = [(a, analyses.0), (b, analyses.1)].filter { $0.1.error != nil }
         guard broken.isEmpty else {
             for (file, analysis) in broken { CommandSupport.reportProblems(of: analysis, file: file) }
-            throw ExitStatus.unreadable
+            throw CommandFailure(.unreadable)
         }
         print(text)
-        if !identical { throw ExitStatus.invalid }
+        if !identical { throw CommandFailure(.invalid) }
     }
 
     private func compareSemantically() throws {
@@ -98,7 +98,7 @@ struct Diff: ParsableCommand {
             lines += differences.map { "  \($0)" }
             print(lines.joined(separator: "\n"))
         }
-        if !differences.isEmpty { throw ExitStatus.invalid }
+        if !differences.isEmpty { throw CommandFailure(.invalid) }
     }
 
     private func side(_ name: String, _ analysis: StreamAnalysis) -> String {

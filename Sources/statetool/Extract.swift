@@ -90,9 +90,8 @@ struct Extract: ParsableCommand {
                 try output.commit()
             }
         } catch let several as SeveralDevices {
-            StandardError.write(
+            throw CommandFailure(.usage,
                 "\(file): error: several devices hold back-end state (\(several.first), \(several.second)): pick one with --device, or leave out -o to write one file each")
-            throw ExitCode.validationFailure
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
@@ -124,9 +123,9 @@ struct Extract: ParsableCommand {
         }
         guard !outputs.isEmpty else {
             StandardError.write(device.map { "\(file): error: no back-end state of device \($0)" } ?? "\(file): error: no vhost-user back-end state in this file")
-            throw ExitStatus.invalid
+            throw CommandFailure(.invalid)
         }
-        if !report.valid { throw ExitStatus.invalid }
+        if !report.valid { throw CommandFailure(.invalid) }
     }
 }
 

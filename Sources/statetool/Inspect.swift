@@ -95,6 +95,6 @@ struct Inspect: ParsableCommand {
             if decode, case .success(let state)? = report.virtiofsd { output.write(state.listing) }
         }
         output.flush()
-        if !report.valid { throw ExitStatus.invalid }
+        if !report.valid { throw CommandFailure(.invalid) }
     }
 }

@@ -25,37 +25,3 @@ struct SocketOptions: ParsableArguments {
         return frontEnd
     }
 }
-
-/// The exit statuses of `replay` and `capture`, one per kind of failure.
-enum LiveExitStatus {
-    static let stateRejected = ExitCode(3)
-    static let cannotConnect = ExitCode(4)
-    static let noDeviceState = ExitCode(5)
-    static let transferRejected = ExitCode(6)
-    static let hungUp = ExitCode(7)
-    static let timedOut = ExitCode(8)
-    static let protocolError = ExitCode(9)
-
-    /// The documentation shared by `replay` and `capture`.
-    static let summary = """
-        0 the back-end accepted the state (CHECK_DEVICE_STATE 0), 1 the stream is broken, 2 an input \
-        could not be read or an output written, 3 the back-end rejected the state (CHECK_DEVICE_STATE \
-        non-zero), 4 cannot connect (no socket, not a socket, permission denied, connection refused), \
-        5 the back-end lacks VHOST_USER_F_PROTOCOL_FEATURES or DEVICE_STATE, 6 SET_DEVICE_STATE_FD \
-        rejected, 7 the back-end hung up, 8 timed out, 9 protocol error, 64 usage error.
-        """
-
-    /// Prints `error` and returns its exit status.
-    static func fail(_ error: VhostUserError) -> ExitCode {
-        StandardError.write("error: \(error)")
-        switch error {
-        case .cannotConnect: return cannotConnect
-        case .noProtocolFeatures, .noDeviceState: return noDeviceState
-        case .transferRejected: return transferRejected
-        case .peerHungUp, .transferCutShort: return hungUp
-        case .timedOut: return timedOut
-        case .protocolViolation: return protocolError
-        case .cannotListen, .systemCall, .inputChanged: return ExitStatus.unreadable
-        }
-    }
-}

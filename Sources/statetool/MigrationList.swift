@@ -62,6 +62,6 @@ struct MigrationList: ParsableCommand {
         }
         output.flush()
         report.reportProblems()
-        if !report.valid { throw ExitStatus.invalid }
+        if !report.valid { throw CommandFailure(.invalid) }
     }
 }

@@ -73,8 +73,7 @@ struct MigrationReplace: ParsableCommand {
             let rewrite = MigrationRewrite(file: file, device: device, output: output, compression: compression)
             result = try rewrite.run(input, with: replacement, protecting: [state])
         } catch let failure as StateReplacement.Failure {
-            StandardError.write("\(file): error: \(failure)")
-            throw ExitStatus.invalid
+            throw CommandFailure(.invalid, "\(file): error: \(failure)")
         } catch {
             throw CommandSupport.fail(error, file: file)
         }

@@ -43,8 +43,6 @@ struct Payload: ParsableCommand {
                 if file.bytesWritten > analysis.payloadBytes { try file.truncate(to: analysis.payloadBytes) }
             }
             try file.commit()
-        } catch let exit as ExitCode {
-            throw exit
         } catch {
             progress.clear()
             throw CommandSupport.fail(error, file: stream)

@@ -54,8 +54,7 @@ struct Preflight: ParsableCommand {
         do {
             report = try PreflightCheck.run(loaded.state, sharedDirectory: sharedDirectory)
         } catch {
-            StandardError.write("\(file): error: \(error)")
-            throw ExitStatus.unreadable
+            throw CommandFailure(.unreadable, "\(file): error: \(error)")
         }
         let output = StandardOutput()
         if format.json {
@@ -65,7 +64,7 @@ struct Preflight: ParsableCommand {
             output.write(Self.describe(report, state: loaded.state, origin: loaded.originDescription, file: file, sharedDirectory: sharedDirectory, all: all))
         }
         output.flush()
-        if !report.isClean { throw ExitStatus.invalid }
+        if !report.isClean { throw CommandFailure(.invalid) }
     }
 
     /// The text report, for `preflight` and for `retarget` when it refuses.

@@ -37,8 +37,6 @@ struct Rechunk: ParsableCommand {
                 throw CommandSupport.refuse(analysis, file: stream, hint: "run statetool repair first")
             }
             try file.commit()
-        } catch let exit as ExitCode {
-            throw exit
         } catch {
             throw CommandSupport.fail(error, file: stream)
         }

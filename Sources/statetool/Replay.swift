@@ -16,7 +16,7 @@ struct Replay: ParsableCommand {
             reaches the back-end (--force sends its valid prefix anyway); from standard input a \
             framing error mid-way aborts as QEMU does: the pipe is closed and no CHECK is sent.
 
-            Exit status: \(LiveExitStatus.summary)
+            Exit status: \(ExitStatus.liveSummary)
             """
     )
 
@@ -42,7 +42,7 @@ struct Replay: ParsableCommand {
         let outcome = try transfer(validated: validated, sendingPrefixOnly: sendingPrefixOnly, logStart: logStart)
         try report(outcome)
         printBackEndLog(from: logStart)
-        if outcome.verdict != 0 { throw LiveExitStatus.stateRejected }
+        if outcome.verdict != 0 { throw CommandFailure(.stateRejected) }
     }
 
     /// What one replay did.
@@ -96,16 +96,14 @@ struct Replay: ParsableCommand {
             if sent.analysis.error != nil && !sendingPrefixOnly {
                 CommandSupport.reportProblems(of: sent.analysis, file: stream)
                 StandardError.write("\(stream): transfer aborted after \(sent.payloadBytes) payload bytes, as QEMU aborts: pipe closed, no CHECK_DEVICE_STATE sent")
-                throw ExitStatus.invalid
+                throw CommandFailure(.invalid)
             }
             let transferTime = ContinuousClock.now - started
             let verdict = try frontEnd.checkDeviceState()
             return Outcome(sent: sent, verdict: verdict, transferTime: transferTime, checkTime: ContinuousClock.now - started - transferTime)
         } catch let error as VhostUserError {
             printBackEndLog(from: logStart)
-            throw LiveExitStatus.fail(error)
-        } catch let exit as ExitCode {
-            throw exit
+            throw CommandFailure(error)
         } catch {
             throw CommandSupport.fail(error, file: stream)
         }

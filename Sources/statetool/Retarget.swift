@@ -174,15 +174,12 @@ struct Retarget: ParsableCommand {
             migration = try rewrite.run(
                 input, selecting: { LoadedPayload.isWanted($0, device: nil) },
                 with: .derived(maximumOldPayload: LoadedPayload.maximumSize, chunkSize: Int(chunkSize.bytes), derive))
-        } catch let status as ExitCode {
-            throw status
         } catch let replacement as StateReplacement.Failure {
-            StandardError.write("\(file): error: \(replacement)")
-            throw ExitStatus.invalid
+            throw CommandFailure(.invalid, "\(file): error: \(replacement)")
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
-        guard let result = outcome else { throw ExitStatus.unreadable }
+        guard let result = outcome else { throw CommandFailure(.unreadable) }
         let location = migration.summary.location
         return Outcome(
             result: result, origin: LoadedPayload.Origin.migrationFile(device: location.section.name).description,
@@ -211,13 +208,10 @@ struct Retarget: ParsableCommand {
         }
     }
 
-    /// Prints why retarget refuses and returns its exit status.
-    private func refuse(_ error: RetargetError) -> ExitCode {
-        StandardError.write("\(file): error: \(error)")
-        switch error {
-        case .preflight: return ExitStatus.unreadable
-        default: return ExitStatus.invalid
-        }
+    /// Why retarget refuses, and its exit status.
+    private func refuse(_ error: RetargetError) -> CommandFailure {
+        if case .preflight = error { return CommandFailure(.unreadable, "\(file): error: \(error)") }
+        return CommandFailure(.invalid, "\(file): error: \(error)")
     }
 
     // MARK: - Report

@@ -78,8 +78,7 @@ struct Serve: ParsableCommand {
         do {
             listener = try Listener(path: socket)
         } catch {
-            StandardError.write("error: \(error)")
-            throw ExitStatus.unreadable
+            throw CommandFailure(.unreadable, "error: \(error)")
         }
         StandardError.write("serve: listening on \(socket)")
         repeat {

@@ -34,8 +34,19 @@ struct Statetool: ParsableCommand {
 
     /// A reader that goes away is a write error (EPIPE) with a message, not a
     /// silent death by SIGPIPE.
+    ///
+    /// A ``CommandFailure`` prints what it has to say and exits with its
+    /// status; anything else is swift-argument-parser's to report.
     static func main() {
         Signals.ignore(.brokenPipe)
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as CommandFailure {
+            failure.printMessages()
+            Signals.exit(failure.status.rawValue)
+        } catch {
+            exit(withError: error)
+        }
     }
 }

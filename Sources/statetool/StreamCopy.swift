@@ -26,8 +26,6 @@ enum StreamCopy {
                 CommandSupport.reportProblems(of: analysis, file: stream)
             }
             try file.commit()
-        } catch let exit as ExitCode {
-            throw exit
         } catch {
             throw CommandSupport.fail(error, file: stream)
         }

@@ -28,26 +28,25 @@ struct Validate: ParsableCommand {
     var files: [String]
 
     func run() throws {
-        var worst = ExitStatus.valid
-        for file in files {
-            let status = check(file)
-            if status.rawValue > worst.rawValue { worst = status }
-        }
-        if worst != ExitStatus.valid { throw worst }
+        // Every file is checked and reported in turn; the worst status wins.
+        let worst = files.map(check).max() ?? .success
+        if worst != .success { throw CommandFailure(worst) }
     }
 
-    private func check(_ file: String) -> ExitCode {
+    private func check(_ file: String) -> ExitStatus {
         let analysis: StreamAnalysis
         do {
             analysis = try StreamAnalysis.analyze(path: file, options: reading, computeDigest: false)
         } catch {
-            return CommandSupport.fail(error, file: file)
+            let failure = CommandSupport.fail(error, file: file)
+            failure.printMessages()
+            return failure.status
         }
         CommandSupport.reportProblems(of: analysis, file: file)
-        guard analysis.isValid(strict: reading.strict) else { return ExitStatus.invalid }
+        guard analysis.isValid(strict: reading.strict) else { return .invalid }
         if verbose {
             print("\(file): valid: \(analysis.chunkCount) chunks, \(analysis.payloadBytes) payload bytes, \(analysis.compression.rawValue)")
         }
-        return ExitStatus.valid
+        return .success
     }
 }

@@ -21,8 +21,7 @@ struct VirtiofsdInput {
         do {
             return try LoadedPayload.load(from: input, device: device)
         } catch let failure as LoadedPayload.Failure {
-            StandardError.write("\(file): error: \(failure)")
-            throw ExitStatus.unreadable
+            throw CommandFailure(.unreadable, "\(file): error: \(failure)")
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
@@ -33,8 +32,7 @@ struct VirtiofsdInput {
         do {
             return try VirtiofsdState(decoding: payload)
         } catch {
-            StandardError.write("\(file): error: not a virtiofsd state: \(error)")
-            throw ExitStatus.unreadable
+            throw CommandFailure(.unreadable, "\(file): error: not a virtiofsd state: \(error)")
         }
     }
 }
