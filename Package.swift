@@ -94,13 +94,19 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // What the tests share: where fixtures are, running programs, the
+        // every-split verifier.
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "SystemCallsTests",
-            dependencies: ["SystemCalls", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["TestSupport", "SystemCalls", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .testTarget(
             name: "StateStreamTests",
-            dependencies: [
+            dependencies: ["TestSupport",
                 "StateStream",
                 "CZstd",
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -109,25 +115,25 @@ let package = Package(
         ),
         .testTarget(
             name: "VhostUserTests",
-            dependencies: ["VhostUser", "SystemCalls", "StateStream", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["TestSupport", "VhostUser", "SystemCalls", "StateStream", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .testTarget(
             name: "MigrationFileTests",
-            dependencies: ["MigrationFile", "StateStream", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["TestSupport", "MigrationFile", "StateStream", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "VirtiofsdStateTests",
-            dependencies: ["VirtiofsdState", "StateStream"]
+            dependencies: ["TestSupport", "VirtiofsdState", "StateStream"]
         ),
         // Replays every input kept in Fuzz/Corpus through its fuzz target.
         .testTarget(
             name: "FuzzCorpusTests",
-            dependencies: ["FuzzTargets"]
+            dependencies: ["TestSupport", "FuzzTargets"]
         ),
         // End-to-end tests: run the built `statetool` binary the way a user does.
         .testTarget(
             name: "statetoolTests",
-            dependencies: ["statetool", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["TestSupport", "statetool", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

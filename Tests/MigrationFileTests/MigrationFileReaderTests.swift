@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import MigrationFile
 import StateStream
 import Testing
@@ -106,6 +107,33 @@ struct WalkRecord {
         }
         record.survey.finish()
         return record
+    }
+}
+
+/// The migration walk under every split of its input (``SplitVerifier``):
+/// the same sections, problems and embedded streams, whole or cut anywhere.
+@Suite struct MigrationFileSplitTests {
+    private struct Seen: Equatable {
+        var events: [String]
+        var framed: [String: [UInt8]]
+        var problems: [MigrationProblem]
+    }
+
+    private func verify(_ bytes: [UInt8]) throws {
+        let disagreement = try SplitVerifier.firstDisagreement(count: bytes.count) { split in
+            let record = try WalkRecord.walk(bytes, readSizes: split.readSizes)
+            return Seen(events: record.events, framed: record.framed, problems: record.survey.problems)
+        }
+        #expect(disagreement == nil, "\(disagreement.map { "\($0.split): \($0.got.events.last ?? "")" } ?? "")")
+    }
+
+    @Test func everySplitOfACompleteFileWalksTheSame() throws {
+        try verify(SampleMigrationFile().bytes)
+    }
+
+    @Test func everySplitOfAFileCutInsideTheStateWalksTheSame() throws {
+        let file = SampleMigrationFile()
+        try verify(Array(file.bytes.prefix(Int(file.mark("fs stream")) + 100)))
     }
 }
 
@@ -290,19 +318,5 @@ struct WalkRecord {
 
 /// Compresses with the zstd command-line tool.
 func zstdCompress(_ bytes: [UInt8]) throws -> [UInt8] {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/zstd")
-    process.arguments = ["-q", "-c"]
-    let input = Pipe(), output = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    try process.run()
-    let writer = input.fileHandleForWriting
-    Thread.detachNewThread {
-        try? writer.write(contentsOf: Data(bytes))
-        try? writer.close()
-    }
-    let compressed = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Array(compressed)
+    Array(try ProcessRunner.run("/usr/bin/zstd", ["-q", "-c"], stdin: Data(bytes)).stdoutBytes)
 }

@@ -1,5 +1,6 @@
 import Crypto
 import StateStream
+import TestSupport
 import Testing
 
 @Suite struct StreamAnalysisTests {
@@ -101,8 +102,4 @@ import Testing
 }
 
 /// `shared/fixtures/qemu-virtiofsd`, beside the repository.
-let fixturesDirectory: String = {
-    var path = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    path.removeLast(3)  // Tests/StateStreamTests/StreamAnalysisTests.swift
-    return path.joined(separator: "/") + "/../shared/fixtures/qemu-virtiofsd"
-}()
+let fixturesDirectory = Repository.fixtures.path

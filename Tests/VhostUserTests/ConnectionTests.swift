@@ -1,4 +1,6 @@
+import Foundation
 import SystemCalls
+import TestSupport
 import SystemPackage
 import Testing
 @testable import VhostUser
@@ -71,5 +73,50 @@ import Testing
         withExtendedLifetime(a) {
             #expect(throws: VhostUserError.timedOut(waitingFor: "a reply", seconds: 0)) { _ = try b.receive(waitingFor: "a reply") }
         }
+    }
+
+    /// Messages under every split of their bytes (``SplitVerifier``): whatever
+    /// the reads return, the same messages come, with the same payloads.
+    @Test func everySplitOfTheBytesGivesTheSameMessages() throws {
+        let messages = [
+            Message(.getFeatures),
+            Message(.setProtocolFeatures, payload: Message.u64Payload(0x8_8b)),
+            Message(.setVringBase, payload: [0, 0, 0, 0, 7, 0, 0, 0]),
+            Message.reply(to: Request.getFeatures.rawValue, payload: Message.u64Payload(1 << 30)),
+        ]
+        let bytes = messages.flatMap(\.encoded)
+        struct Seen: Equatable {
+            var requestID: UInt32
+            var flags: UInt32
+            var payload: [UInt8]
+        }
+        let disagreement = try SplitVerifier.firstDisagreement(count: bytes.count) { split -> [Seen] in
+            let (a, b) = try connectedPair()
+            // Write the pieces as the split cuts them; the receiver is already waiting for the first.
+            let pieces = Self.pieces(of: bytes, readSizes: split.readSizes)
+            let socket = a.socket
+            let writer = Thread {
+                for piece in pieces { _ = try? socket.writeAll(piece) }
+            }
+            writer.start()
+            var seen: [Seen] = []
+            while seen.count < messages.count, let message = try b.receive(waitingFor: "a message") {
+                seen.append(Seen(requestID: message.requestID, flags: message.flags.rawValue, payload: message.payload))
+            }
+            withExtendedLifetime(a) {}
+            return seen
+        }
+        #expect(disagreement == nil, "\(disagreement.map { "\($0.split)" } ?? "")")
+    }
+
+    private static func pieces(of bytes: [UInt8], readSizes: (Int) -> Int) -> [[UInt8]] {
+        var pieces: [[UInt8]] = []
+        var start = 0
+        while start < bytes.count {
+            let end = start + min(bytes.count - start, max(1, readSizes(pieces.count)))
+            pieces.append(Array(bytes[start..<end]))
+            start = end
+        }
+        return pieces
     }
 }

@@ -1,12 +1,12 @@
 import Foundation
+import TestSupport
 import StateStream
 import Testing
 import VirtiofsdState
 
 /// The payload of a fixture stream, `shared/fixtures/qemu-virtiofsd/state/NAME.state`.
 func fixturePayload(_ name: String) throws -> [UInt8] {
-    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("../shared/fixtures/qemu-virtiofsd/state/\(name).state").standardized.path
+    let path = Repository.fixtureState(name)
     let sink = ByteArraySink()
     _ = try StreamTransforms.extractPayload(of: StateStreamInput(path: path), to: sink)
     return sink.bytes

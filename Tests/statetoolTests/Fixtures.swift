@@ -1,12 +1,13 @@
 import Foundation
+import TestSupport
 
 /// The real QEMU 10.0 + virtiofsd 1.13.2 fixtures in `shared/fixtures/qemu-virtiofsd`.
 enum Fixtures {
-    static let directory = StatetoolRunner.packageDirectory.appendingPathComponent("../shared/fixtures/qemu-virtiofsd").standardized
+    static let directory = Repository.fixtures
 
     /// `state/NAME.state`: the stream cut out of a migration file.
     static func state(_ name: String) -> String {
-        directory.appendingPathComponent("state/\(name).state").path
+        Repository.fixtureState(name)
     }
 
     /// One capture of MANIFEST.md's table: where its state sits in its migration file.

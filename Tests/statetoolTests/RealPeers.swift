@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TestSupport
 import Testing
 
 /// The real vhost-user peers `Scripts/install-peers` puts in place, and the
@@ -58,38 +59,14 @@ enum Peer {
     /// Starts `executable` with its output going to `log` (nowhere when `nil`),
     /// and waits up to 5 s for `socket` to appear when one is named.
     static func start(_ executable: String, _ arguments: [String], log: String?, waitingFor socket: String? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let log {
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        } else {
-            process.standardError = FileHandle.nullDevice
-        }
-        process.standardOutput = process.standardError
-        try process.run()
-        if let socket {
-            for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
-        }
-        return process
+        try ProcessRunner.start(executable, arguments, log: log, waitingFor: socket)
     }
 
     /// Runs `executable` to its end in the package directory, with nothing on
     /// its standard input; returns its status and standard output.
     static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = StatetoolRunner.packageDirectory
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try ProcessRunner.run(executable, arguments)
+        return (result.status, result.stdout)
     }
 
     /// Runs a Python helper of `Tests/Peers` to its end; returns its status and output.

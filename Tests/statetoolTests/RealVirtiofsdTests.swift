@@ -18,8 +18,7 @@ import Testing
 
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
 
-    private let realState = StatetoolRunner.packageDirectory
-        .appendingPathComponent("../shared/fixtures/qemu-virtiofsd/state/s1-A-running.state").standardized.path
+    private let realState = Fixtures.state("s1-A-running")
 
     @Test func realStateLoadsIntoTheFixtureShare() throws {
         try RealPeers.makeShare(at: scratch.appendingPathComponent("share"))

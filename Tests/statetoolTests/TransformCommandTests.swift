@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// payload, frame, rechunk, compress, decompress and repair, run as a user runs them.
@@ -110,12 +111,8 @@ import Testing
 
     @Test func killedMidWayLeavesNoOutput() throws {
         // frame reads a pipe that never ends; kill it once output is under way.
-        let process = Process()
-        process.executableURL = StatetoolRunner.executable
-        process.arguments = ["frame", "-", "-o", path("out.state")]
         let input = Pipe()
-        process.standardInput = input
-        try process.run()
+        let process = try ProcessRunner.start(StatetoolRunner.executable.path, ["frame", "-", "-o", path("out.state")], log: nil, stdin: input)
         try input.fileHandleForWriting.write(contentsOf: Data(repeating: 7, count: 4 << 20))
         Thread.sleep(forTimeInterval: 0.3)
         kill(process.processIdentifier, SIGKILL)

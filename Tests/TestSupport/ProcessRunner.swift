@@ -1,0 +1,71 @@
+import Foundation
+
+/// Starting other programs from tests: one way to run one to its end, one
+/// way to start one that runs beside the test.
+public enum ProcessRunner {
+    /// What a finished program said and how it ended.
+    public struct Result: Sendable {
+        public let status: Int32
+        public let stdoutBytes: Data
+        public let stderrBytes: Data
+
+        public var stdout: String { String(decoding: stdoutBytes, as: UTF8.self) }
+        public var stderr: String { String(decoding: stderrBytes, as: UTF8.self) }
+    }
+
+    /// Runs `executable` to its end in `directory`, feeding `stdin` through a
+    /// pipe when given (nothing otherwise). Its output goes to files, not
+    /// pipes, so a program that writes much never waits on the test.
+    public static func run(
+        _ executable: String, _ arguments: [String], stdin: Data? = nil, in directory: URL = Repository.root
+    ) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("stdout"), err = scratch.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        let input = Pipe()
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        try process.run()
+        if let stdin {
+            let writer = input.fileHandleForWriting
+            Thread.detachNewThread {
+                try? writer.write(contentsOf: stdin)
+                try? writer.close()
+            }
+        }
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdoutBytes: try Data(contentsOf: out), stderrBytes: try Data(contentsOf: err))
+    }
+
+    /// Starts `executable` with its output going to `log` (nowhere when
+    /// `nil`) and its standard input from `stdin` when given, and waits up to
+    /// 5 s for `socket` to appear when one is named. The caller stops it.
+    public static func start(
+        _ executable: String, _ arguments: [String], log: String?, stdin: Pipe? = nil, waitingFor socket: String? = nil
+    ) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let log {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
+        process.standardOutput = process.standardError
+        process.standardInput = stdin ?? FileHandle.nullDevice
+        try process.run()
+        if let socket {
+            for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        return process
+    }
+}
