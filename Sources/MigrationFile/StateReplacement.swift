@@ -184,16 +184,40 @@ public enum StateReplacement {
         case .file(let file): sink = BufferedSink(file)
         }
         let window = CopyWindow(source: input.framedSource, sink: sink, kernelCopy: kernelCopy)
+        var replacement = Replacement(window: window, sink: sink, state: state, device: device, selects: selects)
+        try MigrationFileReader(input: StateStreamInput(framed: window, like: input)).walk { event in
+            observe(event)
+            try replacement.handle(event)
+        }
+        return try replacement.finish()
+    }
+
+    /// One replacement under way: what the walk has found, and the copy
+    /// behind it that leaves out the old state and writes the new one.
+    private struct Replacement {
+        let window: CopyWindow
+        let sink: any ByteSink
+        let state: ReplacementState
+        let device: String?
+        let selects: ((BackEndStateLocation) -> Bool)?
         var found: BackEndStateLocation?
         var replacing = false
         var lengths: (old: UInt64, new: UInt64) = (0, 0)
         var newPayloadSHA256 = ""
         var oldPayload: [UInt8] = []
         var described: (description: VMDescription, offset: UInt64, byteCount: UInt64)?
-        // What the file says of itself is checked as a migration ls would: sizes against the description too.
+        /// What the file says of itself is checked as a migration ls would: sizes against the description too.
         var survey = MigrationFileSurvey()
-        try MigrationFileReader(input: StateStreamInput(framed: window, like: input)).walk { event in
-            observe(event)
+
+        init(window: CopyWindow, sink: any ByteSink, state: ReplacementState, device: String?, selects: ((BackEndStateLocation) -> Bool)?) {
+            self.window = window
+            self.sink = sink
+            self.state = state
+            self.device = device
+            self.selects = selects
+        }
+
+        mutating func handle(_ event: MigrationEvent) throws {
             survey.record(event)
             switch event {
             case .backEndStateStart(let location):
@@ -228,26 +252,31 @@ public enum StateReplacement {
                 break
             }
         }
-        survey.finish()
-        if let problem = survey.error { throw Failure.brokenFile(problem) }
-        guard let found else { throw Failure.noState(device: device) }
-        var changes: [DescriptionChange] = []
-        var descriptionOffset: UInt64?
-        if let described {
-            let held = try window.held(from: described.offset, count: described.byteCount)
-            let edited = try edit(
-                json: Array(held.dropFirst(5)), description: described.description, location: found,
-                delta: Int64(lengths.new) - Int64(lengths.old), changes: &changes)
-            descriptionOffset = described.offset + lengths.new - lengths.old
-            try sink.write([MigrationFormat.RecordType.description.rawValue] + bigEndian(UInt32(edited.count)))
-            try sink.write(edited)
-        } else {
-            try window.emitHeld()
+
+        /// After the walk: refuses a broken file or one without the state,
+        /// writes the description with its sizes edited, and sums up.
+        mutating func finish() throws -> Summary {
+            survey.finish()
+            if let problem = survey.error { throw Failure.brokenFile(problem) }
+            guard let found else { throw Failure.noState(device: device) }
+            var changes: [DescriptionChange] = []
+            var descriptionOffset: UInt64?
+            if let described {
+                let held = try window.held(from: described.offset, count: described.byteCount)
+                let edited = try edit(
+                    json: Array(held.dropFirst(5)), description: described.description, location: found,
+                    delta: Int64(lengths.new) - Int64(lengths.old), changes: &changes)
+                descriptionOffset = described.offset + lengths.new - lengths.old
+                try sink.write([MigrationFormat.RecordType.description.rawValue] + bigEndian(UInt32(edited.count)))
+                try sink.write(edited)
+            } else {
+                try window.emitHeld()
+            }
+            try window.flushSink()
+            return Summary(
+                location: found, oldLength: lengths.old, newLength: lengths.new, descriptionChanges: changes,
+                copiedInKernel: window.copiedInKernel, descriptionOffset: descriptionOffset, newPayloadSHA256: newPayloadSHA256)
         }
-        try window.flushSink()
-        return Summary(
-            location: found, oldLength: lengths.old, newLength: lengths.new, descriptionChanges: changes,
-            copiedInKernel: window.copiedInKernel, descriptionOffset: descriptionOffset, newPayloadSHA256: newPayloadSHA256)
     }
 
     /// Walks a file written by ``replace(in:device:with:to:observe:)`` and checks

@@ -124,16 +124,3 @@ public struct StreamAnalyzer {
         return result
     }
 }
-
-extension Sequence<UInt8> {
-    /// Lowercase hexadecimal, two digits per byte: how digests are shown.
-    public var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text = [UInt8]()
-        for byte in self {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
-}

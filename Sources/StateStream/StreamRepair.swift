@@ -130,16 +130,35 @@ public enum StreamRepair {
     ) throws -> Report {
         var reader = StateStreamReader(input: input, maximumChunkLength: maximumChunkLength)
         var analyzer = StreamAnalyzer(compression: input.compression, computeDigest: false)
-        var writer = StateStreamWriter(sink: sink)
+        var mending = Mending(sink: sink, keepPartial: keepPartial)
+        while let event = try reader.next() {
+            analyzer.record(event)
+            observe(reader, event)
+            try mending.apply(event, reader: reader)
+        }
+        let analysis = analyzer.finish(framedBytes: reader.framedBytesRead, compressedBytes: input.compressedBytesRead)
+        return try mending.finish(analysis)
+    }
+
+    /// The output side of a repair: what it writes for each event, and the
+    /// changes it makes.
+    private struct Mending: ~Copyable {
+        let sink: any ByteSink
+        let keepPartial: Bool
+        var writer: StateStreamWriter
         var changes: [Change] = []
         var keptPartialBytes: UInt64?
         /// Output offset of the length field of a chunk being written piece by piece.
         var streamedHeaderOffset: UInt64?
         var terminated = false
 
-        while let event = try reader.next() {
-            analyzer.record(event)
-            observe(reader, event)
+        init(sink: any ByteSink, keepPartial: Bool) {
+            self.sink = sink
+            self.keepPartial = keepPartial
+            writer = StateStreamWriter(sink: sink)
+        }
+
+        mutating func apply(_ event: StreamEvent, reader: borrowing StateStreamReader) throws {
             switch event {
             case .chunkStart(let chunk):
                 if Int(chunk.length) > reader.bufferCapacity {
@@ -147,9 +166,10 @@ public enum StreamRepair {
                     try writer.writeChunkHeader(length: chunk.length)
                 }
             case .payload(let bytes):
+                let streamed = streamedHeaderOffset != nil
                 try bytes.withUnsafeBytes { body in
                     Result { () throws(OutputError) in
-                        if streamedHeaderOffset == nil { try writer.writeChunk(body) } else { try writer.writeChunkBody(body) }
+                        if streamed { try writer.writeChunkBody(body) } else { try writer.writeChunk(body) }
                     }
                 }.get()
             case .chunkEnd:
@@ -167,16 +187,19 @@ public enum StreamRepair {
                 if let change = change(for: problem) { changes.append(change) }
             }
         }
-        let analysis = analyzer.finish(framedBytes: reader.framedBytesRead, compressedBytes: input.compressedBytesRead)
-        var report = Report(
-            input: analysis, changes: changes,
-            outputChunks: analysis.chunkCount + (keptPartialBytes == nil ? 0 : 1),
-            outputPayloadBytes: analysis.payloadBytes + (keptPartialBytes ?? 0))
-        if !terminated {
-            report.changes.append(.addedTerminator(outputOffset: report.outputFramedBytes - UInt64(StateStreamFormat.lengthFieldSize)))
+
+        /// Ends the output (with a terminator, added if the input had none).
+        mutating func finish(_ analysis: StreamAnalysis) throws -> Report {
+            var report = Report(
+                input: analysis, changes: changes,
+                outputChunks: analysis.chunkCount + (keptPartialBytes == nil ? 0 : 1),
+                outputPayloadBytes: analysis.payloadBytes + (keptPartialBytes ?? 0))
+            if !terminated {
+                report.changes.append(.addedTerminator(outputOffset: report.outputFramedBytes - UInt64(StateStreamFormat.lengthFieldSize)))
+            }
+            try writer.finish()
+            return report
         }
-        try writer.finish()
-        return report
     }
 
     /// Ends the output at a truncated chunk: its present bytes become a last,

@@ -32,7 +32,7 @@ enum HexView {
     }
 
     static func hex(_ bytes: some Collection<UInt8>) -> String {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
+        bytes.hexString(separator: " ")
     }
 }
 
