@@ -36,11 +36,7 @@ public enum Files {
     public static func copyRange(
         of input: FileDescriptor, offset: inout Int64, to output: FileDescriptor, count: Int
     ) throws(SystemCallError) -> Int {
-        var position = offset
-        let copied = try valueOrErrno { statetool_copy_file_range(input.rawValue, &position, output.rawValue, count) }
-            .get(naming: "copy_file_range")
-        offset = position
-        return copied
+        try advancing(&offset, naming: "copy_file_range") { statetool_copy_file_range(input.rawValue, $0, output.rawValue, count) }
     }
 
     /// `O_PATH`: a descriptor that names a file without opening it for I/O, as

@@ -32,11 +32,7 @@ public enum Pipes {
     public static func splice(
         from input: FileDescriptor, offset: inout Int64, into pipe: FileDescriptor, count: Int
     ) throws(SystemCallError) -> Int {
-        var position = offset
-        let moved = try valueOrErrno { statetool_splice_file_to_pipe(input.rawValue, &position, pipe.rawValue, count) }
-            .get(naming: "splice")
-        offset = position
-        return moved
+        try advancing(&offset, naming: "splice") { statetool_splice_file_to_pipe(input.rawValue, $0, pipe.rawValue, count) }
     }
 }
 

@@ -31,3 +31,14 @@ extension Result where Failure == Errno {
         }
     }
 }
+
+/// Runs a call that reads or moves bytes at `*offset` and advances it, as
+/// `splice` and `copy_file_range` do with their offset pointer: `offset`
+/// takes the new position only when the call worked.
+@inline(__always)
+func advancing(_ offset: inout Int64, naming call: String, _ body: (UnsafeMutablePointer<Int64>) -> Int) throws(SystemCallError) -> Int {
+    var position = offset
+    let count = try valueOrErrno { body(&position) }.get(naming: call)
+    offset = position
+    return count
+}
