@@ -101,5 +101,5 @@ import Testing
     }
 }
 
-/// `shared/fixtures/qemu-virtiofsd`, beside the repository.
+/// `Tests/Fixtures/qemu-virtiofsd`.
 let fixturesDirectory = Repository.fixtures.path

@@ -12,9 +12,9 @@ public enum Repository {
         root.appendingPathComponent("Samples/\(name)").path
     }
 
-    /// The captures of real QEMU 10.0 and virtiofsd 1.13 with a Linux guest
-    /// (see MANIFEST.md there).
-    public static let fixtures: URL = root.appendingPathComponent("../shared/fixtures/qemu-virtiofsd").standardized
+    /// The captures of real QEMU 10.0 and virtiofsd 1.13 with a Linux guest,
+    /// kept in the repository (PROVENANCE.md and MANIFEST.md there).
+    public static let fixtures: URL = root.appendingPathComponent("Tests/Fixtures/qemu-virtiofsd")
 
     /// `state/NAME.state` of the fixtures: a stream cut out of a migration file.
     public static func fixtureState(_ name: String) -> String {

@@ -4,7 +4,7 @@ import StateStream
 import Testing
 import VirtiofsdState
 
-/// The payload of a fixture stream, `shared/fixtures/qemu-virtiofsd/state/NAME.state`.
+/// The payload of a fixture stream, `Tests/Fixtures/qemu-virtiofsd/state/NAME.state`.
 func fixturePayload(_ name: String) throws -> [UInt8] {
     let path = Repository.fixtureState(name)
     let sink = ByteArraySink()

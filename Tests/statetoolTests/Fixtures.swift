@@ -1,7 +1,7 @@
 import Foundation
 import TestSupport
 
-/// The real QEMU 10.0 + virtiofsd 1.13.2 fixtures in `shared/fixtures/qemu-virtiofsd`.
+/// The real QEMU 10.0 + virtiofsd 1.13.2 fixtures in `Tests/Fixtures/qemu-virtiofsd`.
 enum Fixtures {
     static let directory = Repository.fixtures
 
