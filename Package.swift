@@ -1,5 +1,28 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+/// What `statetool --version` prints: the VERSION file (the one place the
+/// version is written) and the commit the checkout is at, read from `.git`.
+enum BuildInfo {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+
+    static func read(_ path: String) -> String? {
+        (try? String(contentsOf: root.appendingPathComponent(path), encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static let version = read("VERSION") ?? "unknown"
+
+    static let commit: String = {
+        guard let head = read(".git/HEAD") else { return "unknown" }
+        guard head.hasPrefix("ref: ") else { return String(head.prefix(12)) }
+        let ref = String(head.dropFirst(5))
+        if let loose = read(".git/\(ref)") { return String(loose.prefix(12)) }
+        let packed = read(".git/packed-refs")?.split(separator: "\n").first { $0.hasSuffix(" \(ref)") }
+        return packed.map { String($0.prefix(12)) } ?? "unknown"
+    }()
+}
 
 let package = Package(
     name: "statetool",
@@ -23,6 +46,14 @@ let package = Package(
             name: "CZstd",
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
+        ),
+        // The version and commit the binary was built from.
+        .target(
+            name: "CBuildInfo",
+            cSettings: [
+                .define("STATETOOL_VERSION", to: "\"\(BuildInfo.version)\""),
+                .define("STATETOOL_COMMIT", to: "\"\(BuildInfo.commit)\""),
+            ]
         ),
         // Linux calls Swift's Glibc module hides (it is built without _GNU_SOURCE).
         .target(
@@ -85,6 +116,7 @@ let package = Package(
         .executableTarget(
             name: "statetool",
             dependencies: [
+                "CBuildInfo",
                 "SystemCalls",
                 "StateStream",
                 "VhostUser",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CBuildInfo
 import SystemCalls
 
 @main
@@ -24,7 +25,7 @@ struct Statetool: ParsableCommand {
             output is written to a temporary file in the same folder and renamed into place only on \
             success: a failed run leaves no output file and never touches its input.
             """,
-        version: "0.1.0",
+        version: "\(String(cString: statetool_build_version())) (commit \(String(cString: statetool_build_commit())))",
         subcommands: [
             Validate.self, Inspect.self, Diff.self, Payload.self, Frame.self, Rechunk.self,
             Compress.self, Decompress.self, Repair.self, Replay.self, Capture.self, Serve.self,
