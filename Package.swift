@@ -104,11 +104,16 @@ let package = Package(
             name: "VirtiofsdState",
             dependencies: ["SystemCalls", "StateStream", "MigrationFile", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        // What passt puts inside its payload: the observed addresses and TCP flows.
+        .target(
+            name: "PasstState",
+            dependencies: ["StateStream", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Fuzz targets: arbitrary bytes into each reader, invariants checked.
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "SystemCalls", "StateStream", "VhostUser", "MigrationFile", "VirtiofsdState",
+                "SystemCalls", "StateStream", "VhostUser", "MigrationFile", "VirtiofsdState", "PasstState",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -122,6 +127,7 @@ let package = Package(
                 "VhostUser",
                 "MigrationFile",
                 "VirtiofsdState",
+                "PasstState",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -156,6 +162,10 @@ let package = Package(
         .testTarget(
             name: "VirtiofsdStateTests",
             dependencies: ["TestSupport", "VirtiofsdState", "StateStream"]
+        ),
+        .testTarget(
+            name: "PasstStateTests",
+            dependencies: ["TestSupport", "PasstState", "StateStream"]
         ),
         // Replays every input kept in Fuzz/Corpus through its fuzz target.
         .testTarget(

@@ -1,34 +1,12 @@
 import StateStream
 
-/// One difference between two virtiofsd states, by meaning: inodes keyed by
-/// path (or file handle), handles by id, the mount-path map as a set.
-public struct StateDifference: Hashable, Sendable, Encodable, CustomStringConvertible {
-    public enum Change: String, Hashable, Sendable, Codable {
-        case added, removed, changed
-    }
-
-    public enum Subject: String, Hashable, Sendable, Codable {
-        case inode, handle, mountPath = "mount-path", field
-    }
-
-    public let subject: Subject
-    public let change: Change
-    /// What is compared: a path, a handle id, a mount id, a field name.
-    public let key: String
-    /// What differs, e.g. `refcount 23 -> 24`, or what was added or removed.
-    public let detail: String
-
-    public init(subject: Subject, change: Change, key: String, detail: String) {
-        self.subject = subject
-        self.change = change
-        self.key = key
-        self.detail = detail
-    }
-
-    public var description: String {
-        let sign = change == .added ? "+" : change == .removed ? "-" : "~"
-        return "\(sign) \(subject.rawValue) \(key): \(detail)"
-    }
+extension StateDifference.Subject {
+    /// An inode, keyed by its path (or file handle).
+    public static let inode = Self(rawValue: "inode")
+    /// An open handle, keyed by its id.
+    public static let handle = Self(rawValue: "handle")
+    /// An entry of V2's mount-path map.
+    public static let mountPath = Self(rawValue: "mount-path")
 }
 
 extension VirtiofsdState {

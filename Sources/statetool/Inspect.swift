@@ -1,4 +1,5 @@
 import ArgumentParser
+import PasstState
 import StateStream
 import VirtiofsdState
 
@@ -35,6 +36,16 @@ struct Inspect: ParsableCommand {
             the state holds (its inodes and handles) and stops, dropping everything, at the first \
             byte that cannot be part of a state, so any other payload costs no memory.
 
+            A payload that begins with passt's 8-byte magic (b1bb1d1b0bb1d1b0) is decoded as a \
+            passt state (layout version 2, passt from 2025-03 on): its version and compat version, \
+            the guest addresses passt observed and its TCP flows; --decode lists every flow (both \
+            sides' endpoints and interfaces, TCP state, sequence and acknowledgement numbers, \
+            windows, MSS, timestamp, queue lengths). With --json the object gets passt {version, \
+            compatVersion, addresses {ipv6, ipv6LinkLocal, ipv4, mac}, flows [...]}, or passtError \
+            {kind, severity, payloadOffset, message} for one passt could not load either (cut \
+            short, a version it cannot read, a count or queue beyond its limits). Queue bytes are \
+            hashed as they stream by, never held. Any other payload is left opaque.
+
             The exit status follows validate: 0 valid, 1 invalid, 2 unreadable, 64 usage error.
             """
     )
@@ -44,7 +55,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "List every chunk: index, offset of its length field, length.")
     var chunks = false
 
-    @Flag(help: "List every inode and open handle of a virtiofsd payload.")
+    @Flag(help: "List every inode and open handle of a virtiofsd payload, every flow of a passt one.")
     var decode = false
 
     @OptionGroup var format: JSONOption
@@ -60,6 +71,7 @@ struct Inspect: ParsableCommand {
         }
         let analysis: StreamAnalysis
         var decoder = VirtiofsdStateDecoder()
+        var passt = PasstStateDecoder()
         do {
             analysis = try StreamAnalysis.analyze(
                 path: file, options: reading, computeDigest: true, showProgress: !chunks,
@@ -74,13 +86,19 @@ struct Inspect: ParsableCommand {
                     }
                     listed += 1
                 },
-                onPayload: { decoder.feed($0) })
+                onPayload: {
+                    decoder.feed($0)
+                    passt.feed($0)
+                })
         } catch {
             output.flush()
             throw CommandSupport.fail(error, file: file)
         }
         var report = InspectReport(file: file, analysis: analysis, strict: reading.strict)
-        if analysis.error == nil { report.virtiofsd = VirtiofsdReport.recognize(&decoder) }
+        if analysis.error == nil {
+            report.virtiofsd = VirtiofsdReport.recognize(&decoder)
+            report.passt = PasstReport.recognize(&passt)
+        }
         if format.json {
             var object = try report.jsonData()
             if chunks {
@@ -93,6 +111,7 @@ struct Inspect: ParsableCommand {
             if chunks { output.write("\n") }
             output.write(report.text)
             if decode, case .success(let state)? = report.virtiofsd { output.write(state.listing) }
+            if decode, case .success(let state)? = report.passt { output.write(state.listing) }
         }
         output.flush()
         if !report.valid { throw CommandFailure(.invalid) }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import PasstState
 import StateStream
 import VirtiofsdState
 
@@ -9,6 +10,8 @@ struct InspectReport: Encodable {
     let valid: Bool
     /// What the payload holds if it is a virtiofsd state.
     var virtiofsd: Result<VirtiofsdReport, VirtiofsdDecodingError>?
+    /// What the payload holds if it begins with passt's magic.
+    var passt: Result<PasstReport, PasstDecodingError>?
 
     init(file: String, analysis: StreamAnalysis, strict: Bool) {
         self.file = file
@@ -19,7 +22,7 @@ struct InspectReport: Encodable {
     private enum Key: String, CodingKey {
         case file, compression, valid, chunks, payloadBytes, framedBytes, compressedBytes, framingOverhead
         case payloadSHA256, chunkSizes, chunkHistogram, terminatorOffset, problems, omittedProblems, validPrefix
-        case virtiofsd, virtiofsdError
+        case virtiofsd, virtiofsdError, passt, passtError
     }
 
     private struct Sizes: Encodable {
@@ -59,6 +62,11 @@ struct InspectReport: Encodable {
         case .failure(let error)?: try container.encode(ProblemJSON(error), forKey: .virtiofsdError)
         case nil: break
         }
+        switch passt {
+        case .success(let state)?: try container.encode(state, forKey: .passt)
+        case .failure(let error)?: try container.encode(ProblemJSON(error), forKey: .passtError)
+        case nil: break
+        }
     }
 
     /// The report as one line of JSON.
@@ -89,6 +97,11 @@ struct InspectReport: Encodable {
         switch virtiofsd {
         case .success(let state)?: lines += state.summary
         case .failure(let error)?: lines.append(("virtiofsd", "looks like a virtiofsd state but does not decode: \(error)"))
+        case nil: break
+        }
+        switch passt {
+        case .success(let state)?: lines += state.summary
+        case .failure(let error)?: lines.append(("passt", "begins with passt's magic but does not decode: \(error)"))
         case nil: break
         }
         lines.append(("problems", analysis.problems.isEmpty ? "none" : "\(analysis.problems.count + analysis.omittedProblemCount)"))
