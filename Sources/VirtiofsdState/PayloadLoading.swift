@@ -50,12 +50,22 @@ public struct LoadedPayload: Sendable {
     /// ``VirtiofsdState/looksLikeState(_:)``) are taken as the payload.
     ///
     /// - Throws: ``Failure``, or ``InputError`` when the input cannot be read.
-    public static func load(from input: StateStreamInput, device: String? = nil) throws -> LoadedPayload {
+    ///
+    /// - Parameters:
+    ///   - subsection: Without `device`, the kind of back-end state wanted
+    ///     from a migration file: the first of that kind (vhost-user-fs by
+    ///     default), or with `nil` the first of any kind.
+    ///   - isBarePayload: Whether bytes that are no stream are a payload.
+    public static func load(
+        from input: StateStreamInput, device: String? = nil,
+        subsection: BackEndStateSubsection? = .vhostUserFS,
+        isBarePayload: ([UInt8]) -> Bool = VirtiofsdState.looksLikeState
+    ) throws -> LoadedPayload {
         let (isMigrationFile, rest) = try sniff(input)
         if isMigrationFile {
-            return try fromMigrationFile(rest, device: device)
+            return try fromMigrationFile(rest, device: device, subsection: subsection)
         }
-        return try fromStreamOrPayload(source: rest.framedSource)
+        return try fromStreamOrPayload(source: rest.framedSource, isBarePayload: isBarePayload)
     }
 
     /// Whether `input` is a migration file (its `QEVM` magic), and the input
@@ -68,11 +78,13 @@ public struct LoadedPayload: Sendable {
     /// Whether a back-end state at `location` is the one to load: the one
     /// `device` names (idstr or section id), or without it the first
     /// vhost-user-fs state.
-    public static func isWanted(_ location: BackEndStateLocation, device: String?) -> Bool {
-        device.map(location.section.matches) ?? (location.subsection == .vhostUserFS)
+    public static func isWanted(
+        _ location: BackEndStateLocation, device: String?, subsection: BackEndStateSubsection? = .vhostUserFS
+    ) -> Bool {
+        device.map(location.section.matches) ?? subsection.map { location.subsection == $0 } ?? true
     }
 
-    private static func fromMigrationFile(_ input: StateStreamInput, device: String?) throws -> LoadedPayload {
+    private static func fromMigrationFile(_ input: StateStreamInput, device: String?, subsection: BackEndStateSubsection?) throws -> LoadedPayload {
         /// Ends the walk once the state is read: the rest of the file is not needed.
         struct Found: Error {}
         var bytes: [UInt8] = []
@@ -83,7 +95,7 @@ public struct LoadedPayload: Sendable {
             try MigrationFileReader(input: input).walk { event in
                 switch event {
                 case .backEndStateStart(let location) where found == nil:
-                    if isWanted(location, device: device) {
+                    if isWanted(location, device: device, subsection: subsection) {
                         found = location.section.name
                         collecting = true
                     }
@@ -108,7 +120,7 @@ public struct LoadedPayload: Sendable {
         return LoadedPayload(bytes: bytes, origin: .migrationFile(device: found))
     }
 
-    private static func fromStreamOrPayload(source: any ByteSource) throws -> LoadedPayload {
+    private static func fromStreamOrPayload(source: any ByteSource, isBarePayload: ([UInt8]) -> Bool) throws -> LoadedPayload {
         var whole: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
@@ -123,7 +135,7 @@ public struct LoadedPayload: Sendable {
         let analysis = try StreamTransforms.extractPayload(of: StateStreamInput(source: ByteArraySource(whole)), to: payload)
         if let problem = analysis.error {
             // Bytes that are no stream but a state are the payload itself.
-            guard VirtiofsdState.looksLikeState(whole) else { throw Failure.brokenStream(problem) }
+            guard isBarePayload(whole) else { throw Failure.brokenStream(problem) }
             return LoadedPayload(bytes: whole, origin: .payload)
         }
         return LoadedPayload(bytes: payload.bytes, origin: .stateStream)

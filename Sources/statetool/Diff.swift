@@ -1,5 +1,7 @@
 import ArgumentParser
+import PasstState
 import StateStream
+import VirtiofsdState
 
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,8 +19,11 @@ struct Diff: ParsableCommand {
             b} (hex) or null. With --framing: a and b, identical, firstDifferingChunk {index, a, b: \
             {offset, length} or null} or null, differingChunks.
 
-            --semantic compares two virtiofsd states by meaning instead of bytes: each side a state \
-            stream, a bare payload or a migration file (raw or zstd). Inodes are matched by path (or \
+            --semantic compares two back-end states by meaning instead of bytes: each side a state \
+            stream, a bare payload or a migration file (raw or zstd; its first back-end state). \
+            Two passt states (told by their magic): the header's versions, each observed address, \
+            and TCP flows matched by both sides' endpoints (added, removed, or changed field by \
+            field, queues by length and digest). Two virtiofsd states: inodes are matched by path (or \
             file handle) and reported added, removed or changed (id, refcount, recorded file \
             handle); handles by id (inode path, open flags); V2's mount-path map as a set, whatever \
             its serialisation order; and the format version, next ids and negotiated options. \
@@ -32,7 +37,7 @@ struct Diff: ParsableCommand {
     @Flag(help: "Compare the chunk layouts (lengths, index by index) instead of the payloads.")
     var framing = false
 
-    @Flag(help: "Compare two virtiofsd states by meaning: inodes by path, handles, mount paths, settings.")
+    @Flag(help: "Compare two back-end states by meaning: virtiofsd inodes by path, handles, mount paths, settings; passt flows by endpoints, addresses.")
     var semantic = false
 
     @Option(help: ArgumentHelp("How many differing ranges to list.", valueName: "count"))
@@ -88,17 +93,49 @@ struct Diff: ParsableCommand {
     }
 
     private func compareSemantically() throws {
-        let first = try VirtiofsdInput.load(a, device: nil)
-        let second = try VirtiofsdInput.load(b, device: nil)
-        let differences = first.state.differences(to: second.state)
+        // Either back-end's state, whichever the input holds: a passt state by its magic.
+        let loadAny = { (file: String) throws -> LoadedPayload in
+            do {
+                return try LoadedPayload.load(
+                    from: CommandSupport.openInput(file), subsection: nil,
+                    isBarePayload: { VirtiofsdState.looksLikeState($0) || $0.starts(with: PasstFormat.magic) })
+            } catch let failure as LoadedPayload.Failure {
+                throw CommandFailure(.unreadable, "\(file): error: \(failure)")
+            } catch {
+                throw CommandSupport.fail(error, file: file)
+            }
+        }
+        let first = try loadAny(a), second = try loadAny(b)
+        let isPasst = (first.bytes.starts(with: PasstFormat.magic), second.bytes.starts(with: PasstFormat.magic))
+        let differences: [StateDifference]
+        let kind: String
+        switch isPasst {
+        case (true, true):
+            differences = try passtState(first.bytes, file: a).differences(to: passtState(second.bytes, file: b))
+            kind = "passt"
+        case (false, false):
+            differences = try VirtiofsdInput.decode(first.bytes, file: a).differences(to: VirtiofsdInput.decode(second.bytes, file: b))
+            kind = "virtiofsd"
+        default:
+            let (passt, other) = isPasst.0 ? (a, b) : (b, a)
+            throw CommandFailure(.unreadable, "\(passt) holds a passt state and \(other) does not: states of two back-ends cannot be compared")
+        }
         if format.json {
             print(try DiffJSON.semantic(differences, a: a, b: b))
         } else {
-            var lines = ["\(a) and \(b): virtiofsd states \(differences.isEmpty ? "are the same by meaning" : "differ: \(differences.count) \(differences.count == 1 ? "difference" : "differences")")"]
+            var lines = ["\(a) and \(b): \(kind) states \(differences.isEmpty ? "are the same by meaning" : "differ: \(differences.count) \(differences.count == 1 ? "difference" : "differences")")"]
             lines += differences.map { "  \($0)" }
             print(lines.joined(separator: "\n"))
         }
         if !differences.isEmpty { throw CommandFailure(.invalid) }
+    }
+
+    private func passtState(_ payload: [UInt8], file: String) throws -> PasstState {
+        do {
+            return try PasstState(decoding: payload)
+        } catch {
+            throw CommandFailure(.unreadable, "\(file): error: not a passt state passt can load: \(error)")
+        }
     }
 
     private func side(_ name: String, _ analysis: StreamAnalysis) -> String {

@@ -9,6 +9,36 @@ enum RealPeers {
     /// virtiofsd 1.13 from trixie, through its wrapper.
     static let virtiofsd = StatetoolRunner.packageDirectory.appendingPathComponent(".build-peers/virtiofsd/virtiofsd").path
 
+    static let passt = StatetoolRunner.packageDirectory.appendingPathComponent(".build-peers/passt/passt").path
+
+    /// Fails the test, saying how to get the peers, when passt is missing.
+    static func requirePasst() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: passt), "passt is missing: run Scripts/install-peers")
+    }
+
+    /// A passt running in the background, by the pid it wrote.
+    struct Passt {
+        let pid: Int32
+
+        /// Stops it if it has not stopped itself (passt exits after a save).
+        func stop() {
+            kill(pid, SIGKILL)
+        }
+    }
+
+    /// Starts a fresh passt in vhost-user mode on `socket`, logging every
+    /// message (`-d`) to `log`, and waits for its socket. passt daemonizes
+    /// itself (not `-f`): a passt child of the test process keeps Foundation's
+    /// Process from seeing other children exit.
+    static func startPasst(socket: String, log: String) throws -> Passt {
+        let pidFile = socket + ".pid"
+        let started = try ProcessRunner.run(passt, ["--vhost-user", "--socket", socket, "-d", "-l", log, "-P", pidFile])
+        try #require(started.status == 0, "passt did not start: \(started.stderr)")
+        for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
+        let pid = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return Passt(pid: try #require(Int32(pid), "passt wrote no pid"))
+    }
+
     /// Fails the test, saying how to get the peers, when virtiofsd is missing.
     static func requireVirtiofsd() throws {
         try #require(FileManager.default.isExecutableFile(atPath: virtiofsd), "virtiofsd is missing: run Scripts/install-peers")

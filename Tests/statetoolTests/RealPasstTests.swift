@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+
+/// passt, a real vhost-user net back-end with device state, behind real QEMU
+/// 10 (no guest: the virtio-net device is never started) and in front of
+/// statetool's own front-end.
+@Suite(.serialized) final class RealPasstTests {
+    let scratch: URL
+
+    init() throws {
+        try RealPeers.requirePasst()
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64"), "QEMU is missing: run Scripts/install-peers")
+        scratch = URL(fileURLWithPath: "/tmp/statetool-passt-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+
+    private func stop(_ processes: Process...) {
+        for process in processes {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+    }
+
+    /// QEMU with a virtio-net device on passt migrates to `vm.mig`.
+    private func migrateFromPasst() throws -> String {
+        let passt = try RealPeers.startPasst(socket: path("src.sock"), log: path("src.log"))
+        let qemu = try Peer.start("/usr/bin/qemu-system-x86_64", [
+            "-S", "-nodefaults", "-display", "none", "-accel", "tcg", "-m", "64",
+            "-object", "memory-backend-memfd,id=mem,size=64M,share=on", "-machine", "q35,memory-backend=mem",
+            "-chardev", "socket,id=c,path=\(path("src.sock"))", "-netdev", "vhost-user,id=n,chardev=c",
+            "-device", "virtio-net-pci,netdev=n", "-qmp", "unix:\(path("q.qmp")),server=on,wait=off",
+        ], log: path("qemu.log"))
+        let migrated = try Peer.python(["Tests/Peers/qmp.py", path("q.qmp"), "migrate", path("vm.mig")]).status
+        _ = try Peer.python(["Tests/Peers/qmp.py", path("q.qmp"), "quit"])
+        stop(qemu)
+        passt.stop()
+        #expect(migrated == 0, "migration did not complete")
+        return path("vm.mig")
+    }
+
+    /// Replays `stream` into a fresh passt; returns statetool's result.
+    private func replay(_ stream: String) throws -> StatetoolRunner.Result {
+        let socket = path("dst-\(UUID().uuidString.prefix(6)).sock")
+        let passt = try RealPeers.startPasst(socket: socket, log: socket + ".log")
+        defer { passt.stop() }
+        return try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", socket + ".log", "-q", stream])
+    }
+
+    /// `stream` framed from `payload`.
+    private func write(_ payload: [UInt8], to name: String) throws -> String {
+        let length = UInt32(payload.count)
+        let bytes = [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + payload + [0, 0, 0, 0]
+        try Data(bytes).write(to: URL(fileURLWithPath: path(name)))
+        return path(name)
+    }
+
+    @Test func passtsStateComesOutOfQEMUsFileAsACaptureGetsItAndGoesBackIn() throws {
+        let file = try migrateFromPasst()
+        let extracted = try StatetoolRunner.run(["extract", file, "-o", path("net.state")])
+        #expect(extracted.status == 0, "\(extracted.stderr)")
+        #expect((extracted.stdout + extracted.stderr).contains("0000:00:01.0/virtio-net (section 37, instance 0): virtio-net-device/backend header"))
+        let payload = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path("net.state")))).dropFirst(4).dropLast(4)
+        #expect(payload.count == 62)
+
+        // A fresh passt saves the same bytes when statetool's front-end asks it.
+        let passt = try RealPeers.startPasst(socket: path("cap.sock"), log: path("cap.log"))
+        let captured = try StatetoolRunner.run(["capture", "--socket", path("cap.sock"), "-o", path("captured.state"), "-q"])
+        passt.stop()
+        #expect(captured.status == 0, "\(captured.stderr)")
+        let capturedPayload = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path("captured.state")))).dropFirst(4).dropLast(4)
+        #expect(Array(capturedPayload) == Array(payload))
+
+        // inspect decodes it: version 2, no flows, the addresses as their bytes say.
+        let inspected = try StatetoolRunner.run(["inspect", "--json", path("net.state")])
+        #expect(inspected.status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: inspected.stdoutBytes) as? [String: Any])
+        let passtObject = try #require(json["passt"] as? [String: Any])
+        #expect(passtObject["version"] as? Int == 2)
+        #expect(passtObject["compatVersion"] as? Int == 2)
+        #expect((passtObject["flows"] as? [Any])?.isEmpty == true)
+        let addresses = try #require(passtObject["addresses"] as? [String: String])
+        let bytes = Array(payload)
+        #expect(addresses["ipv4"] == bytes[48..<52].map(String.init).joined(separator: "."))
+        #expect(addresses["mac"] == bytes[52..<58].map { String(format: "%02x", $0) }.joined(separator: ":"))
+        #expect(json["virtiofsd"] == nil && json["virtiofsdError"] == nil)
+
+        // Replayed into a fresh passt: taken.
+        let replayed = try replay(path("net.state"))
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        #expect(replayed.stdout.contains("the back-end accepted the state (CHECK_DEVICE_STATE 0)"))
+
+        // The net state replaced by itself gives the file back byte for byte.
+        let replaced = try StatetoolRunner.run(["migration", "replace", file, "--device", "0000:00:01.0/virtio-net", "--state", path("net.state"), "-o", path("same.mig")])
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        let same = try Data(contentsOf: URL(fileURLWithPath: path("same.mig"))) == Data(contentsOf: URL(fileURLWithPath: file))
+        #expect(same)
+
+        // diff --semantic of the file and the capture: the same by meaning.
+        let diffed = try StatetoolRunner.run(["diff", "--semantic", file, path("captured.state")])
+        #expect(diffed.status == 0, "\(diffed.stderr)")
+        #expect(diffed.stdout == "\(file) and \(path("captured.state")): passt states are the same by meaning\n")
+    }
+
+    @Test func passtRefusesADamagedStateAndItsLogSaysWhy() throws {
+        let file = try migrateFromPasst()
+        _ = try StatetoolRunner.run(["extract", file, "-o", path("net.state")])
+        let payload = Array(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path("net.state")))).dropFirst(4).dropLast(4))
+
+        var magic = payload
+        magic[0] ^= 0xff
+        var version = payload
+        version.replaceSubrange(8..<16, with: [0, 0, 0, 9, 0, 0, 0, 9])
+        let cases: [(name: String, payload: [UInt8], verdict: Int, log: String, inspect: String)] = [
+            ("magic", magic, 22, "Invalid incoming device state", ""),
+            ("version", version, 95, "Unsupported device state version: 9",
+             "begins with passt's magic but does not decode: unsupported-version at payload offset 8"),
+            ("short", Array(payload.prefix(30)), 61, "Target migration stage: observed addresses: No data available, abort",
+             "begins with passt's magic but does not decode: truncated at payload offset 16: the payload ends inside the 42 bytes of observed addresses: 14 of 42 bytes present"),
+        ]
+        for damaged in cases {
+            let stream = try write(damaged.payload, to: "\(damaged.name).state")
+            let replayed = try replay(stream)
+            #expect(replayed.status == 3, "\(damaged.name): \(replayed.stderr)")
+            #expect(replayed.stdout.contains("the back-end rejected the state (CHECK_DEVICE_STATE \(damaged.verdict))"), "\(damaged.name)")
+            #expect(replayed.stderr.contains(damaged.log), "\(damaged.name): \(replayed.stderr)")
+            // statetool's decoder says as much before any passt is asked.
+            let inspected = try StatetoolRunner.run(["inspect", stream])
+            #expect(inspected.status == 0)
+            if damaged.inspect.isEmpty {
+                #expect(!inspected.stdout.contains("\npasst "), "a payload without passt's magic is left opaque")
+            } else {
+                #expect(inspected.stdout.contains(damaged.inspect), "\(damaged.name): \(inspected.stdout)")
+            }
+        }
+    }
+}
