@@ -30,6 +30,7 @@ public enum FuzzTargets {
         Target(name: "MigrationFile", run: { try MigrationFileTarget.run($0) }),
         Target(name: "VirtiofsdState", run: { try VirtiofsdStateTarget.run($0) }),
         Target(name: "StateReplacement", run: { try StateReplacementTarget.run($0) }),
+        Target(name: "PasstState", run: { try PasstStateTarget.run($0) }),
     ]
 
     public static func named(_ name: String) -> Target? {

@@ -53,23 +53,35 @@ extension PasstState {
         for (name, old, new) in addressPairs where old != new {
             differences.append(.init(subject: .address, change: .changed, key: name, detail: "\(old) -> \(new)"))
         }
-        // passt's flow table holds one flow per pair of endpoints: the key is unique.
-        let theirs = Dictionary(other.flows.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
-        let ours = Dictionary(flows.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
-        for flow in flows {
-            guard let counterpart = theirs[flow.key] else {
-                differences.append(.init(subject: .flow, change: .removed, key: flow.key, detail: flow.tcpStateName))
+        let oursByKey = keyedFlows(), theirsByKey = other.keyedFlows()
+        let theirs = Dictionary(theirsByKey, uniquingKeysWith: { first, _ in first })
+        let ours = Dictionary(oursByKey, uniquingKeysWith: { first, _ in first })
+        for (key, flow) in oursByKey {
+            guard let counterpart = theirs[key] else {
+                differences.append(.init(subject: .flow, change: .removed, key: key, detail: flow.tcpStateName))
                 continue
             }
             let changed = zip(flow.comparedFields, counterpart.comparedFields).filter { $0.0.1 != $0.1.1 }
                 .map { "\($0.0.0) \($0.0.1) -> \($0.1.1)" }
             if !changed.isEmpty {
-                differences.append(.init(subject: .flow, change: .changed, key: flow.key, detail: changed.joined(separator: ", ")))
+                differences.append(.init(subject: .flow, change: .changed, key: key, detail: changed.joined(separator: ", ")))
             }
         }
-        for flow in other.flows where ours[flow.key] == nil {
-            differences.append(.init(subject: .flow, change: .added, key: flow.key, detail: flow.tcpStateName))
+        for (key, flow) in theirsByKey where ours[key] == nil {
+            differences.append(.init(subject: .flow, change: .added, key: key, detail: flow.tcpStateName))
         }
         return differences
+    }
+
+    /// Flows by their endpoints. passt's flow table holds one flow per pair
+    /// of endpoints, but a payload may repeat one: the n-th flow with a key
+    /// matches the n-th with that key on the other side (`KEY #2`).
+    private func keyedFlows() -> [(String, Flow)] {
+        var seen: [String: Int] = [:]
+        return flows.map { flow in
+            let count = seen[flow.key, default: 0] + 1
+            seen[flow.key] = count
+            return (count == 1 ? flow.key : "\(flow.key) #\(count)", flow)
+        }
     }
 }

@@ -178,6 +178,41 @@ enum PasstBytes {
     }
 }
 
+
+@Suite struct PasstComparisonTests {
+    typealias B = PasstBytes
+
+    static func state(flows: [[UInt8]], extended: [[UInt8]], addresses: [UInt8] = B.addresses) throws -> PasstState {
+        try PasstState(decoding: B.header() + addresses + B.be32(UInt32(flows.count)) + flows.joined() + extended.joined())
+    }
+
+    @Test func flowsAreMatchedByEndpointsWhateverTheirOrder() throws {
+        let empty = B.extended(sendQueue: 0, notSent: 0, receiveQueue: 0)
+        let a = try Self.state(flows: [B.flow(1), B.flow(2)], extended: [empty, empty])
+        let b = try Self.state(flows: [B.flow(2), B.flow(1)], extended: [empty, empty])
+        #expect(a.differences(to: b).isEmpty)
+
+        var otherAddresses = B.addresses
+        otherAddresses[32..<36] = [10, 0, 2, 99]
+        let queued = B.extended(sendQueue: 2, notSent: 0, receiveQueue: 0) + [1, 2]
+        let c = try Self.state(flows: [B.flow(1), B.flow(3)], extended: [queued, empty], addresses: otherAddresses)
+        #expect(a.differences(to: c).map(\.description) == [
+            "~ address ipv4: 192.0.2.2 -> 10.0.2.99",
+            "~ flow 192.0.2.1:80 -> 10.0.2.15:40001 | 93.184.216.1:443 -> 10.0.2.2:50000: sndq 0 -> 2, send queue 0 bytes sha256 e3b0c44298fc1c14 -> 2 bytes sha256 a12871fee210fb86",
+            "- flow 192.0.2.2:80 -> 10.0.2.15:40002 | 93.184.216.2:443 -> 10.0.2.2:50000: ESTABLISHED",
+            "+ flow 192.0.2.3:80 -> 10.0.2.15:40003 | 93.184.216.3:443 -> 10.0.2.2:50000: ESTABLISHED",
+        ])
+    }
+
+    /// Found by fuzzing: two flows with the same endpoints made a state differ from itself.
+    @Test func aRepeatedFlowIsMatchedInTurn() throws {
+        let state = try Self.state(
+            flows: [B.flow(1), B.flow(1)],
+            extended: [B.extended(sendQueue: 1, notSent: 0, receiveQueue: 0) + [9], B.extended(sendQueue: 0, notSent: 0, receiveQueue: 0)])
+        #expect(state.differences(to: state).isEmpty)
+    }
+}
+
 extension Array where Element == UInt8 {
     var sha256Hex: String {
         // An independent digest: the command-line tool's.
@@ -185,4 +220,3 @@ extension Array where Element == UInt8 {
         return String(result?.stdout.prefix(64) ?? "")
     }
 }
-
