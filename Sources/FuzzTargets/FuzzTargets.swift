@@ -12,6 +12,18 @@ func check(_ condition: Bool, _ what: @autoclosure () -> String) throws(Invarian
     if !condition { throw InvariantViolation(what()) }
 }
 
+/// Feeds `bytes` to `feed` in pieces of 1, 2, 3, ... bytes, as a payload
+/// streams by in reads of no fixed size.
+func inGrowingPieces(_ bytes: [UInt8], _ feed: (ArraySlice<UInt8>) -> Void) {
+    var start = 0
+    var size = 1
+    while start < bytes.count {
+        feed(bytes[start..<min(bytes.count, start + size)])
+        start += size
+        size += 1
+    }
+}
+
 /// The fuzz targets: each feeds arbitrary bytes to one of statetool's readers
 /// and checks what it reports, not only that it survives. libFuzzer runs them
 /// (`Fuzz/`, `Scripts/fuzz`), and the test suite replays their corpora

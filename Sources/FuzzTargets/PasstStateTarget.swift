@@ -36,13 +36,7 @@ enum PasstStateTarget {
     /// `bytes` fed in pieces of 1, 2, 3, ... bytes.
     private static func streamedDecoding(_ bytes: [UInt8]) -> Result<PasstState, PasstDecodingError> {
         var decoder = PasstStateDecoder()
-        var start = 0
-        var size = 1
-        while start < bytes.count {
-            decoder.feed(bytes[start..<min(bytes.count, start + size)])
-            start += size
-            size += 1
-        }
+        inGrowingPieces(bytes) { decoder.feed($0) }
         return Result { () throws(PasstDecodingError) in try decoder.finish() }
     }
 }

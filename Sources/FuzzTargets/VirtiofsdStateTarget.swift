@@ -38,13 +38,7 @@ enum VirtiofsdStateTarget {
     /// The state decoded from `bytes` fed in pieces of 1, 2, 3, ... bytes; `nil` if it fails.
     private static func streamedDecoding(_ bytes: [UInt8]) -> VirtiofsdState? {
         var decoder = VirtiofsdStateDecoder()
-        var start = 0
-        var size = 1
-        while start < bytes.count {
-            decoder.feed(bytes[start..<min(bytes.count, start + size)])
-            start += size
-            size += 1
-        }
+        inGrowingPieces(bytes) { decoder.feed($0) }
         return try? decoder.finish()
     }
 }

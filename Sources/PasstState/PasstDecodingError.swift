@@ -2,7 +2,7 @@ import StateStream
 
 /// Why a payload that begins with passt's magic is not a state this decoder
 /// (or passt) can load, and where: a byte offset in the payload.
-public struct PasstDecodingError: Error, Finding, Hashable {
+public struct PasstDecodingError: Error, PayloadFinding, Hashable {
     /// What is wrong.
     public enum Reason: Hashable, Sendable {
         /// The payload does not begin with passt's magic (when it was asked to be one).
@@ -56,10 +56,6 @@ public struct PasstDecodingError: Error, Finding, Hashable {
         }
     }
 
-    /// passt refuses every one of these.
-    public var severity: Severity { .error }
-    public var offset: UInt64 { UInt64(payloadOffset) }
-    public var offsetBase: OffsetBase { .payload }
 
     public var message: String {
         switch reason {

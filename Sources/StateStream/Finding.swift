@@ -34,6 +34,19 @@ extension Finding {
     }
 }
 
+/// A finding in a back-end's payload that decoding stops at: an error, at
+/// an offset in the payload (the stream with its framing taken off).
+public protocol PayloadFinding: Finding {
+    /// Where it is, in bytes of the payload.
+    var payloadOffset: Int { get }
+}
+
+extension PayloadFinding {
+    public var severity: Severity { .error }
+    public var offset: UInt64 { UInt64(payloadOffset) }
+    public var offsetBase: OffsetBase { .payload }
+}
+
 /// How bad a finding is.
 public enum Severity: String, Sendable, Codable, CaseIterable {
     /// Broken: reading stops at the first error, and the command fails.

@@ -2,7 +2,7 @@ import StateStream
 
 /// Something in a decoded state that virtiofsd would refuse to load whatever
 /// the destination holds, located by the payload offset of the inode or handle.
-public struct ConsistencyProblem: Finding, Hashable {
+public struct ConsistencyProblem: PayloadFinding, Hashable {
     public enum Kind: String, Hashable, Sendable, Codable {
         /// Two inodes share an id ("Double-use of FUSE inode ID").
         case duplicateInode = "duplicate-inode"
@@ -25,10 +25,7 @@ public struct ConsistencyProblem: Finding, Hashable {
     public let payloadOffset: Int
     public let message: String
 
-    /// Every inconsistency makes the state unloadable.
-    public var severity: Severity { .error }
-    public var offset: UInt64 { UInt64(payloadOffset) }
-    public var offsetBase: OffsetBase { .payload }
+
 }
 
 extension VirtiofsdState {

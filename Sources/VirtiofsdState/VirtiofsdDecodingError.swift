@@ -1,7 +1,7 @@
 import StateStream
 
 /// Why a payload is not a virtiofsd state, and where: a byte offset in the payload.
-public struct VirtiofsdDecodingError: Error, Finding, Hashable {
+public struct VirtiofsdDecodingError: Error, PayloadFinding, Hashable {
     /// What is wrong.
     public enum Reason: Hashable, Sendable {
         /// The payload ends inside a value.
@@ -63,10 +63,6 @@ public struct VirtiofsdDecodingError: Error, Finding, Hashable {
         }
     }
 
-    /// A payload that does not decode is no virtiofsd state.
-    public var severity: Severity { .error }
-    public var offset: UInt64 { UInt64(payloadOffset) }
-    public var offsetBase: OffsetBase { .payload }
 
     public var message: String {
         switch reason {
