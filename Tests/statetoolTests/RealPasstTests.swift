@@ -20,13 +20,6 @@ import Testing
 
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
 
-    private func stop(_ processes: Process...) {
-        for process in processes {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
-    }
-
     /// QEMU with a virtio-net device on passt migrates to `vm.mig`.
     private func migrateFromPasst() throws -> String {
         let passt = try RealPeers.startPasst(socket: path("src.sock"), log: path("src.log"))
@@ -38,7 +31,7 @@ import Testing
         ], log: path("qemu.log"))
         let migrated = try Peer.python(["Tests/Peers/qmp.py", path("q.qmp"), "migrate", path("vm.mig")]).status
         _ = try Peer.python(["Tests/Peers/qmp.py", path("q.qmp"), "quit"])
-        stop(qemu)
+        RealPeers.stop(qemu)
         passt.stop()
         #expect(migrated == 0, "migration did not complete")
         return path("vm.mig")

@@ -50,10 +50,12 @@ enum RealPeers {
         try Peer.start(virtiofsd, ["--shared-dir=\(sharedDirectory)", "--socket-path=\(socket)", "--sandbox=none"] + options, log: log, waitingFor: socket)
     }
 
-    /// Stops a peer for good (children here may ignore SIGTERM).
-    static func stop(_ process: Process) {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+    /// Stops peers for good (children here may ignore SIGTERM).
+    static func stop(_ processes: Process...) {
+        for process in processes {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
     }
 
     /// Builds the fixture's shared directory as MANIFEST.md describes it:

@@ -41,20 +41,13 @@ import Testing
         try Peer.python(["Tests/Peers/qmp.py", path(socket)] + arguments).status
     }
 
-    private func stop(_ processes: Process...) {
-        for process in processes {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
-    }
-
     /// Migrates a QEMU whose back-end is `serve --state PAYLOAD` to `file:`.
     private func migrate(serving payload: String, to file: String) throws {
         let source = try serve(["--state", payload], socket: "src.sock")
         let sourceQEMU = try qemu(socket: "src.sock", qmp: "src.qmp")
         let migrated = try qmp("src.qmp", ["migrate", file])
         _ = try qmp("src.qmp", ["quit"])
-        stop(sourceQEMU, source)
+        RealPeers.stop(sourceQEMU, source)
         #expect(migrated == 0, "source migration did not complete")
     }
 
@@ -64,7 +57,7 @@ import Testing
         let destinationQEMU = try qemu(socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", "file:\(file)"])
         let loaded = try qmp("dst.qmp", ["wait-incoming"])
         _ = try qmp("dst.qmp", ["quit"])
-        stop(destinationQEMU, destination)
+        RealPeers.stop(destinationQEMU, destination)
         #expect(loaded == 0, "incoming migration did not complete")
         return try Data(contentsOf: URL(fileURLWithPath: path("recorded.payload")))
     }
@@ -114,7 +107,7 @@ import Testing
         let sourceQEMU = try qemu(socket: "src.sock", qmp: "src.qmp")
         let migrated = try qmp("src.qmp", ["migrate", path("vm.mig")])
         _ = try qmp("src.qmp", ["quit"])
-        stop(sourceQEMU, source)
+        RealPeers.stop(sourceQEMU, source)
         #expect(migrated != 0)
     }
 }
