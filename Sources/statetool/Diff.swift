@@ -95,15 +95,9 @@ struct Diff: ParsableCommand {
     private func compareSemantically() throws {
         // Either back-end's state, whichever the input holds: a passt state by its magic.
         let loadAny = { (file: String) throws -> LoadedPayload in
-            do {
-                return try LoadedPayload.load(
-                    from: CommandSupport.openInput(file), subsection: nil,
-                    isBarePayload: { VirtiofsdState.looksLikeState($0) || $0.starts(with: PasstFormat.magic) })
-            } catch let failure as LoadedPayload.Failure {
-                throw CommandFailure(.unreadable, "\(file): error: \(failure)")
-            } catch {
-                throw CommandSupport.fail(error, file: file)
-            }
+            try VirtiofsdInput.payload(
+                of: CommandSupport.openInput(file), file: file, device: nil, subsection: nil,
+                isBarePayload: { VirtiofsdState.looksLikeState($0) || $0.starts(with: PasstFormat.magic) })
         }
         let first = try loadAny(a), second = try loadAny(b)
         let isPasst = (first.bytes.starts(with: PasstFormat.magic), second.bytes.starts(with: PasstFormat.magic))

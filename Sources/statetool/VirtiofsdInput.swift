@@ -1,4 +1,5 @@
 import ArgumentParser
+import MigrationFile
 import StateStream
 import VirtiofsdState
 
@@ -17,9 +18,14 @@ struct VirtiofsdInput {
     }
 
     /// The payload `input` (opened from `file`) holds, or prints why not and throws exit status 2.
-    static func payload(of input: StateStreamInput, file: String, device: String?) throws -> LoadedPayload {
+    /// `subsection` and `isBarePayload` are ``LoadedPayload/load(from:device:subsection:isBarePayload:)``'s.
+    static func payload(
+        of input: StateStreamInput, file: String, device: String?,
+        subsection: BackEndStateSubsection? = .vhostUserFS,
+        isBarePayload: ([UInt8]) -> Bool = VirtiofsdState.looksLikeState
+    ) throws -> LoadedPayload {
         do {
-            return try LoadedPayload.load(from: input, device: device)
+            return try LoadedPayload.load(from: input, device: device, subsection: subsection, isBarePayload: isBarePayload)
         } catch let failure as LoadedPayload.Failure {
             throw CommandFailure(.unreadable, "\(file): error: \(failure)")
         } catch {
