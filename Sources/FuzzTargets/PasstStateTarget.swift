@@ -19,9 +19,9 @@ enum PasstStateTarget {
         case .success(let state):
             var end = PasstFormat.headerSize + PasstFormat.addressesSize + PasstFormat.countSize
             for flow in state.flows {
-                try check(flow.payloadOffset < end + PasstFormat.flowSize * state.flows.count, "a flow lies beyond its records")
+                try check(flow.payloadOffset == end, "a flow record is not where the previous one ended")
+                end += PasstFormat.flowSize
             }
-            end += PasstFormat.flowSize * state.flows.count
             for flow in state.flows {
                 let socket = flow.socket
                 try check(socket.payloadOffset == end, "flows[\(flow.payloadOffset)]'s extended record is not where the previous one ended")

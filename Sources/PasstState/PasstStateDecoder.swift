@@ -21,9 +21,14 @@ public struct PasstStateDecoder: Sendable {
         case count
         case flow(Int)
         case extended(Int)
-        case sendQueue(Int, left: Int)
-        case receiveQueue(Int, left: Int)
+        /// A flow's queue bytes, up to payload offset `end`.
+        case queue(Queue, flow: Int, end: Int)
         case done
+    }
+
+    /// Which of a flow's queues: the send queue comes first.
+    private enum Queue: String, Sendable {
+        case send, receive
     }
 
     private var stage = Stage.header
@@ -36,6 +41,7 @@ public struct PasstStateDecoder: Sendable {
     private var flowCount = 0
     private var flows: [PasstState.Flow] = []
     private var queueDigest = SHA256()
+    /// Where the queue being read starts.
     private var queueStart = 0
     private var trailingStart: Int?
     private var notPasst = false
@@ -53,13 +59,13 @@ public struct PasstStateDecoder: Sendable {
         var rest = bytes[...]
         while !rest.isEmpty && !notPasst && error == nil {
             switch stage {
-            case .sendQueue(let index, let left), .receiveQueue(let index, let left):
-                let piece = rest.prefix(left)
+            case .queue(let queue, let index, let end):
+                let piece = rest.prefix(end - offset)
                 piece.withContiguousStorageIfAvailable { queueDigest.update(bufferPointer: UnsafeRawBufferPointer($0)) }
                     ?? queueDigest.update(data: Array(piece))
                 rest = rest.dropFirst(piece.count)
                 offset += piece.count
-                if piece.count == left { finishQueue(of: index) } else { advanceQueue(by: piece.count) }
+                if offset == end { finish(queue, of: index) }
             case .done:
                 if trailingStart == nil { trailingStart = offset }
                 offset += rest.count
@@ -90,11 +96,10 @@ public struct PasstStateDecoder: Sendable {
         case .done:
             guard let header, let addresses else { break }
             return PasstState(version: header.version, compatVersion: header.compat, addresses: addresses, flows: flows)
-        case .sendQueue(let index, let left), .receiveQueue(let index, let left):
-            let which = if case .sendQueue = stage { "send" } else { "receive" }
-            let length = which == "send" ? flows[index].socket.sendQueueLength : flows[index].socket.receiveQueueLength
+        case .queue(let queue, let index, let end):
             throw PasstDecodingError(
-                .truncated(what: "the \(which) queue of flows[\(index)]", present: Int(length) - left, needed: Int(length)), at: queueStart)
+                .truncated(what: "the \(queue.rawValue) queue of flows[\(index)]", present: offset - queueStart, needed: end - queueStart),
+                at: queueStart)
         default:
             break
         }
@@ -110,7 +115,7 @@ public struct PasstStateDecoder: Sendable {
         case .count: return PasstFormat.countSize
         case .flow: return PasstFormat.flowSize
         case .extended: return PasstFormat.extendedSize
-        case .sendQueue, .receiveQueue, .done: return 0
+        case .queue, .done: return 0
         }
     }
 
@@ -121,7 +126,7 @@ public struct PasstStateDecoder: Sendable {
         case .count: return "the flow count"
         case .flow(let index): return "flows[\(index)] (a 112-byte tcp_tap_transfer)"
         case .extended(let index): return "flows[\(index)]'s 52-byte tcp_tap_transfer_ext"
-        case .sendQueue, .receiveQueue, .done: return "a queue"
+        case .queue, .done: return "a queue"
         }
     }
 
@@ -167,7 +172,7 @@ public struct PasstStateDecoder: Sendable {
             stage = index + 1 < flowCount ? .flow(index + 1) : .extended(0)
         case .extended(let index):
             parseExtended(&fields, of: index, at: start)
-        case .sendQueue, .receiveQueue, .done:
+        case .queue, .done:
             break
         }
     }
@@ -225,35 +230,29 @@ public struct PasstStateDecoder: Sendable {
         } else if socket.receiveQueueLength > PasstFormat.maximumQueueLength {
             error = PasstDecodingError(.queueTooLong(which: "receive", length: socket.receiveQueueLength), at: start + 16)
         } else {
-            startQueue(.sendQueue(index, left: Int(socket.sendQueueLength)))
+            begin(.send, of: index)
         }
     }
 
     // MARK: - Queues
 
-    private mutating func startQueue(_ next: Stage) {
-        stage = next
+    private mutating func begin(_ queue: Queue, of index: Int) {
+        let socket = flows[index].socket
+        let length = Int(queue == .send ? socket.sendQueueLength : socket.receiveQueueLength)
         queueStart = offset
         queueDigest = SHA256()
-        if case .sendQueue(let index, 0) = next { finishQueue(of: index) }
-        if case .receiveQueue(let index, 0) = next { finishQueue(of: index) }
+        stage = .queue(queue, flow: index, end: offset + length)
+        if length == 0 { finish(queue, of: index) }
     }
 
-    private mutating func advanceQueue(by count: Int) {
-        switch stage {
-        case .sendQueue(let index, let left): stage = .sendQueue(index, left: left - count)
-        case .receiveQueue(let index, let left): stage = .receiveQueue(index, left: left - count)
-        default: break
-        }
-    }
-
-    private mutating func finishQueue(of index: Int) {
+    private mutating func finish(_ queue: Queue, of index: Int) {
         let data = PasstState.Flow.QueueData(
             payloadOffset: queueStart, length: offset - queueStart, sha256: queueDigest.finalize().hexString)
-        if case .sendQueue = stage {
+        switch queue {
+        case .send:
             flows[index].socket.sendQueue = data
-            startQueue(.receiveQueue(index, left: Int(flows[index].socket.receiveQueueLength)))
-        } else {
+            begin(.receive, of: index)
+        case .receive:
             flows[index].socket.receiveQueue = data
             nextFlow(after: index)
         }

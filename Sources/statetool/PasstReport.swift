@@ -14,8 +14,10 @@ struct PasstReport: Encodable {
         return Result { () throws(PasstDecodingError) in PasstReport(state: try decoder.finish()) }
     }
 
+    /// passt's name for an interface (`PIF_NONE`, `PIF_HOST`, `PIF_TAP`, `PIF_SPLICE`).
     static func interfaceName(_ pif: UInt8) -> String {
-        ["none", "host", "tap", "splice"].indices.contains(Int(pif)) ? ["none", "host", "tap", "splice"][Int(pif)] : "pif \(pif)"
+        let names = ["none", "host", "tap", "splice"]
+        return names.indices.contains(Int(pif)) ? names[Int(pif)] : "pif \(pif)"
     }
 
     /// The summary lines, label and value.
@@ -35,8 +37,8 @@ struct PasstReport: Encodable {
         for (index, flow) in state.flows.enumerated() {
             let socket = flow.socket
             text += "  [\(index)] \(flow.tcpStateName) at payload offset \(flow.payloadOffset)\n"
-            for (side, name) in zip(flow.sides, ["initiating", "target"]) {
-                text += "      \(name) (\(Self.interfaceName(flow.interfaces[name == "initiating" ? 0 : 1]))): \(side.text)\n"
+            for (name, (side, pif)) in zip(["initiating", "target"], zip(flow.sides, flow.interfaces)) {
+                text += "      \(name) (\(Self.interfaceName(pif))): \(side.text)\n"
             }
             text += "      tap: seq \(flow.sequenceToTap), ack from tap \(flow.sequenceAckFromTap), seq from tap \(flow.sequenceFromTap), ack to tap \(flow.sequenceAckToTap), MSS \(flow.tapMSS), windows \(flow.windowFromTap)/\(flow.windowToTap) (scale \(flow.windowScaleFromTap)/\(flow.windowScaleToTap))\n"
             text += "      socket: seq send \(socket.sequenceSend), seq receive \(socket.sequenceReceive), MSS \(socket.mss), timestamp \(socket.timestamp), windows send \(socket.sendWindow) receive \(socket.receiveWindow) max \(socket.maximumWindow) (scale \(socket.sendWindowScale)/\(socket.receiveWindowScale))\n"
