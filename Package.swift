@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "VhostUser", targets: ["VhostUser"]),
         .library(name: "MigrationFile", targets: ["MigrationFile"]),
         .library(name: "VirtiofsdState", targets: ["VirtiofsdState"]),
+        .library(name: "LibvirtSaveImage", targets: ["LibvirtSaveImage"]),
         // The fuzz targets' checks, for Fuzz/ (libFuzzer) and the corpus replay tests.
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "statetool", targets: ["statetool"]),
@@ -47,6 +48,12 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
+        // zlib, libbz2 and liblzma from the system (Debian: zlib1g-dev, libbz2-dev,
+        // liblzma-dev), for the gzip, bzip2 and xz layers of libvirt save images.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Debian's libbz2-dev ships no pkg-config file: the header and library are on the default paths.
+        .systemLibrary(name: "CBzip2", providers: [.apt(["libbz2-dev"])]),
+        .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         // The version and commit the binary was built from.
         .target(
             name: "CBuildInfo",
@@ -72,6 +79,9 @@ let package = Package(
             name: "StateStream",
             dependencies: [
                 "CZstd",
+                "CZlib",
+                "CBzip2",
+                "CLzma",
                 "SystemCalls",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -97,6 +107,11 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
+        ),
+        // libvirt save images: the header and XML around a QEMU migration stream.
+        .target(
+            name: "LibvirtSaveImage",
+            dependencies: ["StateStream", "MigrationFile", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // What virtiofsd puts inside the payload: decoding, comparing, and
         // checking a destination's shared directory against it.
@@ -128,6 +143,7 @@ let package = Package(
                 "MigrationFile",
                 "VirtiofsdState",
                 "PasstState",
+                "LibvirtSaveImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

@@ -22,8 +22,10 @@ final class MigrationCursor: ByteSource {
     /// move to just before the first page, not to the start of the buffer.
     private static let pageSize = 4096
 
-    init(source: any ByteSource, capacity: Int = 1 << 20) {
+    /// Reads `source`, whose first byte is at file offset `offset`.
+    init(source: any ByteSource, startingAt offset: UInt64 = 0, capacity: Int = 1 << 20) {
         self.source = source
+        self.offset = offset
         storage = .allocate(byteCount: Self.pageSize + capacity, alignment: Self.pageSize)
         start = Self.pageSize
         end = Self.pageSize

@@ -54,7 +54,7 @@ public struct MigrationFileReader {
     public func walk(_ handle: (MigrationEvent) throws -> Void) throws {
         try withoutActuallyEscaping(handle) { handle in
             var walk = Walk(
-                cursor: MigrationCursor(source: input.framedSource), maximumChunkLength: maximumChunkLength,
+                cursor: MigrationCursor(source: input.framedSource, startingAt: input.baseOffset), maximumChunkLength: maximumChunkLength,
                 readDescriptionAhead: { describedAhead }, handle: handle)
             do {
                 try walk.run()

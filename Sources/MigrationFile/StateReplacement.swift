@@ -183,7 +183,7 @@ public enum StateReplacement {
         case .sink(let given): sink = given
         case .file(let file): sink = BufferedSink(file)
         }
-        let window = CopyWindow(source: input.framedSource, sink: sink, kernelCopy: kernelCopy)
+        let window = CopyWindow(source: input.framedSource, startingAt: input.baseOffset, sink: sink, kernelCopy: kernelCopy)
         var replacement = Replacement(window: window, sink: sink, state: state, device: device, selects: selects)
         try MigrationFileReader(input: StateStreamInput(framed: window, like: input)).walk { event in
             observe(event)
@@ -374,8 +374,11 @@ private final class CopyWindow: ByteSource {
     private var end: UInt64 = 0
     private(set) var copiedInKernel: UInt64 = 0
 
-    init(source: any ByteSource, sink: any ByteSink, kernelCopy: (FileDescriptor, OutputFile)?) {
+    /// Copies from `source`, whose first byte is at file offset `offset`.
+    init(source: any ByteSource, startingAt offset: UInt64, sink: any ByteSink, kernelCopy: (FileDescriptor, OutputFile)?) {
         self.source = source
+        start = offset
+        end = offset
         self.sink = sink
         self.kernelCopy = kernelCopy.map { (input: $0.0, output: $0.1) }
     }

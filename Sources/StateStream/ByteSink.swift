@@ -38,7 +38,7 @@ public enum OutputError: Error, Equatable, Sendable, CustomStringConvertible {
     case cannotCommit(path: String, Errno)
     /// Bytes already written to a pipe or device cannot be taken back.
     case cannotRewind
-    /// libzstd failed to compress, with its name for the error.
+    /// The compression library failed, with its name and its word for the error.
     case compression(String)
 
     public var description: String {
@@ -49,7 +49,7 @@ public enum OutputError: Error, Equatable, Sendable, CustomStringConvertible {
         case .refusingTerminal: return "refusing to write binary data to a terminal (use -o FILE or a pipe)"
         case .cannotCommit(let path, let errno): return "cannot move the finished output into place at \(path): \(errno)"
         case .cannotRewind: return "bytes already written to a pipe cannot be taken back (use -o FILE)"
-        case .compression(let name): return "zstd compression failed: \(name)"
+        case .compression(let name): return "compression failed: \(name)"
         }
     }
 }

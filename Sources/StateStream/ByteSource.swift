@@ -65,6 +65,8 @@ public enum InputError: Error, Equatable, Sendable, CustomStringConvertible {
     case compression(CompressionFailure)
     /// A ``TeeSource`` could not write its copy.
     case copyFailed(OutputError)
+    /// The input is compressed in a format statetool cannot read (lzop).
+    case unsupportedCompression(Compression)
 
     public var description: String {
         switch self {
@@ -72,6 +74,8 @@ public enum InputError: Error, Equatable, Sendable, CustomStringConvertible {
         case .readFailed(let errno): return "read failed: \(errno)"
         case .compression(let failure): return failure.description
         case .copyFailed(let error): return error.description
+        case .unsupportedCompression(let format):
+            return "\(format.rawValue)-compressed input, which statetool cannot read (no maintained library reads its format): decompress it first (lzop -dc)"
         }
     }
 }

@@ -1,31 +1,78 @@
-/// How a state stream is stored on disk or in a pipe.
+/// How a state stream or a migration file is stored on disk or in a pipe.
 ///
 /// Detected from the content, never from a file name: see ``detect(leadingBytes:)``.
-public enum Compression: String, Sendable, Codable {
-    /// Raw chunk framing.
+/// libvirt save images name theirs in their header (and the content must agree).
+public enum Compression: String, Sendable, Codable, CaseIterable {
+    /// Raw: the bytes as QEMU wrote them.
     case none
-    /// One or more zstd frames (skippable frames allowed) holding the framing.
+    /// One or more zstd frames (skippable frames allowed).
     case zstd
+    /// One or more gzip members (zlib), as `gzip -c` writes them.
+    case gzip
+    /// One or more bzip2 streams (libbz2), as `bzip2 -c` writes them.
+    case bzip2
+    /// One or more xz streams (liblzma), as `xz -c` writes them.
+    case xz
+    /// lzop's container: recognised so that it can be named, but not read (no
+    /// maintained library reads lzop's format; liblzo2 holds only the codec).
+    case lzop
 
     /// How many leading bytes ``detect(leadingBytes:)`` needs to decide.
-    public static let magicLength = 4
+    public static let magicLength = 6
 
     /// Decides the compression from the first bytes of an input.
     ///
-    /// A zstd frame starts with the little-endian magic `0xFD2FB528`
-    /// (bytes `28 B5 2F FD`); a skippable frame with `0x184D2A50` to `0x184D2A5F`
-    /// (bytes `5X 2A 4D 18`). Anything else, including an input shorter than four
-    /// bytes, is raw framing.
+    /// - zstd: a frame starts with the little-endian magic `0xFD2FB528` (bytes
+    ///   `28 B5 2F FD`), a skippable frame with `0x184D2A50` to `0x184D2A5F`;
+    /// - gzip: `1F 8B 08` (deflate); bzip2: `BZh` and a block size `1` to `9`;
+    ///   xz: `FD 37 7A 58 5A 00`; lzop: `89 4C 5A 4F 00 0D`.
     ///
-    /// A raw stream whose first chunk length happens to be `0x28B52FFD` or
-    /// `0x5X2A4D18` (about 680 MiB or 1.3 GiB) is read as zstd; QEMU never writes
-    /// chunks that large.
+    /// Anything else, including an input shorter than the magic, is raw. A raw
+    /// state stream whose first chunk length happens to spell one of these (529 MiB
+    /// and more) is read as compressed; QEMU never writes chunks that large.
     public static func detect(leadingBytes bytes: some Collection<UInt8>) -> Compression {
-        guard bytes.count >= magicLength else { return .none }
-        let magic = bytes.readInteger(endianness: .little, as: UInt32.self) ?? 0
-        if magic == 0xFD2F_B528 || magic & 0xFFFF_FFF0 == 0x184D_2A50 {
-            return .zstd
+        let leading = Array(bytes.prefix(magicLength))
+        if leading.count >= 4 {
+            let magic = leading.readInteger(endianness: .little, as: UInt32.self) ?? 0
+            if magic == 0xFD2F_B528 || magic & 0xFFFF_FFF0 == 0x184D_2A50 { return .zstd }
         }
+        if leading.starts(with: [0x1F, 0x8B, 0x08]) { return .gzip }
+        if leading.count >= 4, leading.starts(with: [0x42, 0x5A, 0x68]), (0x31...0x39).contains(leading[3]) { return .bzip2 }
+        if leading.starts(with: [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) { return .xz }
+        if leading.starts(with: [0x89, 0x4C, 0x5A, 0x4F, 0x00, 0x0D]) { return .lzop }
         return .none
     }
+
+    /// What one independently decodable part of the format is called, for messages.
+    var unitName: String {
+        switch self {
+        case .none: return "input"
+        case .zstd: return "zstd frame"
+        case .gzip: return "gzip member"
+        case .bzip2: return "bzip2 stream"
+        case .xz: return "xz stream"
+        case .lzop: return "lzop file"
+        }
+    }
+
+    /// A decompressor of this format reading `compressed`, whose first byte is
+    /// at `offset` of the stored input (offsets in failures count from there).
+    ///
+    /// - Throws: ``InputError/unsupportedCompression(_:)`` for lzop.
+    public func decompressor(reading compressed: any ByteSource, startingAt offset: UInt64 = 0) throws(InputError) -> (any DecompressingByteSource)? {
+        switch self {
+        case .none: return nil
+        case .zstd: return ZstdDecompressingSource(compressed: compressed, startingAt: offset)
+        case .gzip: return DecompressingSource(GzipDecoder(), compressed: compressed, startingAt: offset)
+        case .bzip2: return DecompressingSource(Bzip2Decoder(), compressed: compressed, startingAt: offset)
+        case .xz: return DecompressingSource(XzDecoder(), compressed: compressed, startingAt: offset)
+        case .lzop: throw .unsupportedCompression(self)
+        }
+    }
+}
+
+/// A source that decompresses another and counts what it consumed of it.
+public protocol DecompressingByteSource: ByteSource {
+    /// The offset in the stored input after the last compressed byte consumed.
+    var compressedBytesRead: UInt64 { get }
 }

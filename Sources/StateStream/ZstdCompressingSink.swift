@@ -18,7 +18,7 @@ public final class ZstdCompressingSink: ByteSink {
 
     /// Compresses into `destination` at `level` with `threads` workers (0: none).
     public init(_ destination: any ByteSink, level: Int32 = defaultLevel, threads: Int32 = 0) throws(OutputError) {
-        guard let context = ZSTD_createCCtx() else { throw .compression("cannot allocate a compression context") }
+        guard let context = ZSTD_createCCtx() else { throw .compression("zstd: cannot allocate a compression context") }
         self.context = context
         self.destination = destination
         self.output = .allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
@@ -61,7 +61,7 @@ public final class ZstdCompressingSink: ByteSink {
 
     private func check(_ result: Int) throws(OutputError) {
         if ZSTD_isError(result) != 0 {
-            throw .compression(String(cString: ZSTD_getErrorName(result)))
+            throw .compression("zstd: " + String(cString: ZSTD_getErrorName(result)))
         }
     }
 }

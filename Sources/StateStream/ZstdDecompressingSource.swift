@@ -1,44 +1,49 @@
 import CZstd
 
-/// Why a zstd layer could not be decoded, and where.
+/// Why a compressed layer could not be decoded, and where.
 public struct CompressionFailure: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong.
     public enum Reason: Hashable, Sendable {
-        /// The input ended inside a frame.
+        /// The input ended inside a frame (a gzip member, a bzip2 or xz stream).
         case truncatedFrame(inputLength: UInt64)
-        /// The frame's content checksum does not match its content.
+        /// The frame's checksum does not match its content.
         case checksumMismatch
-        /// Bytes that are neither a zstd frame nor a skippable frame, after a
-        /// complete frame.
+        /// Bytes that do not begin a frame of the format, after a complete frame.
         case notAFrame
-        /// The frame needs a larger window than the decoder allows (128 MiB).
+        /// The frame needs more memory than the decoder allows (128 MiB).
         case windowTooLarge
-        /// Any other libzstd error, with libzstd's name for it.
+        /// Any other error of the library, with its name for it.
         case corrupt(String)
     }
 
+    /// The format whose layer failed.
+    public let format: Compression
     /// Offset in the compressed input of the frame that failed.
     public let frameOffset: UInt64
     /// What went wrong.
     public let reason: Reason
 
-    public init(frameOffset: UInt64, reason: Reason) {
+    public init(format: Compression = .zstd, frameOffset: UInt64, reason: Reason) {
+        self.format = format
         self.frameOffset = frameOffset
         self.reason = reason
     }
 
     public var description: String {
+        let unit = format.unitName
         switch reason {
         case .truncatedFrame(let inputLength):
-            return "the zstd frame starting at compressed offset \(frameOffset) is truncated: the input ends at \(inputLength)"
+            return "the \(unit) starting at compressed offset \(frameOffset) is truncated: the input ends at \(inputLength)"
         case .checksumMismatch:
-            return "checksum mismatch in the zstd frame starting at compressed offset \(frameOffset)"
+            return "checksum mismatch in the \(unit) starting at compressed offset \(frameOffset)"
         case .notAFrame:
-            return "data at compressed offset \(frameOffset) is not a zstd frame (trailing garbage after the last frame)"
+            return "data at compressed offset \(frameOffset) is not a \(unit) (trailing garbage after the last \(unit.split(separator: " ").last!))"
         case .windowTooLarge:
-            return "the zstd frame starting at compressed offset \(frameOffset) needs a window above 128 MiB"
+            return format == .zstd
+                ? "the zstd frame starting at compressed offset \(frameOffset) needs a window above 128 MiB"
+                : "the \(unit) starting at compressed offset \(frameOffset) needs more than 128 MiB to decode"
         case .corrupt(let name):
-            return "corrupt zstd frame starting at compressed offset \(frameOffset): \(name)"
+            return "corrupt \(unit) starting at compressed offset \(frameOffset): \(name)"
         }
     }
 }
@@ -49,7 +54,7 @@ public struct CompressionFailure: Error, Hashable, Sendable, CustomStringConvert
 /// bounded by the input buffer and by the frame's window (at most 128 MiB, zstd's
 /// default limit; 8 MiB or less for the levels `zstd` uses by default), never by the
 /// size of the input.
-public final class ZstdDecompressingSource: ByteSource {
+public final class ZstdDecompressingSource: DecompressingByteSource {
     private let compressed: any ByteSource
     private let stream: OpaquePointer
     private let input: UnsafeMutableRawBufferPointer
@@ -66,17 +71,20 @@ public final class ZstdDecompressingSource: ByteSource {
     /// returned first, the failure on the next call.
     private var deferredFailure: CompressionFailure?
 
-    /// Compressed bytes consumed so far.
+    /// The offset after the last compressed byte consumed (counted from `offset` given to init).
     public var compressedBytesRead: UInt64 { inputBufferOffset + UInt64(inputStart) }
 
-    /// Decompresses `compressed`, reading it `inputBufferSize` bytes at a time.
-    public init(compressed: any ByteSource, inputBufferSize: Int = 256 * 1024) {
+    /// Decompresses `compressed`, whose first byte is at `offset` of the stored
+    /// input, reading it `inputBufferSize` bytes at a time.
+    public init(compressed: any ByteSource, startingAt offset: UInt64 = 0, inputBufferSize: Int = 256 * 1024) {
         guard let stream = ZSTD_createDStream() else {
             fatalError("libzstd could not allocate a decompression context")
         }
         self.stream = stream
         self.compressed = compressed
         self.input = .allocate(byteCount: inputBufferSize, alignment: 16)
+        inputBufferOffset = offset
+        frameOffset = offset
     }
 
     deinit {

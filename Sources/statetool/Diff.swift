@@ -96,7 +96,7 @@ struct Diff: ParsableCommand {
         // Either back-end's state, whichever the input holds: a passt state by its magic.
         let loadAny = { (file: String) throws -> LoadedPayload in
             try VirtiofsdInput.payload(
-                of: CommandSupport.openInput(file), file: file, device: nil, subsection: nil,
+                of: MigrationInput.open(file).stream, file: file, device: nil, subsection: nil,
                 isBarePayload: { VirtiofsdState.looksLikeState($0) || $0.starts(with: PasstFormat.magic) })
         }
         let first = try loadAny(a), second = try loadAny(b)

@@ -65,12 +65,12 @@ struct Extract: ParsableCommand {
     }
 
     func run() throws {
-        let input = try CommandSupport.openInput(file)
+        let input = try MigrationInput.open(file)
         let survey: MigrationFileSurvey
         var outputs: [StateOutput] = []
         var current: StateOutput?
         do {
-            survey = try MigrationFileSurvey.survey(input, quiet: quiet) { event in
+            survey = try MigrationFileSurvey.survey(input.stream, quiet: quiet) { event in
                 switch event {
                 case .backEndStateStart(let location):
                     current = nil
@@ -95,7 +95,7 @@ struct Extract: ParsableCommand {
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
-        try report(survey: survey, compression: input.compression, outputs: outputs)
+        try report(survey: survey, input: input, outputs: outputs)
     }
 
     private func path(for location: BackEndStateLocation) -> String {
@@ -104,8 +104,8 @@ struct Extract: ParsableCommand {
         return directory + "/" + name + (payload ? ".payload" : ".state")
     }
 
-    private func report(survey: MigrationFileSurvey, compression: Compression, outputs: [StateOutput]) throws {
-        var report = MigrationReport(file: file, compression: compression, survey: survey)
+    private func report(survey: MigrationFileSurvey, input: MigrationInput, outputs: [StateOutput]) throws {
+        var report = MigrationReport(file: file, input: input, survey: survey)
         for output in outputs where output.isComplete || salvage {
             report.outputs[output.location.section.id] = output.path
         }

@@ -45,14 +45,14 @@ struct MigrationList: ParsableCommand {
     var file: String
 
     func run() throws {
-        let input = try CommandSupport.openInput(file)
+        let input = try MigrationInput.open(file)
         let survey: MigrationFileSurvey
         do {
-            survey = try MigrationFileSurvey.survey(input, quiet: quiet)
+            survey = try MigrationFileSurvey.survey(input.stream, quiet: quiet)
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
-        let report = MigrationReport(file: file, compression: input.compression, survey: survey)
+        let report = MigrationReport(file: file, input: input, survey: survey)
         let output = StandardOutput()
         if format.json {
             output.write(try JSONEncoder.statetool.encode(report))

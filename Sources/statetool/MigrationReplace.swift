@@ -61,7 +61,7 @@ struct MigrationReplace: ParsableCommand {
     }
 
     func run() throws {
-        let input = try CommandSupport.openInput(file)
+        let input = try MigrationInput.open(file)
         let result: MigrationRewrite.Result
         do {
             let replacement: ReplacementState

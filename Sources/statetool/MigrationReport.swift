@@ -1,4 +1,5 @@
 import FoundationEssentials
+import LibvirtSaveImage
 import MigrationFile
 import StateStream
 
@@ -6,9 +7,18 @@ import StateStream
 struct MigrationReport: Encodable {
     let file: String
     let compression: Compression
+    /// libvirt's header and XML, for a save image.
+    let saveImage: SaveImage?
     let survey: MigrationFileSurvey
     /// For `extract`: where each back-end state went, by section id.
     var outputs: [UInt32: String] = [:]
+
+    init(file: String, input: MigrationInput, survey: MigrationFileSurvey) {
+        self.file = file
+        compression = input.compression
+        saveImage = input.saveImage
+        self.survey = survey
+    }
 
     var valid: Bool { survey.error == nil && !survey.backEndStates.contains { !$0.isComplete } }
 
@@ -16,8 +26,15 @@ struct MigrationReport: Encodable {
 
     /// The header line: what the file is.
     var summaryLine: String {
-        var line = "\(file): QEMU migration file"
-        if compression == .zstd { line += " (zstd)" }
+        var line = ""
+        if let image = saveImage {
+            line += "\(file): libvirt save image, version \(image.header.version), format \(image.header.format), "
+            line += "was running: \(image.header.wasRunning != 0 ? "yes" : "no"), "
+            line += "domain \(image.domainName ?? "(no name)") (\(image.domainUUID ?? "no uuid")), "
+            line += "XML \(image.header.dataLength) bytes, QEMU stream at offset \(image.header.streamOffset)\n"
+        }
+        line += "\(file): QEMU migration file"
+        if compression != .none { line += " (\(compression.rawValue))" }
         if let configuration = survey.configuration {
             line += ", machine \(configuration.machineType), page size \(1 << configuration.targetPageBits)"
             if !configuration.capabilities.isEmpty { line += ", capabilities \(configuration.capabilities.joined(separator: ","))" }
@@ -81,7 +98,7 @@ struct MigrationReport: Encodable {
     // MARK: JSON
 
     private enum Key: String, CodingKey {
-        case file, compression, valid, configuration, sections, commands, backEndStates
+        case file, compression, libvirt, valid, configuration, sections, commands, backEndStates
         case endOfFileOffset, description, problems
     }
 
@@ -123,6 +140,7 @@ struct MigrationReport: Encodable {
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(file, forKey: .file)
         try container.encode(compression, forKey: .compression)
+        if let image = saveImage { try container.encode(LibvirtJSON(image), forKey: .libvirt) }
         try container.encode(valid, forKey: .valid)
         try container.encode(Nullable(survey.configuration), forKey: .configuration)
         try container.encode(survey.sections.map { section in
@@ -148,5 +166,29 @@ struct MigrationReport: Encodable {
             Description(offset: record.offset, byteCount: record.byteCount, devices: survey.description?.devices.count ?? 0)
         }), forKey: .description)
         try container.encode(survey.problems.map { ProblemJSON($0) }, forKey: .problems)
+    }
+}
+
+/// The `libvirt` object of a save image in `--json`: libvirt's header and
+/// what its domain XML names.
+struct LibvirtJSON: Encodable {
+    let headerVersion: UInt32
+    let format: String
+    let wasRunning: Bool
+    let domainName: String?
+    let domainUUID: String?
+    let dataLength: UInt32
+    let cookieOffset: UInt32
+    let streamOffset: UInt64
+
+    init(_ image: SaveImage) {
+        headerVersion = image.header.version
+        format = image.header.format.description
+        wasRunning = image.header.wasRunning != 0
+        domainName = image.domainName
+        domainUUID = image.domainUUID
+        dataLength = image.header.dataLength
+        cookieOffset = image.header.cookieOffset
+        streamOffset = image.header.streamOffset
     }
 }

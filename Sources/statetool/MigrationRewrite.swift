@@ -1,10 +1,13 @@
 import ArgumentParser
+import LibvirtSaveImage
 import MigrationFile
 import StateStream
 
 /// Writes a copy of a migration file with one device's back-end state
 /// replaced, checks what was written by walking it again, and only then puts
-/// it in place: for `migration replace` and `retarget`.
+/// it in place: for `migration replace` and `retarget`. A libvirt save image
+/// is written as a save image: its header and XML as they were, the stream in
+/// the image's own format.
 struct MigrationRewrite {
     let file: String
     let device: String?
@@ -20,13 +23,20 @@ struct MigrationRewrite {
     /// Replaces the state in `input` (opened from ``file``) with `state`;
     /// `protecting` names the other inputs the output must not overwrite.
     func run(
-        _ input: StateStreamInput, selecting selects: ((BackEndStateLocation) -> Bool)? = nil, with state: ReplacementState,
+        _ input: MigrationInput, selecting selects: ((BackEndStateLocation) -> Bool)? = nil, with state: ReplacementState,
         protecting others: [String] = []
     ) throws -> Result {
+        if input.saveImage != nil && compression.zstd {
+            throw CommandFailure(.usage, "\(file): error: a libvirt save image is written in its own format (its header says which): leave out --zstd")
+        }
         let outputFile = try output.open(protecting: [file] + others)
         let destination: StateReplacement.Output
         let compressor: (any ByteSink)?
-        if compression.zstd {
+        if let image = input.saveImage {
+            let copy = try image.beginCopy(in: outputFile)
+            destination = copy.output
+            compressor = copy.compressor
+        } else if compression.zstd {
             let sink = try compression.sink(into: outputFile)
             destination = .sink(sink)
             compressor = sink
@@ -34,16 +44,19 @@ struct MigrationRewrite {
             destination = .file(outputFile)
             compressor = nil
         }
-        var progress = ProgressLine(for: input, quiet: output.quiet)
-        let summary = try StateReplacement.replace(in: input, device: device, selecting: selects, with: state, to: destination) { event in
-            if case .progress(let bytes) = event { progress.update(bytes: input.compressedBytesRead ?? bytes) }
+        let stream = input.stream
+        var progress = ProgressLine(for: stream, quiet: output.quiet)
+        let summary = try StateReplacement.replace(in: stream, device: device, selecting: selects, with: state, to: destination) { event in
+            if case .progress(let bytes) = event { progress.update(bytes: stream.compressedBytesRead ?? bytes) }
         }
         progress.clear()
         try compressor?.finish()
         var check: MigrationFileSurvey?
         if let readBack = try outputFile.openForReadingBack() {
-            check = try StateReplacement.verify(
-                StateStreamInput(source: FileDescriptorSource(readBack, closesOnDeinit: true)), against: summary)
+            let written = try input.saveImage?.checkCopy(readBack)
+                ?? StateStreamInput(source: FileDescriptorSource(readBack, closesOnDeinit: false))
+            check = try StateReplacement.verify(written, against: summary)
+            try? readBack.close()
         }
         try outputFile.commit()
         return Result(summary: summary, check: check)

@@ -103,14 +103,16 @@ struct Retarget: ParsableCommand {
     func run() throws {
         let request = RetargetRequest(
             renames: try rename.map { try Rename(parsing: $0) }, dropMissing: dropMissing, stripFileHandles: stripFileHandles)
-        let input = try CommandSupport.openInput(file)
+        let input = try MigrationInput.open(file)
         let sniffed: (isMigrationFile: Bool, input: StateStreamInput)
         do {
-            sniffed = try LoadedPayload.sniff(input)
+            sniffed = try LoadedPayload.sniff(input.stream)
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
-        let outcome = sniffed.isMigrationFile ? try retargetMigrationFile(sniffed.input, request: request) : try retargetState(sniffed.input, request: request)
+        let outcome = sniffed.isMigrationFile || input.saveImage != nil
+            ? try retargetMigrationFile(MigrationInput(stream: sniffed.input, saveImage: input.saveImage), request: request)
+            : try retargetState(sniffed.input, request: request)
         try report(outcome)
     }
 
@@ -159,7 +161,7 @@ struct Retarget: ParsableCommand {
 
     // MARK: - A migration file
 
-    private func retargetMigrationFile(_ input: StateStreamInput, request: RetargetRequest) throws -> Outcome {
+    private func retargetMigrationFile(_ input: MigrationInput, request: RetargetRequest) throws -> Outcome {
         var outcome: RetargetResult?
         let derive: ([UInt8]) throws -> [UInt8] = { old in
             let result = try retarget(VirtiofsdInput.decode(old, file: file), request: request)

@@ -13,7 +13,7 @@ struct VirtiofsdInput {
 
     /// Loads and decodes `file`, or prints why not and throws exit status 2.
     static func load(_ file: String, device: String?) throws -> VirtiofsdInput {
-        let loaded = try payload(of: CommandSupport.openInput(file), file: file, device: device)
+        let loaded = try payload(of: MigrationInput.open(file).stream, file: file, device: device)
         return VirtiofsdInput(state: try decode(loaded.bytes, file: file), origin: loaded.origin)
     }
 

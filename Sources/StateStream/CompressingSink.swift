@@ -1,0 +1,170 @@
+import CBzip2
+import CLzma
+import CZlib
+
+/// One streaming encoder of a maintained library, driven by ``CompressingSink``.
+protocol StreamEncoder: AnyObject {
+    /// Encodes from `input` into `output`; `finishing` once all input was given.
+    ///
+    /// - Returns: Bytes consumed and produced, and whether the frame is complete.
+    func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, finishing: Bool)
+        throws(OutputError) -> (consumed: Int, produced: Int, finished: Bool)
+}
+
+/// Compresses what is written to it into one gzip member, bzip2 stream or xz
+/// stream, at the level its command-line tool uses by default, so that
+/// `gzip -t`, `bzip2 -t` and `xz -t` take the result; ``finish()`` ends it.
+final class CompressingSink<Encoder: StreamEncoder>: ByteSink {
+    private let encoder: Encoder
+    private let destination: any ByteSink
+    private let output = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+
+    init(_ encoder: Encoder, into destination: any ByteSink) {
+        self.encoder = encoder
+        self.destination = destination
+    }
+
+    deinit { output.deallocate() }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+        var rest = bytes
+        while !rest.isEmpty {
+            let step = try encoder.encode(rest, into: output, finishing: false)
+            try emit(step.produced)
+            rest = UnsafeRawBufferPointer(rebasing: rest[step.consumed...])
+        }
+    }
+
+    func finish() throws(OutputError) {
+        while true {
+            let step = try encoder.encode(UnsafeRawBufferPointer(start: nil, count: 0), into: output, finishing: true)
+            try emit(step.produced)
+            if step.finished { break }
+        }
+        try destination.finish()
+    }
+
+    private func emit(_ count: Int) throws(OutputError) {
+        if count > 0 { try destination.write(UnsafeRawBufferPointer(rebasing: output[..<count])) }
+    }
+}
+
+extension Compression {
+    /// A sink compressing into `destination` in this format, at its tool's
+    /// default level (zstd 3, gzip 6, bzip2 9, xz preset 6); `nil` for ``none``.
+    ///
+    /// - Throws: ``OutputError/compression(_:)`` for lzop, which cannot be written.
+    public func compressor(into destination: any ByteSink) throws(OutputError) -> (any ByteSink)? {
+        switch self {
+        case .none: return nil
+        case .zstd: return try ZstdCompressingSink(destination)
+        case .gzip: return CompressingSink(try GzipEncoder(), into: destination)
+        case .bzip2: return CompressingSink(try Bzip2Encoder(), into: destination)
+        case .xz: return CompressingSink(try XzEncoder(), into: destination)
+        case .lzop: throw .compression("lzop cannot be written (no maintained library writes its format)")
+        }
+    }
+}
+
+/// gzip through zlib's `deflate` at level 6 (`gzip`'s default).
+final class GzipEncoder: StreamEncoder {
+    private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+
+    init() throws(OutputError) {
+        stream.initialize(to: z_stream())
+        let result = deflateInit2_(stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard result == Z_OK else {
+            stream.deallocate()
+            throw .compression("zlib: deflateInit2 failed (\(result))")
+        }
+    }
+
+    deinit {
+        deflateEnd(stream)
+        stream.deallocate()
+    }
+
+    func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, finishing: Bool)
+        throws(OutputError) -> (consumed: Int, produced: Int, finished: Bool)
+    {
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        stream.pointee.avail_in = UInt32(min(input.count, Int(UInt32.max)))
+        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_out = UInt32(min(output.count, Int(UInt32.max)))
+        let availableIn = stream.pointee.avail_in
+        let availableOut = stream.pointee.avail_out
+        let result = deflate(stream, finishing ? Z_FINISH : Z_NO_FLUSH)
+        guard result == Z_OK || result == Z_STREAM_END || result == Z_BUF_ERROR else {
+            throw .compression("zlib: deflate failed (\(result))")
+        }
+        return (Int(availableIn - stream.pointee.avail_in), Int(availableOut - stream.pointee.avail_out), result == Z_STREAM_END)
+    }
+}
+
+/// bzip2 through libbz2 with 900 KB blocks (`bzip2`'s default, `-9`).
+final class Bzip2Encoder: StreamEncoder {
+    private let stream = UnsafeMutablePointer<bz_stream>.allocate(capacity: 1)
+
+    init() throws(OutputError) {
+        stream.initialize(to: bz_stream())
+        let result = BZ2_bzCompressInit(stream, 9, 0, 30)
+        guard result == BZ_OK else {
+            stream.deallocate()
+            throw .compression("libbz2: BZ2_bzCompressInit failed (\(result))")
+        }
+    }
+
+    deinit {
+        BZ2_bzCompressEnd(stream)
+        stream.deallocate()
+    }
+
+    func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, finishing: Bool)
+        throws(OutputError) -> (consumed: Int, produced: Int, finished: Bool)
+    {
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: CChar.self))
+        stream.pointee.avail_in = UInt32(min(input.count, Int(UInt32.max)))
+        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: CChar.self)
+        stream.pointee.avail_out = UInt32(min(output.count, Int(UInt32.max)))
+        let availableIn = stream.pointee.avail_in
+        let availableOut = stream.pointee.avail_out
+        let result = BZ2_bzCompress(stream, finishing ? BZ_FINISH : BZ_RUN)
+        guard result == BZ_RUN_OK || result == BZ_FINISH_OK || result == BZ_STREAM_END else {
+            throw .compression("libbz2: BZ2_bzCompress failed (\(result))")
+        }
+        return (Int(availableIn - stream.pointee.avail_in), Int(availableOut - stream.pointee.avail_out), result == BZ_STREAM_END)
+    }
+}
+
+/// xz through liblzma's easy encoder at preset 6 with a CRC-64 check (`xz`'s defaults).
+final class XzEncoder: StreamEncoder {
+    private let stream = UnsafeMutablePointer<lzma_stream>.allocate(capacity: 1)
+
+    init() throws(OutputError) {
+        stream.initialize(to: lzma_stream())
+        let result = lzma_easy_encoder(stream, 6, LZMA_CHECK_CRC64)
+        guard result == LZMA_OK else {
+            stream.deallocate()
+            throw .compression("liblzma: lzma_easy_encoder failed (\(result.rawValue))")
+        }
+    }
+
+    deinit {
+        lzma_end(stream)
+        stream.deallocate()
+    }
+
+    func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, finishing: Bool)
+        throws(OutputError) -> (consumed: Int, produced: Int, finished: Bool)
+    {
+        stream.pointee.next_in = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        stream.pointee.avail_in = input.count
+        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        stream.pointee.avail_out = output.count
+        let result = lzma_code(stream, finishing ? LZMA_FINISH : LZMA_RUN)
+        guard result == LZMA_OK || result == LZMA_STREAM_END || result == LZMA_BUF_ERROR else {
+            throw .compression("liblzma: lzma_code failed (\(result.rawValue))")
+        }
+        return (input.count - stream.pointee.avail_in, output.count - stream.pointee.avail_out, result == LZMA_STREAM_END)
+    }
+}
