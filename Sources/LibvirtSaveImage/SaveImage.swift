@@ -56,6 +56,15 @@ public struct SaveImage: Sendable {
     public static func open(
         _ source: any ByteSource, file: FileDescriptor? = nil, fileSize: UInt64? = nil
     ) throws -> (image: SaveImage, stream: StateStreamInput) {
+        let image = try read(source, fileSize: fileSize)
+        return (image, try image.stream(reading: source, file: file, fileSize: fileSize))
+    }
+
+    /// Reads the header and XML from `source` (the image from its first byte),
+    /// leaving it at the first byte of the QEMU stream.
+    ///
+    /// - Throws: ``SaveImageProblem``, or ``InputError`` when the file cannot be read.
+    public static func read(_ source: any ByteSource, fileSize: UInt64? = nil) throws -> SaveImage {
         let headerBytes = try source.readPrefix(SaveImageHeader.byteCount)
         let header = try SaveImageHeader(parsing: headerBytes)
         if header.magic == .partial {
@@ -80,7 +89,7 @@ public struct SaveImage: Sendable {
         }
         let image = SaveImage(header: header, data: data)
         try image.checkXML()
-        return (image, try image.stream(reading: source, file: file, fileSize: fileSize))
+        return image
     }
 
     /// Checks that the domain XML and the cookie end with their NULs where the header says.
@@ -100,8 +109,11 @@ public struct SaveImage: Sendable {
         }
     }
 
-    /// The QEMU stream in `rest`, checked to start as the format says.
-    private func stream(reading rest: any ByteSource, file: FileDescriptor?, fileSize: UInt64?) throws -> StateStreamInput {
+    /// The QEMU stream in `rest` (the image after its XML), checked to start as the format says.
+    ///
+    /// - Throws: ``SaveImageProblem`` for a format statetool does not read or a
+    ///   stream that does not start as the header says.
+    public func stream(reading rest: any ByteSource, file: FileDescriptor?, fileSize: UInt64?) throws -> StateStreamInput {
         let offset = header.streamOffset
         guard let compression = header.format.compression else {
             throw SaveImageProblem(

@@ -32,6 +32,21 @@ struct MigrationInput {
         }
     }
 
+    /// The header and XML of the save image at `path`, without reading its
+    /// QEMU stream; `nil` for a file that is no save image.
+    static func saveImage(at path: String) throws -> SaveImage? {
+        do {
+            let file = try FileDescriptorSource(path: path)
+            let leading = try file.readPrefix(SaveImageHeader.magicPrefix.count)
+            guard SaveImageHeader.recognises(leading) else { return nil }
+            return try SaveImage.read(PrefixedSource(prefix: leading, rest: file), fileSize: file.regularFileSize)
+        } catch let problem as SaveImageProblem {
+            throw CommandFailure(.invalid, "\(path): error: \(problem)")
+        } catch {
+            throw CommandSupport.fail(error, file: path)
+        }
+    }
+
     /// How the file is stored, for reports: the stream's compression.
     var compression: Compression { stream.compression }
 }
