@@ -35,18 +35,22 @@ extension ByteSource {
 
     /// Reads the first `count` bytes, or all there are if fewer: for sniffing
     /// what an input holds before handing it on through ``PrefixedSource``.
+    /// Memory grows with what arrives (64 KiB at a time), not with `count`.
     public func readPrefix(_ count: Int) throws(InputError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let start = filled
+        var bytes: [UInt8] = []
+        while bytes.count < count {
+            let start = bytes.count
+            let piece = min(count - start, 1 << 16)
+            bytes += repeatElement(0, count: piece)
             let read = try bytes.withUnsafeMutableBytes { buffer in
-                Result { () throws(InputError) in try self.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...])) }
+                Result { () throws(InputError) in
+                    try self.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[start..<start + piece]))
+                }
             }.get()
+            bytes.removeLast(piece - read)
             if read == 0 { break }
-            filled += read
         }
-        return Array(bytes.prefix(filled))
+        return bytes
     }
 }
 

@@ -185,7 +185,8 @@ struct Retarget: ParsableCommand {
         let location = migration.summary.location
         return Outcome(
             result: result, origin: LoadedPayload.Origin.migrationFile(device: location.section.name).description,
-            written: "migration file, new state \(migration.summary.newLength) bytes in chunks of at most \(chunkSize.bytes) payload bytes",
+            written: (input.saveImage.map { "libvirt save image (\($0.header.format))" } ?? "migration file")
+                + ", new state \(migration.summary.newLength) bytes in chunks of at most \(chunkSize.bytes) payload bytes",
             migration: migration)
     }
 

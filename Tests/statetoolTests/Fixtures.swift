@@ -48,7 +48,10 @@ enum Fixtures {
         let target = scratch.appendingPathComponent("\(name).mig").path
         try lock.withLock {
             if decompressed.isEmpty {
+                removeLeftovers()
                 try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+                // 430 MB of decompressed captures per run: gone when the test process ends.
+                atexit { try? FileManager.default.removeItem(at: Fixtures.scratch) }
                 try zstd(["-d", "-q", "-f", compressedMigrationFile, "-o", base])
                 decompressed.insert("s1-A-running")
             }
@@ -59,6 +62,16 @@ enum Fixtures {
             }
         }
         return target
+    }
+
+    /// Removes the scratch folders of earlier test processes that are gone
+    /// (killed before their exit handler ran).
+    private static func removeLeftovers() {
+        let temporary = FileManager.default.temporaryDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? [] where name.hasPrefix("statetool-fixtures-") {
+            guard let pid = Int32(name.dropFirst("statetool-fixtures-".count)), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(at: temporary.appendingPathComponent(name))
+        }
     }
 
     private static func zstd(_ arguments: [String]) throws {

@@ -1,0 +1,151 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// A private libvirtd (Tests/Peers/libvirt/private-libvirtd) with the test
+/// guest under it: Debian's kernel and busybox from an initramfs that mounts a
+/// vhost-user-fs device served by a real virtiofsd, looks up its share and
+/// holds keep/a.txt, keep/b.txt and doomed/c.txt open (Tests/Peers/libvirt/guest-init).
+///
+/// Each lab has its own scratch folder, daemon and share; `close()` stops them.
+final class LibvirtLab {
+    static let domain = "statetool-guest"
+    static let privateLibvirtd = Repository.root.appendingPathComponent("Tests/Peers/libvirt/private-libvirtd").path
+    static let guest = Repository.root.appendingPathComponent(".build-peers/guest")
+
+    let scratch: URL
+    let connection: String
+    private var virtiofsd: Process?
+
+    /// Starts a daemon whose `virsh save` writes `format` (qemu.conf's
+    /// save_image_format), and makes the share.
+    init(format: String = "raw") throws {
+        for tool in ["/usr/sbin/libvirtd", "/usr/bin/virsh"] {
+            try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: run Scripts/install-peers")
+        }
+        for file in ["vmlinuz", "initrd.gz"] {
+            try #require(
+                FileManager.default.fileExists(atPath: Self.guest.appendingPathComponent(file).path),
+                "the test guest's \(file) is missing: run Scripts/install-peers")
+        }
+        try RealPeers.requireVirtiofsd()
+        scratch = URL(fileURLWithPath: "/tmp/statetool-libvirt-\(UUID().uuidString.prefix(8))")
+        connection = "qemu:///system?socket=\(scratch.path)/daemon/run/libvirt-sock"
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let started = try ProcessRunner.run(Self.privateLibvirtd, ["start", path("daemon"), format])
+        try #require(started.status == 0, "the private libvirtd did not start: \(started.stderr)")
+        try makeShare()
+    }
+
+    func close() {
+        if let virtiofsd { RealPeers.stop(virtiofsd) }
+        _ = try? ProcessRunner.run(Self.privateLibvirtd, ["stop", path("daemon")])
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+
+    var share: String { path("share") }
+
+    /// keep/a.txt, keep/b.txt, doomed/c.txt (held open by the guest) and a small tree.
+    private func makeShare() throws {
+        let files: [(String, String)] = [
+            ("keep/a.txt", "alpha\n"), ("keep/b.txt", "beta\n"), ("doomed/c.txt", "gamma\n"),
+            ("tree/one/x.txt", "x\n"), ("tree/two/y.txt", "y\n"),
+        ]
+        for (name, content) in files {
+            let url = URL(fileURLWithPath: share).appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(content.utf8).write(to: url)
+        }
+    }
+
+    /// Removes doomed/ from the share, as a destination that lost a directory.
+    func removeDoomedDirectory() throws {
+        try FileManager.default.removeItem(atPath: share + "/doomed")
+    }
+
+    /// virsh against the private daemon.
+    func virsh(_ arguments: [String]) throws -> ProcessRunner.Result {
+        try ProcessRunner.run("/usr/bin/virsh", ["-c", connection] + arguments)
+    }
+
+    /// Starts a fresh virtiofsd on the share (it exits whenever QEMU disconnects).
+    func startVirtiofsd(options: [String] = [], log: String = "virtiofsd.log") throws {
+        if let virtiofsd { RealPeers.stop(virtiofsd) }
+        try? FileManager.default.removeItem(atPath: path("vfsd.sock"))
+        virtiofsd = try RealPeers.startVirtiofsd(sharedDirectory: share, socket: path("vfsd.sock"), log: path(log), options: options)
+    }
+
+    /// The domain XML: TCG, memfd shared memory, the guest kernel, the serial
+    /// console into console.log, the vhost-user-fs device by qemu:commandline.
+    private var domainXML: String {
+        """
+        <domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+          <name>\(Self.domain)</name>
+          <memory unit='MiB'>128</memory>
+          <vcpu>1</vcpu>
+          <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>
+          <os>
+            <type arch='x86_64' machine='q35'>hvm</type>
+            <kernel>\(Self.guest.appendingPathComponent("vmlinuz").path)</kernel>
+            <initrd>\(Self.guest.appendingPathComponent("initrd.gz").path)</initrd>
+            <cmdline>console=ttyS0 quiet init_on_free=1</cmdline>
+          </os>
+          <features><acpi/></features>
+          <devices>
+            <serial type='file'><source path='\(path("console.log"))' append='on'/><target port='0'/></serial>
+            <memballoon model='none'/>
+          </devices>
+          <qemu:commandline>
+            <qemu:arg value='-chardev'/><qemu:arg value='socket,id=char0,path=\(path("vfsd.sock"))'/>
+            <qemu:arg value='-device'/><qemu:arg value='vhost-user-fs-pci,id=fs0,chardev=char0,tag=myfs,bus=pcie.0,addr=0x9'/>
+          </qemu:commandline>
+        </domain>
+        """
+    }
+
+    /// Starts the guest on a fresh virtiofsd and waits until it holds its files open.
+    func boot(virtiofsdOptions: [String] = []) throws {
+        try startVirtiofsd(options: virtiofsdOptions)
+        try Data(domainXML.utf8).write(to: URL(fileURLWithPath: path("domain.xml")))
+        let created = try virsh(["create", path("domain.xml")])
+        try #require(created.status == 0, "virsh create failed: \(created.stderr)")
+        try waitForConsole("GUEST: ready")
+    }
+
+    /// `virsh save` to `image`.
+    func save(to image: String) throws {
+        let saved = try virsh(["save", Self.domain, image])
+        try #require(saved.status == 0, "virsh save failed: \(saved.stderr)")
+    }
+
+    /// `virsh restore` of `image` on a fresh virtiofsd; the console starts afresh.
+    func restore(_ image: String, log: String, virtiofsdOptions: [String] = []) throws -> ProcessRunner.Result {
+        try startVirtiofsd(options: virtiofsdOptions, log: log)
+        try Data().write(to: URL(fileURLWithPath: path("console.log")))
+        return try virsh(["restore", image])
+    }
+
+    /// Tells the restored guest to read its held files (it waits for `go` in
+    /// the share) and returns its `GUEST:` lines about them.
+    func readHeldFiles() throws -> [String] {
+        try Data().write(to: URL(fileURLWithPath: share + "/go"))
+        try waitForConsole("GUEST: done")
+        return try console().split(whereSeparator: \.isNewline).map(String.init).filter { $0.hasPrefix("GUEST: fd") }
+    }
+
+    func console() throws -> String {
+        (try? String(contentsOfFile: path("console.log"), encoding: .utf8)) ?? ""
+    }
+
+    /// Waits up to 60 s (TCG boots in about 3) for `line` on the console.
+    private func waitForConsole(_ line: String) throws {
+        for _ in 0..<600 {
+            if try console().contains(line) { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        Issue.record("the guest never said \(line); its console: \(try console())")
+        throw CancellationError()
+    }
+}
