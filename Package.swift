@@ -180,6 +180,10 @@ let package = Package(
             dependencies: ["TestSupport", "VirtiofsdState", "StateStream"]
         ),
         .testTarget(
+            name: "LibvirtSaveImageTests",
+            dependencies: ["TestSupport", "LibvirtSaveImage", "MigrationFile", "StateStream"]
+        ),
+        .testTarget(
             name: "PasstStateTests",
             dependencies: ["TestSupport", "PasstState", "StateStream"]
         ),

@@ -37,18 +37,13 @@ extension ByteSource {
     /// what an input holds before handing it on through ``PrefixedSource``.
     /// Memory grows with what arrives (64 KiB at a time), not with `count`.
     public func readPrefix(_ count: Int) throws(InputError) -> [UInt8] {
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: min(count, 1 << 16), alignment: 16)
+        defer { scratch.deallocate() }
         var bytes: [UInt8] = []
         while bytes.count < count {
-            let start = bytes.count
-            let piece = min(count - start, 1 << 16)
-            bytes += repeatElement(0, count: piece)
-            let read = try bytes.withUnsafeMutableBytes { buffer in
-                Result { () throws(InputError) in
-                    try self.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[start..<start + piece]))
-                }
-            }.get()
-            bytes.removeLast(piece - read)
+            let read = try self.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[..<min(count - bytes.count, scratch.count)]))
             if read == 0 { break }
+            bytes += UnsafeRawBufferPointer(rebasing: scratch[..<read])
         }
         return bytes
     }

@@ -47,6 +47,9 @@ final class DecompressingSource<Decoder: StreamDecoder>: DecompressingByteSource
     private var insideFrame = false
     /// Whether a frame has ended, so that what follows must begin another.
     private var afterFrame = false
+    /// The first bytes of the current frame, as far as consumed: whether bytes
+    /// after a frame begin another is told by the format's magic.
+    private var leading: [UInt8] = []
     /// A failure found in a call that also produced output: that output is
     /// returned first, the failure on the next call.
     private var deferredFailure: CompressionFailure?
@@ -79,15 +82,15 @@ final class DecompressingSource<Decoder: StreamDecoder>: DecompressingByteSource
                 if afterFrame { decoder.reset() }
                 insideFrame = true
             }
-            let startedAt = compressedBytesRead
             let step = decoder.decode(
                 UnsafeRawBufferPointer(rebasing: input[inputStart..<inputEnd]), into: buffer, inputEnded: compressedExhausted)
+            if leading.count < Compression.magicLength {
+                leading += input[inputStart..<inputStart + min(step.consumed, Compression.magicLength - leading.count)]
+            }
             inputStart += step.consumed
             if let reason = step.failure {
-                // A frame that fails at its first bytes, after a complete frame, is not a frame at all.
                 let failure = CompressionFailure(
-                    format: Decoder.format, frameOffset: frameOffset,
-                    reason: afterFrame && startedAt == frameOffset && step.produced == 0 ? .notAFrame : reason)
+                    format: Decoder.format, frameOffset: frameOffset, reason: followsWithoutFrame ? .notAFrame : reason)
                 guard step.produced > 0 else { throw .compression(failure) }
                 deferredFailure = failure
                 return step.produced
@@ -96,12 +99,19 @@ final class DecompressingSource<Decoder: StreamDecoder>: DecompressingByteSource
                 insideFrame = false
                 afterFrame = true
                 frameOffset = compressedBytesRead
+                leading = []
             }
             if step.produced > 0 { return step.produced }
             if compressedExhausted && step.consumed == 0 && insideFrame && !step.frameEnded {
                 throw .compression(CompressionFailure(
-                    format: Decoder.format, frameOffset: frameOffset, reason: .truncatedFrame(inputLength: compressedBytesRead)))
+                    format: Decoder.format, frameOffset: frameOffset,
+                    reason: followsWithoutFrame ? .notAFrame : .truncatedFrame(inputLength: compressedBytesRead)))
             }
         }
+    }
+
+    /// Whether the bytes after a complete frame do not begin another (by the format's magic).
+    private var followsWithoutFrame: Bool {
+        afterFrame && Compression.detect(leadingBytes: leading) != Decoder.format
     }
 }
