@@ -128,7 +128,7 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "SystemCalls", "StateStream", "VhostUser", "MigrationFile", "VirtiofsdState", "PasstState",
+                "SystemCalls", "StateStream", "VhostUser", "MigrationFile", "VirtiofsdState", "PasstState", "LibvirtSaveImage",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

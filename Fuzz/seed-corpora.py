@@ -8,6 +8,7 @@ message sequences for each role, zstd control prefixes, small migration files, a
 virtiofsd payloads (V1, V2, every location kind) plus the first inodes of the real s1-A state.
 Inputs found by fuzzing are added next to them as crash-* or regression-* files.
 """
+import gzip
 import os
 import shutil
 import struct
@@ -122,6 +123,20 @@ def main():
         position += 1  # no file handle in s1
         real.append(payload[start:position])
     write("VirtiofsdState", "s1-A-three-inodes", b"".join(real) + varint(5399) + varint(0) + varint(1084) + b"\x00\x01\x00\x00" + varint(0))
+
+    # libvirt save images, after their magic: the header's words, the XML, the QEMU stream.
+    xml = b"<domain type='qemu'><name>seed</name><uuid>00000000-0000-4000-8000-000000000000</uuid></domain>\0"
+    cookie = b"<cookie/>\0"
+    data = xml + cookie + bytes(64)
+
+    def save_image(fmt, stream, version=2, order="<", data_len=None):
+        words = [version, len(data) if data_len is None else data_len, 1, fmt, len(xml)] + [0] * 14
+        return struct.pack(order + "19I", *words) + data + stream
+    write("SaveImage", "raw-two-devices", save_image(0, mig))
+    write("SaveImage", "gzip-two-devices", save_image(1, gzip.compress(mig, mtime=0)))
+    write("SaveImage", "big-endian-cut", save_image(0, mig[:300], order=">"))
+    write("SaveImage", "lying-data-len", save_image(0, mig[:100], data_len=0x7FFFFFFF))
+    write("SaveImage", "version-one", save_image(0, mig[:5000], version=1))
 
     for name in sorted(os.listdir(os.path.join(ROOT, "Samples"))):
         if name.endswith(".state") or name.endswith(".zst"):

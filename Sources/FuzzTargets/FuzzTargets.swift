@@ -43,6 +43,7 @@ public enum FuzzTargets {
         Target(name: "VirtiofsdState", run: { try VirtiofsdStateTarget.run($0) }),
         Target(name: "StateReplacement", run: { try StateReplacementTarget.run($0) }),
         Target(name: "PasstState", run: { try PasstStateTarget.run($0) }),
+        Target(name: "SaveImage", run: { try SaveImageTarget.run($0) }),
     ]
 
     public static func named(_ name: String) -> Target? {
