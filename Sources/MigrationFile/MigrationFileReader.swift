@@ -133,11 +133,11 @@ struct Walk {
     func readHeader() throws {
         try cursor.fill(atLeast: MigrationFormat.headerSize)
         guard cursor.available >= 4, cursor.bigEndian(UInt32.self, at: 0) == MigrationFormat.magic else {
-            try stop(.notAMigrationFile)
+            try stop(.notAMigrationFile(at: cursor.offset))
         }
         try require(MigrationFormat.headerSize, inside: "the file header")
         let version = cursor.bigEndian(UInt32.self, at: 4)
-        guard version == MigrationFormat.version else { try stop(.unsupportedVersion(version)) }
+        guard version == MigrationFormat.version else { try stop(.unsupportedVersion(version, at: cursor.offset + 4)) }
         cursor.advance(MigrationFormat.headerSize)
     }
 

@@ -3,10 +3,11 @@ import StateStream
 /// Something wrong with a migration file, located by its offset in the
 /// (decompressed) file.
 public enum MigrationProblem: Finding, Hashable {
-    /// The file does not start with `QEVM`.
-    case notAMigrationFile
+    /// The file does not start with `QEVM` (where it starts: 0, or after a
+    /// container's header).
+    case notAMigrationFile(at: UInt64)
     /// The header names a version other than 3.
-    case unsupportedVersion(UInt32)
+    case unsupportedVersion(UInt32, at: UInt64)
     /// The file ends inside something: `what` names it.
     case truncated(at: UInt64, inside: String)
     /// A record starts with a byte that is no record type.
@@ -86,9 +87,8 @@ public enum MigrationProblem: Finding, Hashable {
     /// its decompressed bytes; for a broken zstd layer, in the compressed input).
     public var offset: UInt64 {
         switch self {
-        case .notAMigrationFile: return 0
-        case .unsupportedVersion: return 4
-        case .truncated(let offset, _), .unknownRecordType(_, let offset), .unknownSectionID(_, let offset),
+        case .notAMigrationFile(let offset), .unsupportedVersion(_, let offset), .truncated(let offset, _),
+            .unknownRecordType(_, let offset), .unknownSectionID(_, let offset),
             .badFooter(_, let offset), .unsupported(_, let offset), .malformed(_, let offset),
             .badDescription(_, let offset), .noDescription(let offset), .trailingData(let offset, _):
             return offset
@@ -118,7 +118,7 @@ public enum MigrationProblem: Finding, Hashable {
         switch self {
         case .notAMigrationFile:
             return "no QEVM magic: not a QEMU migration file"
-        case .unsupportedVersion(let version):
+        case .unsupportedVersion(let version, _):
             return "file version \(version); only version \(MigrationFormat.version) is known"
         case .truncated(_, let what):
             return "file ends inside \(what)"

@@ -207,7 +207,7 @@ struct WalkRecord {
             let error = survey.error
             let cutOffset = UInt64(cut)
             if cut < 4 {
-                #expect(error == .notAMigrationFile, "cut \(cut)")
+                #expect(error == .notAMigrationFile(at: 0), "cut \(cut)")
             } else if cutOffset == file.mark("eof") + 1 {
                 #expect(error == nil, "cut \(cut)")
                 #expect(survey.problems == [.noDescription(at: cutOffset)])
@@ -262,8 +262,8 @@ struct WalkRecord {
         let timer = Int(file.mark("section 1"))
         #expect(try firstError { $0[timer] = 0x09 } == .unknownRecordType(0x09, at: UInt64(timer)))
         #expect(try firstError { $0[timer] = 0x02 } == .unknownSectionID(1, at: UInt64(timer)))
-        #expect(try firstError { $0[0] = 0x52 } == .notAMigrationFile)
-        #expect(try firstError { $0[7] = 2 } == .unsupportedVersion(2))
+        #expect(try firstError { $0[0] = 0x52 } == .notAMigrationFile(at: 0))
+        #expect(try firstError { $0[7] = 2 } == .unsupportedVersion(2, at: 4))
         // The first record of the RAM START section after its block list: a page; make it flags 0x01.
         let firstRecord = Int(file.mark("ram")) + 1 + 4 + 4 + 4 + 4 + 8 + (1 + 3 + 8) + (1 + 6 + 8)
         #expect(try firstError { $0[firstRecord + 7] = 0x01 } == .malformed("RAM record with flags 0x1", at: UInt64(firstRecord)))

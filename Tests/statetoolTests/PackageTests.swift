@@ -87,7 +87,9 @@ import Testing
         for library in ["libswift", "libFoundation", "libdispatch", "libBlocksRuntime"] {
             #expect(!dynamic.stdout.contains(library), "needs \(library)")
         }
-        #expect(dynamic.stdout.contains("libzstd.so.1"))
+        for library in ["libzstd.so.1", "libz.so.1", "libbz2.so.1.0", "liblzma.so.5"] {
+            #expect(dynamic.stdout.contains("[\(library)]"), "does not link \(library)")
+        }
         let version = try String(contentsOf: Repository.root.appendingPathComponent("VERSION"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let commit = try ProcessRunner.run("/usr/bin/git", ["rev-parse", "HEAD"]).stdout.prefix(12)
@@ -110,7 +112,9 @@ import Testing
         }
         let depends = try ProcessRunner.run("/usr/bin/dpkg-deb", ["-f", built.deb, "Depends"]).stdout
         #expect(depends.contains("libc6 (>="))
-        #expect(depends.contains("libzstd1 (>="))
+        for package in ["libzstd1 (>=", "zlib1g (>=", "libbz2-1.0", "liblzma5 (>="] {
+            #expect(depends.contains(package), "Depends lacks \(package): \(depends)")
+        }
 
         let completion = built.root.appendingPathComponent("usr/share/bash-completion/completions/statetool").path
         let loaded = try ProcessRunner.run("/bin/bash", ["-c", "source '\(completion)' && complete -p statetool"])
