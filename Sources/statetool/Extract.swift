@@ -56,7 +56,7 @@ struct Extract: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
     var quiet = false
 
-    @Argument(help: ArgumentHelp("The migration file: a file, or - for standard input. Raw or zstd.", valueName: "file"))
+    @Argument(help: ArgumentHelp("The migration file or libvirt save image: a file, or - for standard input. Raw or compressed (zstd, gzip, bzip2, xz).", valueName: "file"))
     var file: String
 
     func validate() throws {

@@ -8,8 +8,8 @@ struct MigrationList: ParsableCommand {
         commandName: "ls",
         abstract: "List the sections of a migration file and the back-end state inside it.",
         discussion: """
-            Walks the file front to back (a file or - for standard input, raw or zstd-compressed; \
-            nothing seeks): the QEVM header, the configuration, every section with its id, name \
+            Walks the file front to back (a file or - for standard input, raw or compressed with \
+            zstd, gzip, bzip2 or xz; nothing seeks): the QEVM header, the configuration, every section with its id, name \
             (idstr), instance, version, file offset and size (all records of an iterative section \
             such as ram together), commands, the EOF marker and the JSON description. The RAM \
             section is parsed record by record; a device section ends at its footer; a \
@@ -18,13 +18,21 @@ struct MigrationList: ParsableCommand {
             checked against the JSON description when the file has one. Offsets count bytes of \
             the decompressed file.
 
+            A libvirt save image (virsh save, managedsave) is listed as it is: first a line for \
+            libvirt's header (its version, format, was_running, the domain's name and UUID, the XML's \
+            length and where the QEMU stream starts), then the stream inside, its offsets counting \
+            bytes of the image decompressed, libvirt's header included. A header or XML that is not \
+            what libvirt writes is refused with its kind (unfinished-save, unsupported-version, \
+            bad-header, bad-xml, truncated-file, format-mismatch, unsupported-format), exit status 1.
+
             Problems go to standard error, FILE: SEVERITY: KIND at offset N: what is wrong. \
             Kinds: not-a-migration-file, unsupported-version, truncated-file, unknown-record-type, \
             unknown-section-id, bad-footer, unsupported, malformed-record, state-stream (with the \
             stream's own kind), description-mismatch, bad-description, trailing-data, \
             compression-error (errors); no-description (a warning).
 
-            With --json, one object: file, compression, valid, configuration, sections [{id, name, \
+            With --json, one object: file, compression, libvirt {headerVersion, format, wasRunning, \
+            domainName, domainUUID, dataLength, cookieOffset, streamOffset} for a save image, valid, configuration, sections [{id, name, \
             instanceID, version, type, offset, byteCount, records, backEndState}], commands, \
             backEndStates [{section, device, instanceID, subsection, headerOffset, streamOffset, \
             streamLength, describedLength, chunks, payloadBytes, valid, problems, output}], \
@@ -41,7 +49,7 @@ struct MigrationList: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
     var quiet = false
 
-    @Argument(help: ArgumentHelp("The migration file: a file, or - for standard input. Raw or zstd.", valueName: "file"))
+    @Argument(help: ArgumentHelp("The migration file or libvirt save image: a file, or - for standard input. Raw or compressed (zstd, gzip, bzip2, xz).", valueName: "file"))
     var file: String
 
     func run() throws {

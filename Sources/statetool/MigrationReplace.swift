@@ -53,7 +53,7 @@ struct MigrationReplace: ParsableCommand {
 
     @OptionGroup var format: JSONOption
 
-    @Argument(help: ArgumentHelp("The migration file: a file, or - for standard input. Raw or zstd.", valueName: "file"))
+    @Argument(help: ArgumentHelp("The migration file or libvirt save image: a file, or - for standard input. Raw or compressed (zstd, gzip, bzip2, xz).", valueName: "file"))
     var file: String
 
     func validate() throws {

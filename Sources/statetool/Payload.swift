@@ -22,7 +22,7 @@ struct Payload: ParsableCommand {
     @Flag(help: "For a broken stream, write the payload of its complete chunks instead of refusing it.")
     var salvage = false
 
-    @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or zstd.", valueName: "stream"))
+    @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or compressed (zstd, gzip, bzip2, xz).", valueName: "stream"))
     var stream: String
 
     func run() throws {

@@ -29,7 +29,7 @@ struct Repair: ParsableCommand {
 
     @OptionGroup var format: JSONOption
 
-    @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or zstd.", valueName: "stream"))
+    @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or compressed (zstd, gzip, bzip2, xz).", valueName: "stream"))
     var stream: String
 
     func run() throws {

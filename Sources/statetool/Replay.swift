@@ -33,7 +33,7 @@ struct Replay: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
     var quiet = false
 
-    @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or zstd.", valueName: "stream"))
+    @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or compressed (zstd, gzip, bzip2, xz).", valueName: "stream"))
     var stream: String
 
     func run() throws {

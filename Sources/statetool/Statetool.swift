@@ -11,8 +11,10 @@ struct Statetool: ParsableCommand {
             A vhost-user back-end (virtiofsd, vhost-user net) hands its internal state to QEMU \
             through a pipe; QEMU stores it in the migration stream as a chunk-framed state stream: \
             [be32 length][bytes] repeated, ended by a zero length. statetool reads such streams, \
-            raw or zstd-compressed (detected from the content), from a file or from standard \
-            input (-), with bounded memory whatever their size.
+            raw or compressed with zstd, gzip, bzip2 or xz (detected from the content), from a file \
+            or from standard input (-), with bounded memory whatever their size; and whole QEMU \
+            migration files and libvirt save images around them (migration, extract, preflight, \
+            retarget, libvirt).
 
             EXIT STATUS
               0   the stream is valid
