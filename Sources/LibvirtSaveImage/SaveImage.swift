@@ -115,11 +115,7 @@ public struct SaveImage: Sendable {
     ///   stream that does not start as the header says.
     public func stream(reading rest: any ByteSource, file: FileDescriptor?, fileSize: UInt64?) throws -> StateStreamInput {
         let offset = header.streamOffset
-        guard let compression = header.format.compression else {
-            throw SaveImageProblem(
-                .unsupportedFormat, at: 28,
-                "a sparse image (QEMU's mapped-ram) is not read yet: save with --image-format raw or a compressed format")
-        }
+        let compression = header.format.compression
         if compression == .lzop {
             throw SaveImageProblem(
                 .unsupportedFormat, at: 28,

@@ -20,7 +20,8 @@ extension SaveImage {
     /// Writes the header and XML into `file` and returns where the QEMU stream goes.
     public func beginCopy(in file: OutputFile) throws(OutputError) -> CopyDestination {
         try file.write(header.bytes + data)
-        guard let compression = header.format.compression, compression != .none else {
+        let compression = header.format.compression
+        guard compression != .none else {
             return CopyDestination(output: .file(file), compressor: nil)
         }
         let compressor = try compression.compressor(into: file)!

@@ -25,8 +25,9 @@ public enum SaveImageFormat: UInt32, Sendable, CaseIterable, CustomStringConvert
         }
     }
 
-    /// The compression of the QEMU stream; `nil` for ``sparse``, which is not a stream.
-    public var compression: Compression? {
+    /// The compression of the QEMU stream: none for ``sparse`` too, whose
+    /// stream is a mapped-ram file placed at offsets of the image.
+    public var compression: Compression {
         switch self {
         case .raw: return Compression.none
         case .gzip: return .gzip
@@ -34,7 +35,7 @@ public enum SaveImageFormat: UInt32, Sendable, CaseIterable, CustomStringConvert
         case .xz: return .xz
         case .lzop: return .lzop
         case .zstd: return .zstd
-        case .sparse: return nil
+        case .sparse: return Compression.none
         }
     }
 }

@@ -91,18 +91,20 @@ final class MigrationCursor: ByteSource {
         offset += UInt64(count)
     }
 
-    /// Consumes up to `count` bytes without keeping them.
+    /// Consumes up to `count` bytes without keeping them: the buffered ones,
+    /// then the source's own ``ByteSource/skip(_:)`` (which a regular file
+    /// does without reading).
     ///
     /// - Returns: How many were skipped: fewer than `count` only at the end of the file.
     func skip(_ count: UInt64) throws(InputError) -> UInt64 {
-        var remaining = count
-        while remaining > 0 {
-            if available == 0 {
-                guard try fill(atLeast: 1) else { break }
-            }
-            let step = Int(min(UInt64(available), remaining))
-            advance(step)
-            remaining -= UInt64(step)
+        let buffered = Int(min(UInt64(available), count))
+        advance(buffered)
+        var remaining = count - UInt64(buffered)
+        if remaining > 0 && !sourceExhausted {
+            let skipped = try source.skip(remaining)
+            offset += skipped
+            remaining -= skipped
+            if remaining > 0 { sourceExhausted = true }
         }
         return count - remaining
     }

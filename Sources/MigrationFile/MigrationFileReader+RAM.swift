@@ -45,11 +45,9 @@ extension Walk {
     }
 
     /// The RAM block list after a MEM_SIZE word: per block, u8 name length,
-    /// name, be64 length, and a be64 address with `x-ignore-shared`.
+    /// name, be64 length, a be64 address with `x-ignore-shared`, and with
+    /// `mapped-ram` the block's header and its region of the file.
     func readRAMBlockList(totalBytes: UInt64, at offset: UInt64, inside where_: String) throws {
-        guard !capabilities.contains("mapped-ram") else {
-            try stop(.unsupported("RAM written with the mapped-ram capability (pages at fixed file offsets)", at: offset))
-        }
         var remaining = totalBytes
         while remaining > 0 {
             let blockOffset = cursor.offset
@@ -60,9 +58,45 @@ extension Walk {
             guard blockLength <= remaining else {
                 try stop(.malformed("RAM block of \(blockLength) bytes, more than the \(remaining) left of the declared total", at: blockOffset))
             }
+            let name = String(decoding: cursor.bytes(at: 1, count: length), as: UTF8.self)
             remaining -= blockLength
             cursor.advance(1 + length + 8)
             if capabilities.contains("x-ignore-shared") { try skip(8, inside: where_) }
+            if capabilities.contains("mapped-ram") { try skipMappedRAMRegion(block: name, length: blockLength, inside: where_) }
         }
+    }
+
+    /// A mapped-ram block (QEMU 9.0 on, `migration/ram.c`, `MappedRamHeader`):
+    /// be32 version, be64 page size, be64 bitmap offset, be64 pages offset,
+    /// all file offsets; the bitmap follows the header, the pages start at the
+    /// next 1 MiB boundary, and the stream goes on after the pages. Nothing of
+    /// the bitmap or the pages is read: the walk moves past them (on a
+    /// regular file, without reading).
+    func skipMappedRAMRegion(block: String, length: UInt64, inside where_: String) throws {
+        let headerOffset = cursor.offset
+        let what = "the mapped-ram header of RAM block \(block)"
+        try require(MigrationFormat.mappedRAMHeaderSize, inside: what)
+        let version = cursor.bigEndian(UInt32.self, at: 0)
+        let pageSize = cursor.bigEndian(UInt64.self, at: 4)
+        let bitmapOffset = cursor.bigEndian(UInt64.self, at: 12)
+        let pagesOffset = cursor.bigEndian(UInt64.self, at: 20)
+        cursor.advance(MigrationFormat.mappedRAMHeaderSize)
+        guard version == MigrationFormat.mappedRAMVersion else {
+            try stop(.unsupported("\(what) has version \(version); QEMU writes \(MigrationFormat.mappedRAMVersion)", at: headerOffset))
+        }
+        guard pageSize == UInt64(1) << targetPageBits else {
+            try stop(.malformed("\(what) gives page size \(pageSize), the file \(UInt64(1) << targetPageBits)", at: headerOffset + 4))
+        }
+        // A block x-ignore-shared leaves out has no region (QEMU 10.2 on).
+        if bitmapOffset == 0 && pagesOffset == 0 { return }
+        guard bitmapOffset == cursor.offset else {
+            try stop(.malformed("\(what) puts its bitmap at \(bitmapOffset), not right after the header at \(cursor.offset)", at: headerOffset + 12))
+        }
+        let bitmapBytes = (length / pageSize + 7) / 8
+        let (end, overflow) = pagesOffset.addingReportingOverflow(length)
+        guard pagesOffset >= bitmapOffset + bitmapBytes, !overflow else {
+            try stop(.malformed("\(what) puts its pages at \(pagesOffset), inside its \(bitmapBytes)-byte bitmap or beyond any file", at: headerOffset + 20))
+        }
+        try skip(end - cursor.offset, inside: "RAM block \(block)'s pages (mapped-ram, \(length) bytes from \(pagesOffset))")
     }
 }

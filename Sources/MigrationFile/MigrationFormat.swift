@@ -59,6 +59,12 @@ public enum MigrationFormat {
     /// (`configuration/target-page-bits` is only sent when it differs).
     public static let defaultTargetPageBits: UInt32 = 12
 
+    /// The `MappedRamHeader` after each RAM block with the mapped-ram capability: be32 version,
+    /// be64 page size, be64 bitmap offset, be64 pages offset.
+    public static let mappedRAMHeaderSize = 28
+    /// The one version QEMU writes (`MAPPED_RAM_HDR_VERSION`).
+    public static let mappedRAMVersion: UInt32 = 1
+
     /// The configuration section's optional subsections.
     enum ConfigurationSubsection {
         static let targetPageBits = "configuration/target-page-bits"

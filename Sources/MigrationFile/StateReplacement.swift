@@ -397,6 +397,16 @@ private final class CopyWindow: ByteSource {
         return count
     }
 
+    /// When ranges are copied from the file itself, passes over bytes without
+    /// reading them (a mapped-ram file's pages): the copy of their range comes
+    /// at the next event. Otherwise they are read, to be copied or dropped.
+    func skip(_ count: UInt64) throws(InputError) -> UInt64 {
+        guard kernelCopy != nil else { return try skipByReading(count) }
+        let skipped = try source.skip(count)
+        end += skipped
+        return skipped
+    }
+
     /// Copies the bytes before file offset `offset` to the output.
     func emit(upTo offset: UInt64) throws(OutputError) {
         guard offset > start else { return }

@@ -21,6 +21,11 @@ public protocol ByteSource: AnyObject {
 extension ByteSource {
     /// Reads and drops the bytes, 64 KiB at a time: what a pipe can do.
     public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
+        try skipByReading(count)
+    }
+
+    /// Reads and drops `count` bytes, 64 KiB at a time.
+    public func skipByReading(_ count: UInt64) throws(InputError) -> UInt64 {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(count, 1 << 16)), alignment: 16)
         defer { scratch.deallocate() }
         var skipped: UInt64 = 0
@@ -128,6 +133,22 @@ public final class FileDescriptorSource: ByteSource {
             throw .readFailed(.ioError)
         }
     }
+
+    /// A regular file moves its position without reading (`lseek`), so that
+    /// a region nobody needs (a mapped-ram file's pages) costs nothing; a pipe
+    /// reads and drops.
+    public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
+        guard let size = regularFileSize, let position = try? fileDescriptor.seek(offset: 0, from: .current) else {
+            return try skipByReading(count)
+        }
+        let skipped = min(count, size - min(size, UInt64(position)))
+        do {
+            _ = try fileDescriptor.seek(offset: position + Int64(skipped), from: .start)
+        } catch {
+            throw .readFailed((error as? Errno) ?? .ioError)
+        }
+        return skipped
+    }
 }
 
 /// Reads a regular file at explicit offsets (`pread`), from `offset` on,
@@ -229,5 +250,11 @@ public final class PrefixedSource: ByteSource {
         }
         prefixPosition += count
         return count
+    }
+
+    public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
+        let fromPrefix = min(count, UInt64(prefix.count - prefixPosition))
+        prefixPosition += Int(fromPrefix)
+        return fromPrefix + (count > fromPrefix ? try rest.skip(count - fromPrefix) : 0)
     }
 }

@@ -133,7 +133,42 @@ public final class OutputFile: ByteSink {
     /// Appends `count` bytes of the regular file `input`, from `offset` on,
     /// copied inside the kernel (`copy_file_range`) where the file systems
     /// allow it, and through a buffer (`pread`, `write`) where they do not.
+    /// The input's holes stay holes (a mapped-ram file's pages that were never
+    /// written): only its data ranges are copied, found with `SEEK_DATA`.
     public func appendRange(of input: FileDescriptor, offset: UInt64, count: UInt64) throws(OutputError) {
+        let end = Int64(offset + count)
+        var position = Int64(offset)
+        while position < end {
+            let data: Range<Int64>?
+            do {
+                data = try Files.nextDataRange(in: input, from: position)
+            } catch {
+                throw .writeFailed(error.errno)
+            }
+            let dataStart = min(data?.lowerBound ?? end, end)
+            if dataStart > position {
+                try appendHole(UInt64(dataStart - position))
+                position = dataStart
+            }
+            guard let data, position < end else { break }
+            let dataEnd = min(data.upperBound, end)
+            try appendData(of: input, offset: UInt64(position), count: UInt64(dataEnd - position))
+            position = dataEnd
+        }
+    }
+
+    /// Moves the output `count` bytes on without writing them, leaving a hole.
+    private func appendHole(_ count: UInt64) throws(OutputError) {
+        do {
+            let position = try descriptor.seek(offset: Int64(count), from: .current)
+            try descriptor.resize(to: position)
+        } catch {
+            throw .writeFailed((error as? Errno) ?? .ioError)
+        }
+        bytesWritten += count
+    }
+
+    private func appendData(of input: FileDescriptor, offset: UInt64, count: UInt64) throws(OutputError) {
         var position = Int64(offset)
         var left = count
         while left > 0 {

@@ -38,6 +38,26 @@ public enum Files {
         try advancing(&offset, naming: "copy_file_range") { statetool_copy_file_range(input.rawValue, $0, output.rawValue, count) }
     }
 
+    /// The next range of `file` that holds data, at or after `offset`
+    /// (`lseek` with `SEEK_DATA`, then `SEEK_HOLE`); `nil` when only a hole
+    /// follows. The descriptor's position is put back as it was. A file system
+    /// that cannot tell (`EINVAL`) reports everything from `offset` on as data.
+    public static func nextDataRange(in file: FileDescriptor, from offset: Int64) throws(SystemCallError) -> Range<Int64>? {
+        // Linux's values; Swift's Glibc module hides them (they need _GNU_SOURCE).
+        let seekData: Int32 = 3, seekHole: Int32 = 4
+        let position = try valueOrErrno { lseek(file.rawValue, 0, SEEK_CUR) }.get(naming: "lseek")
+        defer { _ = lseek(file.rawValue, position, SEEK_SET) }
+        let start: Int64
+        switch valueOrErrno({ lseek(file.rawValue, Int(offset), seekData) }) {
+        case .success(let found): start = Int64(found)
+        case .failure(.noSuchAddressOrDevice): return nil
+        case .failure(.invalidArgument): return offset..<Int64.max
+        case .failure(let errno): throw SystemCallError("lseek", errno)
+        }
+        let end = try valueOrErrno { lseek(file.rawValue, Int(start), seekHole) }.get(naming: "lseek")
+        return start..<Int64(end)
+    }
+
     /// `O_PATH`: a descriptor that names a file without opening it for I/O, as
     /// virtiofsd holds its inodes (Swift's Glibc module does not export it).
     private static let pathOnly: Int32 = 0o10000000

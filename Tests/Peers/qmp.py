@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """A minimal QMP client for the live tests.
 
-    qmp.py SOCKET migrate FILE   migrate to file:FILE and wait until it completes
+    qmp.py SOCKET migrate FILE [CAPABILITY...]
+                                 migrate to file:FILE and wait until it completes; each
+                                 CAPABILITY (mapped-ram, multifd) is set first, multifd
+                                 with two channels
+    qmp.py SOCKET incoming FILE [CAPABILITY...]
+                                 for a QEMU started with -incoming defer: set the
+                                 capabilities, load file:FILE and wait until it completes
     qmp.py SOCKET wait-incoming  wait until an incoming migration has completed
     qmp.py SOCKET cont           let a paused guest run
     qmp.py SOCKET quit           quit QEMU
@@ -54,11 +60,23 @@ def wait_for_migration(qmp):
     return False
 
 
+def set_capabilities(qmp, names):
+    if names:
+        qmp.command("migrate-set-capabilities", capabilities=[{"capability": name, "state": True} for name in names])
+    if "multifd" in names:
+        qmp.command("migrate-set-parameters", **{"multifd-channels": 2})
+
+
 def main():
     qmp = QMP(sys.argv[1])
     action = sys.argv[2]
     if action == "migrate":
+        set_capabilities(qmp, sys.argv[4:])
         qmp.command("migrate", uri="file:" + sys.argv[3])
+        sys.exit(0 if wait_for_migration(qmp) else 1)
+    if action == "incoming":
+        set_capabilities(qmp, sys.argv[4:])
+        qmp.command("migrate-incoming", uri="file:" + sys.argv[3])
         sys.exit(0 if wait_for_migration(qmp) else 1)
     if action == "wait-incoming":
         sys.exit(0 if wait_for_migration(qmp) else 1)

@@ -41,21 +41,25 @@ import Testing
         try Peer.python(["Tests/Peers/qmp.py", path(socket)] + arguments).status
     }
 
-    /// Migrates a QEMU whose back-end is `serve --state PAYLOAD` to `file:`.
-    private func migrate(serving payload: String, to file: String) throws {
+    /// Migrates a QEMU whose back-end is `serve --state PAYLOAD` to `file:`,
+    /// with `capabilities` (mapped-ram, multifd) set first.
+    private func migrate(serving payload: String, to file: String, capabilities: [String] = []) throws {
         let source = try serve(["--state", payload], socket: "src.sock")
         let sourceQEMU = try qemu(socket: "src.sock", qmp: "src.qmp")
-        let migrated = try qmp("src.qmp", ["migrate", file])
+        let migrated = try qmp("src.qmp", ["migrate", file] + capabilities)
         _ = try qmp("src.qmp", ["quit"])
         RealPeers.stop(sourceQEMU, source)
         #expect(migrated == 0, "source migration did not complete")
     }
 
-    /// Loads `file` into a QEMU whose back-end is `serve --record`; returns what it recorded.
-    private func load(_ file: String) throws -> Data {
+    /// Loads `file` into a QEMU whose back-end is `serve --record`; returns
+    /// what it recorded. With `capabilities`, QEMU waits (`-incoming defer`)
+    /// until they are set, as a mapped-ram file needs.
+    private func load(_ file: String, capabilities: [String] = []) throws -> Data {
         let destination = try serve(["--record", path("recorded.payload")], socket: "dst.sock")
-        let destinationQEMU = try qemu(socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", "file:\(file)"])
-        let loaded = try qmp("dst.qmp", ["wait-incoming"])
+        let incoming = capabilities.isEmpty ? "file:\(file)" : "defer"
+        let destinationQEMU = try qemu(socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", incoming])
+        let loaded = try qmp("dst.qmp", capabilities.isEmpty ? ["wait-incoming"] : ["incoming", file] + capabilities)
         _ = try qmp("dst.qmp", ["quit"])
         RealPeers.stop(destinationQEMU, destination)
         #expect(loaded == 0, "incoming migration did not complete")
@@ -81,6 +85,52 @@ import Testing
 
     /// `migration replace` puts a new state into a file QEMU wrote; QEMU loads
     /// the new file into a back-end that records exactly the new payload.
+    /// Bytes of `path` on disk (st_blocks), and its length.
+    private func usage(_ path: String) throws -> (allocated: UInt64, length: UInt64) {
+        var status = stat()
+        try #require(stat(path, &status) == 0)
+        return (UInt64(status.st_blocks) * 512, UInt64(status.st_size))
+    }
+
+    /// QEMU's mapped-ram files (pages at fixed offsets, the file sparse), with
+    /// and without multifd: read in place, replaced with their holes kept, and
+    /// loaded back by QEMU.
+    @Test(arguments: [["mapped-ram"], ["mapped-ram", "multifd"]])
+    func mappedRAMFilesAreReadInPlaceAndRewrittenWithTheirHoles(capabilities: [String]) throws {
+        var generator = SystemRandomNumberGenerator()
+        let payload = Data((0..<300_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try payload.write(to: URL(fileURLWithPath: path("served.payload")))
+        let file = path("vm.mig")
+        try migrate(serving: path("served.payload"), to: file, capabilities: capabilities)
+        let original = try usage(file)
+        #expect(original.length > 256 << 20, "the file does not map the guest's 256 MiB")
+        #expect(original.allocated < original.length / 20, "the file is not sparse: \(original)")
+
+        let listed = try StatetoolRunner.run(["migration", "ls", file])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains("capabilities mapped-ram"))
+        #expect(listed.stdout.contains("300024 bytes, 5 chunks, 300000 payload bytes, valid, JSON description says 300024 bytes (matches)"), "\(listed.stdout)")
+        let extracted = try StatetoolRunner.run(["extract", file, "--payload", "-o", path("extracted.payload")])
+        #expect(extracted.status == 0, "\(extracted.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path("extracted.payload"))) == payload)
+
+        // The state replaced by itself: the same bytes, and the same holes.
+        #expect(try StatetoolRunner.run(["extract", "-q", file, "-o", path("vm.state")]).status == 0)
+        let same = try StatetoolRunner.run(["migration", "replace", file, "--state", path("vm.state"), "-o", path("same.mig")])
+        #expect(same.status == 0, "\(same.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path("same.mig"))) == Data(contentsOf: URL(fileURLWithPath: file)))
+        let copy = try usage(path("same.mig"))
+        #expect(copy.allocated <= original.allocated + (64 << 10), "holes filled: \(copy) against \(original)")
+
+        // A new 1 MiB state: QEMU loads exactly it from the rewritten file.
+        let newPayload = Data((0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try newPayload.write(to: URL(fileURLWithPath: path("new.payload")))
+        let replaced = try StatetoolRunner.run(["migration", "replace", file, "--payload", "--state", path("new.payload"), "-o", path("new.mig")])
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        #expect(try usage(path("new.mig")).allocated < original.allocated + (2 << 20))
+        #expect(try load(path("new.mig"), capabilities: capabilities) == newPayload)
+    }
+
     @Test func qemuLoadsAReplacedStateIntoTheBackEnd() throws {
         var generator = SystemRandomNumberGenerator()
         let old = Data((0..<(300 << 10)).map { _ in UInt8.random(in: 0...255, using: &generator) })
