@@ -13,14 +13,22 @@ final class LibvirtLab {
     static let privateLibvirtd = Repository.root.appendingPathComponent("Tests/Peers/libvirt/private-libvirtd").path
     static let guest = Repository.root.appendingPathComponent(".build-peers/guest")
 
+    /// libvirt 11.3, unpacked by Scripts/install-peers: for sparse images.
+    static let libvirt11 = Repository.root.appendingPathComponent(".build-peers/libvirt-11")
+
     let scratch: URL
     let connection: String
+    /// The virsh that matches the daemon.
+    let virshPath: String
     private var virtiofsd: Process?
 
     /// Starts a daemon whose `virsh save` writes `format` (qemu.conf's
-    /// save_image_format), and makes the share.
-    init(format: String = "raw") throws {
-        for tool in ["/usr/sbin/libvirtd", "/usr/bin/virsh"] {
+    /// save_image_format), libvirt 9.0's or with `libvirt11` the unpacked
+    /// 11.3, and makes the share.
+    init(format: String = "raw", libvirt11: Bool = false) throws {
+        virshPath = libvirt11 ? Self.libvirt11.appendingPathComponent("bin/virsh-wrapper").path : "/usr/bin/virsh"
+        let daemon = libvirt11 ? Self.libvirt11.appendingPathComponent("usr/sbin/libvirtd").path : "/usr/sbin/libvirtd"
+        for tool in [daemon, virshPath] {
             try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: run Scripts/install-peers")
         }
         for file in ["vmlinuz", "initrd.gz"] {
@@ -32,7 +40,8 @@ final class LibvirtLab {
         scratch = URL(fileURLWithPath: "/tmp/statetool-libvirt-\(UUID().uuidString.prefix(8))")
         connection = "qemu:///system?socket=\(scratch.path)/daemon/run/libvirt-sock"
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        let started = try ProcessRunner.run(Self.privateLibvirtd, ["start", path("daemon"), format])
+        let started = try ProcessRunner.run(
+            "/usr/bin/env", (libvirt11 ? ["LIBVIRT_ROOT=\(Self.libvirt11.path)"] : []) + [Self.privateLibvirtd, "start", path("daemon"), format])
         try #require(started.status == 0, "the private libvirtd did not start: \(started.stderr)")
         try makeShare()
     }
@@ -67,7 +76,7 @@ final class LibvirtLab {
 
     /// virsh against the private daemon.
     func virsh(_ arguments: [String]) throws -> ProcessRunner.Result {
-        try ProcessRunner.run("/usr/bin/virsh", ["-c", connection] + arguments)
+        try ProcessRunner.run(virshPath, ["-c", connection] + arguments)
     }
 
     /// Starts a fresh virtiofsd on the share (it exits whenever QEMU disconnects).
@@ -114,9 +123,9 @@ final class LibvirtLab {
         try waitForConsole("GUEST: ready")
     }
 
-    /// `virsh save` to `image`.
-    func save(to image: String) throws {
-        let saved = try virsh(["save", Self.domain, image])
+    /// `virsh save` to `image` (with `options`, e.g. `--image-format sparse`).
+    func save(to image: String, options: [String] = []) throws {
+        let saved = try virsh(["save", Self.domain, image] + options)
         try #require(saved.status == 0, "virsh save failed: \(saved.stderr)")
     }
 
