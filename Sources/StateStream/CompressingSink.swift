@@ -87,17 +87,11 @@ final class GzipEncoder: StreamEncoder {
     func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, finishing: Bool)
         throws(OutputError) -> (consumed: Int, produced: Int, finished: Bool)
     {
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-        stream.pointee.avail_in = UInt32(min(input.count, Int(UInt32.max)))
-        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: Bytef.self)
-        stream.pointee.avail_out = UInt32(min(output.count, Int(UInt32.max)))
-        let availableIn = stream.pointee.avail_in
-        let availableOut = stream.pointee.avail_out
-        let result = deflate(stream, finishing ? Z_FINISH : Z_NO_FLUSH)
+        let (consumed, produced, result) = stream.step(input, output) { deflate($0, finishing ? Z_FINISH : Z_NO_FLUSH) }
         guard result == Z_OK || result == Z_STREAM_END || result == Z_BUF_ERROR else {
             throw .compression("zlib: deflate failed (\(result))")
         }
-        return (Int(availableIn - stream.pointee.avail_in), Int(availableOut - stream.pointee.avail_out), result == Z_STREAM_END)
+        return (consumed, produced, result == Z_STREAM_END)
     }
 }
 
@@ -122,17 +116,11 @@ final class Bzip2Encoder: StreamEncoder {
     func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, finishing: Bool)
         throws(OutputError) -> (consumed: Int, produced: Int, finished: Bool)
     {
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: CChar.self))
-        stream.pointee.avail_in = UInt32(min(input.count, Int(UInt32.max)))
-        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: CChar.self)
-        stream.pointee.avail_out = UInt32(min(output.count, Int(UInt32.max)))
-        let availableIn = stream.pointee.avail_in
-        let availableOut = stream.pointee.avail_out
-        let result = BZ2_bzCompress(stream, finishing ? BZ_FINISH : BZ_RUN)
+        let (consumed, produced, result) = stream.step(input, output) { BZ2_bzCompress($0, finishing ? BZ_FINISH : BZ_RUN) }
         guard result == BZ_RUN_OK || result == BZ_FINISH_OK || result == BZ_STREAM_END else {
             throw .compression("libbz2: BZ2_bzCompress failed (\(result))")
         }
-        return (Int(availableIn - stream.pointee.avail_in), Int(availableOut - stream.pointee.avail_out), result == BZ_STREAM_END)
+        return (consumed, produced, result == BZ_STREAM_END)
     }
 }
 
@@ -157,14 +145,10 @@ final class XzEncoder: StreamEncoder {
     func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, finishing: Bool)
         throws(OutputError) -> (consumed: Int, produced: Int, finished: Bool)
     {
-        stream.pointee.next_in = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        stream.pointee.avail_in = input.count
-        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        stream.pointee.avail_out = output.count
-        let result = lzma_code(stream, finishing ? LZMA_FINISH : LZMA_RUN)
+        let (consumed, produced, result) = stream.step(input, output, finishing ? LZMA_FINISH : LZMA_RUN)
         guard result == LZMA_OK || result == LZMA_STREAM_END || result == LZMA_BUF_ERROR else {
             throw .compression("liblzma: lzma_code failed (\(result.rawValue))")
         }
-        return (input.count - stream.pointee.avail_in, output.count - stream.pointee.avail_out, result == LZMA_STREAM_END)
+        return (consumed, produced, result == LZMA_STREAM_END)
     }
 }

@@ -62,7 +62,7 @@ public enum Compression: String, Sendable, Codable, CaseIterable {
     public func decompressor(reading compressed: any ByteSource, startingAt offset: UInt64 = 0) throws(InputError) -> (any DecompressingByteSource)? {
         switch self {
         case .none: return nil
-        case .zstd: return ZstdDecompressingSource(compressed: compressed, startingAt: offset)
+        case .zstd: return DecompressingSource(ZstdDecoder(), compressed: compressed, startingAt: offset)
         case .gzip: return DecompressingSource(GzipDecoder(), compressed: compressed, startingAt: offset)
         case .bzip2: return DecompressingSource(Bzip2Decoder(), compressed: compressed, startingAt: offset)
         case .xz: return DecompressingSource(XzDecoder(), compressed: compressed, startingAt: offset)
@@ -75,4 +75,52 @@ public enum Compression: String, Sendable, Codable, CaseIterable {
 public protocol DecompressingByteSource: ByteSource {
     /// The offset in the stored input after the last compressed byte consumed.
     var compressedBytesRead: UInt64 { get }
+}
+
+/// Why a compressed layer could not be decoded, and where.
+public struct CompressionFailure: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Reason: Hashable, Sendable {
+        /// The input ended inside a frame (a gzip member, a bzip2 or xz stream).
+        case truncatedFrame(inputLength: UInt64)
+        /// The frame's checksum does not match its content.
+        case checksumMismatch
+        /// Bytes that do not begin a frame of the format, after a complete frame.
+        case notAFrame
+        /// The frame needs more memory than the decoder allows (128 MiB).
+        case windowTooLarge
+        /// Any other error of the library, with its name for it.
+        case corrupt(String)
+    }
+
+    /// The format whose layer failed.
+    public let format: Compression
+    /// Offset in the compressed input of the frame that failed.
+    public let frameOffset: UInt64
+    /// What went wrong.
+    public let reason: Reason
+
+    public init(format: Compression = .zstd, frameOffset: UInt64, reason: Reason) {
+        self.format = format
+        self.frameOffset = frameOffset
+        self.reason = reason
+    }
+
+    public var description: String {
+        let unit = format.unitName
+        switch reason {
+        case .truncatedFrame(let inputLength):
+            return "the \(unit) starting at compressed offset \(frameOffset) is truncated: the input ends at \(inputLength)"
+        case .checksumMismatch:
+            return "checksum mismatch in the \(unit) starting at compressed offset \(frameOffset)"
+        case .notAFrame:
+            return "data at compressed offset \(frameOffset) is not a \(unit) (trailing garbage after the last \(unit.split(separator: " ").last!))"
+        case .windowTooLarge:
+            return format == .zstd
+                ? "the zstd frame starting at compressed offset \(frameOffset) needs a window above 128 MiB"
+                : "the \(unit) starting at compressed offset \(frameOffset) needs more than 128 MiB to decode"
+        case .corrupt(let name):
+            return "corrupt \(unit) starting at compressed offset \(frameOffset): \(name)"
+        }
+    }
 }

@@ -22,15 +22,8 @@ final class GzipDecoder: StreamDecoder {
     }
 
     func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, inputEnded: Bool) -> DecodeStep {
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-        stream.pointee.avail_in = UInt32(min(input.count, Int(UInt32.max)))
-        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: Bytef.self)
-        stream.pointee.avail_out = UInt32(min(output.count, Int(UInt32.max)))
-        let availableIn = stream.pointee.avail_in
-        let availableOut = stream.pointee.avail_out
-        let result = inflate(stream, Z_NO_FLUSH)
-        var step = DecodeStep(
-            consumed: Int(availableIn - stream.pointee.avail_in), produced: Int(availableOut - stream.pointee.avail_out))
+        let (consumed, produced, result) = stream.step(input, output) { inflate($0, Z_NO_FLUSH) }
+        var step = DecodeStep(consumed: consumed, produced: produced)
         switch result {
         case Z_OK, Z_BUF_ERROR: break
         case Z_STREAM_END: step.frameEnded = true
@@ -69,15 +62,8 @@ final class Bzip2Decoder: StreamDecoder {
     }
 
     func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, inputEnded: Bool) -> DecodeStep {
-        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: CChar.self))
-        stream.pointee.avail_in = UInt32(min(input.count, Int(UInt32.max)))
-        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: CChar.self)
-        stream.pointee.avail_out = UInt32(min(output.count, Int(UInt32.max)))
-        let availableIn = stream.pointee.avail_in
-        let availableOut = stream.pointee.avail_out
-        let result = BZ2_bzDecompress(stream)
-        var step = DecodeStep(
-            consumed: Int(availableIn - stream.pointee.avail_in), produced: Int(availableOut - stream.pointee.avail_out))
+        let (consumed, produced, result) = stream.step(input, output) { BZ2_bzDecompress($0) }
+        var step = DecodeStep(consumed: consumed, produced: produced)
         switch result {
         case BZ_OK: break
         case BZ_STREAM_END: step.frameEnded = true
@@ -120,12 +106,8 @@ final class XzDecoder: StreamDecoder {
     }
 
     func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, inputEnded: Bool) -> DecodeStep {
-        stream.pointee.next_in = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        stream.pointee.avail_in = input.count
-        stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        stream.pointee.avail_out = output.count
-        let result = lzma_code(stream, inputEnded ? LZMA_FINISH : LZMA_RUN)
-        var step = DecodeStep(consumed: input.count - stream.pointee.avail_in, produced: output.count - stream.pointee.avail_out)
+        let (consumed, produced, result) = stream.step(input, output, inputEnded ? LZMA_FINISH : LZMA_RUN)
+        var step = DecodeStep(consumed: consumed, produced: produced)
         switch result {
         case LZMA_OK: break
         case LZMA_STREAM_END: step.frameEnded = true
