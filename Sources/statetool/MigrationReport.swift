@@ -170,13 +170,13 @@ struct MigrationReport: Encodable {
 }
 
 /// The `libvirt` object of a save image in `--json`: libvirt's header and
-/// what its domain XML names.
+/// what its domain XML names (`null` where it names nothing).
 struct LibvirtJSON: Encodable {
     let headerVersion: UInt32
     let format: String
     let wasRunning: Bool
-    let domainName: String?
-    let domainUUID: String?
+    let domainName: Nullable<String>
+    let domainUUID: Nullable<String>
     let dataLength: UInt32
     let cookieOffset: UInt32
     let streamOffset: UInt64
@@ -185,8 +185,8 @@ struct LibvirtJSON: Encodable {
         headerVersion = image.header.version
         format = image.header.format.description
         wasRunning = image.header.wasRunning != 0
-        domainName = image.domainName
-        domainUUID = image.domainUUID
+        domainName = Nullable(image.domainName)
+        domainUUID = Nullable(image.domainUUID)
         dataLength = image.header.dataLength
         cookieOffset = image.header.cookieOffset
         streamOffset = image.header.streamOffset

@@ -8,13 +8,17 @@ import VirtiofsdState
 struct VirtiofsdInput {
     let state: VirtiofsdState
     let origin: LoadedPayload.Origin
+    /// Whether the migration file came inside a libvirt save image.
+    var inSaveImage = false
 
-    var originDescription: String { origin.description }
+    var originDescription: String { (inSaveImage ? "libvirt save image, " : "") + origin.description }
 
-    /// Loads and decodes `file`, or prints why not and throws exit status 2.
+    /// Loads and decodes `file` (a stream, a payload, a migration file or a
+    /// libvirt save image), or prints why not and throws exit status 2.
     static func load(_ file: String, device: String?) throws -> VirtiofsdInput {
-        let loaded = try payload(of: MigrationInput.open(file).stream, file: file, device: device)
-        return VirtiofsdInput(state: try decode(loaded.bytes, file: file), origin: loaded.origin)
+        let input = try MigrationInput.open(file)
+        let loaded = try payload(of: input.stream, file: file, device: device)
+        return VirtiofsdInput(state: try decode(loaded.bytes, file: file), origin: loaded.origin, inSaveImage: input.saveImage != nil)
     }
 
     /// The payload `input` (opened from `file`) holds, or prints why not and throws exit status 2.
