@@ -103,6 +103,23 @@ import Testing
         }
     }
 
+    @Test func anImageFromAPipeReadsAsFromAFile() throws {
+        defer { cleanUp() }
+        let image = try image("xz")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: image))
+        let fromFile = try StatetoolRunner.run(["migration", "ls", "--json", image])
+        let fromPipe = try StatetoolRunner.run(["migration", "ls", "--json", "-"], stdin: bytes)
+        #expect(fromPipe.status == 0, "\(fromPipe.stderr)")
+        var piped = try #require(JSONSerialization.jsonObject(with: Data(fromPipe.stdout.utf8)) as? [String: Any])
+        var filed = try #require(JSONSerialization.jsonObject(with: Data(fromFile.stdout.utf8)) as? [String: Any])
+        #expect(piped.removeValue(forKey: "file") as? String == "-")
+        filed.removeValue(forKey: "file")
+        #expect(NSDictionary(dictionary: piped) == NSDictionary(dictionary: filed))
+        let extracted = try StatetoolRunner.run(["extract", "-q", "-", "-o", path("piped.state")], stdin: bytes)
+        #expect(extracted.status == 0, "\(extracted.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path("piped.state"))) == Data(contentsOf: URL(fileURLWithPath: Fixtures.state("s1-A-running"))))
+    }
+
     @Test func libvirtXMLPrintsTheDomainOrTheCookie() throws {
         defer { cleanUp() }
         let image = try image("gzip")
