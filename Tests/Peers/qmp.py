@@ -12,7 +12,7 @@
     qmp.py SOCKET cont           let a paused guest run
     qmp.py SOCKET quit           quit QEMU
 
-Prints the final migration status; exits 1 if it is not "completed" (or after 60 s).
+Prints the final migration status; exits 1 if it is not "completed" (or after 600 s).
 """
 import json
 import socket
@@ -49,7 +49,7 @@ class QMP:
 
 
 def wait_for_migration(qmp):
-    deadline = time.time() + 60
+    deadline = time.time() + 600
     while time.time() < deadline:
         status = qmp.command("query-migrate").get("status")
         if status in ("completed", "failed", "cancelled"):
