@@ -2,8 +2,9 @@ import CBzip2
 import CLzma
 import CZlib
 
-/// One streaming encoder of a maintained library, driven by ``CompressingSink``.
-protocol StreamEncoder: AnyObject {
+/// One streaming encoder of a maintained library (libzstd, zlib, libbz2,
+/// liblzma), driven by ``CompressingSink``.
+public protocol StreamEncoder: AnyObject {
     /// Encodes from `input` into `output`; `finishing` once all input was given.
     ///
     /// - Returns: Bytes consumed and produced, and whether the frame is complete.
@@ -11,22 +12,24 @@ protocol StreamEncoder: AnyObject {
         throws(OutputError) -> (consumed: Int, produced: Int, finished: Bool)
 }
 
-/// Compresses what is written to it into one gzip member, bzip2 stream or xz
-/// stream, at the level its command-line tool uses by default, so that
+/// Compresses what is written to it into one zstd frame, gzip member, bzip2
+/// stream or xz stream, at the level its command-line tool uses by default
+/// (zstd's is settable, ``ZstdCompressingSink``), so that `zstd -t`,
 /// `gzip -t`, `bzip2 -t` and `xz -t` take the result; ``finish()`` ends it.
-final class CompressingSink<Encoder: StreamEncoder>: ByteSink {
+public final class CompressingSink<Encoder: StreamEncoder>: ByteSink {
     private let encoder: Encoder
     private let destination: any ByteSink
     private let output = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
 
-    init(_ encoder: Encoder, into destination: any ByteSink) {
+    /// Compresses with `encoder` into `destination`.
+    public init(_ encoder: Encoder, into destination: any ByteSink) {
         self.encoder = encoder
         self.destination = destination
     }
 
     deinit { output.deallocate() }
 
-    func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         var rest = bytes
         while !rest.isEmpty {
             let step = try encoder.encode(rest, into: output, finishing: false)
@@ -35,7 +38,7 @@ final class CompressingSink<Encoder: StreamEncoder>: ByteSink {
         }
     }
 
-    func finish() throws(OutputError) {
+    public func finish() throws(OutputError) {
         while true {
             let step = try encoder.encode(UnsafeRawBufferPointer(start: nil, count: 0), into: output, finishing: true)
             try emit(step.produced)
@@ -66,6 +69,9 @@ extension Compression {
     }
 }
 
+// The encoders' initializers throw after their stream is allocated: deinit
+// then runs and frees it (ending a stream the library never set up is safe).
+
 /// gzip through zlib's `deflate` at level 6 (`gzip`'s default).
 final class GzipEncoder: StreamEncoder {
     private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
@@ -74,7 +80,6 @@ final class GzipEncoder: StreamEncoder {
         stream.initialize(to: z_stream())
         let result = deflateInit2_(stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard result == Z_OK else {
-            stream.deallocate()
             throw .compression("zlib: deflateInit2 failed (\(result))")
         }
     }
@@ -103,7 +108,6 @@ final class Bzip2Encoder: StreamEncoder {
         stream.initialize(to: bz_stream())
         let result = BZ2_bzCompressInit(stream, 9, 0, 30)
         guard result == BZ_OK else {
-            stream.deallocate()
             throw .compression("libbz2: BZ2_bzCompressInit failed (\(result))")
         }
     }
@@ -132,7 +136,6 @@ final class XzEncoder: StreamEncoder {
         stream.initialize(to: lzma_stream())
         let result = lzma_easy_encoder(stream, 6, LZMA_CHECK_CRC64)
         guard result == LZMA_OK else {
-            stream.deallocate()
             throw .compression("liblzma: lzma_easy_encoder failed (\(result.rawValue))")
         }
     }

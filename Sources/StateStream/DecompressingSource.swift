@@ -1,4 +1,4 @@
-/// One streaming decoder of a maintained library (zlib, libbz2, liblzma), driven
+/// One streaming decoder of a maintained library (libzstd, zlib, libbz2, liblzma), driven
 /// by ``DecompressingSource``: it knows its library's calls, the source knows
 /// the buffering, the offsets and the frames.
 protocol StreamDecoder: AnyObject {
@@ -25,12 +25,12 @@ struct DecodeStep {
     var failure: CompressionFailure.Reason?
 }
 
-/// Decompresses gzip, bzip2 or xz input through its library's streaming decoder.
+/// Decompresses zstd, gzip, bzip2 or xz input through its library's streaming decoder.
 ///
-/// Frames (gzip members, bzip2 and xz streams) may follow each other, as their
+/// Frames (zstd frames, gzip members, bzip2 and xz streams) may follow each other, as their
 /// own tools allow; bytes after a frame that do not begin another are a
 /// ``CompressionFailure/Reason/notAFrame`` failure. Memory is the decoder's own
-/// (at most 128 MiB for xz, far less for its presets) and one input buffer,
+/// (at most 128 MiB for zstd's window and xz, far less for their defaults) and one input buffer,
 /// never the size of the input.
 final class DecompressingSource<Decoder: StreamDecoder>: DecompressingByteSource {
     private let decoder: Decoder

@@ -111,8 +111,7 @@ final class XzDecoder: StreamDecoder {
         switch result {
         case LZMA_OK: break
         case LZMA_STREAM_END: step.frameEnded = true
-        case LZMA_BUF_ERROR where inputEnded: step.failure = nil  // no progress at the end: truncation, said by the source
-        case LZMA_BUF_ERROR: break
+        case LZMA_BUF_ERROR: break  // no progress; at the end of the input the source reports the truncation
         case LZMA_DATA_ERROR: step.failure = .corrupt("compressed data is corrupt (LZMA_DATA_ERROR)")
         case LZMA_FORMAT_ERROR: step.failure = .corrupt("not an xz stream (LZMA_FORMAT_ERROR)")
         case LZMA_OPTIONS_ERROR: step.failure = .corrupt("unsupported options (LZMA_OPTIONS_ERROR)")
