@@ -1,3 +1,4 @@
+import MigrationFile
 import StateStream
 import SystemPackage
 
@@ -123,7 +124,7 @@ public struct SaveImage: Sendable {
         }
         let leading = try rest.readPrefix(Compression.magicLength)
         let found = Compression.detect(leadingBytes: leading)
-        let startsRight = compression == .none ? leading.starts(with: Array("QEVM".utf8)) || leading.isEmpty : found == compression
+        let startsRight = compression == .none ? MigrationFormat.startsWithMagic(leading) || leading.isEmpty : found == compression
         guard startsRight else {
             let what = found == .none ? "begins \(leading.hexString(separator: " "))" : "is \(found.rawValue)-compressed"
             throw SaveImageProblem(.formatMismatch, at: offset, "the header says \(header.format), but the QEMU stream \(what)")

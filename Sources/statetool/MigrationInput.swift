@@ -15,31 +15,32 @@ struct MigrationInput {
     /// exit status 2 for an unreadable file, 1 for a save image whose header or
     /// XML is not what libvirt writes.
     static func open(_ path: String) throws -> MigrationInput {
-        do {
-            let file = try FileDescriptorSource(path: path)
-            let leading = try file.readPrefix(SaveImageHeader.magicPrefix.count)
-            let source = PrefixedSource(prefix: leading, rest: file)
-            guard SaveImageHeader.recognises(leading) else {
-                return MigrationInput(stream: try StateStreamInput(source: source, file: file), saveImage: nil)
-            }
+        try sniffing(path) { file, source, isSaveImage in
+            guard isSaveImage else { return MigrationInput(stream: try StateStreamInput(source: source, file: file), saveImage: nil) }
             let size = file.regularFileSize
             let (image, stream) = try SaveImage.open(source, file: size == nil ? nil : file.fileDescriptor, fileSize: size)
             return MigrationInput(stream: stream, saveImage: image)
-        } catch let problem as SaveImageProblem {
-            throw CommandFailure(.invalid, "\(path): error: \(problem)")
-        } catch {
-            throw CommandSupport.fail(error, file: path)
         }
     }
 
     /// The header and XML of the save image at `path`, without reading its
     /// QEMU stream; `nil` for a file that is no save image.
     static func saveImage(at path: String) throws -> SaveImage? {
+        try sniffing(path) { file, source, isSaveImage in
+            isSaveImage ? try SaveImage.read(source, fileSize: file.regularFileSize) : nil
+        }
+    }
+
+    /// Opens `path`, reads enough to tell a save image by its magic, and hands
+    /// `body` the file, a source that serves it from its first byte, and the
+    /// verdict; failures become the command's (a bad image: status 1).
+    private static func sniffing<Result>(
+        _ path: String, _ body: (FileDescriptorSource, PrefixedSource, Bool) throws -> Result
+    ) throws -> Result {
         do {
             let file = try FileDescriptorSource(path: path)
             let leading = try file.readPrefix(SaveImageHeader.magicPrefix.count)
-            guard SaveImageHeader.recognises(leading) else { return nil }
-            return try SaveImage.read(PrefixedSource(prefix: leading, rest: file), fileSize: file.regularFileSize)
+            return try body(file, PrefixedSource(prefix: leading, rest: file), SaveImageHeader.recognises(leading))
         } catch let problem as SaveImageProblem {
             throw CommandFailure(.invalid, "\(path): error: \(problem)")
         } catch {
