@@ -16,6 +16,9 @@ final class MigrationCursor: ByteSource {
     private var sourceExhausted = false
     /// The file offset of the next unread byte.
     private(set) var offset: UInt64 = 0
+    /// When set, a fill reads about this many bytes rather than a whole
+    /// buffer: for reading a file's head before passing over most of it.
+    var readSize: Int?
 
     /// Reads go to page-aligned addresses in page-sized multiples, which keeps
     /// the kernel's copy out of the page cache as fast as `cat`'s: unread bytes
@@ -57,7 +60,8 @@ final class MigrationCursor: ByteSource {
                 start = readStart - available
                 end = readStart
             }
-            let read = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: storage[end...]))
+            let readEnd = readSize.map { min(storage.count, end + max($0, count - available)) } ?? storage.count
+            let read = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: storage[end..<readEnd]))
             if read == 0 { sourceExhausted = true }
             end += read
         }

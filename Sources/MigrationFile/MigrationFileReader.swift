@@ -3,7 +3,12 @@ import StateStream
 /// Walks a QEMU migration file front to back and reports its sections, the
 /// vhost-user back-end state streams inside it, and every problem with its offset.
 ///
-/// The file may be raw or zstd-compressed and may be a pipe: nothing seeks.
+/// The file may be raw or compressed and may be a pipe. A regular,
+/// uncompressed file is read from its end where that checks out: its device
+/// sections are placed from the JSON description (``TailPlacement``), and the
+/// walk reads the header and configuration, then goes on at the first placed
+/// section, so the RAM before it is never read; anything that does not check
+/// out means a walk of every byte (``reading`` says which path was taken).
 /// Memory stays bounded whatever the file holds: one 1 MiB buffer for the file,
 /// one for the embedded state stream, and the JSON description (at most
 /// ``maximumDescriptionLength`` bytes).
@@ -31,13 +36,25 @@ public struct MigrationFileReader {
     public static let maximumDescriptionLength = 64 << 20
     private let input: StateStreamInput
     private let maximumChunkLength: UInt32
+    private let strategy: ReadingStrategy
+    private let lastReading = ReadingRecord()
 
-    /// Reads `input`, the migration file raw or zstd-compressed; embedded chunks
+    /// Reads `input`, the migration file raw or compressed; embedded chunks
     /// longer than `maximumChunkLength` draw an `oversized-chunk` warning.
-    public init(input: StateStreamInput, maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength) {
+    /// With ``ReadingStrategy/placeFromEnd`` (the default) a regular,
+    /// uncompressed file is read from its end where that checks out.
+    public init(
+        input: StateStreamInput, maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength,
+        strategy: ReadingStrategy = .placeFromEnd
+    ) {
         self.input = input
         self.maximumChunkLength = maximumChunkLength
+        self.strategy = strategy
     }
+
+    /// How the last walk read the file (also after a walk that `handle` ended
+    /// by throwing); `nil` before the first walk.
+    public var reading: MigrationReading? { lastReading.value }
 
     /// The JSON description read ahead from the end of a regular, uncompressed
     /// file (the sizes that delimit sections in a file without footers); `nil`
@@ -48,14 +65,37 @@ public struct MigrationFileReader {
         return VMDescription.readTrailer(of: file, size: size)
     }
 
-    /// Walks the file, calling `handle` with each event in file order.
+    /// Walks the file, calling `handle` with each event in file order: every
+    /// record, or, where the device sections were placed from the end, the
+    /// header, the configuration and the records from the first placed
+    /// section on (see ``TailPlacement``; ``reading`` says which).
     ///
     /// - Throws: ``InputError`` when the file cannot be read, or what `handle` throws.
     public func walk(_ handle: (MigrationEvent) throws -> Void) throws {
+        var placementBytes: UInt64 = 0
+        let placement = place(bytesRead: &placementBytes)
+        let counted = CountingSource(input.framedSource, skipsRead: input.regularFile == nil)
+        let cursor = MigrationCursor(source: counted, startingAt: input.baseOffset)
+        var resumed = false
+        defer {
+            let bytesRead = (input.compressedBytesRead ?? counted.bytesRead) + placementBytes
+            switch placement {
+            case .success(let placement) where resumed:
+                lastReading.value = MigrationReading(
+                    path: .tail, reason: nil, placedSections: placement.sections.count, resumedAt: placement.resumeOffset, bytesRead: bytesRead)
+            case .success:
+                lastReading.value = MigrationReading(
+                    path: .walk, reason: "the placed sections overlap the file's configuration", placedSections: 0, resumedAt: nil, bytesRead: bytesRead)
+            case .failure(let failure):
+                lastReading.value = MigrationReading(path: .walk, reason: failure.description, placedSections: 0, resumedAt: nil, bytesRead: bytesRead)
+            }
+        }
         try withoutActuallyEscaping(handle) { handle in
             var walk = Walk(
-                cursor: MigrationCursor(source: input.framedSource, startingAt: input.baseOffset), maximumChunkLength: maximumChunkLength,
+                cursor: cursor, maximumChunkLength: maximumChunkLength,
                 readDescriptionAhead: { describedAhead }, handle: handle)
+            walk.resumeOffset = try? placement.get().resumeOffset
+            defer { resumed = walk.resumed }
             do {
                 try walk.run()
             } catch InputError.compression(let failure) {
@@ -63,6 +103,27 @@ public struct MigrationFileReader {
             }
         }
     }
+
+    /// The device sections placed from the end, or why they are not.
+    private func place(bytesRead: inout UInt64) -> Result<TailPlacement, TailPlacement.Failure> {
+        if case .walk(let reason) = strategy { return .failure(TailPlacement.Failure(reason)) }
+        guard input.compression == .none else {
+            return .failure(TailPlacement.Failure("\(input.compression.rawValue)-compressed input is read front to back"))
+        }
+        guard let file = input.regularFile, let size = input.regularFileSize else {
+            return .failure(TailPlacement.Failure("the input is no regular file"))
+        }
+        do {
+            return .success(try TailPlacement.place(in: file, size: size, streamStart: input.baseOffset, bytesRead: &bytesRead))
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+/// What the last walk of a reader read (a reader is a value; its walks share this).
+private final class ReadingRecord: @unchecked Sendable {
+    var value: MigrationReading?
 }
 
 /// The state of one walk. Each parsing function returns normally when its part
@@ -72,6 +133,11 @@ public struct MigrationFileReader {
 /// `+DeviceSections`, `+Trailer`.
 struct Walk {
     struct Stop: Error {}
+
+    /// How much a fill reads of the file's head before the walk passes over
+    /// to the placed sections: the header and configuration take a few
+    /// hundred bytes.
+    static let headReadSize = 4096
 
     /// How far past a candidate footer the next record is checked.
     static let lookahead = MigrationFormat.footerSize + 1 + 4 + 1 + 255 + 8
@@ -88,6 +154,11 @@ struct Walk {
     var sections: [UInt32: SectionIdentity] = [:]
     /// Whether sections end with a footer; learnt from the first section.
     var footersPresent: Bool?
+    /// Where the device sections start, placed from the end: after the
+    /// configuration the walk passes over everything before it.
+    var resumeOffset: UInt64?
+    /// Whether it did.
+    var resumed = false
     /// The offset at which the next progress event is due.
     var nextProgressOffset: UInt64 = Walk.progressInterval
     static let progressInterval: UInt64 = 16 << 20
@@ -105,8 +176,24 @@ struct Walk {
     mutating func run() throws {
         do {
             try readHeader()
+            if let resumeOffset { try resume(at: resumeOffset) }
             while try readRecord() {}
         } catch is Stop {}
+    }
+
+    /// Reads the configuration, if the file starts with one, and passes over
+    /// everything up to `offset`, where the placed device sections start;
+    /// sections placed there end with footers.
+    mutating func resume(at offset: UInt64) throws {
+        cursor.readSize = Self.headReadSize
+        defer { cursor.readSize = nil }
+        if try cursor.fill(atLeast: 1), cursor.byte(at: 0) == MigrationFormat.RecordType.configuration.rawValue {
+            try readConfiguration()
+        }
+        guard offset >= cursor.offset else { return }
+        try skip(offset - cursor.offset, inside: "the file, before the device sections placed from its end")
+        footersPresent = true
+        resumed = true
     }
 
     // MARK: - Problems

@@ -51,6 +51,8 @@ public struct MigrationFileSurvey: Sendable {
     /// The offset and size of the description record.
     public private(set) var descriptionRecord: (offset: UInt64, byteCount: UInt64)?
     public private(set) var problems: [MigrationProblem] = []
+    /// How the file was read, when ``survey(_:observe:)`` walked it.
+    public var reading: MigrationReading?
 
     public init() {}
 
@@ -136,6 +138,7 @@ public struct MigrationFileSurvey: Sendable {
             try observe(event)
         }
         survey.finish()
+        survey.reading = reader.reading
         return survey
     }
 }

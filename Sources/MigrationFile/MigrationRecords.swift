@@ -25,8 +25,11 @@ public struct SectionIdentity: Hashable, Sendable, Codable {
     }
 
     /// The vmsd name: the last `/`-separated component of the idstr.
-    public var vmsdName: String {
-        String(name.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
+    public var vmsdName: String { Self.vmsdName(ofIdstr: name) }
+
+    /// The last `/`-separated component of `idstr`.
+    static func vmsdName(ofIdstr idstr: String) -> String {
+        String(idstr.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
     }
 }
 

@@ -145,6 +145,9 @@ public enum StateReplacement {
         public let descriptionOffset: UInt64?
         /// The SHA-256 of the new state's payload.
         public let newPayloadSHA256: String
+        /// How the input was read: from its end (copying what lies before the
+        /// device sections unread, in the kernel) or front to back.
+        public let reading: MigrationReading?
     }
 
     /// One size changed in the JSON description.
@@ -165,12 +168,18 @@ public enum StateReplacement {
     /// idstr or section id; the only state if `nil`) replaced by `state`.
     /// The output's sink is not finished.
     ///
-    /// - Parameter selects: Which state is meant when `device` is `nil`
-    ///   (default: the only one; a second one fails).
+    /// - Parameters:
+    ///   - selects: Which state is meant when `device` is `nil`
+    ///     (default: the only one; a second one fails).
+    ///   - strategy: How to read the input. Its device sections are placed
+    ///     from the end only when the output is a file the untouched ranges are
+    ///     copied into in the kernel; through a sink every byte passes the
+    ///     process anyway, and the input is walked.
     /// - Throws: ``Failure``, ``InputError``, ``OutputError``.
     public static func replace(
         in input: StateStreamInput, device: String?, selecting selects: ((BackEndStateLocation) -> Bool)? = nil,
-        with state: ReplacementState, to output: Output, observe: (MigrationEvent) -> Void = { _ in }
+        with state: ReplacementState, to output: Output, strategy: ReadingStrategy = .placeFromEnd,
+        observe: (MigrationEvent) -> Void = { _ in }
     ) throws -> Summary {
         let kernelCopy: (FileDescriptor, OutputFile)?
         if case .file(let file) = output, input.compression == .none, let regular = input.regularFile {
@@ -185,11 +194,14 @@ public enum StateReplacement {
         }
         let window = CopyWindow(source: input.framedSource, startingAt: input.baseOffset, sink: sink, kernelCopy: kernelCopy)
         var replacement = Replacement(window: window, sink: sink, state: state, device: device, selects: selects)
-        try MigrationFileReader(input: StateStreamInput(framed: window, like: input)).walk { event in
+        let reader = MigrationFileReader(
+            input: StateStreamInput(framed: window, like: input),
+            strategy: kernelCopy == nil && strategy == .placeFromEnd ? .walk(reason: "every byte is copied through the process") : strategy)
+        try reader.walk { event in
             observe(event)
             try replacement.handle(event)
         }
-        return try replacement.finish()
+        return try replacement.finish(reading: reader.reading)
     }
 
     /// One replacement under way: what the walk has found, and the copy
@@ -255,7 +267,7 @@ public enum StateReplacement {
 
         /// After the walk: refuses a broken file or one without the state,
         /// writes the description with its sizes edited, and sums up.
-        mutating func finish() throws -> Summary {
+        mutating func finish(reading: MigrationReading?) throws -> Summary {
             survey.finish()
             if let problem = survey.error { throw Failure.brokenFile(problem) }
             guard let found else { throw Failure.noState(device: device) }
@@ -275,7 +287,8 @@ public enum StateReplacement {
             try window.flushSink()
             return Summary(
                 location: found, oldLength: lengths.old, newLength: lengths.new, descriptionChanges: changes,
-                copiedInKernel: window.copiedInKernel, descriptionOffset: descriptionOffset, newPayloadSHA256: newPayloadSHA256)
+                copiedInKernel: window.copiedInKernel, descriptionOffset: descriptionOffset, newPayloadSHA256: newPayloadSHA256,
+                reading: reading)
         }
     }
 
@@ -288,7 +301,8 @@ public enum StateReplacement {
     public static func verify(_ written: StateStreamInput, against summary: Summary) throws -> MigrationFileSurvey {
         var hash = SHA256()
         var inState = false
-        let survey = try MigrationFileSurvey.survey(MigrationFileReader(input: written)) { event in
+        let reader = MigrationFileReader(input: written, strategy: .walk(reason: "a written file is checked whole"))
+        let survey = try MigrationFileSurvey.survey(reader) { event in
             switch event {
             case .backEndStateStart(let location): inState = location.section == summary.location.section
             case .backEndState(.payload(let piece)) where inState: hash.update(data: piece)

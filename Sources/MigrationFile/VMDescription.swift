@@ -109,27 +109,48 @@ public struct VMDescription: Hashable, Sendable, Decodable {
         fields.reduce(0) { $0 + $1.byteCount } + subsections.reduce(0) { $0 + $1.byteCount }
     }
 
+    /// The description record that ends a regular, uncompressed file, as
+    /// ``readTrailer(of:size:bytesRead:)`` finds it.
+    public struct Trailer: Hashable, Sendable {
+        /// The description.
+        public let description: VMDescription
+        /// The offset of the EOF marker (`0x00`) right before the description's record.
+        public let endOfFileOffset: UInt64
+    }
+
     /// The description at the end of the regular file `file` of `size` bytes,
-    /// read ahead with `pread` (the file's read position does not move), or
-    /// `nil` if its last 16 MiB hold none: `0x00` (EOF), `0x06`, a be32 length,
-    /// and that many bytes of JSON running exactly to the end of the file.
-    /// QEMU's descriptions take tens of KiB, so the tail is read in growing steps.
-    public static func readTrailer(of file: FileDescriptor, size: UInt64) -> VMDescription? {
+    /// or `nil` if its last 16 MiB hold none: `0x00` (EOF), `0x06`, a be32
+    /// length, and that many bytes of JSON running exactly to the end of the
+    /// file. Read with `pread` (the file's read position does not move); QEMU's
+    /// descriptions take tens of KiB, so the tail is read in growing steps, and
+    /// `bytesRead` grows by what they took.
+    public static func readTrailer(of file: FileDescriptor, size: UInt64, bytesRead: inout UInt64) -> Trailer? {
         for step in [64 << 10, 1 << 20, 16 << 20] {
             let tailLength = Int(min(size, UInt64(step)))
             var tail = [UInt8](repeating: 0, count: tailLength)
-            let tailStart = Int64(size) - Int64(tailLength)
-            guard let read = try? tail.withUnsafeMutableBytes({ try file.read(fromAbsoluteOffset: tailStart, into: $0) }),
-                read == tailLength
-            else { return nil }
-            if let description = findTrailer(in: tail) { return description }
-            if tailLength < step { return nil }
+            let tailStart = size - UInt64(tailLength)
+            guard let read = try? tail.withUnsafeMutableBytes({ try file.read(fromAbsoluteOffset: Int64(tailStart), into: $0) }) else {
+                return nil
+            }
+            bytesRead += UInt64(read)
+            guard read == tailLength else { return nil }
+            if let (description, position) = findTrailer(in: tail) {
+                return Trailer(description: description, endOfFileOffset: tailStart + UInt64(position) - 1)
+            }
+            if UInt64(tailLength) == size { return nil }
         }
         return nil
     }
 
-    /// The description that runs exactly to the end of `tail`, if any.
-    private static func findTrailer(in tail: [UInt8]) -> VMDescription? {
+    /// The description at the end of the regular file `file` of `size` bytes
+    /// (see ``readTrailer(of:size:bytesRead:)``), or `nil`.
+    public static func readTrailer(of file: FileDescriptor, size: UInt64) -> VMDescription? {
+        var bytesRead: UInt64 = 0
+        return readTrailer(of: file, size: size, bytesRead: &bytesRead)?.description
+    }
+
+    /// The description that runs exactly to the end of `tail`, and the index of its record's `0x06`, if any.
+    private static func findTrailer(in tail: [UInt8]) -> (VMDescription, Int)? {
         var position = tail.count - 6
         while position >= 1 {
             if tail[position] == MigrationFormat.RecordType.description.rawValue,
@@ -137,7 +158,7 @@ public struct VMDescription: Hashable, Sendable, Decodable {
                 tail[position + 5] == UInt8(ascii: "{"),
                 tail[position + 1..<position + 5].readInteger(as: UInt32.self).map(Int.init) == tail.count - position - 5
             {
-                return try? decode(Array(tail[(position + 5)...]))
+                return (try? decode(Array(tail[(position + 5)...]))).map { ($0, position) }
             }
             position -= 1
         }

@@ -258,3 +258,31 @@ public final class PrefixedSource: ByteSource {
         return fromPrefix + (count > fromPrefix ? try rest.skip(count - fromPrefix) : 0)
     }
 }
+
+/// Passes reads and skips on to `source`, counting the bytes read: what a
+/// reader of a large file really took of it.
+public final class CountingSource: ByteSource {
+    private let source: any ByteSource
+    private let skipsRead: Bool
+    /// Bytes handed out so far, and skipped ones where skipping reads them.
+    public private(set) var bytesRead: UInt64 = 0
+
+    /// Counts what is read from `source`; skipped bytes count too when
+    /// `skipsRead` (a pipe passes over bytes only by reading them).
+    public init(_ source: any ByteSource, skipsRead: Bool = false) {
+        self.source = source
+        self.skipsRead = skipsRead
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
+        let count = try source.read(into: buffer)
+        bytesRead += UInt64(count)
+        return count
+    }
+
+    public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
+        let skipped = try source.skip(count)
+        if skipsRead { bytesRead += skipped }
+        return skipped
+    }
+}

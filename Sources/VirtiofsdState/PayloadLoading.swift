@@ -16,6 +16,8 @@ public struct LoadedPayload: Sendable {
 
     public let bytes: [UInt8]
     public let origin: Origin
+    /// How a migration file was read (from its end or front to back); `nil` for other inputs.
+    public var reading: MigrationReading?
 
     /// The largest payload loaded into memory to decode (virtiofsd's are about
     /// 50 bytes per inode: 240 KiB for 5,000 files).
@@ -55,15 +57,18 @@ public struct LoadedPayload: Sendable {
     ///   - subsection: Without `device`, the kind of back-end state wanted
     ///     from a migration file: the first of that kind (vhost-user-fs by
     ///     default), or with `nil` the first of any kind.
+    ///   - strategy: How to read a migration file (from its end where that
+    ///     checks out, by default); ``reading`` says how it was read.
     ///   - isBarePayload: Whether bytes that are no stream are a payload.
     public static func load(
         from input: StateStreamInput, device: String? = nil,
         subsection: BackEndStateSubsection? = .vhostUserFS,
+        strategy: ReadingStrategy = .placeFromEnd,
         isBarePayload: ([UInt8]) -> Bool = VirtiofsdState.looksLikeState
     ) throws -> LoadedPayload {
         let (isMigrationFile, rest) = try sniff(input)
         if isMigrationFile {
-            return try fromMigrationFile(rest, device: device, subsection: subsection)
+            return try fromMigrationFile(rest, device: device, subsection: subsection, strategy: strategy)
         }
         return try fromStreamOrPayload(source: rest.framedSource, isBarePayload: isBarePayload)
     }
@@ -84,15 +89,18 @@ public struct LoadedPayload: Sendable {
         device.map(location.section.matches) ?? subsection.map { location.subsection == $0 } ?? true
     }
 
-    private static func fromMigrationFile(_ input: StateStreamInput, device: String?, subsection: BackEndStateSubsection?) throws -> LoadedPayload {
+    private static func fromMigrationFile(
+        _ input: StateStreamInput, device: String?, subsection: BackEndStateSubsection?, strategy: ReadingStrategy
+    ) throws -> LoadedPayload {
         /// Ends the walk once the state is read: the rest of the file is not needed.
         struct Found: Error {}
         var bytes: [UInt8] = []
         var found: String?
         var collecting = false
         var failure: Failure?
+        let reader = MigrationFileReader(input: input, strategy: strategy)
         do {
-            try MigrationFileReader(input: input).walk { event in
+            try reader.walk { event in
                 switch event {
                 case .backEndStateStart(let location) where found == nil:
                     if isWanted(location, device: device, subsection: subsection) {
@@ -117,7 +125,7 @@ public struct LoadedPayload: Sendable {
         } catch is Found {}
         if let failure { throw failure }
         guard let found else { throw Failure.noState(device: device) }
-        return LoadedPayload(bytes: bytes, origin: .migrationFile(device: found))
+        return LoadedPayload(bytes: bytes, origin: .migrationFile(device: found), reading: reader.reading)
     }
 
     private static func fromStreamOrPayload(source: any ByteSource, isBarePayload: ([UInt8]) -> Bool) throws -> LoadedPayload {

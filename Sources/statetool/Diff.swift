@@ -27,7 +27,10 @@ struct Diff: ParsableCommand {
             file handle) and reported added, removed or changed (id, refcount, recorded file \
             handle); handles by id (inode path, open flags); V2's mount-path map as a set, whatever \
             its serialisation order; and the format version, next ids and negotiated options. \
-            --json prints {a, b, identical, differences [{subject, change, key, detail}]}.
+            --json prints {a, b, identical, differences [{subject, change, key, detail}], readings \
+            {a, b}}, each reading how a migration file side was read (as extract --json gives it) \
+            or null. A migration file side is read as extract reads it: from its end where that \
+            checks out (--full-walk: front to back; -v says how, and how many bytes).
 
             Exit status, as cmp: 0 same, 1 different, 2 trouble (an input unreadable or broken, \
             named with its problem), 64 usage error.
@@ -48,6 +51,8 @@ struct Diff: ParsableCommand {
 
     @OptionGroup var format: JSONOption
 
+    @OptionGroup var reading: MigrationReadingOptions
+
     @Argument(help: ArgumentHelp("The first stream.", valueName: "a"))
     var a: String
 
@@ -57,6 +62,9 @@ struct Diff: ParsableCommand {
     func validate() throws {
         guard !(a == "-" && b == "-") else { throw ValidationError("Only one side can be standard input.") }
         guard !(framing && semantic) else { throw ValidationError("--framing and --semantic compare different things: pick one.") }
+        guard semantic || !(reading.fullWalk || reading.verbose) else {
+            throw ValidationError("--full-walk and -v are for migration files, which only --semantic reads.")
+        }
         guard maxRanges >= 0 else { throw ValidationError("--max-ranges cannot be negative.") }
         guard (0...4096).contains(context) else { throw ValidationError("--context must be between 0 and 4096.") }
     }
@@ -96,10 +104,12 @@ struct Diff: ParsableCommand {
         // Either back-end's state, whichever the input holds: a passt state by its magic.
         let loadAny = { (file: String) throws -> LoadedPayload in
             try VirtiofsdInput.payload(
-                of: MigrationInput.open(file).stream, file: file, device: nil, subsection: nil,
+                of: MigrationInput.open(file).stream, file: file, device: nil, subsection: nil, strategy: reading.strategy,
                 isBarePayload: { VirtiofsdState.looksLikeState($0) || $0.starts(with: PasstFormat.magic) })
         }
         let first = try loadAny(a), second = try loadAny(b)
+        reading.report(first.reading, file: a)
+        reading.report(second.reading, file: b)
         let isPasst = (first.bytes.starts(with: PasstFormat.magic), second.bytes.starts(with: PasstFormat.magic))
         let differences: [StateDifference]
         let kind: String
@@ -115,7 +125,7 @@ struct Diff: ParsableCommand {
             throw CommandFailure(.unreadable, "\(passt) holds a passt state and \(other) does not: states of two back-ends cannot be compared")
         }
         if format.json {
-            print(try DiffJSON.semantic(differences, a: a, b: b))
+            print(try DiffJSON.semantic(differences, a: a, b: b, readings: (first.reading, second.reading)))
         } else {
             var lines = ["\(a) and \(b): \(kind) states \(differences.isEmpty ? "are the same by meaning" : "differ: \(differences.count) \(differences.count == 1 ? "difference" : "differences")")"]
             lines += differences.map { "  \($0)" }

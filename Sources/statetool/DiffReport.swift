@@ -1,4 +1,5 @@
 import FoundationEssentials
+import MigrationFile
 import StateStream
 import VirtiofsdState
 
@@ -137,14 +138,25 @@ enum DiffJSON {
     }
 
     struct SemanticReport: Encodable {
+        /// How each side was read, when it is a migration file.
+        struct Readings: Encodable {
+            let a: Nullable<ReadingJSON>
+            let b: Nullable<ReadingJSON>
+        }
+
         let a: String
         let b: String
         let identical: Bool
         let differences: [StateDifference]
+        let readings: Readings
     }
 
-    static func semantic(_ differences: [StateDifference], a: String, b: String) throws -> String {
-        let report = SemanticReport(a: a, b: b, identical: differences.isEmpty, differences: differences)
+    static func semantic(
+        _ differences: [StateDifference], a: String, b: String, readings: (MigrationReading?, MigrationReading?)
+    ) throws -> String {
+        let report = SemanticReport(
+            a: a, b: b, identical: differences.isEmpty, differences: differences,
+            readings: .init(a: Nullable(readings.0.map(ReadingJSON.init)), b: Nullable(readings.1.map(ReadingJSON.init))))
         return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
     }
 }

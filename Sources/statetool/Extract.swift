@@ -7,7 +7,7 @@ struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the back-end state streams held in a QEMU migration file.",
         discussion: """
-            Walks the migration file like migration ls and writes the chunk-framed state stream of \
+            Reads the migration file and writes the chunk-framed state stream of \
             each vhost-user device: the vhost-user-fs-backend subsection of a vhost-user-fs section, \
             and virtio-net-device/backend inside a virtio-net section. The bytes are those of the \
             file, from the first chunk length through the zero-length terminator (with --payload, \
@@ -31,6 +31,9 @@ struct Extract: ParsableCommand {
             Exit status: 0 every state written and valid, 1 a problem in the file or a state, or no \
             state found, 2 unreadable input or unwritable output, 64 usage error (including -o \
             with several devices and no --device).
+
+            \(MigrationReadingOptions.discussion) With --json, the report's reading object says the \
+            same: path (tail or walk), reason, placedSections, resumedAt, bytesRead.
             """
     )
 
@@ -53,6 +56,8 @@ struct Extract: ParsableCommand {
 
     @OptionGroup var format: JSONOption
 
+    @OptionGroup var reading: MigrationReadingOptions
+
     @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
     var quiet = false
 
@@ -70,7 +75,7 @@ struct Extract: ParsableCommand {
         var outputs: [StateOutput] = []
         var current: StateOutput?
         do {
-            survey = try MigrationFileSurvey.survey(input.stream, quiet: quiet) { event in
+            survey = try MigrationFileSurvey.survey(input.stream, strategy: reading.strategy, quiet: quiet) { event in
                 switch event {
                 case .backEndStateStart(let location):
                     current = nil
@@ -114,6 +119,7 @@ struct Extract: ParsableCommand {
         } else {
             StandardOutput.printReport(report.stateLines, dataOnStandardOutput: output == "-")
         }
+        reading.report(survey.reading, file: file)
         report.reportProblems()
         for output in outputs where !output.isComplete {
             StandardError.write(

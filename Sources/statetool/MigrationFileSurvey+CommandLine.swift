@@ -2,14 +2,14 @@ import MigrationFile
 import StateStream
 
 extension MigrationFileSurvey {
-    /// Walks the migration file `input`, showing progress on a terminal unless
-    /// `quiet`; `observe` sees every event.
+    /// Walks the migration file `input` with `strategy`, showing progress on a
+    /// terminal unless `quiet`; `observe` sees every event.
     static func survey(
-        _ input: StateStreamInput, quiet: Bool, observe: (MigrationEvent) throws -> Void = { _ in }
+        _ input: StateStreamInput, strategy: ReadingStrategy, quiet: Bool, observe: (MigrationEvent) throws -> Void = { _ in }
     ) throws -> MigrationFileSurvey {
         var progress = ProgressLine(for: input, quiet: quiet)
         defer { progress.clear() }
-        return try survey(MigrationFileReader(input: input)) { event in
+        return try survey(MigrationFileReader(input: input, strategy: strategy)) { event in
             if case .progress(let bytes) = event { progress.update(bytes: input.compressedBytesRead ?? bytes) }
             try observe(event)
         }

@@ -56,7 +56,7 @@ struct MigrationList: ParsableCommand {
         let input = try MigrationInput.open(file)
         let survey: MigrationFileSurvey
         do {
-            survey = try MigrationFileSurvey.survey(input.stream, quiet: quiet)
+            survey = try MigrationFileSurvey.survey(input.stream, strategy: .walk(reason: "migration ls lists every record"), quiet: quiet)
         } catch {
             throw CommandSupport.fail(error, file: file)
         }

@@ -17,9 +17,12 @@ struct MigrationReplace: ParsableCommand {
             subsection) and the record's length. Replacing a state by itself gives back FILE byte \
             for byte.
 
-            FILE is raw or zstd, a file or - for standard input; it is read once, front to back, \
-            with bounded memory. From a regular uncompressed file into a file, the untouched ranges \
-            are copied inside the kernel (copy_file_range). A broken FILE or STREAM is refused. \
+            FILE is raw or compressed (zstd, gzip, bzip2, xz), a file or - for standard input; it \
+            is read once, with bounded memory. From a regular uncompressed file into a file, the \
+            untouched ranges are copied inside the kernel (copy_file_range), holes kept, and FILE's \
+            device sections are placed from its end, so what lies before them is copied without \
+            being read; into standard output or a compressor every byte passes through, and FILE \
+            is read front to back. A broken FILE or STREAM is refused. \
             Before a file output is put in place it is read back and walked like migration ls: it \
             must have no problem, every size the JSON description gives must match, and the device \
             must hold exactly the new state. Standard output cannot be read back: there the input \
@@ -30,7 +33,9 @@ struct MigrationReplace: ParsableCommand {
 
             With --json, one object: file, device, section, subsection, streamOffset, oldLength, \
             newLength, newPayloadSHA256, descriptionChanges [{path, old, new}], copiedInKernel, \
-            output, checked.
+            output, checked, reading (how FILE was read, as extract --json gives it).
+
+            \(MigrationReadingOptions.discussion)
 
             Exit status: 0 written, 1 FILE holds no such state, several and no --device, or FILE or \
             STREAM is broken, 2 unreadable input or unwritable output, 64 usage error.
@@ -53,6 +58,8 @@ struct MigrationReplace: ParsableCommand {
 
     @OptionGroup var format: JSONOption
 
+    @OptionGroup var reading: MigrationReadingOptions
+
     @Argument(help: ArgumentHelp("The migration file or libvirt save image: a file, or - for standard input. Raw or compressed (zstd, gzip, bzip2, xz).", valueName: "file"))
     var file: String
 
@@ -70,13 +77,14 @@ struct MigrationReplace: ParsableCommand {
             } else {
                 replacement = .stream(try StateStreamInput(path: state))
             }
-            let rewrite = MigrationRewrite(file: file, device: device, output: output, compression: compression)
+            let rewrite = MigrationRewrite(file: file, device: device, output: output, compression: compression, strategy: reading.strategy)
             result = try rewrite.run(input, with: replacement, protecting: [state])
         } catch let failure as StateReplacement.Failure {
             throw CommandFailure(.invalid, "\(file): error: \(failure)")
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
+        reading.report(result.summary.reading, file: file)
         let report = MigrationReplaceReport(file: file, output: output.output, result: result)
         if format.json {
             try StandardOutput.printJSON(report)
@@ -101,6 +109,7 @@ struct MigrationReplaceReport: Encodable {
     let copiedInKernel: UInt64
     let output: String
     let checked: Bool
+    let reading: Nullable<ReadingJSON>
 
     init(file: String, output: String, result: MigrationRewrite.Result) {
         let summary = result.summary
@@ -116,5 +125,6 @@ struct MigrationReplaceReport: Encodable {
         copiedInKernel = summary.copiedInKernel
         self.output = output
         checked = result.check != nil
+        reading = Nullable(summary.reading.map(ReadingJSON.init))
     }
 }

@@ -99,7 +99,7 @@ struct MigrationReport: Encodable {
 
     private enum Key: String, CodingKey {
         case file, compression, libvirt, valid, configuration, sections, commands, backEndStates
-        case endOfFileOffset, description, problems
+        case endOfFileOffset, description, reading, problems
     }
 
     private struct Section: Encodable {
@@ -165,6 +165,7 @@ struct MigrationReport: Encodable {
         try container.encode(Nullable(survey.descriptionRecord.map { record in
             Description(offset: record.offset, byteCount: record.byteCount, devices: survey.description?.devices.count ?? 0)
         }), forKey: .description)
+        try container.encode(Nullable(survey.reading.map(ReadingJSON.init)), forKey: .reading)
         try container.encode(survey.problems.map { ProblemJSON($0) }, forKey: .problems)
     }
 }
@@ -190,5 +191,24 @@ struct LibvirtJSON: Encodable {
         dataLength = image.header.dataLength
         cookieOffset = image.header.cookieOffset
         streamOffset = image.header.streamOffset
+    }
+}
+
+/// The `reading` object in `--json`: how a migration file was read. `path` is
+/// `tail` (device sections placed from the end; `placedSections` of them, the
+/// walk resumed at `resumedAt`) or `walk` (every byte; `reason` says why).
+struct ReadingJSON: Encodable {
+    let path: String
+    let reason: Nullable<String>
+    let placedSections: Int
+    let resumedAt: Nullable<UInt64>
+    let bytesRead: UInt64
+
+    init(_ reading: MigrationReading) {
+        path = reading.path.rawValue
+        reason = Nullable(reading.reason)
+        placedSections = reading.placedSections
+        resumedAt = Nullable(reading.resumedAt)
+        bytesRead = reading.bytesRead
     }
 }

@@ -13,6 +13,8 @@ struct MigrationRewrite {
     let device: String?
     let output: OutputOptions
     let compression: StreamCompressionOptions
+    /// How the input is read (`--full-walk`).
+    let strategy: ReadingStrategy
 
     /// What was written and, for a file output, the walk that checked it.
     struct Result {
@@ -46,7 +48,9 @@ struct MigrationRewrite {
         }
         let stream = input.stream
         var progress = ProgressLine(for: stream, quiet: output.quiet)
-        let summary = try StateReplacement.replace(in: stream, device: device, selecting: selects, with: state, to: destination) { event in
+        let summary = try StateReplacement.replace(
+            in: stream, device: device, selecting: selects, with: state, to: destination, strategy: strategy
+        ) { event in
             if case .progress(let bytes) = event { progress.update(bytes: stream.compressedBytesRead ?? bytes) }
         }
         progress.clear()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
+import MigrationFile
 import StateStream
 import VirtiofsdState
 
@@ -27,7 +28,10 @@ struct Preflight: ParsableCommand {
             With --json, one object: file, origin, sharedDirectory, version, inodes, handles, clean, \
             failingInodes, failingHandles, uncheckedInodes (arrays of ids), firstFailure {id, path, \
             reason} or null, failures [{id, path, reason}], handleFailures [{id, inode, flags, \
-            flagNames}], fatalProblems.
+            flagNames}], fatalProblems, and reading (how a migration file was read, as extract \
+            --json gives it) or null.
+
+            \(MigrationReadingOptions.discussion)
 
             Exit status: 0 every inode resolves, 1 something would fail, 2 the state cannot be read \
             or decoded or DIR cannot be opened, 64 usage error.
@@ -45,11 +49,14 @@ struct Preflight: ParsableCommand {
     @Flag(help: "List every failing inode, not only the first 20.")
     var all = false
 
+    @OptionGroup var reading: MigrationReadingOptions
+
     @Argument(help: ArgumentHelp("The state: a stream, a payload or a migration file; a file or - for standard input.", valueName: "state"))
     var file: String
 
     func run() throws {
-        let loaded = try VirtiofsdInput.load(file, device: device)
+        let loaded = try VirtiofsdInput.load(file, device: device, strategy: reading.strategy)
+        reading.report(loaded.reading, file: file)
         let report: PreflightReport
         do {
             report = try PreflightCheck.run(loaded.state, sharedDirectory: sharedDirectory)
@@ -134,9 +141,11 @@ private struct PreflightJSON: Encodable {
     let failures: [Failure]
     let handleFailures: [HandleFailure]
     let fatalProblems: [String]
+    let reading: Nullable<ReadingJSON>
 
     init(file: String, loaded: VirtiofsdInput, sharedDirectory: String, report: PreflightReport) {
         self.file = file
+        reading = Nullable(loaded.reading.map(ReadingJSON.init))
         origin = loaded.originDescription
         self.sharedDirectory = sharedDirectory
         version = loaded.state.version.number

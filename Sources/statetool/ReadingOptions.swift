@@ -1,4 +1,5 @@
 import ArgumentParser
+import MigrationFile
 import StateStream
 
 /// Options of the commands that check a stream: `validate`, `inspect`.
@@ -99,4 +100,33 @@ struct ChunkSizeOption: ParsableArguments {
 struct JSONOption: ParsableArguments {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
+}
+
+/// How the commands that take a migration file read it: `--full-walk`, `-v`.
+struct MigrationReadingOptions: ParsableArguments {
+    @Flag(help: "Read a migration file front to back, every byte, instead of placing its device sections from its end.")
+    var fullWalk = false
+
+    @Flag(name: .shortAndLong, help: "Say more: how a migration file was read (from its end, or front to back and why) and how many bytes that took; where a command lists changes, every one.")
+    var verbose = false
+
+    /// How a migration file is read, for the commands' discussions.
+    static let discussion = """
+        A regular, uncompressed migration file (or raw save image) is read from its end: the JSON \
+        description after the EOF marker places the device sections, each is checked where it \
+        is placed (its header, its footer, a footer before the first, a vhost-user-fs state's \
+        chunk lengths), and only they, the file's header and its configuration are read, however \
+        large the guest's RAM. Where anything does not check out, and for pipes and compressed \
+        files, the file is read front to back; --full-walk always does. Both give the same bytes. \
+        -v says which path was taken and how many bytes were read.
+        """
+
+    /// The strategy `--full-walk` asks for.
+    var strategy: ReadingStrategy { fullWalk ? .fullWalk : .placeFromEnd }
+
+    /// With `-v`, says on standard error how `file` was read.
+    func report(_ reading: MigrationReading?, file: String) {
+        guard verbose, let reading else { return }
+        StandardError.write("\(file): \(reading.summary)")
+    }
 }

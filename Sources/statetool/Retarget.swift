@@ -39,7 +39,8 @@ struct Retarget: ParsableCommand {
             --chunk-size chunks (64K by default, as QEMU reads virtiofsd's pipe; at most 1M).
 
             The report lists each change, a lost subtree as one line; -v lists every inode and \
-            handle. It goes to standard output, or to standard error when OUT is -. With --json, \
+            handle, and says how a migration file was read. It goes to standard output, or to \
+            standard error when OUT is -. With --json, \
             one object: file, origin, sharedDirectory, output, version, inodes {before, after}, \
             handles {before, after}, renamed [{id, oldPath, newPath}], droppedTrees [{id, path, \
             reason, descendants, handles}], droppedInodes [{id, path, reason}], droppedHandles \
@@ -51,6 +52,8 @@ struct Retarget: ParsableCommand {
             apply, a state no drop can make loadable), 2 STATE unreadable or not a virtiofsd state, \
             DIR cannot be opened, or OUT cannot be written, 64 usage error. A refusal leaves no \
             output.
+
+            \(MigrationReadingOptions.discussion)
             """
     )
 
@@ -79,8 +82,7 @@ struct Retarget: ParsableCommand {
     @OptionGroup var output: OutputOptions
     @OptionGroup var compression: StreamCompressionOptions
 
-    @Flag(name: .shortAndLong, help: "List every renamed and dropped inode, dropped handle and refcount change.")
-    var verbose = false
+    @OptionGroup var reading: MigrationReadingOptions
 
     @OptionGroup var format: JSONOption
 
@@ -170,7 +172,7 @@ struct Retarget: ParsableCommand {
             outcome = result
             return payload
         }
-        let rewrite = MigrationRewrite(file: file, device: device, output: output, compression: compression)
+        let rewrite = MigrationRewrite(file: file, device: device, output: output, compression: compression, strategy: reading.strategy)
         let migration: MigrationRewrite.Result
         do {
             migration = try rewrite.run(
@@ -181,6 +183,7 @@ struct Retarget: ParsableCommand {
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
+        reading.report(migration.summary.reading, file: file)
         guard let result = outcome else { throw CommandFailure(.unreadable) }
         let location = migration.summary.location
         return Outcome(
@@ -246,14 +249,14 @@ struct Retarget: ParsableCommand {
             text += line + " (inode \(tree.id): \(tree.reason))\n"
         }
         if !result.refcountChanges.isEmpty {
-            let shown = verbose ? result.refcountChanges[...] : result.refcountChanges.prefix(10)
+            let shown = reading.verbose ? result.refcountChanges[...] : result.refcountChanges.prefix(10)
             for change in shown { text += "refcount of \(change.path) (inode \(change.id)): \(change.old) -> \(change.new)\n" }
             if shown.count < result.refcountChanges.count { text += "... and \(result.refcountChanges.count - shown.count) more refcount changes (-v lists them)\n" }
         }
         if !result.uncheckedInodes.isEmpty {
             text += "unchecked: \(result.uncheckedInodes.count) inodes located by file handle, left as they are\n"
         }
-        if verbose {
+        if reading.verbose {
             for inode in result.droppedInodes { text += "  dropped inode \(inode.id) \(inode.path): \(inode.reason)\n" }
             for handle in result.droppedHandles {
                 text += "  dropped handle \(handle.id) on inode \(handle.inode) \(handle.path), \(OpenFlags.describe(handle.flags))\n"

@@ -10,26 +10,29 @@ struct VirtiofsdInput {
     let origin: LoadedPayload.Origin
     /// Whether the migration file came inside a libvirt save image.
     var inSaveImage = false
+    /// How a migration file was read; `nil` for other inputs.
+    var reading: MigrationReading?
 
     var originDescription: String { (inSaveImage ? "libvirt save image, " : "") + origin.description }
 
     /// Loads and decodes `file` (a stream, a payload, a migration file or a
     /// libvirt save image), or prints why not and throws exit status 2.
-    static func load(_ file: String, device: String?) throws -> VirtiofsdInput {
+    static func load(_ file: String, device: String?, strategy: ReadingStrategy) throws -> VirtiofsdInput {
         let input = try MigrationInput.open(file)
-        let loaded = try payload(of: input.stream, file: file, device: device)
-        return VirtiofsdInput(state: try decode(loaded.bytes, file: file), origin: loaded.origin, inSaveImage: input.saveImage != nil)
+        let loaded = try payload(of: input.stream, file: file, device: device, strategy: strategy)
+        return VirtiofsdInput(
+            state: try decode(loaded.bytes, file: file), origin: loaded.origin, inSaveImage: input.saveImage != nil, reading: loaded.reading)
     }
 
     /// The payload `input` (opened from `file`) holds, or prints why not and throws exit status 2.
-    /// `subsection` and `isBarePayload` are ``LoadedPayload/load(from:device:subsection:isBarePayload:)``'s.
+    /// `subsection`, `strategy` and `isBarePayload` are ``LoadedPayload/load(from:device:subsection:strategy:isBarePayload:)``'s.
     static func payload(
         of input: StateStreamInput, file: String, device: String?,
-        subsection: BackEndStateSubsection? = .vhostUserFS,
+        subsection: BackEndStateSubsection? = .vhostUserFS, strategy: ReadingStrategy = .placeFromEnd,
         isBarePayload: ([UInt8]) -> Bool = VirtiofsdState.looksLikeState
     ) throws -> LoadedPayload {
         do {
-            return try LoadedPayload.load(from: input, device: device, subsection: subsection, isBarePayload: isBarePayload)
+            return try LoadedPayload.load(from: input, device: device, subsection: subsection, strategy: strategy, isBarePayload: isBarePayload)
         } catch let failure as LoadedPayload.Failure {
             throw CommandFailure(.unreadable, "\(file): error: \(failure)")
         } catch {

@@ -64,22 +64,6 @@ struct MappedRAMFile {
     var bytes: [UInt8] { head + Array(repeating: 0, count: Int(tailOffset) - head.count) + tail }
 }
 
-/// Reads a file and counts the bytes it hands out; passing over costs nothing.
-final class CountingSource: ByteSource {
-    let file: FileDescriptorSource
-    private(set) var bytesRead = 0
-
-    init(_ file: FileDescriptorSource) { self.file = file }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
-        let count = try file.read(into: buffer)
-        bytesRead += count
-        return count
-    }
-
-    func skip(_ count: UInt64) throws(InputError) -> UInt64 { try file.skip(count) }
-}
-
 @Suite struct MappedRAMTests {
     @Test func aMappedRAMFileIsWalkedWithoutReadingItsPages() throws {
         let mapped = MappedRAMFile(blockLength: 4 << 30)  // a 4 GiB guest

@@ -234,19 +234,3 @@ import Testing
         }
     }
 }
-
-/// Counts the bytes a source hands out, passing skips on.
-private final class CountingSource: ByteSource {
-    let source: any ByteSource
-    private(set) var bytesRead = 0
-
-    init(_ source: any ByteSource) { self.source = source }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
-        let count = try source.read(into: buffer)
-        bytesRead += count
-        return count
-    }
-
-    func skip(_ count: UInt64) throws(InputError) -> UInt64 { try source.skip(count) }
-}
