@@ -175,6 +175,7 @@ struct Walk {
 
     mutating func run() throws {
         do {
+            if resumeOffset != nil { cursor.readSize = Self.headReadSize }
             try readHeader()
             if let resumeOffset { try resume(at: resumeOffset) }
             while try readRecord() {}
@@ -185,7 +186,6 @@ struct Walk {
     /// everything up to `offset`, where the placed device sections start;
     /// sections placed there end with footers.
     mutating func resume(at offset: UInt64) throws {
-        cursor.readSize = Self.headReadSize
         defer { cursor.readSize = nil }
         if try cursor.fill(atLeast: 1), cursor.byte(at: 0) == MigrationFormat.RecordType.configuration.rawValue {
             try readConfiguration()

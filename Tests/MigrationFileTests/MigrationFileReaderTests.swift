@@ -22,7 +22,8 @@ struct SampleMigrationFile {
     var fsStream: [UInt8] { MigrationFileBuilder.stream(fsChunks) }
     var netStream: [UInt8] { MigrationFileBuilder.stream(netChunks) }
 
-    init(description: Bool = true, fsStateSize: Int? = nil, ignoreShared: Bool = false, footers: Bool = true) {
+    /// - Parameter ramPages: 1 KiB pages of RAM added in a PART record, to make the file large.
+    init(description: Bool = true, fsStateSize: Int? = nil, ignoreShared: Bool = false, footers: Bool = true, ramPages: Int = 0) {
         builder = MigrationFileBuilder(footers: footers)
         fsVirtio = [0x05, 0x15, 0x7e, 0, 0, 0, 2, 0x01] + Array(repeating: 0x7e, count: 10)
         let trap = Array(fsHeader) + MigrationFileBuilder.stream([[1, 2, 3]]) + [0x7e, 0, 0, 0, 2, 0x00]
@@ -35,6 +36,11 @@ struct SampleMigrationFile {
             .page(block: "pc.rom", address: 0, Array(repeating: 0x05, count: 1024)),
             .xbzrle(block: "mem", address: 2048, [0x7e, 0, 0, 0, 0, 0x04]),
         ])
+        if ramPages > 0 {
+            builder.ramContinuation(type: 0x02, id: 0, records: (0..<ramPages).map { index in
+                .page(block: index == 0 ? "mem" : nil, address: UInt64(index % 8) * 1024, Array(repeating: UInt8(truncatingIfNeeded: index), count: 1024))
+            })
+        }
         builder.command(0x0b)
         builder.ramContinuation(type: 0x03, id: 0, records: [.zero(block: "mem", address: 3072)])
         builder.fullSection(id: 1, name: "timer", version: 2, body: [0x7e, 0, 0, 0, 1, 0x99] + Array(repeating: 0, count: 18))
@@ -82,10 +88,13 @@ struct WalkRecord {
     var events: [String] = []
 
     static func walk(_ bytes: [UInt8], readSizes: @escaping (Int) -> Int = { _ in .max }) throws -> WalkRecord {
+        try walk(with: MigrationFileReader(input: StateStreamInput(source: ByteArraySource(bytes, readSizes: readSizes))))
+    }
+
+    static func walk(with reader: MigrationFileReader) throws -> WalkRecord {
         var record = WalkRecord()
         var device = ""
-        let input = try StateStreamInput(source: ByteArraySource(bytes, readSizes: readSizes))
-        try MigrationFileReader(input: input).walk { event in
+        try reader.walk { event in
             record.survey.record(event)
             switch event {
             case .backEndStateStart(let location):
