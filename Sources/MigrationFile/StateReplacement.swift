@@ -300,16 +300,23 @@ public enum StateReplacement {
         }
     }
 
-    /// Walks a file written by ``replace(in:device:with:to:observe:)`` and checks
-    /// it: no problem at all, every size the JSON description gives true, and
-    /// the replaced device's state exactly the new one (length and payload digest).
+    /// Reads a file written by ``replace(in:device:with:to:strategy:observe:)``
+    /// and checks it: no problem at all, every size the JSON description gives
+    /// true, and the replaced device's state exactly the new one (length and
+    /// payload digest).
     ///
+    /// - Parameter strategy: How to read it: by default every byte. Where the
+    ///   input was read from its end, the output may be too: what lies before
+    ///   its device sections is the kernel's copy of the input's bytes.
     /// - Returns: The survey of the written file.
     /// - Throws: ``Failure/verificationFailed(_:)``, or ``InputError``.
-    public static func verify(_ written: StateStreamInput, against summary: Summary) throws -> MigrationFileSurvey {
+    public static func verify(
+        _ written: StateStreamInput, against summary: Summary,
+        strategy: ReadingStrategy = .walk(reason: "a written file is checked whole")
+    ) throws -> MigrationFileSurvey {
         var hash = SHA256()
         var inState = false
-        let reader = MigrationFileReader(input: written, strategy: .walk(reason: "a written file is checked whole"))
+        let reader = MigrationFileReader(input: written, strategy: strategy)
         let survey = try MigrationFileSurvey.survey(reader) { event in
             switch event {
             case .backEndStateStart(let location): inState = location.section == summary.location.section

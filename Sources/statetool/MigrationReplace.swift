@@ -23,9 +23,10 @@ struct MigrationReplace: ParsableCommand {
             device sections are placed from its end, so what lies before them is copied without \
             being read; into standard output or a compressor every byte passes through, and FILE \
             is read front to back. A broken FILE or STREAM is refused. \
-            Before a file output is put in place it is read back and walked like migration ls: it \
-            must have no problem, every size the JSON description gives must match, and the device \
-            must hold exactly the new state. Standard output cannot be read back: there the input \
+            Before a file output is put in place it is read back as FILE was read (from its end, \
+            when what lies before the device sections is the kernel's copy of FILE's bytes; else \
+            every byte, like migration ls): it must have no problem, every size the JSON \
+            description gives must match, and the device must hold exactly the new state. Standard output cannot be read back: there the input \
             and STREAM are checked as they are copied.
 
             --device picks the device by its name (idstr) or section id; without it the file must \

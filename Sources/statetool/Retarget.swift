@@ -33,9 +33,10 @@ struct Retarget: ParsableCommand {
 
             The new state must decode to exactly the intended state, with every untouched inode and \
             handle encoded as in STATE, and pass preflight against DIR; before a file OUT is put in \
-            place it is read back and must hold exactly those bytes, and a migration file must walk \
-            cleanly with every described size matching (standard output cannot be read back: there \
-            the bytes are checked before they are written). A migration file is read once (it may be -). The new payload is framed in \
+            place it is read back and must hold exactly those bytes, and a migration file must read \
+            back cleanly with every described size matching, as migration replace checks it \
+            (standard output cannot be read back: there the bytes are checked before they are \
+            written). A migration file is read once (it may be -). The new payload is framed in \
             --chunk-size chunks (64K by default, as QEMU reads virtiofsd's pipe; at most 1M).
 
             The report lists each change, a lost subtree as one line; -v lists every inode and \

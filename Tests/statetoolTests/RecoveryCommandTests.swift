@@ -35,7 +35,7 @@ import Testing
         let copied = try #require(lines.dropFirst(2).first.flatMap { UInt64($0.dropFirst("copied ".count).prefix { $0.isNumber }) })
         #expect(copied > capture.streamOffset && copied < capture.fileSize - length)
         #expect(lines.dropFirst(2).first == "copied \(copied) bytes of \(file) inside the kernel (copy_file_range)")
-        #expect(lines.last == "checked: the written file walks cleanly, every described size matches, the new state is in place")
+        #expect(lines.last == "checked: the written file reads back cleanly, every described size matches, the new state is in place")
         let identical = try data(path("same.mig")) == data(file)
         #expect(identical)
     }
