@@ -79,16 +79,7 @@ public struct MigrationFileReader {
         var resumed = false
         defer {
             let bytesRead = (input.compressedBytesRead ?? counted.bytesRead) + placementBytes
-            switch placement {
-            case .success(let placement) where resumed:
-                lastReading.value = MigrationReading(
-                    path: .tail, reason: nil, placedSections: placement.sections.count, resumedAt: placement.resumeOffset, bytesRead: bytesRead)
-            case .success:
-                lastReading.value = MigrationReading(
-                    path: .walk, reason: "the placed sections overlap the file's configuration", placedSections: 0, resumedAt: nil, bytesRead: bytesRead)
-            case .failure(let failure):
-                lastReading.value = MigrationReading(path: .walk, reason: failure.description, placedSections: 0, resumedAt: nil, bytesRead: bytesRead)
-            }
+            lastReading.value = Self.reading(placement, resumed: resumed, bytesRead: bytesRead)
         }
         try withoutActuallyEscaping(handle) { handle in
             var walk = Walk(
@@ -101,6 +92,20 @@ public struct MigrationFileReader {
             } catch InputError.compression(let failure) {
                 try handle(.problem(.compressionError(failure)))
             }
+        }
+    }
+
+    /// What a walk with `placement` that `resumed` there (or not) read.
+    private static func reading(_ placement: Result<TailPlacement, TailPlacement.Failure>, resumed: Bool, bytesRead: UInt64) -> MigrationReading {
+        switch placement {
+        case .success(let placement) where resumed:
+            return MigrationReading(
+                path: .tail, reason: nil, placedSections: placement.sections.count, resumedAt: placement.resumeOffset, bytesRead: bytesRead)
+        case .success:
+            return MigrationReading(
+                path: .walk, reason: "the placed sections overlap the file's configuration", placedSections: 0, resumedAt: nil, bytesRead: bytesRead)
+        case .failure(let failure):
+            return MigrationReading(path: .walk, reason: failure.description, placedSections: 0, resumedAt: nil, bytesRead: bytesRead)
         }
     }
 
@@ -122,7 +127,7 @@ public struct MigrationFileReader {
 }
 
 /// What the last walk of a reader read (a reader is a value; its walks share this).
-private final class ReadingRecord: @unchecked Sendable {
+private final class ReadingRecord {
     var value: MigrationReading?
 }
 
