@@ -79,6 +79,15 @@ def main():
     damaged = bytearray(mig)
     damaged[13807] ^= 0xFF  # the footer after the vhost-user-fs state
     write("MigrationFile", "two-devices-bad-footer", bytes(damaged))
+    # Reading from the end: the sample (placed whole), each damage that makes it walk instead.
+    write("TailPlacement", "two-devices", mig)
+    write("TailPlacement", "two-devices-bad-footer", bytes(damaged))
+    write("TailPlacement", "two-devices-cut-in-ram", mig[:200])
+    write("TailPlacement", "two-devices-cut-in-state", mig[:6000])
+    write("TailPlacement", "two-devices-no-description", mig[:13976])
+    lying = bytearray(mig)
+    lying[4299] ^= 0x01  # the footer before the first placed section: no 0x7e there
+    write("TailPlacement", "two-devices-no-footer-before", bytes(lying))
 
     # virtiofsd payloads: V1 and V2 with every location kind, by hand.
     handle = varint(27) + varint(3) + varint(3) + b"\xde\xad\x01"

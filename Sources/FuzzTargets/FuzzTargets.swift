@@ -44,6 +44,7 @@ public enum FuzzTargets {
         Target(name: "StateReplacement", run: { try StateReplacementTarget.run($0) }),
         Target(name: "PasstState", run: { try PasstStateTarget.run($0) }),
         Target(name: "SaveImage", run: { try SaveImageTarget.run($0) }),
+        Target(name: "TailPlacement", run: { try TailPlacementTarget.run($0) }),
     ]
 
     public static func named(_ name: String) -> Target? {
