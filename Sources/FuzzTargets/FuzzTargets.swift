@@ -1,3 +1,6 @@
+import MigrationFile
+import StateStream
+
 /// A broken invariant: what a fuzz target checked and found false.
 public struct InvariantViolation: Error, CustomStringConvertible {
     public let description: String
@@ -49,5 +52,44 @@ public enum FuzzTargets {
 
     public static func named(_ name: String) -> Target? {
         all.first { $0.name == name }
+    }
+}
+
+/// The back-end states a migration walk hands out, framed again as the file
+/// holds them, each with where it was reported.
+struct CollectedStates {
+    private(set) var states: [(location: BackEndStateLocation, bytes: [UInt8])] = []
+    private var current: [UInt8] = []
+
+    /// Takes the state events of `event`; a state whose reported length
+    /// differs from its bytes breaks an invariant.
+    mutating func record(_ event: MigrationEvent) throws {
+        switch event {
+        case .backEndStateStart:
+            current = []
+        case .backEndState(.chunkStart(let chunk)):
+            current += StateStreamWriter.lengthField(chunk.length)
+        case .backEndState(.payload(let piece)):
+            current += piece
+        case .backEndState(.terminator):
+            current += StateStreamFormat.terminator
+        case .backEndStateEnd(let location, let length):
+            try check(UInt64(current.count) == length, "a state's length differs from its bytes")
+            states.append((location, current))
+        default:
+            break
+        }
+    }
+
+    /// Checks that each state is the bytes of `input` at its offsets, after the header it reports.
+    func checkAgainst(_ input: [UInt8]) throws {
+        for (location, stream) in states {
+            let header = location.subsection.header
+            let headerStart = Int(location.headerOffset), start = Int(location.streamOffset)
+            try check(headerStart + header.count == start, "the stream does not follow its subsection header")
+            try check(start + stream.count <= input.count, "a state runs past the input")
+            try check(Array(input[headerStart..<start]) == header, "no subsection header where one is reported")
+            try check(Array(input[start..<start + stream.count]) == stream, "a state differs from the input's bytes")
+        }
     }
 }

@@ -15,23 +15,12 @@ enum MigrationFileTarget {
         let source = ByteArraySource(bytes, readSizes: { call in (call * 13 + seed) % 997 + 1 })
         let reader = MigrationFileReader(input: try StateStreamInput(source: source))
         var survey = MigrationFileSurvey()
-        var streams: [(BackEndStateLocation, [UInt8])] = []
-        var current: [UInt8] = []
+        var collected = CollectedStates()
         var lastSectionEnd: UInt64 = 0
         try reader.walk { event in
             survey.record(event)
+            try collected.record(event)
             switch event {
-            case .backEndStateStart:
-                current = []
-            case .backEndState(.chunkStart(let chunk)):
-                current += StateStreamWriter.lengthField(chunk.length)
-            case .backEndState(.payload(let piece)):
-                current += piece
-            case .backEndState(.terminator):
-                current += StateStreamFormat.terminator
-            case .backEndStateEnd(let location, let length):
-                try check(UInt64(current.count) == length, "a state's length differs from its bytes")
-                streams.append((location, current))
             case .section(let record):
                 try check(record.offset >= lastSectionEnd, "section \(record.section.id) overlaps the one before")
                 lastSectionEnd = record.offset + record.byteCount
@@ -43,13 +32,6 @@ enum MigrationFileTarget {
             }
         }
         survey.finish()
-        for (location, stream) in streams {
-            let header = location.subsection.header
-            let headerStart = Int(location.headerOffset), start = Int(location.streamOffset)
-            try check(headerStart + header.count == start, "the stream does not follow its subsection header")
-            try check(start + stream.count <= bytes.count, "a state runs past the input")
-            try check(Array(bytes[headerStart..<start]) == header, "no subsection header where one is reported")
-            try check(Array(bytes[start..<start + stream.count]) == stream, "a state differs from the input's bytes")
-        }
+        try collected.checkAgainst(bytes)
     }
 }

@@ -17,9 +17,11 @@ import SystemPackage
 enum TailPlacementTarget {
     /// What one reading saw.
     private struct Seen {
-        var states: [(location: BackEndStateLocation, bytes: [UInt8])] = []
+        var collected = CollectedStates()
         var problems: [MigrationProblem] = []
         var reading: MigrationReading?
+
+        var states: [(location: BackEndStateLocation, bytes: [UInt8])] { collected.states }
     }
 
     static func run(_ input: [UInt8]) throws {
@@ -31,13 +33,7 @@ enum TailPlacementTarget {
         let file = reading.descriptor
         let tail = try read(file, strategy: .placeFromEnd)
         let walk = try read(file, strategy: .fullWalk)
-        for state in tail.states {
-            let header = state.location.subsection.header
-            let headerStart = Int(state.location.headerOffset), start = Int(state.location.streamOffset)
-            try check(headerStart + header.count == start && start + state.bytes.count <= bytes.count, "a state lies outside the input")
-            try check(Array(bytes[headerStart..<start]) == header, "no subsection header where the tail path reports one")
-            try check(Array(bytes[start..<start + state.bytes.count]) == state.bytes, "a state differs from the input's bytes")
-        }
+        try tail.collected.checkAgainst(bytes)
         guard tail.reading?.path == .tail else {
             try check(tail.states.map { $0.bytes } == walk.states.map { $0.bytes } && tail.problems == walk.problems,
                 "a walk that fell back reads otherwise than a walk asked for")
@@ -62,23 +58,9 @@ enum TailPlacementTarget {
             input: try StateStreamInput(source: FileDescriptorSource(file, closesOnDeinit: false)), strategy: strategy)
         var seen = Seen()
         var survey = MigrationFileSurvey()
-        var current: [UInt8] = []
         try reader.walk { event in
             survey.record(event)
-            switch event {
-            case .backEndStateStart:
-                current = []
-            case .backEndState(.chunkStart(let chunk)):
-                current += StateStreamWriter.lengthField(chunk.length)
-            case .backEndState(.payload(let piece)):
-                current += piece
-            case .backEndState(.terminator):
-                current += StateStreamFormat.terminator
-            case .backEndStateEnd(let location, _):
-                seen.states.append((location, current))
-            default:
-                break
-            }
+            try seen.collected.record(event)
         }
         survey.finish()
         seen.problems = survey.problems
