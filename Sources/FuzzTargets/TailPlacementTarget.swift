@@ -8,11 +8,16 @@ import SystemPackage
 /// file:
 /// - each state the tail path hands out is exactly the input's bytes at the
 ///   offsets it reports, after the header it reports;
-/// - where the tail path was taken, every state it found the full walk finds
-///   too, at the same offsets with the same bytes, unless the walk stopped with
-///   an error before it (in the RAM the tail path passes over); and every
-///   problem it reports the walk reports too, under the same condition (a size
-///   mismatch, which has no offset: if the walk got to the end);
+/// - where the tail path was taken and the walk, record by record, came to
+///   the offset where the tail path resumed (so both agree on what lies
+///   before it), every state the tail path found the full walk finds too, at
+///   the same offsets with the same bytes, unless the walk stopped with an
+///   error before it; and every problem it reports the walk reports too, under
+///   the same condition (a size mismatch, which has no offset: if the walk got
+///   to the end). Where the walk's records run across that offset instead (a
+///   RAM section cut short, say), the file is broken before the placed
+///   sections, and the tail path, which never reads there, answers from the
+///   description alone;
 /// - where it was not taken, both read the same: the same states and problems.
 enum TailPlacementTarget {
     /// What one reading saw.
@@ -20,6 +25,8 @@ enum TailPlacementTarget {
         var collected = CollectedStates()
         var problems: [MigrationProblem] = []
         var reading: MigrationReading?
+        /// The offsets at which records (sections, commands, the EOF marker) start.
+        var recordOffsets: Set<UInt64> = []
 
         var states: [(location: BackEndStateLocation, bytes: [UInt8])] { collected.states }
     }
@@ -39,6 +46,7 @@ enum TailPlacementTarget {
                 "a walk that fell back reads otherwise than a walk asked for")
             return
         }
+        guard let resumed = tail.reading?.resumedAt, walk.recordOffsets.contains(resumed) else { return }
         // Where the full walk stopped early, it saw nothing after that offset.
         let walkEnd = walk.problems.first { $0.severity == .error }?.offset ?? .max
         for state in tail.states where state.location.sectionOffset < walkEnd {
@@ -61,6 +69,12 @@ enum TailPlacementTarget {
         try reader.walk { event in
             survey.record(event)
             try seen.collected.record(event)
+            switch event {
+            case .section(let record): seen.recordOffsets.insert(record.offset)
+            case .command(let command): seen.recordOffsets.insert(command.offset)
+            case .endOfFile(let offset): seen.recordOffsets.insert(offset)
+            default: break
+            }
         }
         survey.finish()
         seen.problems = survey.problems

@@ -118,7 +118,8 @@ struct MigrationReadingOptions: ParsableArguments {
         chunk lengths), and only they, the file's header and its configuration are read, however \
         large the guest's RAM. Where anything does not check out, and for pipes and compressed \
         files, the file is read front to back; --full-walk always does. Both give the same bytes. \
-        -v says which path was taken and how many bytes were read.
+        Damage in what is not read (the RAM) is not seen from the end: migration ls and \
+        --full-walk read every byte. -v says which path was taken and how many bytes were read.
         """
 
     /// The strategy `--full-walk` asks for.
