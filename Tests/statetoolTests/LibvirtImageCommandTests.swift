@@ -67,9 +67,12 @@ import Testing
         #expect(libvirt["cookieOffset"] as? Int == Self.domainXML.utf8.count + 1)
         #expect(object["compression"] as? String == (format == "raw" ? "none" : format))
 
-        // extract and preflight see through it.
-        let extracted = try StatetoolRunner.run(["extract", "-q", image, "-o", path("s1-A.state")])
+        // extract and preflight see through it; a raw image is read from its end, at the image's offsets.
+        let extracted = try StatetoolRunner.run(["extract", "-q", "-v", image, "-o", path("s1-A.state")])
         #expect(extracted.status == 0, "\(extracted.stderr)")
+        #expect(extracted.stderr.contains(format == "raw"
+            ? "\(image): placed 3 device sections from the end, resumed at offset \(Int(capture.sectionOffset) + Self.streamOffset); read "
+            : "\(image): walked front to back (\(format)-compressed input is read front to back); read "), "\(extracted.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: path("s1-A.state"))) == Data(contentsOf: URL(fileURLWithPath: Fixtures.state("s1-A-running"))))
         let semantic = try StatetoolRunner.run(["diff", "--semantic", image, Fixtures.state("s1-A-running")])
         #expect(semantic.status == 0, "\(semantic.stdout)\(semantic.stderr)")
