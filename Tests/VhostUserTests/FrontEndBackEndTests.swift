@@ -7,12 +7,17 @@ import Testing
 /// `FrontEnd` and `BackEnd` talking to each other in one process over a
 /// socketpair, with `StateTransfer` moving the state through the pipe: the
 /// library's own view of what `replay`, `capture` and `serve` do.
-@Suite struct FrontEndBackEndTests {
+@Suite final class FrontEndBackEndTests {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-vhost-\(UUID().uuidString)")
     let payload: [UInt8] = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
 
     init() throws {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    /// Each test leaves nothing behind in the temporary folder.
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
     }
 
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }

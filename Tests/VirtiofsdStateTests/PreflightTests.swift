@@ -5,7 +5,7 @@ import Testing
 import VirtiofsdState
 
 /// `PreflightCheck` at library level, on the hand-built states of `RetargetingTests`.
-@Suite struct PreflightTests {
+@Suite final class PreflightTests {
     let share: URL
 
     init() throws {
@@ -14,6 +14,11 @@ import VirtiofsdState
             try FileManager.default.createDirectory(at: share.appendingPathComponent(directory), withIntermediateDirectories: true)
         }
         for file in ["a/f1", "a/f2", "c"] { try Data(file.utf8).write(to: share.appendingPathComponent(file)) }
+    }
+
+    /// Each test leaves nothing behind in the temporary folder.
+    deinit {
+        try? FileManager.default.removeItem(at: share)
     }
 
     @Test func failuresInLoadOrderWithTheirCauses() throws {

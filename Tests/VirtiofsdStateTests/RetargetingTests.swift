@@ -4,7 +4,7 @@ import VirtiofsdState
 
 /// `Retargeting` on hand-built V1 and V2 states against a small shared directory:
 /// `a/f1`, `a/f2`, `b/`, `c`; the state also names `gone/x/y`, which is missing.
-@Suite struct RetargetingTests {
+@Suite final class RetargetingTests {
     typealias State = VirtiofsdState
     let share: URL
 
@@ -14,6 +14,11 @@ import VirtiofsdState
             try FileManager.default.createDirectory(at: share.appendingPathComponent(directory), withIntermediateDirectories: true)
         }
         for file in ["a/f1", "a/f2", "c"] { try Data(file.utf8).write(to: share.appendingPathComponent(file)) }
+    }
+
+    /// Each test leaves nothing behind in the temporary folder.
+    deinit {
+        try? FileManager.default.removeItem(at: share)
     }
 
     /// The state, encoded and decoded again so that payload offsets are real.

@@ -1,11 +1,16 @@
 import Foundation
 import Testing
 
-@Suite struct MigrationCommandTests {
+@Suite final class MigrationCommandTests {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-migration-\(UUID().uuidString)")
 
     init() throws {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    /// Each test leaves nothing behind in the temporary folder.
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
     }
 
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }

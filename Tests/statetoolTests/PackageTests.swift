@@ -14,12 +14,17 @@ import Testing
         var binary: String { root.appendingPathComponent("usr/bin/statetool").path }
     }
 
+    /// Where the package is unpacked, once per test process.
+    static let unpackedRoot = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-package-\(getpid())")
+
     static let built: Result<Built, PackageError> = {
         do {
             let result = try ProcessRunner.run("/bin/bash", ["Scripts/package"])
             guard result.status == 0 else { throw PackageError("Scripts/package failed (\(result.status)): \(result.stderr.suffix(2000))") }
             let deb = Repository.root.appendingPathComponent(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).path
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-package-\(UUID().uuidString)")
+            let root = unpackedRoot
+            // The unpacked package is gone when the test process ends.
+            atexit { try? FileManager.default.removeItem(at: PackageTests.unpackedRoot) }
             let unpacked = try ProcessRunner.run("/usr/bin/dpkg-deb", ["-x", deb, root.path])
             guard unpacked.status == 0 else { throw PackageError("dpkg-deb -x failed: \(unpacked.stderr)") }
             return .success(Built(deb: deb, root: root))

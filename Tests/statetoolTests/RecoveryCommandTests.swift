@@ -3,11 +3,16 @@ import Testing
 
 /// `migration replace` and `retarget` as a user runs them, without a guest:
 /// exact reports, outputs, refusals and exit statuses.
-@Suite struct RecoveryCommandTests {
+@Suite final class RecoveryCommandTests {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-recovery-\(UUID().uuidString)")
 
     init() throws {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    /// Each test leaves nothing behind in the temporary folder.
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
     }
 
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }

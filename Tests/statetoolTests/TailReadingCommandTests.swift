@@ -5,11 +5,16 @@ import Testing
 /// The commands that want a back-end state out of a migration file read a
 /// real QEMU file from its end: the same bytes as the walk of every byte, a
 /// few hundred KB read of 64 MB, and `-v`/`--json` say which path was taken.
-@Suite struct TailReadingCommandTests {
+@Suite final class TailReadingCommandTests {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-tail-\(UUID().uuidString)")
 
     init() throws {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    /// Each test leaves nothing behind in the temporary folder.
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
     }
 
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
@@ -50,7 +55,7 @@ import Testing
         #expect(try contents(path("tail.state")) == contents(Fixtures.state(capture.name)))
         // The same states, found at the same offsets, with the same problems (none).
         let states = { (result: StatetoolRunner.Result) throws -> [NSDictionary] in
-            try #require(try json(result)["backEndStates"] as? [[String: Any]]).map { state in
+            try #require(try self.json(result)["backEndStates"] as? [[String: Any]]).map { state in
                 var state = state
                 state["output"] = nil
                 return NSDictionary(dictionary: state)

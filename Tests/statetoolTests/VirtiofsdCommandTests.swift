@@ -2,11 +2,16 @@ import Foundation
 import Testing
 
 /// inspect's virtiofsd summary, diff --semantic and preflight, on the real captures.
-@Suite struct VirtiofsdCommandTests {
+@Suite final class VirtiofsdCommandTests {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-virtiofsd-\(UUID().uuidString)")
 
     init() throws {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    /// Each test leaves nothing behind in the temporary folder.
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
     }
 
     private func object(_ result: StatetoolRunner.Result) throws -> [String: Any] {
