@@ -100,6 +100,8 @@ final class MigrationCursor: ByteSource {
     /// does without reading).
     ///
     /// - Returns: How many were skipped: fewer than `count` only at the end of the file.
+    var skipReads: Bool { source.skipReads }
+
     func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         let buffered = Int(min(UInt64(available), count))
         advance(buffered)

@@ -74,7 +74,7 @@ public struct MigrationFileReader {
     public func walk(_ handle: (MigrationEvent) throws -> Void) throws {
         var placementBytes: UInt64 = 0
         let placement = place(bytesRead: &placementBytes)
-        let counted = CountingSource(input.framedSource, skipsRead: input.regularFile == nil)
+        let counted = CountingSource(input.framedSource)
         let cursor = MigrationCursor(source: counted, startingAt: input.baseOffset)
         var resumed = false
         defer {

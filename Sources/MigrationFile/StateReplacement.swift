@@ -201,15 +201,7 @@ public enum StateReplacement {
             observe(event)
             try replacement.handle(event)
         }
-        // Through a sink the window reads what the walk passes over, which the walk cannot count.
-        let reading = reader.reading.map { reading in
-            kernelCopy == nil && input.compression == .none
-                ? MigrationReading(
-                    path: reading.path, reason: reading.reason, placedSections: reading.placedSections,
-                    resumedAt: reading.resumedAt, bytesRead: window.bytesRead)
-                : reading
-        }
-        return try replacement.finish(reading: reading)
+        return try replacement.finish(reading: reader.reading)
     }
 
     /// One replacement under way: what the walk has found, and the copy
@@ -402,8 +394,6 @@ private final class CopyWindow: ByteSource {
     /// The file offset after the last byte read.
     private var end: UInt64 = 0
     private(set) var copiedInKernel: UInt64 = 0
-    /// Bytes read from the source, for the walk itself or to copy what it passes over.
-    private(set) var bytesRead: UInt64 = 0
 
     /// Copies from `source`, whose first byte is at file offset `offset`.
     init(source: any ByteSource, startingAt offset: UInt64, sink: any ByteSink, kernelCopy: (FileDescriptor, OutputFile)?) {
@@ -418,7 +408,6 @@ private final class CopyWindow: ByteSource {
         let count = try source.read(into: buffer)
         if kernelCopy == nil { bytes += UnsafeRawBufferPointer(rebasing: buffer[..<count]) }
         end += UInt64(count)
-        bytesRead += UInt64(count)
         // Copying inside the kernel holds nothing: ranges are copied whole, at the events that end them.
         guard kernelCopy == nil, mode != .holding, end > start + Self.reserve else { return count }
         do {
@@ -432,6 +421,8 @@ private final class CopyWindow: ByteSource {
     /// When ranges are copied from the file itself, passes over bytes without
     /// reading them (a mapped-ram file's pages): the copy of their range comes
     /// at the next event. Otherwise they are read, to be copied or dropped.
+    var skipReads: Bool { kernelCopy == nil || source.skipReads }
+
     func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         guard kernelCopy != nil else { return try skipByReading(count) }
         let skipped = try source.skip(count)

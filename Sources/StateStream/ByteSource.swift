@@ -16,9 +16,17 @@ public protocol ByteSource: AnyObject {
     ///
     /// - Returns: How many were passed over: fewer than `count` only at the end.
     func skip(_ count: UInt64) throws(InputError) -> UInt64
+
+    /// Whether ``skip(_:)`` reads the bytes it passes over (a pipe) rather
+    /// than moving past them (a regular file): what passing over costs, and
+    /// what a ``CountingSource`` counts.
+    var skipReads: Bool { get }
 }
 
 extension ByteSource {
+    /// A source that does not implement ``skip(_:)`` reads to skip.
+    public var skipReads: Bool { true }
+
     /// Reads and drops the bytes, 64 KiB at a time: what a pipe can do.
     public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         try skipByReading(count)
@@ -137,6 +145,9 @@ public final class FileDescriptorSource: ByteSource {
     /// A regular file moves its position without reading (`lseek`), so that
     /// a region nobody needs (a mapped-ram file's pages) costs nothing; a pipe
     /// reads and drops.
+    /// Only a regular file is passed over by seeking.
+    public var skipReads: Bool { regularFileSize == nil }
+
     public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         guard let size = regularFileSize, let position = try? fileDescriptor.seek(offset: 0, from: .current) else {
             return try skipByReading(count)
@@ -184,6 +195,8 @@ public final class PositionalFileSource: ByteSource {
             throw .readFailed(.ioError)
         }
     }
+
+    public var skipReads: Bool { false }
 
     public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         let skipped = min(count, size - min(size, offset))
@@ -252,6 +265,8 @@ public final class PrefixedSource: ByteSource {
         return count
     }
 
+    public var skipReads: Bool { rest.skipReads }
+
     public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         let fromPrefix = min(count, UInt64(prefix.count - prefixPosition))
         prefixPosition += Int(fromPrefix)
@@ -260,19 +275,16 @@ public final class PrefixedSource: ByteSource {
 }
 
 /// Passes reads and skips on to `source`, counting the bytes read: what a
-/// reader of a large file really took of it.
+/// reader of a large file really took of it. Skipped bytes count where
+/// `source` reads them to skip (``ByteSource/skipReads``).
 public final class CountingSource: ByteSource {
     private let source: any ByteSource
-    private let skipsRead: Bool
     /// Bytes handed out so far, and skipped ones where skipping reads them.
     public private(set) var bytesRead: UInt64 = 0
 
-    /// Counts what is read from `source`; skipped bytes count too when
-    /// `skipsRead` (a pipe passes over bytes only by reading them).
-    public init(_ source: any ByteSource, skipsRead: Bool = false) {
-        self.source = source
-        self.skipsRead = skipsRead
-    }
+    public init(_ source: any ByteSource) { self.source = source }
+
+    public var skipReads: Bool { source.skipReads }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         let count = try source.read(into: buffer)
@@ -282,7 +294,7 @@ public final class CountingSource: ByteSource {
 
     public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         let skipped = try source.skip(count)
-        if skipsRead { bytesRead += skipped }
+        if source.skipReads { bytesRead += skipped }
         return skipped
     }
 }
