@@ -26,10 +26,15 @@ extension Walk {
             cursor.advance(count)
         }
         let description: VMDescription
-        do {
-            description = try VMDescription.decode(json)
-        } catch {
-            try stop(.badDescription("the JSON description does not decode: \(error)", at: offset + 5))
+        if let placed = placement?.trailer, placed.endOfFileOffset + 1 == offset {
+            // These bytes were decoded when the device sections were placed from them.
+            description = placed.description
+        } else {
+            do {
+                description = try VMDescription.decode(json)
+            } catch {
+                try stop(.badDescription("the JSON description does not decode: \(error)", at: offset + 5))
+            }
         }
         try handle(.description(description, offset: offset, byteCount: UInt64(5 + length)))
         let trailing = cursor.offset

@@ -85,7 +85,7 @@ public struct MigrationFileReader {
             var walk = Walk(
                 cursor: cursor, maximumChunkLength: maximumChunkLength,
                 readDescriptionAhead: { describedAhead }, handle: handle)
-            walk.resumeOffset = try? placement.get().resumeOffset
+            walk.placement = try? placement.get()
             defer { resumed = walk.resumed }
             do {
                 try walk.run()
@@ -159,9 +159,10 @@ struct Walk {
     var sections: [UInt32: SectionIdentity] = [:]
     /// Whether sections end with a footer; learnt from the first section.
     var footersPresent: Bool?
-    /// Where the device sections start, placed from the end: after the
-    /// configuration the walk passes over everything before it.
-    var resumeOffset: UInt64?
+    /// The device sections placed from the end: after the configuration the
+    /// walk passes over everything before the first, and the description they
+    /// were placed from is not decoded again.
+    var placement: TailPlacement?
     /// Whether it did.
     var resumed = false
     /// The offset at which the next progress event is due.
@@ -180,9 +181,9 @@ struct Walk {
 
     mutating func run() throws {
         do {
-            if resumeOffset != nil { cursor.readSize = Self.headReadSize }
+            if placement != nil { cursor.readSize = Self.headReadSize }
             try readHeader()
-            if let resumeOffset { try resume(at: resumeOffset) }
+            if let placement { try resume(at: placement.resumeOffset) }
             while try readRecord() {}
         } catch is Stop {}
     }
