@@ -1,6 +1,7 @@
 import Foundation
 import MigrationFile
 import StateStream
+import TestSupport
 import Testing
 
 /// `StateReplacement` on hand-built files: the exact bytes written, through
@@ -65,10 +66,11 @@ import Testing
     /// From a regular file into a file, untouched ranges go through the kernel;
     /// the bytes are the same.
     @Test func aRegularFileIsCopiedInsideTheKernel() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-replace-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("in.mig").path, output = directory.appendingPathComponent("out.mig").path
+        try ScratchDirectory.using("replace") { scratch in try copyInsideTheKernel(scratch) }
+    }
+
+    private func copyInsideTheKernel(_ scratch: ScratchDirectory) throws {
+        let input = scratch.path("in.mig"), output = scratch.path("out.mig")
         try Data(sample.bytes).write(to: URL(fileURLWithPath: input))
         let file = try OutputFile(path: output, protecting: [input])
         let summary = try StateReplacement.replace(

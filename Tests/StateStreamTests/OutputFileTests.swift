@@ -1,17 +1,17 @@
 import Foundation
 import StateStream
+import TestSupport
 import Testing
 
 @Suite struct OutputFileTests {
-    private func scratchDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-output-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
+    let scratch: ScratchDirectory
+    private var directory: URL { scratch.url }
+
+    init() throws {
+        scratch = try ScratchDirectory("output")
     }
 
     @Test func fileAppearsOnlyOnCommit() throws {
-        let directory = try scratchDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("out.state").path
         let output = try OutputFile(path: path, protecting: [])
         try output.write([1, 2, 3])
@@ -22,8 +22,6 @@ import Testing
     }
 
     @Test func uncommittedOutputLeavesNothing() throws {
-        let directory = try scratchDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         do {
             let output = try OutputFile(path: directory.appendingPathComponent("out.state").path, protecting: [])
             try output.write([1, 2, 3])
@@ -32,8 +30,6 @@ import Testing
     }
 
     @Test func commitReplacesAnExistingFile() throws {
-        let directory = try scratchDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent("out.state")
         try Data([9, 9, 9, 9]).write(to: url)
         let output = try OutputFile(path: url.path, protecting: [])
@@ -45,8 +41,6 @@ import Testing
     }
 
     @Test func inputIsNeverOverwritten() throws {
-        let directory = try scratchDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent("in.state")
         try Data([1]).write(to: url)
         let link = directory.appendingPathComponent("link.state")
@@ -60,8 +54,6 @@ import Testing
     }
 
     @Test func truncateAndOverwriteRewriteATemporaryFile() throws {
-        let directory = try scratchDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent("out.state")
         let output = try OutputFile(path: url.path, protecting: [])
         #expect(output.isRewindable)

@@ -1,6 +1,7 @@
 import Foundation
 import StateStream
 import SystemPackage
+import TestSupport
 import Testing
 @testable import VhostUser
 
@@ -8,19 +9,14 @@ import Testing
 /// socketpair, with `StateTransfer` moving the state through the pipe: the
 /// library's own view of what `replay`, `capture` and `serve` do.
 @Suite final class FrontEndBackEndTests {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-vhost-\(UUID().uuidString)")
+    let scratch: ScratchDirectory
     let payload: [UInt8] = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
 
     init() throws {
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory("vhost")
     }
 
-    /// Each test leaves nothing behind in the temporary folder.
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+    private func path(_ name: String) -> String { scratch.path(name) }
 
     /// A back-end serving `device` on one end of a socketpair, on a thread of
     /// its own; the front-end's connection is the other end.

@@ -1,24 +1,21 @@
 import Foundation
 import Glibc
 import SystemPackage
+import TestSupport
 import Testing
 import VirtiofsdState
 
 /// `PreflightCheck` at library level, on the hand-built states of `RetargetingTests`.
 @Suite final class PreflightTests {
-    let share: URL
+    let scratch: ScratchDirectory
+    var share: URL { scratch.url }
 
     init() throws {
-        share = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-preflight-\(UUID().uuidString)")
+        scratch = try ScratchDirectory("preflight")
         for directory in ["a", "b"] {
             try FileManager.default.createDirectory(at: share.appendingPathComponent(directory), withIntermediateDirectories: true)
         }
         for file in ["a/f1", "a/f2", "c"] { try Data(file.utf8).write(to: share.appendingPathComponent(file)) }
-    }
-
-    /// Each test leaves nothing behind in the temporary folder.
-    deinit {
-        try? FileManager.default.removeItem(at: share)
     }
 
     @Test func failuresInLoadOrderWithTheirCauses() throws {

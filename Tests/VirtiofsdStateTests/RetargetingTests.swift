@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import VirtiofsdState
 
@@ -6,19 +7,15 @@ import VirtiofsdState
 /// `a/f1`, `a/f2`, `b/`, `c`; the state also names `gone/x/y`, which is missing.
 @Suite final class RetargetingTests {
     typealias State = VirtiofsdState
-    let share: URL
+    let scratch: ScratchDirectory
+    var share: URL { scratch.url }
 
     init() throws {
-        share = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-retarget-\(UUID().uuidString)")
+        scratch = try ScratchDirectory("retarget")
         for directory in ["a", "b"] {
             try FileManager.default.createDirectory(at: share.appendingPathComponent(directory), withIntermediateDirectories: true)
         }
         for file in ["a/f1", "a/f2", "c"] { try Data(file.utf8).write(to: share.appendingPathComponent(file)) }
-    }
-
-    /// Each test leaves nothing behind in the temporary folder.
-    deinit {
-        try? FileManager.default.removeItem(at: share)
     }
 
     /// The state, encoded and decoded again so that payload offsets are real.

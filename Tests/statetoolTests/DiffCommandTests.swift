@@ -13,7 +13,7 @@ import Testing
     @Test func realDifferenceIsReportedAtTheManifestsOffsets() throws {
         let result = try StatetoolRunner.run(["diff", "--json", "--max-ranges", "100", state("s1-B-stopped-nochange"), state("s1-C-relookup")])
         #expect(result.status == 1)
-        let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        let object = try result.jsonObject()
         #expect(object["identical"] as? Bool == false)
         #expect(object["differingBytes"] as? Int == 22)
         let ranges = try #require(object["ranges"] as? [[String: Int]])
@@ -47,7 +47,7 @@ import Testing
     @Test func lengthDifferenceAndRawAgainstZstd() throws {
         let result = try StatetoolRunner.run(["diff", "--json", state("s1-C-relookup"), state("s1-D-more-open")])
         #expect(result.status == 1)
-        let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        let object = try result.jsonObject()
         #expect((object["a"] as? [String: Any])?["payloadBytes"] as? Int == 238_452)
         #expect((object["b"] as? [String: Any])?["payloadBytes"] as? Int == 238_624)
         #expect((object["ranges"] as? [[String: Int]])?.last?["end"] == 238_624)

@@ -39,7 +39,7 @@ import Testing
     @Test func jsonHasEveryField() throws {
         let result = try StatetoolRunner.run(["inspect", "--json", "Samples/good.state.zst"])
         #expect(result.status == 0)
-        let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        let object = try result.jsonObject()
         #expect(object["file"] as? String == "Samples/good.state.zst")
         #expect(object["compression"] as? String == "zstd")
         #expect(object["valid"] as? Bool == true)
@@ -59,7 +59,7 @@ import Testing
     @Test func jsonOfBrokenStreamHasNullTerminatorAndProblems() throws {
         let result = try StatetoolRunner.run(["inspect", "--json", "Samples/truncated-length.state"])
         #expect(result.status == 1)
-        let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        let object = try result.jsonObject()
         #expect(object["valid"] as? Bool == false)
         #expect(object["terminatorOffset"] is NSNull)
         let problems = try #require(object["problems"] as? [[String: Any]])
@@ -75,7 +75,7 @@ import Testing
     @Test func jsonCompressionErrorSaysItsOffsetIsCompressed() throws {
         let result = try StatetoolRunner.run(["inspect", "--json", "Samples/compression-error.state.zst"])
         #expect(result.status == 1)
-        let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        let object = try result.jsonObject()
         let problem = try #require((object["problems"] as? [[String: Any]])?.first)
         #expect(problem["kind"] as? String == "compression-error")
         #expect(problem["offset"] as? Int == 0)
@@ -86,7 +86,7 @@ import Testing
     @Test func chunkListInJson() throws {
         let result = try StatetoolRunner.run(["inspect", "--json", "--chunks", "Samples/virtiofsd-s1-A.state"])
         #expect(result.status == 0)
-        let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        let object = try result.jsonObject()
         let list = try #require(object["chunkList"] as? [[String: Int]])
         #expect(list == [
             ["index": 0, "offset": 0, "length": 65536],
@@ -115,7 +115,7 @@ import Testing
         let bytes = try Data(contentsOf: URL(fileURLWithPath: StatetoolRunner.sample("virtiofsd-s1-A.state")))
         let result = try StatetoolRunner.run(["inspect", "--json", "-"], stdin: bytes)
         #expect(result.status == 0)
-        let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        let object = try result.jsonObject()
         #expect(object["file"] as? String == "-")
         #expect(object["payloadSHA256"] as? String == "6fee85a91ea77fc233220eb9aeb758055dca68b6d17e667bc5572609f1f1584b")
     }

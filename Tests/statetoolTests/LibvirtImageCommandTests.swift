@@ -22,14 +22,13 @@ import Testing
         return bytes + Data(domainXML.utf8) + [0] + Data(cookieXML.utf8) + [0] + Data(count: 65536)
     }
 
-    let scratch: URL
+    let scratch: ScratchDirectory
 
     init() throws {
-        scratch = URL(fileURLWithPath: "/tmp/statetool-images-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory("images")
     }
 
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+    private func path(_ name: String) -> String { scratch.path(name) }
 
     /// The image of s1-A in `format`, written at `path(format.save)`.
     private func image(_ format: String) throws -> String {
@@ -43,11 +42,8 @@ import Testing
         return target
     }
 
-    private func cleanUp() { try? FileManager.default.removeItem(at: scratch) }
-
     @Test(arguments: ["raw", "gzip", "bzip2", "xz", "zstd"])
     func migrationLsSaysWhatTheImageIsAndCountsOffsetsFromItsStart(format: String) throws {
-        defer { cleanUp() }
         let image = try image(format)
         let listed = try StatetoolRunner.run(["migration", "ls", image])
         #expect(listed.status == 0, "\(listed.stderr)")
@@ -80,7 +76,6 @@ import Testing
 
     @Test(arguments: ["raw", "gzip", "bzip2", "xz", "zstd"])
     func replaceWritesAnImageInItsOwnFormat(format: String) throws {
-        defer { cleanUp() }
         let image = try image(format)
         let output = path("out.save")
         let replaced = try StatetoolRunner.run([
@@ -107,7 +102,6 @@ import Testing
     }
 
     @Test func anImageFromAPipeReadsAsFromAFile() throws {
-        defer { cleanUp() }
         let image = try image("xz")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: image))
         let fromFile = try StatetoolRunner.run(["migration", "ls", "--json", image])
@@ -124,7 +118,6 @@ import Testing
     }
 
     @Test func libvirtXMLPrintsTheDomainOrTheCookie() throws {
-        defer { cleanUp() }
         let image = try image("gzip")
         let xml = try StatetoolRunner.run(["libvirt", "xml", image])
         #expect(xml.status == 0)
@@ -140,7 +133,6 @@ import Testing
     }
 
     @Test func brokenImagesAreRefusedWithTheirOffsetAndStatus() throws {
-        defer { cleanUp() }
         let partial = path("partial.save")
         try (Self.header(format: 0, magic: "LibvirtQemudPart") + Data("QEVM".utf8)).write(to: URL(fileURLWithPath: partial))
         let unfinished = try StatetoolRunner.run(["migration", "ls", partial])

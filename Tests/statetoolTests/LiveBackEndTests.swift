@@ -1,23 +1,19 @@
 import Crypto
 import Foundation
+import TestSupport
 import Testing
 
 /// `replay`, `capture` and `serve` against each other, as separate processes
 /// over a real vhost-user socket.
 @Suite(.serialized) final class LiveBackEndTests {
-    let scratch: URL
-    var socket: String { scratch.appendingPathComponent("vu.sock").path }
+    let scratch: ScratchDirectory
+    var socket: String { scratch.url("vu.sock").path }
 
     init() throws {
-        scratch = URL(fileURLWithPath: "/tmp/statetool-live-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory("live")
     }
 
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+    private func path(_ name: String) -> String { scratch.path(name) }
 
     /// Starts `statetool serve --once --socket … arguments` and waits for its socket.
     private func serve(_ arguments: [String]) throws -> Process {
@@ -40,7 +36,7 @@ import Testing
         defer { finish(server) }
         let result = try StatetoolRunner.run(["replay", "--json", "--socket", socket, realState])
         #expect(result.status == 0)
-        let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        let object = try result.jsonObject()
         #expect(object["accepted"] as? Bool == true)
         #expect(object["checkDeviceState"] as? Int == 0)
         #expect(object["payloadBytes"] as? Int == 238_452)
@@ -166,7 +162,7 @@ import Testing
         let result = try StatetoolRunner.run(["capture", "--socket", socket, "-o", path("cap.state")])
         #expect(result.status == 0)
         let inspect = try StatetoolRunner.run(["inspect", "--json", path("cap.state")])
-        let object = try #require(try JSONSerialization.jsonObject(with: inspect.stdoutBytes) as? [String: Any])
+        let object = try inspect.jsonObject()
         #expect(object["valid"] as? Bool == true)
         #expect(object["payloadSHA256"] as? String == realPayloadSHA256)
     }

@@ -1,23 +1,15 @@
 import Foundation
+import TestSupport
 import Testing
 
 @Suite final class MigrationCommandTests {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-migration-\(UUID().uuidString)")
+    let scratch: ScratchDirectory
 
     init() throws {
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory("migration")
     }
 
-    /// Each test leaves nothing behind in the temporary folder.
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
-
-    private func json(_ result: StatetoolRunner.Result) throws -> [String: Any] {
-        try #require(JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
-    }
+    private func path(_ name: String) -> String { scratch.path(name) }
 
     /// Every capture QEMU wrote: extract reproduces the fixture's stream byte
     /// for byte, at the offsets MANIFEST.md gives.
@@ -28,7 +20,7 @@ import Testing
         let result = try StatetoolRunner.run(["extract", file, "-o", output, "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == Data(contentsOf: URL(fileURLWithPath: Fixtures.state(capture.name))))
-        let report = try json(result)
+        let report = try result.jsonObject()
         let states = try #require(report["backEndStates"] as? [[String: Any]])
         try #require(states.count == 1)
         #expect(states[0]["device"] as? String == "0000:00:01.0/vhost-user-fs")
@@ -133,11 +125,11 @@ import Testing
 
     @Test func eachDeviceGoesToItsOwnFileOrOneIsPicked() throws {
         let sample = StatetoolRunner.sample("two-devices.mig")
-        let both = try StatetoolRunner.run(["extract", sample, "--directory", scratch.path])
+        let both = try StatetoolRunner.run(["extract", sample, "--directory", scratch.url.path])
         #expect(both.status == 0, "\(both.stderr)")
-        let fs = try Data(contentsOf: scratch.appendingPathComponent("0000:00:04.0_vhost-user-fs.state"))
+        let fs = try Data(contentsOf: scratch.url("0000:00:04.0_vhost-user-fs.state"))
         #expect(fs == (try Data(contentsOf: URL(fileURLWithPath: StatetoolRunner.sample("good.state")))))
-        let net = try Data(contentsOf: scratch.appendingPathComponent("0000:00:03.0_virtio-net.state"))
+        let net = try Data(contentsOf: scratch.url("0000:00:03.0_virtio-net.state"))
         #expect(Array(net) == [0, 0, 0, 30] + Array("vhost-user net back-end state\n".utf8) + [0, 0, 0, 0])
 
         let refused = try StatetoolRunner.run(["extract", sample, "-o", path("one.state")])

@@ -1,24 +1,20 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// passt, a real vhost-user net back-end with device state, behind real QEMU
 /// 10 (no guest: the virtio-net device is never started) and in front of
 /// statetool's own front-end.
 @Suite(.serialized) final class RealPasstTests {
-    let scratch: URL
+    let scratch: ScratchDirectory
 
     init() throws {
         try RealPeers.requirePasst()
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64"), "QEMU is missing: run Scripts/install-peers")
-        scratch = URL(fileURLWithPath: "/tmp/statetool-passt-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory("passt")
     }
 
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+    private func path(_ name: String) -> String { scratch.path(name) }
 
     /// QEMU with a virtio-net device on passt migrates to `vm.mig`.
     private func migrateFromPasst() throws -> String {
@@ -45,6 +41,17 @@ import Testing
         return try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", socket + ".log", "-q", stream])
     }
 
+    /// The payload of the stream in `name`, as `statetool payload` writes it.
+    ///
+    /// QEMU frames each `read` of the pipe as one chunk, so how passt's writes
+    /// fall into chunks depends on scheduling: one chunk of 62 bytes, or 16,
+    /// 42 and 4. The payload is the same either way.
+    private func payload(of name: String) throws -> [UInt8] {
+        let written = try StatetoolRunner.run(["payload", path(name), "-o", path(name + ".payload")])
+        #expect(written.status == 0, "\(written.stderr)")
+        return try [UInt8](Data(contentsOf: URL(fileURLWithPath: path(name + ".payload"))))
+    }
+
     /// `stream` framed from `payload`.
     private func write(_ payload: [UInt8], to name: String) throws -> String {
         let length = UInt32(payload.count)
@@ -58,7 +65,7 @@ import Testing
         let extracted = try StatetoolRunner.run(["extract", file, "-o", path("net.state")])
         #expect(extracted.status == 0, "\(extracted.stderr)")
         #expect((extracted.stdout + extracted.stderr).contains("0000:00:01.0/virtio-net (section 37, instance 0): virtio-net-device/backend header"))
-        let payload = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path("net.state")))).dropFirst(4).dropLast(4)
+        let payload = try self.payload(of: "net.state")
         #expect(payload.count == 62)
 
         // A fresh passt saves the same bytes when statetool's front-end asks it.
@@ -66,19 +73,19 @@ import Testing
         let captured = try StatetoolRunner.run(["capture", "--socket", path("cap.sock"), "-o", path("captured.state"), "-q"])
         passt.stop()
         #expect(captured.status == 0, "\(captured.stderr)")
-        let capturedPayload = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path("captured.state")))).dropFirst(4).dropLast(4)
-        #expect(Array(capturedPayload) == Array(payload))
+        let capturedPayload = try self.payload(of: "captured.state")
+        #expect(capturedPayload == payload)
 
         // inspect decodes it: version 2, no flows, the addresses as their bytes say.
         let inspected = try StatetoolRunner.run(["inspect", "--json", path("net.state")])
         #expect(inspected.status == 0)
-        let json = try #require(try JSONSerialization.jsonObject(with: inspected.stdoutBytes) as? [String: Any])
+        let json = try inspected.jsonObject()
         let passtObject = try #require(json["passt"] as? [String: Any])
         #expect(passtObject["version"] as? Int == 2)
         #expect(passtObject["compatVersion"] as? Int == 2)
         #expect((passtObject["flows"] as? [Any])?.isEmpty == true)
         let addresses = try #require(passtObject["addresses"] as? [String: String])
-        let bytes = Array(payload)
+        let bytes = payload
         #expect(addresses["ipv4"] == bytes[48..<52].map(String.init).joined(separator: "."))
         #expect(addresses["mac"] == bytes[52..<58].map { String(format: "%02x", $0) }.joined(separator: ":"))
         #expect(json["virtiofsd"] == nil && json["virtiofsdError"] == nil)
@@ -103,7 +110,7 @@ import Testing
     @Test func passtRefusesADamagedStateAndItsLogSaysWhy() throws {
         let file = try migrateFromPasst()
         _ = try StatetoolRunner.run(["extract", file, "-o", path("net.state")])
-        let payload = Array(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path("net.state")))).dropFirst(4).dropLast(4))
+        let payload = try self.payload(of: "net.state")
 
         var magic = payload
         magic[0] ^= 0xff

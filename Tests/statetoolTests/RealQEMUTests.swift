@@ -1,24 +1,20 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `serve` behind real QEMU 10: QEMU's own front-end saves a state from it into
 /// a migration file and loads it back into a second one.
 @Suite(.serialized) final class RealQEMUTests {
-    let scratch: URL
+    let scratch: ScratchDirectory
 
     init() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.qemu), "QEMU is missing: run Scripts/install-peers")
-        scratch = URL(fileURLWithPath: "/tmp/statetool-qemu-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
+        scratch = try ScratchDirectory("qemu")
     }
 
     static let qemu = "/usr/bin/qemu-system-x86_64"
 
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+    private func path(_ name: String) -> String { scratch.path(name) }
 
     private func serve(_ arguments: [String], socket: String) throws -> Process {
         try Peer.start(

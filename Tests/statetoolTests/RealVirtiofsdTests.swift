@@ -1,27 +1,23 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `replay` and `capture` against a real virtiofsd 1.13, with the real state
 /// QEMU 10 saved from it.
 @Suite(.serialized) final class RealVirtiofsdTests {
-    let scratch: URL
+    let scratch: ScratchDirectory
 
     init() throws {
         try RealPeers.requireVirtiofsd()
-        scratch = URL(fileURLWithPath: "/tmp/statetool-vfsd-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory("vfsd")
     }
 
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+    private func path(_ name: String) -> String { scratch.path(name) }
 
     private let realState = Fixtures.state("s1-A-running")
 
     @Test func realStateLoadsIntoTheFixtureShare() throws {
-        try RealPeers.makeShare(at: scratch.appendingPathComponent("share"))
+        try RealPeers.makeShare(at: scratch.url("share"))
         let virtiofsd = try RealPeers.startVirtiofsd(sharedDirectory: path("share"), socket: path("vfsd.sock"), log: path("vfsd.log"))
         defer { RealPeers.stop(virtiofsd) }
         let result = try StatetoolRunner.run(["replay", "--socket", path("vfsd.sock"), realState])
@@ -30,7 +26,7 @@ import Testing
     }
 
     @Test func realStateIsRejectedWithoutTreeD07AndTheLogSaysWhy() throws {
-        try RealPeers.makeShare(at: scratch.appendingPathComponent("share-broken"), broken: true)
+        try RealPeers.makeShare(at: scratch.url("share-broken"), broken: true)
         let virtiofsd = try RealPeers.startVirtiofsd(sharedDirectory: path("share-broken"), socket: path("vfsd.sock"), log: path("vfsd.log"))
         defer { RealPeers.stop(virtiofsd) }
         let result = try StatetoolRunner.run(["replay", "--socket", path("vfsd.sock"), "--backend-log", path("vfsd.log"), realState])
@@ -41,7 +37,7 @@ import Testing
     }
 
     @Test func capturedStateReplaysIntoAFreshVirtiofsdAndACorruptOneDoesNot() throws {
-        try RealPeers.makeShare(at: scratch.appendingPathComponent("share"))
+        try RealPeers.makeShare(at: scratch.url("share"))
         let source = try RealPeers.startVirtiofsd(sharedDirectory: path("share"), socket: path("src.sock"), log: path("src.log"))
         let capture = try StatetoolRunner.run(["capture", "--socket", path("src.sock"), "-o", path("captured.state")])
         RealPeers.stop(source)

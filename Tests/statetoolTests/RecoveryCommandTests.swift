@@ -1,27 +1,19 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `migration replace` and `retarget` as a user runs them, without a guest:
 /// exact reports, outputs, refusals and exit statuses.
 @Suite final class RecoveryCommandTests {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-recovery-\(UUID().uuidString)")
+    let scratch: ScratchDirectory
 
     init() throws {
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory("recovery-command")
     }
 
-    /// Each test leaves nothing behind in the temporary folder.
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+    private func path(_ name: String) -> String { scratch.path(name) }
 
     private func data(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
-
-    private func json(_ result: StatetoolRunner.Result) throws -> [String: Any] {
-        try #require(JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
-    }
 
     // MARK: - migration replace
 
@@ -52,7 +44,7 @@ import Testing
             ["migration", "replace", "-", "--state", Fixtures.state("s2-verify-handles"), "--zstd", "-o", path("s2.mig.zst"), "--json"],
             stdin: compressed)
         #expect(result.status == 0, "\(result.stderr)")
-        let report = try json(result)
+        let report = try result.jsonObject()
         #expect(report["copiedInKernel"] as? Int == 0)
         #expect(report["oldLength"] as? Int == 238472)
         #expect(report["newLength"] as? Int == 295918)
@@ -144,7 +136,7 @@ import Testing
     // MARK: - retarget
 
     @Test func retargetKeepsTheKindOfItsInput() throws {
-        let share = scratch.appendingPathComponent("broken")
+        let share = scratch.url("broken")
         try RealPeers.makeShare(at: share, broken: true)
         let stream = try StatetoolRunner.run(["retarget", Fixtures.state("s1-A-running"), "--shared-dir", share.path, "--drop-missing", "-o", path("new.state")])
         #expect(stream.status == 0, "\(stream.stderr)")
@@ -173,7 +165,7 @@ import Testing
     }
 
     @Test func retargetReportsEveryChangeWithVerboseAndJSON() throws {
-        let share = scratch.appendingPathComponent("broken")
+        let share = scratch.url("broken")
         try RealPeers.makeShare(at: share, broken: true)
         let verbose = try StatetoolRunner.run(["retarget", Fixtures.state("s1-A-running"), "--shared-dir", share.path, "--drop-missing", "-v", "-o", path("v.state")])
         #expect(verbose.status == 0)
@@ -185,7 +177,7 @@ import Testing
 
         let result = try StatetoolRunner.run(["retarget", Fixtures.state("s1-A-running"), "--shared-dir", share.path, "--drop-missing", "--json", "-o", path("j.state")])
         #expect(result.status == 0)
-        let report = try json(result)
+        let report = try result.jsonObject()
         #expect(report["origin"] as? String == "state stream")
         #expect(report["version"] as? Int == 2)
         #expect(report["inodes"] as? [String: Int] == ["before": 5222, "after": 4961])
@@ -204,7 +196,7 @@ import Testing
     }
 
     @Test func retargetRefusals() throws {
-        let share = scratch.appendingPathComponent("broken")
+        let share = scratch.url("broken")
         try RealPeers.makeShare(at: share, broken: true)
         let state = Fixtures.state("s1-A-running")
 
@@ -237,7 +229,7 @@ import Testing
 
     @Test(arguments: renameRefusals)
     func aRenameThatDoesNotApplyIsRefused(rename: String, message: String) throws {
-        let share = scratch.appendingPathComponent("share")
+        let share = scratch.url("share")
         try FileManager.default.createDirectory(at: share, withIntermediateDirectories: true)
         let state = Fixtures.state("s1-A-running")
         let result = try StatetoolRunner.run(["retarget", state, "--shared-dir", share.path, "--rename", rename, "-o", path("out.state")])
@@ -248,7 +240,7 @@ import Testing
 
     /// A zstd migration file from a pipe is read once and gives the same file as from its path.
     @Test func aMigrationFileFromAPipe() throws {
-        let share = scratch.appendingPathComponent("broken")
+        let share = scratch.url("broken")
         try RealPeers.makeShare(at: share, broken: true)
         let piped = try StatetoolRunner.run(
             ["retarget", "-", "--shared-dir", share.path, "--drop-missing", "-o", path("piped.mig")], stdin: try data(Fixtures.compressedMigrationFile))
@@ -262,11 +254,11 @@ import Testing
 
     /// Inodes located by file handle are left as they are, and said to be unchecked.
     @Test func fileHandleInodesAreLeftAndListed() throws {
-        let share = scratch.appendingPathComponent("share")
+        let share = scratch.url("share")
         try RealPeers.makeShare(at: share)
         let result = try StatetoolRunner.run(["retarget", Fixtures.state("s3-file-handles"), "--shared-dir", share.path, "--json", "-o", path("s3.state")])
         #expect(result.status == 0, "\(result.stderr)")
-        let report = try json(result)
+        let report = try result.jsonObject()
         #expect((report["uncheckedInodes"] as? [Int])?.count == 5221)
         #expect(report["changed"] as? Bool == false)
         #expect(try data(path("s3.state")) == data(Fixtures.state("s3-file-handles")))
@@ -274,7 +266,7 @@ import Testing
 
     /// A state that already loads is written unchanged, and says so.
     @Test func aStateThatLoadsIsLeftAsItIs() throws {
-        let share = scratch.appendingPathComponent("share")
+        let share = scratch.url("share")
         try RealPeers.makeShare(at: share)
         let result = try StatetoolRunner.run(["retarget", Fixtures.state("s1-A-running"), "--shared-dir", share.path, "--drop-missing", "-o", path("same.state")])
         #expect(result.status == 0, "\(result.stderr)")

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `retarget` and `migration replace` proven on the real thing: the fixture
@@ -6,20 +7,15 @@ import Testing
 /// with a real virtiofsd 1.13 in its default (abort) mode, and the guest asked
 /// through its serial console what it can read.
 @Suite(.serialized) final class RecoveryTests {
-    let scratch: URL
+    let scratch: ScratchDirectory
 
     init() throws {
         try RealPeers.requireVirtiofsd()
         try #require(FileManager.default.isExecutableFile(atPath: FixtureRestore.qemu), "QEMU is missing: run Scripts/install-peers")
-        scratch = URL(fileURLWithPath: "/tmp/statetool-recovery-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory("recovery")
     }
 
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+    private func path(_ name: String) -> String { scratch.path(name) }
 
     /// What the guest reads after the restore: its file, fd 70 (d06/s00), the
     /// tree's directories, fd 80 (d07/s00), and a directory next to d07.
@@ -29,14 +25,14 @@ import Testing
     static let fd80 = "fixture file 01750 5ffde9f3051532c7e4601bd2"
 
     @Test func theOriginalFileDoesNotLoadOntoTheShareWithoutD07() throws {
-        try RealPeers.makeShare(at: scratch.appendingPathComponent("broken"), broken: true)
-        let restore = try FixtureRestore(migrationFile: try Fixtures.migrationFile("s1-A-running"), share: path("broken"), in: scratch)
+        try RealPeers.makeShare(at: scratch.url("broken"), broken: true)
+        let restore = try FixtureRestore(migrationFile: try Fixtures.migrationFile("s1-A-running"), share: path("broken"), in: scratch.url)
         #expect(!restore.completed)
         #expect(restore.virtiofsdLog.contains("Inode 12: Opening \(path("broken"))/tree/d07: No such file or directory"))
     }
 
     @Test func dropMissingRestoresOntoTheShareWithoutD07AndTheGuestRunsOn() throws {
-        try RealPeers.makeShare(at: scratch.appendingPathComponent("broken"), broken: true)
+        try RealPeers.makeShare(at: scratch.url("broken"), broken: true)
         let retarget = try StatetoolRunner.run([
             "retarget", try Fixtures.migrationFile("s1-A-running"), "--shared-dir", path("broken"), "--drop-missing", "-o", path("retargeted.mig"),
         ])
@@ -46,7 +42,7 @@ import Testing
         #expect(retarget.stdout.contains("\nresult: 4961 inodes, 190 open handles; checked against \(path("broken")): every inode resolves\n"))
         #expect(retarget.stdout.contains("\nJSON description: devices[28].subsections[0].fields[0].size 238472 -> 226533\n"))
 
-        let restore = try FixtureRestore(migrationFile: path("retargeted.mig"), share: path("broken"), in: scratch, probes: Self.probes)
+        let restore = try FixtureRestore(migrationFile: path("retargeted.mig"), share: path("broken"), in: scratch.url, probes: Self.probes)
         #expect(restore.completed, "\(restore.virtiofsdLog)")
         #expect(restore.output == [
             "hello from the host", Self.fd70, Self.allDirectories.replacingOccurrences(of: "d07 ", with: ""),
@@ -58,12 +54,12 @@ import Testing
     /// parents' refcounts move with it).
     @Test(arguments: ["tree/moved-d07", "d07"])
     func renameFollowsAMovedDirectory(to destination: String) throws {
-        let share = scratch.appendingPathComponent("moved")
+        let share = scratch.url("moved")
         try RealPeers.makeShare(at: share)
         try FileManager.default.moveItem(at: share.appendingPathComponent("tree/d07"), to: share.appendingPathComponent(destination))
         let file = try Fixtures.migrationFile("s1-A-running")
 
-        let without = try FixtureRestore(migrationFile: file, share: share.path, in: scratch)
+        let without = try FixtureRestore(migrationFile: file, share: share.path, in: scratch.url)
         #expect(!without.completed)
 
         let retarget = try StatetoolRunner.run(["retarget", file, "--shared-dir", share.path, "--rename", "tree/d07=\(destination)", "-o", path("renamed.mig")])
@@ -74,17 +70,17 @@ import Testing
             #expect(retarget.stdout.contains("\nrefcount of . (inode 1): 3 -> 4\n"))
         }
         let restore = try FixtureRestore(
-            migrationFile: path("renamed.mig"), share: share.path, in: scratch,
+            migrationFile: path("renamed.mig"), share: share.path, in: scratch.url,
             probes: ["cat <&80", "cat <&89", "ls /mnt/\(destination)/s03 | wc -l", "cat <&70"])
         #expect(restore.completed, "\(restore.virtiofsdLog)")
         #expect(restore.output == [Self.fd80, "fixture file 01975 d09598083aaacf06874ecc52", "25", Self.fd70])
     }
 
     @Test func stripFileHandlesRestoresAVerifyHandlesStateOntoACopy() throws {
-        try RealPeers.makeShare(at: scratch.appendingPathComponent("copy"))
+        try RealPeers.makeShare(at: scratch.url("copy"))
         let file = try Fixtures.migrationFile("s2-verify-handles")
 
-        let asIs = try FixtureRestore(migrationFile: file, share: path("copy"), in: scratch)
+        let asIs = try FixtureRestore(migrationFile: file, share: path("copy"), in: scratch.url)
         #expect(!asIs.completed)
         #expect(asIs.virtiofsdLog.contains("Inode 1 is not the same inode as in the migration source: File handle differs"))
 
@@ -97,7 +93,7 @@ import Testing
         #expect(retarget.status == 0, "\(retarget.stderr)")
         #expect(retarget.stdout.contains("\nstripped the recorded file handles of 5222 inodes: the destination finds them by path, their identity is no longer verified\n"))
         #expect(retarget.stdout.contains("at offset 63839496: 295918 -> 238472 bytes\n"))
-        let restore = try FixtureRestore(migrationFile: path("stripped.mig"), share: path("copy"), in: scratch, probes: ["cat <&80", "cat /mnt/hello.txt"])
+        let restore = try FixtureRestore(migrationFile: path("stripped.mig"), share: path("copy"), in: scratch.url, probes: ["cat <&80", "cat /mnt/hello.txt"])
         #expect(restore.completed, "\(restore.virtiofsdLog)")
         #expect(restore.output == [Self.fd80, "hello from the host"])
     }

@@ -1,12 +1,14 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The samples a newcomer runs first are what `Samples/generate.py` writes.
 @Suite struct SamplesTests {
     @Test func generatorReproducesTheCommittedSamples() throws {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-samples-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: output) }
+        try ScratchDirectory.using("samples") { scratch in try generate(into: scratch.url) }
+    }
+
+    private func generate(into output: URL) throws {
         #expect(try Peer.python([StatetoolRunner.sample("generate.py"), output.path]).status == 0)
         let generated = try FileManager.default.contentsOfDirectory(atPath: output.path).sorted()
         #expect(generated == [

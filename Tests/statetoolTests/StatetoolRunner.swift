@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Testing
 
 /// Runs the built `statetool` binary the way a user does and captures what it prints.
 struct StatetoolRunner {
@@ -8,6 +9,11 @@ struct StatetoolRunner {
         let stdout: String
         let stderr: String
         var stdoutBytes: Data
+
+        /// Standard output read as the JSON object a `--json` command prints.
+        func jsonObject() throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: stdoutBytes) as? [String: Any], "not a JSON object: \(stdout)")
+        }
     }
 
     /// The repository root.

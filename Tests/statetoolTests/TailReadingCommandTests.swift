@@ -6,22 +6,13 @@ import Testing
 /// real QEMU file from its end: the same bytes as the walk of every byte, a
 /// few hundred KB read of 64 MB, and `-v`/`--json` say which path was taken.
 @Suite final class TailReadingCommandTests {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-tail-\(UUID().uuidString)")
+    let scratch: ScratchDirectory
 
     init() throws {
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory("tail")
     }
 
-    /// Each test leaves nothing behind in the temporary folder.
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
-
-    private func json(_ result: StatetoolRunner.Result) throws -> [String: Any] {
-        try #require(JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
-    }
+    private func path(_ name: String) -> String { scratch.path(name) }
 
     private func contents(_ file: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: file)) }
 
@@ -30,7 +21,7 @@ import Testing
         let file = try Fixtures.migrationFile(capture.name)
         let tail = try StatetoolRunner.run(["extract", file, "-o", path("tail.state"), "--json"])
         #expect(tail.status == 0, "\(tail.stderr)")
-        let reading = try #require(try json(tail)["reading"] as? [String: Any])
+        let reading = try #require(try tail.jsonObject()["reading"] as? [String: Any])
         #expect(reading["path"] as? String == "tail")
         #expect(reading["reason"] is NSNull)
         #expect(reading["placedSections"] as? Int == 3)  // vhost-user-fs, acpi_build, globalstate
@@ -47,7 +38,7 @@ import Testing
 
         let walk = try StatetoolRunner.run(["extract", file, "-o", path("walk.state"), "--json", "--full-walk"])
         #expect(walk.status == 0, "\(walk.stderr)")
-        let walked = try #require(try json(walk)["reading"] as? [String: Any])
+        let walked = try #require(try walk.jsonObject()["reading"] as? [String: Any])
         #expect(walked["path"] as? String == "walk")
         #expect(walked["reason"] as? String == "a full walk was asked for")
         #expect((walked["bytesRead"] as? UInt64 ?? 0) > capture.fileSize / 100 * 99)
@@ -55,14 +46,14 @@ import Testing
         #expect(try contents(path("tail.state")) == contents(Fixtures.state(capture.name)))
         // The same states, found at the same offsets, with the same problems (none).
         let states = { (result: StatetoolRunner.Result) throws -> [NSDictionary] in
-            try #require(try self.json(result)["backEndStates"] as? [[String: Any]]).map { state in
+            try #require(try result.jsonObject()["backEndStates"] as? [[String: Any]]).map { state in
                 var state = state
                 state["output"] = nil
                 return NSDictionary(dictionary: state)
             }
         }
         #expect(try states(tail) == states(walk) && !states(tail).isEmpty)
-        #expect((try json(tail)["problems"] as? [Any])?.isEmpty == true)
+        #expect((try tail.jsonObject()["problems"] as? [Any])?.isEmpty == true)
     }
 
     @Test func verboseSaysWhichPathAndHowManyBytes() throws {
@@ -105,12 +96,12 @@ import Testing
         try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true)
         let preflight = try StatetoolRunner.run(["preflight", "--shared-dir", share, a, "--json", "-v"])
         #expect(preflight.status == 1)  // nothing of the guest's share is in an empty folder
-        let reading = try #require(try json(preflight)["reading"] as? [String: Any])
+        let reading = try #require(try preflight.jsonObject()["reading"] as? [String: Any])
         #expect(reading["path"] as? String == "tail" && reading["bytesRead"] as? UInt64 == 400048)
         #expect(preflight.stderr == "\(a): placed 3 device sections from the end, resumed at offset 63851239; read 400048 bytes\n")
         let state = try StatetoolRunner.run(["preflight", "--shared-dir", share, Fixtures.state("s1-A-running"), "--json"])
-        #expect(try json(state)["reading"] is NSNull)
-        var fromFile = try json(preflight), fromState = try json(state)
+        #expect(try state.jsonObject()["reading"] is NSNull)
+        var fromFile = try preflight.jsonObject(), fromState = try state.jsonObject()
         for key in ["file", "origin", "reading"] {
             fromFile[key] = nil
             fromState[key] = nil
@@ -119,7 +110,7 @@ import Testing
 
         let diff = try StatetoolRunner.run(["diff", "--semantic", "--json", a, b])
         #expect(diff.status == 1)
-        let readings = try #require(try json(diff)["readings"] as? [String: [String: Any]])
+        let readings = try #require(try diff.jsonObject()["readings"] as? [String: [String: Any]])
         #expect(readings["a"]?["path"] as? String == "tail" && readings["b"]?["path"] as? String == "tail")
         #expect(readings["b"]?["resumedAt"] as? UInt64 == Fixtures.captures[3].sectionOffset)
         let walked = try StatetoolRunner.run(["diff", "--semantic", "--full-walk", a, b])
@@ -142,7 +133,7 @@ import Testing
         ])
         #expect(replaced.status == 0, "\(replaced.stderr)")
         #expect(try contents(output) == contents(file))
-        let report = try json(replaced)
+        let report = try replaced.jsonObject()
         let reading = try #require(report["reading"] as? [String: Any])
         #expect(reading["path"] as? String == "tail" && reading["resumedAt"] as? UInt64 == capture.sectionOffset)
         #expect((reading["bytesRead"] as? UInt64 ?? .max) < 1 << 20)

@@ -4,20 +4,15 @@ import Testing
 
 /// payload, frame, rechunk, compress, decompress and repair, run as a user runs them.
 @Suite final class TransformCommandTests {
-    let scratch: URL
+    let scratch: ScratchDirectory
 
     init() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-transform-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try ScratchDirectory("transform")
     }
 
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+    private func path(_ name: String) -> String { scratch.path(name) }
     private func contents(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
-    private var scratchFiles: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? []).sorted() }
+    private var scratchFiles: [String] { scratch.contents }
 
     @Test func payloadThenFrameRoundTrips() throws {
         let payload = path("payload"), framed = path("framed.state")
@@ -56,7 +51,7 @@ import Testing
         let real = StatetoolRunner.sample("virtiofsd-s1-A.state"), rechunked = path("1000.state")
         #expect(try StatetoolRunner.run(["rechunk", "--chunk-size", "1000", real, "-o", rechunked]).status == 0)
         let inspect = try StatetoolRunner.run(["inspect", "--json", rechunked])
-        let object = try #require(try JSONSerialization.jsonObject(with: inspect.stdoutBytes) as? [String: Any])
+        let object = try inspect.jsonObject()
         #expect(object["chunks"] as? Int == 239)
         #expect(object["payloadSHA256"] as? String == "6fee85a91ea77fc233220eb9aeb758055dca68b6d17e667bc5572609f1f1584b")
         #expect(try StatetoolRunner.run(["diff", real, rechunked]).status == 0)
@@ -129,6 +124,14 @@ import Testing
 }
 
 @Suite struct RepairCommandTests {
+    let scratch: ScratchDirectory
+
+    init() throws {
+        scratch = try ScratchDirectory("repair")
+    }
+
+    private func path(_ name: String) -> String { scratch.path(name) }
+
     @Test(arguments: [
         ("missing-terminator.state", ["added the terminator at output offset 9392"], "3 chunks, 9380 payload bytes, 9396 bytes; 0 input bytes left out"),
         ("truncated-length.state", ["dropped the 2-byte partial length field at offset 9392", "added the terminator at output offset 9392"],
@@ -140,8 +143,7 @@ import Testing
          "1 chunk, 4096 payload bytes, 4104 bytes; 14 input bytes left out"),
     ])
     func repairSaysExactlyWhatChanged(sample: String, changes: [String], summary: String) throws {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-repair-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: output) }
+        let output = path("repaired.state")
         let result = try StatetoolRunner.run(["repair", "Samples/\(sample)", "-o", output])
         #expect(result.status == 0)
         #expect(result.stdout == (["Samples/\(sample): repaired into \(output):"] + changes.map { "  " + $0 } + ["  wrote " + summary]).joined(separator: "\n") + "\n")
@@ -160,11 +162,10 @@ import Testing
     }
 
     @Test func jsonReportAndKeepPartial() throws {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-repair-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: output) }
+        let output = path("repaired.state")
         let result = try StatetoolRunner.run(["repair", "--keep-partial", "--json", "Samples/truncated-chunk.state", "-o", output])
         #expect(result.status == 0)
-        let object = try #require(try JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        let object = try result.jsonObject()
         let changes = try #require(object["changes"] as? [[String: Any]])
         #expect(changes.map { $0["kind"] as? String } == ["kept-partial-chunk", "added-terminator"])
         #expect(changes.map { $0["offset"] as? Int } == [4100, nil])
@@ -180,10 +181,7 @@ import Testing
         // 4 MiB declared, 1.5 MiB present: written as read, then the length field is rewritten.
         var stream = Data([0, 0, 0, 3, 1, 2, 3, 0, 0x40, 0, 0])
         stream.append(Data(repeating: 9, count: 3 << 19))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-repair-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let kept = directory.appendingPathComponent("kept").path, dropped = directory.appendingPathComponent("dropped").path
+        let kept = path("kept"), dropped = path("dropped")
         #expect(try StatetoolRunner.run(["repair", "--keep-partial", "-", "-o", kept], stdin: stream).status == 0)
         #expect(try StatetoolRunner.run(["repair", "-", "-o", dropped], stdin: stream).status == 0)
         var expectedKept = Data([0, 0, 0, 3, 1, 2, 3, 0, 0x18, 0, 0])

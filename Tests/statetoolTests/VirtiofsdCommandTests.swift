@@ -1,21 +1,13 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// inspect's virtiofsd summary, diff --semantic and preflight, on the real captures.
 @Suite final class VirtiofsdCommandTests {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statetool-virtiofsd-\(UUID().uuidString)")
+    let scratch: ScratchDirectory
 
     init() throws {
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    /// Each test leaves nothing behind in the temporary folder.
-    deinit {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func object(_ result: StatetoolRunner.Result) throws -> [String: Any] {
-        try #require(JSONSerialization.jsonObject(with: result.stdoutBytes) as? [String: Any])
+        scratch = try ScratchDirectory("virtiofsd")
     }
 
     @Test func inspectSummarisesAVirtiofsdPayload() throws {
@@ -50,7 +42,7 @@ import Testing
         #expect(lines.count - 1 - handles - 2 == 200)
         #expect(lines[handles + 2] == "       884        55  O_RDONLY|O_LARGEFILE        tree/d00/s00/file-00000-8d47b7f12ea64b3b5ab0a812.dat")
 
-        let json = try object(try StatetoolRunner.run(["inspect", "--json", Fixtures.state("s1-A-running")]))
+        let json = try StatetoolRunner.run(["inspect", "--json", Fixtures.state("s1-A-running")]).jsonObject()
         let state = try #require(json["virtiofsd"] as? [String: Any])
         #expect(state["version"] as? Int == 2)
         let inodeList = try #require(state["inodes"] as? [[String: Any]])
@@ -72,12 +64,12 @@ import Testing
         var damaged = stream
         #expect(damaged[4..<11] == [0x01, 0xe6, 0x28, 0x01, 0x03, 0x00, 0x00])
         damaged[4 + 6] = 2
-        let file = scratch.appendingPathComponent("damaged.state").path
+        let file = scratch.url("damaged.state").path
         try Data(damaged).write(to: URL(fileURLWithPath: file))
         let result = try StatetoolRunner.run(["inspect", file])
         #expect(result.status == 0)
         #expect(result.stdout.contains("\nvirtiofsd       looks like a virtiofsd state but does not decode: invalid-option-tag at payload offset 6: inodes[0].file_handle: option tag 2, not 0 or 1\n"))
-        let json = try object(try StatetoolRunner.run(["inspect", "--json", file]))
+        let json = try StatetoolRunner.run(["inspect", "--json", file]).jsonObject()
         let error = try #require(json["virtiofsdError"] as? [String: Any])
         #expect(error["kind"] as? String == "invalid-option-tag")
         #expect(error["payloadOffset"] as? Int == 6)
@@ -87,11 +79,11 @@ import Testing
     /// a real state that starts in a later chunk is not.
     @Test func aStateMustStartThePayload() throws {
         let stream = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Fixtures.state("s1-A-running"))))
-        let file = scratch.appendingPathComponent("prefixed.state").path
+        let file = scratch.url("prefixed.state").path
         try Data([0, 0, 0, 1, 0x74] + stream).write(to: URL(fileURLWithPath: file))
         let result = try StatetoolRunner.run(["inspect", "--json", file])
         #expect(result.status == 0)
-        let json = try object(result)
+        let json = try result.jsonObject()
         #expect(json["chunks"] as? Int == 5)
         #expect(json["virtiofsd"] == nil)
         #expect(json["virtiofsdError"] == nil)
@@ -105,7 +97,7 @@ import Testing
         let migration = try Fixtures.migrationFile("s1-D-more-open")
         let different = try StatetoolRunner.run(["diff", "--semantic", "--json", Fixtures.state("s1-A-running"), migration])
         #expect(different.status == 1)
-        let report = try object(different)
+        let report = try different.jsonObject()
         #expect(report["identical"] as? Bool == false)
         let differences = try #require(report["differences"] as? [[String: Any]])
         let added = differences.filter { $0["change"] as? String == "added" && $0["subject"] as? String == "inode" }.compactMap { $0["key"] as? String }
@@ -121,7 +113,7 @@ import Testing
     /// The share rebuilt from MANIFEST.md: s1-A resolves on it; without tree/d07 exactly the
     /// inodes and handles the real virtiofsd named are reported, and inode 12 first.
     @Test func preflightNamesWhatTheRealVirtiofsdNamed() throws {
-        let share = scratch.appendingPathComponent("share"), broken = scratch.appendingPathComponent("share-broken")
+        let share = scratch.url("share"), broken = scratch.url("share-broken")
         try RealPeers.makeShare(at: share)
         try RealPeers.makeShare(at: broken, broken: true)
 
@@ -142,7 +134,7 @@ import Testing
         #expect(loggedHandles.count == 10)
 
         // The same state as a stream, a bare payload and a whole (zstd) migration file.
-        let payload = scratch.appendingPathComponent("s1-A.payload").path
+        let payload = scratch.url("s1-A.payload").path
         #expect(try StatetoolRunner.run(["payload", Fixtures.state("s1-A-running"), "-o", payload]).status == 0)
         let inputs = [
             (Fixtures.state("s1-A-running"), "state stream"), (payload, "payload"),
@@ -151,7 +143,7 @@ import Testing
         for (input, origin) in inputs {
             let result = try StatetoolRunner.run(["preflight", "--json", input, "--shared-dir", broken.path])
             #expect(result.status == 1)
-            let report = try object(result)
+            let report = try result.jsonObject()
             #expect(report["origin"] as? String == origin)
             #expect(report["failingInodes"] as? [Int] == loggedInodes)
             #expect(Set(report["failingHandles"] as? [Int] ?? []) == Set(loggedHandles))
@@ -170,11 +162,11 @@ import Testing
     }
 
     @Test func preflightListsFileHandleInodesAsUnchecked() throws {
-        let share = scratch.appendingPathComponent("share")
+        let share = scratch.url("share")
         try RealPeers.makeShare(at: share)
         let result = try StatetoolRunner.run(["preflight", "--json", Fixtures.state("s3-file-handles"), "--shared-dir", share.path])
         #expect(result.status == 0)
-        let report = try object(result)
+        let report = try result.jsonObject()
         #expect((report["uncheckedInodes"] as? [Int])?.count == 5221)
         #expect(report["failingInodes"] as? [Int] == [])
     }
