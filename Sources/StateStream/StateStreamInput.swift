@@ -65,6 +65,14 @@ public struct StateStreamInput {
         regularFile = other.regularFile
     }
 
+    /// The first `count` framed bytes (fewer if the input is shorter), and an
+    /// input that hands them out again: for telling what the input holds
+    /// before reading it as a stream, also from a pipe.
+    public func readingAhead(_ count: Int) throws(InputError) -> (prefix: [UInt8], input: StateStreamInput) {
+        let prefix = try framedSource.readPrefix(count)
+        return (prefix, StateStreamInput(framed: PrefixedSource(prefix: prefix, rest: framedSource), like: self))
+    }
+
     /// Opens the file at `path`, or standard input for `-`.
     public init(path: String) throws(InputError) {
         try self.init(source: FileDescriptorSource(path: path))

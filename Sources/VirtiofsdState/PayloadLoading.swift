@@ -76,8 +76,8 @@ public struct LoadedPayload: Sendable {
     /// Whether `input` is a migration file (its `QEVM` magic), and the input
     /// to read it from, those first bytes included.
     public static func sniff(_ input: StateStreamInput) throws(InputError) -> (isMigrationFile: Bool, input: StateStreamInput) {
-        let leading = try input.framedSource.readPrefix(4)
-        return (MigrationFormat.startsWithMagic(leading), StateStreamInput(framed: PrefixedSource(prefix: leading, rest: input.framedSource), like: input))
+        let (leading, input) = try input.readingAhead(4)
+        return (MigrationFormat.startsWithMagic(leading), input)
     }
 
     /// Whether a back-end state at `location` is the one to load: the one

@@ -5,13 +5,20 @@ import VhostUser
 /// What every command does the same way: open inputs, show progress, report
 /// failures with their exit status.
 enum CommandSupport {
-    /// Opens a stream input, or reports why it cannot be opened.
-    static func openInput(_ path: String) throws -> StateStreamInput {
+    /// Opens the state stream at `path` (`-` for standard input), or reports
+    /// why it cannot be read: exit status 2 for an unreadable file, `status`
+    /// for a migration file or save image given as a stream (``ForeignInput``).
+    static func openStream(_ path: String, refusingWith status: ExitStatus = .invalid) throws -> StateStreamInput {
+        let (prefix, input): ([UInt8], StateStreamInput)
         do {
-            return try StateStreamInput(path: path)
+            (prefix, input) = try StateStreamInput(path: path).readingAhead(ForeignInput.prefixLength)
         } catch {
             throw fail(error, file: path)
         }
+        if let foreign = ForeignInput(prefix: prefix) {
+            throw CommandFailure(status, foreign.refusal(of: path))
+        }
+        return input
     }
 
     /// The failure to throw for an error reading `file` or writing an output:

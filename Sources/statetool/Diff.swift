@@ -71,8 +71,8 @@ struct Diff: ParsableCommand {
 
     func run() throws {
         if semantic { return try compareSemantically() }
-        let first = try CommandSupport.openInput(a)
-        let second = try CommandSupport.openInput(b)
+        let first = try CommandSupport.openStream(a, refusingWith: .unreadable)
+        let second = try CommandSupport.openStream(b, refusingWith: .unreadable)
         let identical: Bool
         let analyses: (StreamAnalysis, StreamAnalysis)
         let text: String

@@ -76,7 +76,7 @@ struct MigrationReplace: ParsableCommand {
             if payload {
                 replacement = .payload(try FileDescriptorSource(path: state), chunkSize: chunkSize.bytes)
             } else {
-                replacement = .stream(try StateStreamInput(path: state))
+                replacement = .stream(try CommandSupport.openStream(state))
             }
             let rewrite = MigrationRewrite(file: file, device: device, output: output, compression: compression, strategy: reading.strategy)
             result = try rewrite.run(input, with: replacement, protecting: [state])

@@ -26,7 +26,7 @@ struct Payload: ParsableCommand {
     var stream: String
 
     func run() throws {
-        let input = try CommandSupport.openInput(stream)
+        let input = try CommandSupport.openStream(stream)
         var progress = ProgressLine(for: input, quiet: output.quiet)
         let analysis: StreamAnalysis
         let file: OutputFile

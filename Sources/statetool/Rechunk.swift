@@ -23,7 +23,7 @@ struct Rechunk: ParsableCommand {
     var stream: String
 
     func run() throws {
-        let input = try CommandSupport.openInput(stream)
+        let input = try CommandSupport.openStream(stream)
         var progress = ProgressLine(for: input, quiet: output.quiet)
         defer { progress.clear() }
         do {

@@ -16,7 +16,8 @@ struct Repair: ParsableCommand {
             error when the stream itself goes to standard output. A truncated chunk longer than 1 MiB \
             can only be mended in a regular output file, not a pipe or --zstd output.
 
-            Exit status: 0 written, 2 input unreadable or output not writable, 64 usage error.
+            Exit status: 0 written, 1 a migration file or save image given as the stream (refused), \
+            2 input unreadable or output not writable, 64 usage error.
             """
     )
 
@@ -33,7 +34,7 @@ struct Repair: ParsableCommand {
     var stream: String
 
     func run() throws {
-        let input = try CommandSupport.openInput(stream)
+        let input = try CommandSupport.openStream(stream)
         var progress = ProgressLine(for: input, quiet: output.quiet)
         let report: StreamRepair.Report
         do {

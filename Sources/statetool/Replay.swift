@@ -60,7 +60,7 @@ struct Replay: ParsableCommand {
         guard stream != "-" else { return (nil, false) }
         let analysis: StreamAnalysis
         do {
-            analysis = try StreamAnalysis.analyze(StateStreamInput(path: stream), computeDigest: false)
+            analysis = try StreamAnalysis.analyze(CommandSupport.openStream(stream), computeDigest: false)
         } catch {
             throw CommandSupport.fail(error, file: stream)
         }
@@ -75,7 +75,7 @@ struct Replay: ParsableCommand {
 
     /// Connects, sends the payload through the back-end's load path and asks for its verdict.
     private func transfer(validated: StreamAnalysis?, sendingPrefixOnly: Bool, logStart: UInt64?) throws -> Outcome {
-        let input = try CommandSupport.openInput(stream)
+        let input = try CommandSupport.openStream(stream)
         do {
             let frontEnd = try connection.connect()
             let pipe = try frontEnd.startTransfer(.load)

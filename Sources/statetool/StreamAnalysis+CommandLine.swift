@@ -15,7 +15,7 @@ extension StreamAnalysis {
         onChunk: (Chunk) -> Void = { _ in },
         onPayload: (ArraySlice<UInt8>) -> Void = { _ in }
     ) throws -> StreamAnalysis {
-        let input = try StateStreamInput(path: path)
+        let input = try CommandSupport.openStream(path)
         var progress = ProgressLine(for: input, quiet: options.quiet || !showProgress)
         defer { progress.clear() }
         return try analyze(input, maximumChunkLength: options.chunkLimit, computeDigest: computeDigest) { reader, event in

@@ -8,7 +8,7 @@ enum StreamCopy {
         stream: String, output: OutputOptions, force: Bool,
         sink makeSink: (OutputFile) throws(OutputError) -> any ByteSink
     ) throws {
-        let input = try CommandSupport.openInput(stream)
+        let input = try CommandSupport.openStream(stream)
         var progress = ProgressLine(for: input, quiet: output.quiet)
         defer { progress.clear() }
         do {

@@ -12,7 +12,9 @@ struct Validate: ParsableCommand {
             an offset in the compressed input. A broken stream also gets a line on its valid prefix.
 
             Problem kinds: missing-terminator, truncated-length, truncated-chunk, trailing-data, \
-            compression-error (errors); oversized-chunk (a warning unless --strict).
+            compression-error (errors); oversized-chunk (a warning unless --strict). A whole QEMU \
+            migration file or libvirt save image is not-a-state-stream at offset 0, refused before \
+            it is read (extract and migration ls read it).
 
             Exit status: 0 all valid, 1 some stream invalid, 2 some input unreadable (this wins \
             over 1), 64 usage error.

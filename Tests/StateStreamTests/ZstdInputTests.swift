@@ -22,6 +22,20 @@ import Testing
         #expect(Compression.detect(leadingBytes: [0x60, 0x2A, 0x4D, 0x18]) == .none)
     }
 
+    /// Reading ahead takes the first framed bytes, decompressed, and leaves an
+    /// input that reads from the start again: a read at a time, as from a pipe.
+    @Test func readingAheadGivesTheFirstFramedBytesBack() throws {
+        for bytes in [stream, TestStreams.zstd(stream)] {
+            let (prefix, input) = try StateStreamInput(source: ByteArraySource(bytes, maximumReadSize: 3)).readingAhead(16)
+            #expect(prefix == Array(stream.prefix(16)))
+            #expect(input.compression == (bytes == stream ? .none : .zstd))
+            #expect(try input.framedSource.readPrefix(stream.count + 1) == stream)
+        }
+        let (short, input) = try StateStreamInput(source: ByteArraySource([0, 0, 0])).readingAhead(16)
+        #expect(short == [0, 0, 0])
+        #expect(try input.framedSource.readPrefix(16) == [0, 0, 0])
+    }
+
     @Test func severalFramesAreOneStream() throws {
         let split = stream.count / 3
         let input = TestStreams.zstd(Array(stream[..<split])) + TestStreams.zstd(Array(stream[split...]))
