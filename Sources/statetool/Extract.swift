@@ -116,7 +116,7 @@ struct Extract: ParsableCommand {
         }
         if format.json {
             try StandardOutput.printJSON(report)
-        } else {
+        } else if !report.lacksMagic {
             StandardOutput.printReport(report.stateLines, dataOnStandardOutput: output == "-")
         }
         reading.report(survey.reading, file: file)
@@ -128,6 +128,8 @@ struct Extract: ParsableCommand {
                     : "\(file): \(output.location.section.name): broken back-end state not written: --salvage writes its complete chunks")
         }
         guard !outputs.isEmpty else {
+            // A file without the magic has said what it is not; no state was to be found.
+            if report.lacksMagic { throw CommandFailure(.invalid) }
             StandardError.write(device.map { "\(file): error: no back-end state of device \($0)" } ?? "\(file): error: no vhost-user back-end state in this file")
             throw CommandFailure(.invalid)
         }

@@ -66,7 +66,7 @@ struct MigrationList: ParsableCommand {
             output.write(try JSONEncoder.statetool.encode(report))
             output.write("\n")
         } else {
-            output.write(report.summaryLine + "\n" + report.sectionTable + report.trailerLines + report.stateLines)
+            output.write(report.summaryLines + (report.lacksMagic ? "" : report.sectionTable + report.trailerLines + report.stateLines))
         }
         output.flush()
         report.reportProblems()

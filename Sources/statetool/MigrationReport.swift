@@ -22,10 +22,25 @@ struct MigrationReport: Encodable {
 
     var valid: Bool { survey.error == nil && !survey.backEndStates.contains { !$0.isComplete } }
 
+    /// Whether the file has no `QEVM` magic where a migration file begins:
+    /// nothing was read that a table or a state line could show.
+    var lacksMagic: Bool {
+        if case .notAMigrationFile = survey.error { return true }
+        return false
+    }
+
+    /// What follows the problem of a file that is no migration file and no
+    /// save image: it may be a state stream given to the wrong command.
+    var streamNote: String? {
+        guard lacksMagic, saveImage == nil else { return nil }
+        return "\(file): note: if it is a state stream (what extract writes), validate, inspect and the other stream commands read it"
+    }
+
     // MARK: Text
 
-    /// The header line: what the file is.
-    var summaryLine: String {
+    /// The header lines: what the file is (for a file without the magic, only
+    /// what libvirt's header says).
+    var summaryLines: String {
         var line = ""
         if let image = saveImage {
             line += "\(file): libvirt save image, version \(image.header.version), format \(image.header.format), "
@@ -33,13 +48,14 @@ struct MigrationReport: Encodable {
             line += "domain \(image.domainName ?? "(no name)") (\(image.domainUUID ?? "no uuid")), "
             line += "XML \(image.header.dataLength) bytes, QEMU stream at offset \(image.header.streamOffset)\n"
         }
+        guard !lacksMagic else { return line }
         line += "\(file): QEMU migration file"
         if compression != .none { line += " (\(compression.rawValue))" }
         if let configuration = survey.configuration {
             line += ", machine \(configuration.machineType), page size \(1 << configuration.targetPageBits)"
             if !configuration.capabilities.isEmpty { line += ", capabilities \(configuration.capabilities.joined(separator: ","))" }
         }
-        return line
+        return line + "\n"
     }
 
     /// The section table.
@@ -88,11 +104,13 @@ struct MigrationReport: Encodable {
         }.joined()
     }
 
-    /// Prints the problems on standard error, `file: severity: problem`.
+    /// Prints the problems on standard error, `file: severity: problem`, and
+    /// the ``streamNote``.
     func reportProblems() {
         for problem in survey.problems {
             StandardError.write("\(file): \(problem.severity.rawValue): \(problem)")
         }
+        if let streamNote { StandardError.write(streamNote) }
     }
 
     // MARK: JSON

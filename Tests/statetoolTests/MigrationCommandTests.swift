@@ -146,9 +146,26 @@ import Testing
         #expect(missing.stderr.hasSuffix("error: no back-end state of device nic9\n"))
     }
 
+    /// A state stream given to `migration ls` or `extract`: said to be no
+    /// migration file, with where a stream is read; nothing on standard output
+    /// that would call it one, no output file.
     @Test func notAMigrationFileIsSaidSo() throws {
-        let result = try StatetoolRunner.run(["migration", "ls", StatetoolRunner.sample("good.state")])
-        #expect(result.status == 1)
-        #expect(result.stderr == "\(StatetoolRunner.sample("good.state")): error: not-a-migration-file at offset 0: no QEVM magic: not a QEMU migration file\n")
+        let stream = StatetoolRunner.sample("good.state")
+        let said = """
+            \(stream): error: not-a-migration-file at offset 0: no QEVM magic: not a QEMU migration file
+            \(stream): note: if it is a state stream (what extract writes), validate, inspect and the other stream commands read it
+
+            """
+        for command in [["migration", "ls"], ["extract", "-o", path("out.state")]] {
+            let result = try StatetoolRunner.run(command + [stream])
+            #expect(result.status == 1, "\(command)")
+            #expect(result.stdout.isEmpty, "\(command): \(result.stdout)")
+            #expect(result.stderr == said, "\(command)")
+        }
+        #expect(scratch.contents.isEmpty)
+        let json = try StatetoolRunner.run(["migration", "ls", "--json", stream])
+        #expect(json.status == 1)
+        let problems = try #require(try json.jsonObject()["problems"] as? [[String: Any]])
+        #expect(problems.map { $0["kind"] as? String } == ["not-a-migration-file"])
     }
 }
