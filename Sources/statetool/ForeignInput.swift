@@ -5,7 +5,7 @@ import MigrationFile
 /// QEMU migration file or a libvirt save image, told by its magic.
 ///
 /// Neither magic is a chunk length QEMU writes (it never frames a chunk above
-/// 1 MiB; `QEVM` would declare 1,363,498,573 bytes, `Libv` 1,282,040,438), so
+/// 1 MiB; `QEVM` would declare 1,363,498,573 bytes, `Libv` 1,281,974,902), so
 /// no state stream is taken for one. Read as a stream, such a file gives an
 /// oversized first chunk and a truncated second one: true, and no help.
 enum ForeignInput: Equatable {
