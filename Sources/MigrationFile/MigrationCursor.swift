@@ -95,13 +95,15 @@ final class MigrationCursor: ByteSource {
         offset += UInt64(count)
     }
 
+    /// Whether skipping reads what it passes over: as its source does (the
+    /// buffered bytes were read already).
+    var skipReads: Bool { source.skipReads }
+
     /// Consumes up to `count` bytes without keeping them: the buffered ones,
     /// then the source's own ``ByteSource/skip(_:)`` (which a regular file
     /// does without reading).
     ///
     /// - Returns: How many were skipped: fewer than `count` only at the end of the file.
-    var skipReads: Bool { source.skipReads }
-
     func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         let buffered = Int(min(UInt64(available), count))
         advance(buffered)

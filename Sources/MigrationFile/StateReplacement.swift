@@ -418,11 +418,13 @@ private final class CopyWindow: ByteSource {
         return count
     }
 
+    /// Whether skipping reads: always without a kernel copy (the bytes are
+    /// copied or dropped through the process), else as the file does.
+    var skipReads: Bool { kernelCopy == nil || source.skipReads }
+
     /// When ranges are copied from the file itself, passes over bytes without
     /// reading them (a mapped-ram file's pages): the copy of their range comes
     /// at the next event. Otherwise they are read, to be copied or dropped.
-    var skipReads: Bool { kernelCopy == nil || source.skipReads }
-
     func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         guard kernelCopy != nil else { return try skipByReading(count) }
         let skipped = try source.skip(count)

@@ -142,12 +142,12 @@ public final class FileDescriptorSource: ByteSource {
         }
     }
 
-    /// A regular file moves its position without reading (`lseek`), so that
-    /// a region nobody needs (a mapped-ram file's pages) costs nothing; a pipe
-    /// reads and drops.
     /// Only a regular file is passed over by seeking.
     public var skipReads: Bool { regularFileSize == nil }
 
+    /// A regular file moves its position without reading (`lseek`), so that
+    /// a region nobody needs (a mapped-ram file's pages) costs nothing; a pipe
+    /// reads and drops.
     public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         guard let size = regularFileSize, let position = try? fileDescriptor.seek(offset: 0, from: .current) else {
             return try skipByReading(count)
