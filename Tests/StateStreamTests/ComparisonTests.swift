@@ -1,4 +1,5 @@
 import StateStream
+import TestSupport
 import Testing
 
 @Suite struct ComparisonTests {
@@ -12,7 +13,7 @@ import Testing
     }
 
     @Test func identicalStreamsAreIdentical() throws {
-        let stream = TestStreams.frame(TestStreams.split(payload(10_000), size: 999))
+        let stream = StreamBytes.frame(TestStreams.split(payload(10_000), size: 999))
         let comparison = try compare(stream, stream)
         #expect(comparison.identical)
         #expect(comparison.ranges.isEmpty)
@@ -22,9 +23,9 @@ import Testing
 
     @Test func samePayloadOtherChunkingIsTheSameUnlessFramingIsCompared() throws {
         let data = payload(10_000)
-        let a = TestStreams.frame(TestStreams.split(data, size: 999))
+        let a = StreamBytes.frame(TestStreams.split(data, size: 999))
         var generator = SeededGenerator(seed: 5)
-        let b = TestStreams.frame(TestStreams.randomSplit(data, using: &generator, maximum: 3000))
+        let b = StreamBytes.frame(TestStreams.randomSplit(data, using: &generator, maximum: 3000))
         #expect(try compare(a, b).identical)
         let framing = try FramingComparison.compare(TestStreams.input(a), TestStreams.input(b))
         #expect(!framing.identical)
@@ -37,8 +38,8 @@ import Testing
         let data = payload(10_000)
         var changed = data
         changed[position] ^= 0xFF
-        let a = TestStreams.frame(TestStreams.split(data, size: 1000))
-        let b = TestStreams.frame(TestStreams.split(changed, size: 3000))
+        let a = StreamBytes.frame(TestStreams.split(data, size: 1000))
+        let b = StreamBytes.frame(TestStreams.split(changed, size: 3000))
         let comparison = try compare(a, b)
         #expect(comparison.firstDifference == UInt64(position))
         #expect(comparison.ranges == [UInt64(position)..<UInt64(position + 1)])
@@ -57,8 +58,8 @@ import Testing
 
     @Test func prefixIsALengthDifference() throws {
         let data = payload(5000)
-        let a = TestStreams.frame(TestStreams.split(Array(data.prefix(3000)), size: 700))
-        let b = TestStreams.frame(TestStreams.split(data, size: 1100))
+        let a = StreamBytes.frame(TestStreams.split(Array(data.prefix(3000)), size: 700))
+        let b = StreamBytes.frame(TestStreams.split(data, size: 1100))
         let comparison = try compare(a, b)
         #expect(comparison.a.payloadBytes == 3000)
         #expect(comparison.b.payloadBytes == 5000)
@@ -73,7 +74,7 @@ import Testing
     }
 
     @Test func rawAndZstdOfTheSameStreamAreIdentical() throws {
-        let stream = TestStreams.frame(TestStreams.split(payload(20_000), size: 4096))
+        let stream = StreamBytes.frame(TestStreams.split(payload(20_000), size: 4096))
         let comparison = try compare(stream, TestStreams.zstd(stream))
         #expect(comparison.identical)
         #expect(comparison.b.compression == .zstd)
@@ -83,7 +84,7 @@ import Testing
         let data = payload(1000)
         var changed = data
         for index in [10, 11, 12, 50, 100, 101, 500] { changed[index] ^= 1 }
-        let comparison = try compare(TestStreams.frame([data]), TestStreams.frame([changed]), maximumRanges: 2)
+        let comparison = try compare(StreamBytes.frame([data]), StreamBytes.frame([changed]), maximumRanges: 2)
         #expect(comparison.ranges == [10..<13, 50..<51])
         #expect(comparison.omittedRangeCount == 2)
         #expect(comparison.differingBytes == 7)

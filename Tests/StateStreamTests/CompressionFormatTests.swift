@@ -8,7 +8,7 @@ import Testing
 @Suite struct CompressionFormatTests {
     static let formats: [(Compression, String)] = [(.gzip, "/usr/bin/gzip"), (.bzip2, "/usr/bin/bzip2"), (.xz, "/usr/bin/xz")]
     let chunks: [[UInt8]] = [Array("alpha".utf8), (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }, Array("omega".utf8)]
-    var stream: [UInt8] { TestStreams.frame(chunks) }
+    var stream: [UInt8] { StreamBytes.frame(chunks) }
 
     /// `bytes` through `tool` (`-c`, or `-dc` to decompress).
     private func run(_ tool: String, _ arguments: [String], _ bytes: [UInt8]) throws -> [UInt8] {

@@ -1,4 +1,5 @@
 import StateStream
+import TestSupport
 import Testing
 
 /// Random payloads, random chunkings, random read sizes and small buffers: every
@@ -10,7 +11,7 @@ import Testing
     func randomValidStreamsReadBackExactly(seed: UInt64) throws {
         var generator = SeededGenerator(seed: seed)
         let chunks = randomChunks(using: &generator)
-        let stream = TestStreams.frame(chunks)
+        let stream = StreamBytes.frame(chunks)
         let bufferSize = Int.random(in: 4...64, using: &generator)
         var readGenerator = SeededGenerator(seed: seed ^ 0xABCD)
         let events = try TestStreams.events(
@@ -22,7 +23,7 @@ import Testing
     func everyTruncationIsNamedWithItsOffset(seed: UInt64) throws {
         var generator = SeededGenerator(seed: seed)
         let chunks = randomChunks(using: &generator, maximumCount: 5, maximumLength: 12)
-        let stream = TestStreams.frame(chunks)
+        let stream = StreamBytes.frame(chunks)
         for cut in 0..<stream.count {
             let events = try TestStreams.events(
                 of: Array(stream.prefix(cut)), readSizes: { $0 % 3 + 1 }, bufferSize: Int.random(in: 4...9, using: &generator))
@@ -34,7 +35,7 @@ import Testing
     func zstdInputReadsLikeRaw(seed: UInt64) throws {
         var generator = SeededGenerator(seed: seed)
         let chunks = randomChunks(using: &generator)
-        let stream = TestStreams.frame(chunks)
+        let stream = StreamBytes.frame(chunks)
         let compressed = TestStreams.zstd(stream)
         let events = try TestStreams.events(of: compressed, readSizes: { $0 % 5 + 1 }, bufferSize: 37)
         #expect(events == TestStreams.expectedEvents(chunks))

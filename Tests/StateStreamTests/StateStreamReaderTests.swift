@@ -1,4 +1,5 @@
 import StateStream
+import TestSupport
 import Testing
 
 @Suite struct StateStreamReaderTests {
@@ -6,7 +7,7 @@ import Testing
     let body1: [UInt8] = Array("second".utf8)
 
     @Test func validStreamYieldsChunksThenTerminator() throws {
-        let stream = TestStreams.frame([body0, body1])
+        let stream = StreamBytes.frame([body0, body1])
         #expect(try TestStreams.events(of: stream) == TestStreams.expectedEvents([body0, body1]))
     }
 
@@ -21,7 +22,7 @@ import Testing
     }
 
     @Test func endAtChunkBoundaryIsMissingTerminatorThere() throws {
-        let stream = TestStreams.frame([body0, body1], terminator: false)
+        let stream = StreamBytes.frame([body0, body1], terminator: false)
         let events = try TestStreams.events(of: stream)
         let end: UInt64 = 4 + 11 + 4 + 6
         #expect(events.last == .problem(.missingTerminator(at: end)))
@@ -32,28 +33,28 @@ import Testing
 
     @Test(arguments: 1...3)
     func endInsideLengthIsTruncatedLength(present: Int) throws {
-        let stream = TestStreams.frame([body0], terminator: false) + [0, 0, 0].prefix(present)
+        let stream = StreamBytes.frame([body0], terminator: false) + [0, 0, 0].prefix(present)
         let events = try TestStreams.events(of: stream)
         #expect(events.last == .problem(.truncatedLength(at: 15, presentBytes: present)))
     }
 
     @Test(arguments: 1...3)
     func endInsideTerminatorIsTruncatedLength(present: Int) throws {
-        let stream = Array(TestStreams.frame([body0]).dropLast(4 - present))
+        let stream = Array(StreamBytes.frame([body0]).dropLast(4 - present))
         #expect(try TestStreams.events(of: stream).last == .problem(.truncatedLength(at: 15, presentBytes: present)))
     }
 
     // MARK: truncated-chunk
 
     @Test func endInsideBodyIsTruncatedChunkWithCounts() throws {
-        let stream = Array(TestStreams.frame([body0, body1], terminator: false).dropLast(2))
+        let stream = Array(StreamBytes.frame([body0, body1], terminator: false).dropLast(2))
         let events = try TestStreams.events(of: stream)
         let chunk = Chunk(index: 1, offset: 15, length: 6)
         #expect(events.suffix(2) == [.chunkStart(chunk), .problem(.truncatedChunk(chunk, presentBytes: 4))])
     }
 
     @Test func bodyLongerThanBufferComesInPiecesEvenWhenTruncated() throws {
-        let stream = Array(TestStreams.frame([body0, body1], terminator: false).dropLast(2))
+        let stream = Array(StreamBytes.frame([body0, body1], terminator: false).dropLast(2))
         let events = try TestStreams.events(of: stream, readSizes: { _ in 3 }, bufferSize: 5)
         let chunk = Chunk(index: 1, offset: 15, length: 6)
         #expect(events.suffix(3) == [.chunkStart(chunk), .payload(Array(body1.prefix(4))), .problem(.truncatedChunk(chunk, presentBytes: 4))])
@@ -62,7 +63,7 @@ import Testing
     @Test func bodyThatFitsTheBufferComesWhole() throws {
         var generator = SeededGenerator(seed: 3)
         let chunks = (0..<20).map { _ in TestStreams.bytes(Int.random(in: 1...64, using: &generator), using: &generator) }
-        let input = try StateStreamInput(source: ByteArraySource(TestStreams.frame(chunks), maximumReadSize: 7))
+        let input = try StateStreamInput(source: ByteArraySource(StreamBytes.frame(chunks), maximumReadSize: 7))
         var reader = StateStreamReader(input: input, bufferSize: 64)
         var bodies: [[UInt8]] = []
         while let event = try reader.next() {
@@ -72,14 +73,14 @@ import Testing
     }
 
     @Test func endRightAfterLengthIsTruncatedChunkWithNothingPresent() throws {
-        let stream = TestStreams.frame([body0], terminator: false) + TestStreams.bigEndian(100)
+        let stream = StreamBytes.frame([body0], terminator: false) + StreamBytes.bigEndian(100)
         let chunk = Chunk(index: 1, offset: 15, length: 100)
         #expect(try TestStreams.events(of: stream).suffix(2) == [.chunkStart(chunk), .problem(.truncatedChunk(chunk, presentBytes: 0))])
     }
 
     @Test func hugeDeclaredChunkIsReportedWhenInputEnds() throws {
         // 4 GiB - 1 declared, 10 bytes present: reported at once, nothing sized by the length.
-        let stream = TestStreams.bigEndian(.max) + Array(repeating: 7, count: 10)
+        let stream = StreamBytes.bigEndian(.max) + Array(repeating: 7, count: 10)
         let chunk = Chunk(index: 0, offset: 0, length: .max)
         let events = try TestStreams.events(of: stream, bufferSize: 64)
         #expect(events == [
@@ -93,23 +94,23 @@ import Testing
     // MARK: trailing-data
 
     @Test func bytesAfterTerminatorAreTrailingData() throws {
-        let stream = TestStreams.frame([body0]) + Array("junk".utf8)
+        let stream = StreamBytes.frame([body0]) + Array("junk".utf8)
         let events = try TestStreams.events(of: stream)
         #expect(events.suffix(2) == [.terminator(15), .problem(.trailingData(at: 19, byteCount: 4))])
     }
 
     @Test func secondTerminatorIsTrailingData() throws {
-        let stream = TestStreams.frame([body0]) + [0, 0, 0, 0]
+        let stream = StreamBytes.frame([body0]) + [0, 0, 0, 0]
         #expect(try TestStreams.events(of: stream).last == .problem(.trailingData(at: 19, byteCount: 4)))
     }
 
     @Test func wholeValidChunkAfterTerminatorIsTrailingData() throws {
-        let stream = TestStreams.frame([body0]) + TestStreams.frame([body1])
+        let stream = StreamBytes.frame([body0]) + StreamBytes.frame([body1])
         #expect(try TestStreams.events(of: stream).last == .problem(.trailingData(at: 19, byteCount: 14)))
     }
 
     @Test func trailingDataLargerThanBufferIsCountedExactly() throws {
-        let stream = TestStreams.frame([body0]) + Array(repeating: 1, count: 1000)
+        let stream = StreamBytes.frame([body0]) + Array(repeating: 1, count: 1000)
         let events = try TestStreams.events(of: stream, readSizes: { $0 % 7 + 1 }, bufferSize: 16)
         #expect(events.last == .problem(.trailingData(at: 19, byteCount: 1000)))
     }
@@ -117,7 +118,7 @@ import Testing
     // MARK: oversized-chunk
 
     @Test func chunkAboveLimitIsAWarningAndReadingGoesOn() throws {
-        let stream = TestStreams.frame([body0, body1])
+        let stream = StreamBytes.frame([body0, body1])
         let events = try TestStreams.events(of: stream, maximumChunkLength: 8)
         let chunk = Chunk(index: 0, offset: 0, length: 11)
         #expect(events.prefix(2) == [.chunkStart(chunk), .problem(.oversizedChunk(chunk, limit: 8))])
@@ -126,22 +127,22 @@ import Testing
     }
 
     @Test func chunkAtLimitIsFine() throws {
-        let events = try TestStreams.events(of: TestStreams.frame([body0]), maximumChunkLength: 11)
+        let events = try TestStreams.events(of: StreamBytes.frame([body0]), maximumChunkLength: 11)
         #expect(events == TestStreams.expectedEvents([body0]))
     }
 
     @Test func qemuMaximumIsOneMebibyte() throws {
         let body = [UInt8](repeating: 0, count: 1 << 20)
-        #expect(try TestStreams.events(of: TestStreams.frame([body])) == TestStreams.expectedEvents([body]))
+        #expect(try TestStreams.events(of: StreamBytes.frame([body])) == TestStreams.expectedEvents([body]))
         let larger = body + [0]
-        let events = try TestStreams.events(of: TestStreams.frame([larger]))
+        let events = try TestStreams.events(of: StreamBytes.frame([larger]))
         #expect(events[1] == .problem(.oversizedChunk(Chunk(index: 0, offset: 0, length: (1 << 20) + 1), limit: 1 << 20)))
     }
 
     // MARK: reading
 
     @Test func framedBytesReadCountsEverything() throws {
-        let stream = TestStreams.frame([body0]) + [9, 9]
+        let stream = StreamBytes.frame([body0]) + [9, 9]
         var reader = StateStreamReader(input: try StateStreamInput(source: ByteArraySource(stream)))
         _ = try TestStreams.record(&reader)
         #expect(reader.framedBytesRead == UInt64(stream.count))
@@ -161,7 +162,7 @@ import Testing
     @Test func pipeInputIsReadToTheEnd() throws {
         var generator = SeededGenerator(seed: 42)
         let chunks = (0..<40).map { _ in TestStreams.bytes(Int.random(in: 1...70_000, using: &generator), using: &generator) }
-        let stream = TestStreams.frame(chunks)
+        let stream = StreamBytes.frame(chunks)
         let readEnd = try TestStreams.pipe(stream)
         let input = try StateStreamInput(source: FileDescriptorSource(readEnd, closesOnDeinit: true))
         var reader = StateStreamReader(input: input)
@@ -169,7 +170,7 @@ import Testing
     }
 
     @Test func brokenPipeInputIsReportedLikeAFile() throws {
-        let stream = Array(TestStreams.frame([body0, body1]).dropLast(7))
+        let stream = Array(StreamBytes.frame([body0, body1]).dropLast(7))
         let readEnd = try TestStreams.pipe(stream)
         var reader = StateStreamReader(input: try StateStreamInput(source: FileDescriptorSource(readEnd, closesOnDeinit: true)))
         let chunk = Chunk(index: 1, offset: 15, length: 6)
@@ -182,12 +183,12 @@ import Testing
 @Suite struct StateStreamReaderSkippingTests {
     static let streams: [[UInt8]] = {
         let big = [UInt8](repeating: 0xab, count: 5000)
-        let framed = TestStreams.frame([Array("first chunk".utf8), big, Array("x".utf8)])
+        let framed = StreamBytes.frame([Array("first chunk".utf8), big, Array("x".utf8)])
         return [
             framed,
             Array(framed.prefix(4 + 11 + 4 + 2500)),  // cut inside the big body
             Array(framed.prefix(4 + 11 + 2)),  // cut inside a length field
-            TestStreams.frame([big], terminator: false),
+            StreamBytes.frame([big], terminator: false),
             framed + [1, 2, 3],  // trailing data
         ]
     }()

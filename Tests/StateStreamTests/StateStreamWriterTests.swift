@@ -1,4 +1,5 @@
 import StateStream
+import TestSupport
 import Testing
 
 @Suite struct StateStreamWriterTests {
@@ -27,7 +28,7 @@ import Testing
             try framer.append(piece[...])
         }
         try framer.finish()
-        #expect(sink.bytes == TestStreams.frame(TestStreams.split(payload, size: chunkSize)))
+        #expect(sink.bytes == StreamBytes.frame(TestStreams.split(payload, size: chunkSize)))
         #expect(framer.payloadBytes == UInt64(payload.count))
     }
 

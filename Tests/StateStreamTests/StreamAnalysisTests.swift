@@ -16,7 +16,7 @@ import Testing
 
     @Test func validStreamSummary() throws {
         let chunks: [[UInt8]] = [Array(repeating: 1, count: 10), Array(repeating: 2, count: 30), Array(repeating: 3, count: 20)]
-        let analysis = try analyze(TestStreams.frame(chunks))
+        let analysis = try analyze(StreamBytes.frame(chunks))
         #expect(analysis.isValid())
         #expect(analysis.chunkCount == 3)
         #expect(analysis.payloadBytes == 60)
@@ -34,7 +34,7 @@ import Testing
 
     @Test func truncatedChunkIsLeftOutOfCountsAndDigest() throws {
         let chunks: [[UInt8]] = [Array("complete".utf8), Array("partial!".utf8)]
-        let stream = Array(TestStreams.frame(chunks, terminator: false).dropLast(3))
+        let stream = Array(StreamBytes.frame(chunks, terminator: false).dropLast(3))
         let analysis = try analyze(stream)
         #expect(!analysis.isValid())
         #expect(analysis.chunkCount == 1)
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func warningsAreValidUnlessStrict() throws {
-        let analysis = try analyze(TestStreams.frame([Array(repeating: 0, count: 100)]), maximumChunkLength: 50)
+        let analysis = try analyze(StreamBytes.frame([Array(repeating: 0, count: 100)]), maximumChunkLength: 50)
         #expect(analysis.isValid())
         #expect(!analysis.isValid(strict: true))
         #expect(analysis.problems.map(\.kind) == [.oversizedChunk])
@@ -54,7 +54,7 @@ import Testing
 
     @Test func keptProblemsAreBoundedButTheErrorIsKept() throws {
         let count = StreamAnalysis.problemLimit + 5
-        let stream = Array(TestStreams.frame(Array(repeating: [1, 2], count: count)).dropLast())
+        let stream = Array(StreamBytes.frame(Array(repeating: [1, 2], count: count)).dropLast())
         let analysis = try analyze(stream, maximumChunkLength: 1)
         #expect(analysis.problems.count == StreamAnalysis.problemLimit + 1)
         #expect(analysis.omittedProblemCount == 5)
@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func zstdInputReportsCompressedBytes() throws {
-        let compressed = TestStreams.zstd(TestStreams.frame([Array(repeating: 9, count: 4000)]))
+        let compressed = TestStreams.zstd(StreamBytes.frame([Array(repeating: 9, count: 4000)]))
         let analysis = try analyze(compressed)
         #expect(analysis.compression == .zstd)
         #expect(analysis.compressedBytes == UInt64(compressed.count))

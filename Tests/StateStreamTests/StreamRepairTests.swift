@@ -1,4 +1,5 @@
 import StateStream
+import TestSupport
 import Testing
 
 @Suite struct StreamRepairTests {
@@ -15,8 +16,8 @@ import Testing
     }
 
     @Test func missingTerminatorIsAdded() throws {
-        let (bytes, report) = try repair(TestStreams.frame([first, second], terminator: false))
-        #expect(bytes == TestStreams.frame([first, second]))
+        let (bytes, report) = try repair(StreamBytes.frame([first, second], terminator: false))
+        #expect(bytes == StreamBytes.frame([first, second]))
         #expect(report.changes == [.addedTerminator(outputOffset: 20)])
     }
 
@@ -27,42 +28,42 @@ import Testing
     }
 
     @Test func partialLengthIsDropped() throws {
-        let (bytes, report) = try repair(TestStreams.frame([first], terminator: false) + [0, 0, 1])
-        #expect(bytes == TestStreams.frame([first]))
+        let (bytes, report) = try repair(StreamBytes.frame([first], terminator: false) + [0, 0, 1])
+        #expect(bytes == StreamBytes.frame([first]))
         #expect(report.changes == [.droppedPartialLength(at: 9, presentBytes: 3), .addedTerminator(outputOffset: 9)])
         #expect(report.changes[0].droppedBytes == 3)
     }
 
     @Test func truncatedChunkIsDroppedOrKept() throws {
-        let stream = Array(TestStreams.frame([first, second], terminator: false).dropLast(3))
+        let stream = Array(StreamBytes.frame([first, second], terminator: false).dropLast(3))
         let chunk = Chunk(index: 1, offset: 9, length: 7)
         let dropped = try repair(stream)
-        #expect(dropped.bytes == TestStreams.frame([first]))
+        #expect(dropped.bytes == StreamBytes.frame([first]))
         #expect(dropped.report.changes == [.droppedPartialChunk(chunk, presentBytes: 4), .addedTerminator(outputOffset: 9)])
         #expect(dropped.report.changes[0].droppedBytes == 8)
         let kept = try repair(stream, keepPartial: true)
-        #expect(kept.bytes == TestStreams.frame([first, Array(second.prefix(4))]))
+        #expect(kept.bytes == StreamBytes.frame([first, Array(second.prefix(4))]))
         #expect(kept.report.changes == [.keptPartialChunk(chunk, presentBytes: 4), .addedTerminator(outputOffset: 17)])
         #expect(kept.report.outputPayloadBytes == 9)
     }
 
     @Test func truncatedChunkWithNothingPresentIsDroppedEvenWhenKeeping() throws {
-        let stream = TestStreams.frame([first], terminator: false) + TestStreams.bigEndian(50)
+        let stream = StreamBytes.frame([first], terminator: false) + StreamBytes.bigEndian(50)
         let (bytes, report) = try repair(stream, keepPartial: true)
-        #expect(bytes == TestStreams.frame([first]))
+        #expect(bytes == StreamBytes.frame([first]))
         #expect(report.changes.first == .droppedPartialChunk(Chunk(index: 1, offset: 9, length: 50), presentBytes: 0))
     }
 
     @Test func trailingDataIsDropped() throws {
-        let (bytes, report) = try repair(TestStreams.frame([first]) + TestStreams.frame([second]))
-        #expect(bytes == TestStreams.frame([first]))
+        let (bytes, report) = try repair(StreamBytes.frame([first]) + StreamBytes.frame([second]))
+        #expect(bytes == StreamBytes.frame([first]))
         #expect(report.changes == [.droppedTrailingData(at: 13, byteCount: 15)])
     }
 
     @Test func brokenZstdEndsWhereDecodingStopped() throws {
         var generator = SeededGenerator(seed: 11)
         let chunks = (0..<30).map { _ in TestStreams.bytes(65_536, using: &generator) }
-        var compressed = TestStreams.zstd(TestStreams.frame(chunks), level: 1)
+        var compressed = TestStreams.zstd(StreamBytes.frame(chunks), level: 1)
         compressed.removeLast(100)
         let (bytes, report) = try repair(compressed)
         #expect(report.changes.count == 2)
@@ -72,13 +73,13 @@ import Testing
         }
         #expect(failure.reason == .truncatedFrame(inputLength: UInt64(compressed.count)))
         #expect(report.outputChunks > 0 && report.outputChunks < 30)
-        #expect(bytes == TestStreams.frame(Array(chunks.prefix(report.outputChunks))))
+        #expect(bytes == StreamBytes.frame(Array(chunks.prefix(report.outputChunks))))
     }
 
     @Test func truncatedChunkLongerThanTheBufferNeedsARewindableOutput() throws {
         // 2 MiB declared, 1.5 MiB present: written as read, then cut back.
         let body = [UInt8](repeating: 5, count: 3 << 19)
-        let stream = TestStreams.frame([first], terminator: false) + TestStreams.bigEndian(2 << 20) + body
+        let stream = StreamBytes.frame([first], terminator: false) + StreamBytes.bigEndian(2 << 20) + body
         #expect(throws: OutputError.cannotRewind) {
             _ = try StreamRepair.repair(TestStreams.input(stream), to: ByteArraySink(), keepPartial: false)
         }

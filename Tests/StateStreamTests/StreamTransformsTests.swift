@@ -1,4 +1,5 @@
 import StateStream
+import TestSupport
 import Testing
 
 /// Byte-for-byte round trips over random payloads and chunkings.
@@ -8,7 +9,7 @@ import Testing
     private func randomStream(seed: UInt64) -> (payload: [UInt8], stream: [UInt8]) {
         var generator = SeededGenerator(seed: seed)
         let payload = TestStreams.bytes(Int.random(in: 0...5000, using: &generator), using: &generator)
-        return (payload, TestStreams.frame(TestStreams.randomSplit(payload, using: &generator)))
+        return (payload, StreamBytes.frame(TestStreams.randomSplit(payload, using: &generator)))
     }
 
     @Test(arguments: seeds)
@@ -29,7 +30,7 @@ import Testing
         let sink = ByteArraySink()
         let analysis = try StreamTransforms.rechunk(TestStreams.input(stream), chunkSize: size, to: sink)
         #expect(analysis.isValid())
-        #expect(sink.bytes == TestStreams.frame(TestStreams.split(payload, size: size)))
+        #expect(sink.bytes == StreamBytes.frame(TestStreams.split(payload, size: size)))
     }
 
     @Test(arguments: seeds)
@@ -48,7 +49,7 @@ import Testing
     }
 
     @Test func copyKeepsTrailingDataExactly() throws {
-        let stream = TestStreams.frame([[1, 2, 3]]) + [7, 7]
+        let stream = StreamBytes.frame([[1, 2, 3]]) + [7, 7]
         let copy = ByteArraySink()
         let analysis = try StreamAnalysis.analyze(TestStreams.input(stream), computeDigest: false, copyingFramedBytesTo: copy)
         #expect(analysis.error == .trailingData(at: 11, byteCount: 2))
@@ -66,7 +67,7 @@ import Testing
     }
 
     @Test func payloadOfATruncatedChunkIsNeverWritten() throws {
-        let stream = Array(TestStreams.frame([[1, 2, 3], [4, 5, 6, 7]], terminator: false).dropLast(1))
+        let stream = Array(StreamBytes.frame([[1, 2, 3], [4, 5, 6, 7]], terminator: false).dropLast(1))
         let sink = ByteArraySink()
         let analysis = try StreamTransforms.extractPayload(of: TestStreams.input(stream), to: sink)
         #expect(sink.bytes == [1, 2, 3])

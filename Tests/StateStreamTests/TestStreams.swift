@@ -5,19 +5,6 @@ import SystemPackage
 
 /// Builds streams for tests, independently of the code under test.
 enum TestStreams {
-    /// `[be32 length][bytes]` per chunk, then the terminator if asked.
-    static func frame(_ chunks: [[UInt8]], terminator: Bool = true) -> [UInt8] {
-        var out: [UInt8] = []
-        for chunk in chunks {
-            out += bigEndian(UInt32(chunk.count)) + chunk
-        }
-        return terminator ? out + [0, 0, 0, 0] : out
-    }
-
-    static func bigEndian(_ value: UInt32) -> [UInt8] {
-        [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
-    }
-
     /// One zstd frame with a content checksum, made by libzstd.
     static func zstd(_ bytes: [UInt8], level: Int32 = 3) -> [UInt8] {
         let context = ZSTD_createCCtx()!

@@ -1,9 +1,10 @@
 import StateStream
+import TestSupport
 import Testing
 
 @Suite struct ZstdInputTests {
     let chunks: [[UInt8]] = [Array("alpha".utf8), Array(repeating: 0x41, count: 5000), Array("omega".utf8)]
-    var stream: [UInt8] { TestStreams.frame(chunks) }
+    var stream: [UInt8] { StreamBytes.frame(chunks) }
 
     private func problems(_ bytes: [UInt8], readSizes: @escaping (Int) -> Int = { _ in .max }) throws -> [StreamProblem] {
         try TestStreams.events(of: bytes, readSizes: readSizes).compactMap {
@@ -95,7 +96,7 @@ import Testing
         // Several blocks: output decoded before the failing checksum still reaches the reader.
         var generator = SeededGenerator(seed: 7)
         let big = (0..<40).map { _ in TestStreams.bytes(65_536, using: &generator) }
-        var compressed = TestStreams.zstd(TestStreams.frame(big), level: 1)
+        var compressed = TestStreams.zstd(StreamBytes.frame(big), level: 1)
         compressed[compressed.count - 1] ^= 0xFF
         var reader = StateStreamReader(input: try StateStreamInput(source: ByteArraySource(compressed)))
         let events = try TestStreams.record(&reader)

@@ -55,7 +55,7 @@ import Testing
         var frontEnd = FrontEnd(connection: connection)
         try frontEnd.initialize()
         let pipe = try frontEnd.startTransfer(.load)
-        let stream = MigrationStreamBytes.frame(payload, chunkSize: 65536)
+        let stream = StreamBytes.frame(payload, chunkSize: 65536)
         let sent = try StateTransfer.sendPayload(of: StateStreamInput(source: ByteArraySource(stream, maximumReadSize: 1000)), into: pipe, timeout: .seconds(5))
         #expect(sent.payloadBytes == UInt64(payload.count))
         #expect(sent.chunks == 5)
@@ -77,7 +77,7 @@ import Testing
         var other = FrontEnd(connection: second)
         try other.initialize()
         let pipe = try other.startTransfer(.load)
-        _ = try StateTransfer.sendPayload(of: StateStreamInput(source: ByteArraySource(MigrationStreamBytes.frame([1, 2, 3], chunkSize: 2))), into: pipe, timeout: .seconds(5))
+        _ = try StateTransfer.sendPayload(of: StateStreamInput(source: ByteArraySource(StreamBytes.frame([1, 2, 3], chunkSize: 2))), into: pipe, timeout: .seconds(5))
         #expect(try other.checkDeviceState() == 1)
     }
 
@@ -91,19 +91,5 @@ import Testing
             Issue.record("expected noDeviceState, got \(String(describing: error))")
             return
         }
-    }
-}
-
-/// Framing written by hand, independently of the library's writer.
-enum MigrationStreamBytes {
-    static func frame(_ payload: [UInt8], chunkSize: Int) -> [UInt8] {
-        var out: [UInt8] = []
-        var start = 0
-        while start < payload.count {
-            let chunk = payload[start..<min(payload.count, start + chunkSize)]
-            out += [UInt8(chunk.count >> 24 & 0xff), UInt8(chunk.count >> 16 & 0xff), UInt8(chunk.count >> 8 & 0xff), UInt8(chunk.count & 0xff)] + chunk
-            start += chunkSize
-        }
-        return out + [0, 0, 0, 0]
     }
 }

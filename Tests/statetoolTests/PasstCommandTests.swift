@@ -19,10 +19,7 @@ import Testing
 
     /// `chunks` framed into the stream file `name`.
     private func stream(_ name: String, chunks: [[UInt8]]) throws -> String {
-        let bytes: [UInt8] = chunks.flatMap { chunk -> [UInt8] in
-            [UInt8(chunk.count >> 24), UInt8(chunk.count >> 16 & 0xff), UInt8(chunk.count >> 8 & 0xff), UInt8(chunk.count & 0xff)] + chunk
-        } + [0, 0, 0, 0]
-        try Data(bytes).write(to: scratch.url(name))
+        try Data(StreamBytes.frame(chunks)).write(to: scratch.url(name))
         return scratch.path(name)
     }
 

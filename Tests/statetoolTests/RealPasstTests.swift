@@ -54,9 +54,7 @@ import Testing
 
     /// `stream` framed from `payload`.
     private func write(_ payload: [UInt8], to name: String) throws -> String {
-        let length = UInt32(payload.count)
-        let bytes = [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + payload + [0, 0, 0, 0]
-        try Data(bytes).write(to: URL(fileURLWithPath: path(name)))
+        try Data(StreamBytes.frame([payload])).write(to: URL(fileURLWithPath: path(name)))
         return path(name)
     }
 
