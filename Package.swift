@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "MigrationFile", targets: ["MigrationFile"]),
         .library(name: "VirtiofsdState", targets: ["VirtiofsdState"]),
         .library(name: "LibvirtSaveImage", targets: ["LibvirtSaveImage"]),
+        .library(name: "StatetoolKit", targets: ["StatetoolKit"]),
         // The fuzz targets' checks, for Fuzz/ (libFuzzer) and the corpus replay tests.
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .executable(name: "statetool", targets: ["statetool"]),
@@ -40,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // libzstd from the system (Debian: libzstd-dev), found through pkg-config.
@@ -124,6 +126,17 @@ let package = Package(
             name: "PasstState",
             dependencies: ["StateStream", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // What every command does: inputs told apart once, back-end payloads
+        // behind one protocol, outputs verified before they are put in place,
+        // results that are their own JSON. The CLI parses and renders; this decides.
+        .target(
+            name: "StatetoolKit",
+            dependencies: [
+                "SystemCalls", "StateStream", "VhostUser", "MigrationFile", "VirtiofsdState", "PasstState", "LibvirtSaveImage",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Fuzz targets: arbitrary bytes into each reader, invariants checked.
         .target(
             name: "FuzzTargets",
@@ -144,6 +157,7 @@ let package = Package(
                 "VirtiofsdState",
                 "PasstState",
                 "LibvirtSaveImage",
+                "StatetoolKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

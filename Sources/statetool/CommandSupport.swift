@@ -28,6 +28,8 @@ enum CommandSupport {
         switch error {
         case let failure as CommandFailure: return failure
         case let error as VhostUserError: return CommandFailure(error)
+        case OutputError.writeFailed(.brokenPipe), InputError.copyFailed(.writeFailed(.brokenPipe)):
+            return CommandFailure(.readerGone)
         case InputError.copyFailed(let output): return CommandFailure(.unreadable, "error: \(output)")
         case let error as OutputError: return CommandFailure(.unreadable, "error: \(error)")
         default: return CommandFailure(.unreadable, "\(file): error: \(error)")

@@ -96,7 +96,7 @@ struct Diff: ParsableCommand {
             for (file, analysis) in broken { CommandSupport.reportProblems(of: analysis, file: file) }
             throw CommandFailure(.unreadable)
         }
-        print(text)
+        try StandardOutput.print(text)
         if !identical { throw CommandFailure(.invalid) }
     }
 
@@ -125,11 +125,11 @@ struct Diff: ParsableCommand {
             throw CommandFailure(.unreadable, "\(passt) holds a passt state and \(other) does not: states of two back-ends cannot be compared")
         }
         if format.json {
-            print(try DiffJSON.semantic(differences, a: a, b: b, readings: (first.reading, second.reading)))
+            try StandardOutput.print(try DiffJSON.semantic(differences, a: a, b: b, readings: (first.reading, second.reading)))
         } else {
             var lines = ["\(a) and \(b): \(kind) states \(differences.isEmpty ? "are the same by meaning" : "differ: \(differences.count) \(differences.count == 1 ? "difference" : "differences")")"]
             lines += differences.map { "  \($0)" }
-            print(lines.joined(separator: "\n"))
+            try StandardOutput.print(lines.joined(separator: "\n"))
         }
         if !differences.isEmpty { throw CommandFailure(.invalid) }
     }

@@ -27,6 +27,9 @@ enum ExitStatus: Int32, Sendable, Comparable {
     /// The command line asks for something that cannot be done
     /// (swift-argument-parser's `validationFailure`).
     case usage = 64
+    /// The reader of standard output went away (`| head`): the command ends
+    /// quietly, as a program killed by SIGPIPE would show in a shell (128 + 13).
+    case readerGone = 141
 
     static func < (a: ExitStatus, b: ExitStatus) -> Bool { a.rawValue < b.rawValue }
 

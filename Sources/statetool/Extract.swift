@@ -117,7 +117,7 @@ struct Extract: ParsableCommand {
         if format.json {
             try StandardOutput.printJSON(report)
         } else if !report.lacksMagic {
-            StandardOutput.printReport(report.stateLines, dataOnStandardOutput: output == "-")
+            try StandardOutput.printReport(report.stateLines, dataOnStandardOutput: output == "-")
         }
         reading.report(survey.reading, file: file)
         report.reportProblems()

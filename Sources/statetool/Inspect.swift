@@ -67,22 +67,29 @@ struct Inspect: ParsableCommand {
         let output = StandardOutput()
         var listed = 0
         if chunks {
-            output.write(format.json ? "{\"chunkList\":[" : "chunk        offset      length\n")
+            try output.write(format.json ? "{\"chunkList\":[" : "chunk        offset      length\n")
         }
         let analysis: StreamAnalysis
         var decoder = VirtiofsdStateDecoder()
         var passt = PasstStateDecoder()
+        // The chunk list is written while the stream is read; a write that fails
+        // stops the listing and fails the command once the reading is done.
+        var listingFailure: CommandFailure?
         do {
             analysis = try StreamAnalysis.analyze(
                 path: file, options: reading, computeDigest: true, showProgress: !chunks,
                 onChunk: { chunk in
-                    guard chunks else { return }
-                    if format.json {
-                        output.write("\(listed == 0 ? "" : ","){\"index\":\(chunk.index),\"offset\":\(chunk.offset),\"length\":\(chunk.length)}")
-                    } else {
-                        output.write(
-                            Format.padded(chunk.index, to: 5) + Format.padded(chunk.offset, to: 14)
-                                + Format.padded(chunk.length, to: 12) + "\n")
+                    guard chunks, listingFailure == nil else { return }
+                    do throws(CommandFailure) {
+                        if format.json {
+                            try output.write("\(listed == 0 ? "" : ","){\"index\":\(chunk.index),\"offset\":\(chunk.offset),\"length\":\(chunk.length)}")
+                        } else {
+                            try output.write(
+                                Format.padded(chunk.index, to: 5) + Format.padded(chunk.offset, to: 14)
+                                    + Format.padded(chunk.length, to: 12) + "\n")
+                        }
+                    } catch {
+                        listingFailure = error
                     }
                     listed += 1
                 },
@@ -91,9 +98,10 @@ struct Inspect: ParsableCommand {
                     passt.feed($0)
                 })
         } catch {
-            output.flush()
+            try output.flush()
             throw CommandSupport.fail(error, file: file)
         }
+        if let listingFailure { throw listingFailure }
         var report = InspectReport(file: file, analysis: analysis, strict: reading.strict)
         if analysis.error == nil {
             report.virtiofsd = VirtiofsdReport.recognize(&decoder)
@@ -103,17 +111,17 @@ struct Inspect: ParsableCommand {
             var object = try report.jsonData()
             if chunks {
                 object.removeFirst()
-                output.write("],")
+                try output.write("],")
             }
-            output.write(object)
-            output.write("\n")
+            try output.write(object)
+            try output.write("\n")
         } else {
-            if chunks { output.write("\n") }
-            output.write(report.text)
-            if decode, case .success(let state)? = report.virtiofsd { output.write(state.listing) }
-            if decode, case .success(let state)? = report.passt { output.write(state.listing) }
+            if chunks { try output.write("\n") }
+            try output.write(report.text)
+            if decode, case .success(let state)? = report.virtiofsd { try output.write(state.listing) }
+            if decode, case .success(let state)? = report.passt { try output.write(state.listing) }
         }
-        output.flush()
+        try output.flush()
         if !report.valid { throw CommandFailure(.invalid) }
     }
 }

@@ -34,7 +34,7 @@ struct LibvirtXML: ParsableCommand {
             text = saveImage.domainXML
         }
         let output = StandardOutput()
-        output.write(text.hasSuffix("\n") ? text : text + "\n")
-        output.flush()
+        try output.write(text.hasSuffix("\n") ? text : text + "\n")
+        try output.flush()
     }
 }

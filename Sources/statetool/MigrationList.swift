@@ -63,12 +63,12 @@ struct MigrationList: ParsableCommand {
         let report = MigrationReport(file: file, input: input, survey: survey)
         let output = StandardOutput()
         if format.json {
-            output.write(try JSONEncoder.statetool.encode(report))
-            output.write("\n")
+            try output.write(try JSONEncoder.statetool.encode(report))
+            try output.write("\n")
         } else {
-            output.write(report.summaryLines + (report.lacksMagic ? "" : report.sectionTable + report.trailerLines + report.stateLines))
+            try output.write(report.summaryLines + (report.lacksMagic ? "" : report.sectionTable + report.trailerLines + report.stateLines))
         }
-        output.flush()
+        try output.flush()
         report.reportProblems()
         if !report.valid { throw CommandFailure(.invalid) }
     }

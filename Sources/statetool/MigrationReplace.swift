@@ -90,7 +90,7 @@ struct MigrationReplace: ParsableCommand {
         if format.json {
             try StandardOutput.printJSON(report)
         } else {
-            StandardOutput.printReport(
+            try StandardOutput.printReport(
                 MigrationRewrite.describe(result.summary, file: file, checked: result.check != nil), dataOnStandardOutput: output.output == "-")
         }
     }

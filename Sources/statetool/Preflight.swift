@@ -65,12 +65,12 @@ struct Preflight: ParsableCommand {
         }
         let output = StandardOutput()
         if format.json {
-            output.write(try JSONEncoder.statetool.encode(PreflightJSON(file: file, loaded: loaded, sharedDirectory: sharedDirectory, report: report)))
-            output.write("\n")
+            try output.write(try JSONEncoder.statetool.encode(PreflightJSON(file: file, loaded: loaded, sharedDirectory: sharedDirectory, report: report)))
+            try output.write("\n")
         } else {
-            output.write(Self.describe(report, state: loaded.state, origin: loaded.originDescription, file: file, sharedDirectory: sharedDirectory, all: all))
+            try output.write(Self.describe(report, state: loaded.state, origin: loaded.originDescription, file: file, sharedDirectory: sharedDirectory, all: all))
         }
-        output.flush()
+        try output.flush()
         if !report.isClean { throw CommandFailure(.invalid) }
     }
 

@@ -51,7 +51,7 @@ struct Repair: ParsableCommand {
             throw CommandSupport.fail(error, file: stream)
         }
         let text = format.json ? try RepairReportJSON(input: stream, output: output.output, report: report).encoded() : describe(report)
-        if output.output == "-" { StandardError.write(text) } else { print(text) }
+        if output.output == "-" { StandardError.write(text) } else { try StandardOutput.print(text) }
     }
 
     private func describe(_ report: StreamRepair.Report) -> String {

@@ -227,7 +227,7 @@ struct Retarget: ParsableCommand {
         if format.json {
             try StandardOutput.printJSON(RetargetJSON(command: self, outcome: outcome))
         } else {
-            StandardOutput.printReport(describe(outcome), dataOnStandardOutput: output.output == "-")
+            try StandardOutput.printReport(describe(outcome), dataOnStandardOutput: output.output == "-")
         }
     }
 

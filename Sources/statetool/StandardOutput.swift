@@ -1,46 +1,77 @@
 import FoundationEssentials
+import StateStream
 import SystemPackage
 
 /// Buffered writes to standard output, flushed in large blocks.
+///
+/// A write that fails is the command's failure: standard output full, closed or
+/// failing (`/dev/full`: `ENOSPC`) is exit status 2 with a message on standard
+/// error; a reader that went away (`| head`: `EPIPE`) ends the command quietly
+/// with status 141 (``ExitStatus/readerGone``). Nothing is dropped silently.
 final class StandardOutput {
     private var pending: [UInt8] = []
     private let blockSize = 64 * 1024
 
-    func write(_ text: String) {
+    func write(_ text: String) throws(CommandFailure) {
         pending.append(contentsOf: text.utf8)
-        if pending.count >= blockSize { flush() }
+        if pending.count >= blockSize { try flush() }
     }
 
-    func write(_ data: Data) {
+    func write(_ data: Data) throws(CommandFailure) {
         pending.append(contentsOf: data)
-        if pending.count >= blockSize { flush() }
+        if pending.count >= blockSize { try flush() }
     }
 
-    func flush() {
+    func flush() throws(CommandFailure) {
         guard !pending.isEmpty else { return }
-        _ = try? FileDescriptor.standardOutput.writeAll(pending)
-        pending.removeAll(keepingCapacity: true)
+        defer { pending.removeAll(keepingCapacity: true) }
+        do {
+            _ = try FileDescriptor.standardOutput.writeAll(pending)
+        } catch {
+            throw CommandFailure.writingStandardOutput(error)
+        }
     }
 }
 
 extension StandardOutput {
+    /// Writes `text` and a newline to standard output at once.
+    static func print(_ text: String) throws(CommandFailure) {
+        let output = StandardOutput()
+        try output.write(text)
+        try output.write("\n")
+        try output.flush()
+    }
+
     /// Prints `value` as one JSON object and a newline.
     static func printJSON(_ value: some Encodable) throws {
         let output = StandardOutput()
-        output.write(try JSONEncoder.statetool.encode(value))
-        output.write("\n")
-        output.flush()
+        try output.write(try JSONEncoder.statetool.encode(value))
+        try output.write("\n")
+        try output.flush()
     }
 
     /// Prints the lines of a report where the command's data does not go: on
     /// standard error when the data goes to standard output, else here.
-    static func printReport(_ text: String, dataOnStandardOutput: Bool) {
+    static func printReport(_ text: String, dataOnStandardOutput: Bool) throws(CommandFailure) {
         if dataOnStandardOutput {
             text.split(separator: "\n").forEach { StandardError.write(String($0)) }
         } else {
             let output = StandardOutput()
-            output.write(text)
-            output.flush()
+            try output.write(text)
+            try output.flush()
+        }
+    }
+}
+
+extension CommandFailure {
+    /// The failure for an error writing standard output: quiet, status 141, when
+    /// its reader went away; a message and status 2 otherwise.
+    static func writingStandardOutput(_ error: any Error) -> CommandFailure {
+        switch error {
+        case let errno as Errno where errno == .brokenPipe: return CommandFailure(.readerGone)
+        case OutputError.writeFailed(.brokenPipe): return CommandFailure(.readerGone)
+        case let errno as Errno: return CommandFailure(.unreadable, "statetool: error: cannot write standard output: \(errno)")
+        default: return CommandFailure(.unreadable, "statetool: error: cannot write standard output: \(error)")
         }
     }
 }

@@ -17,10 +17,20 @@ struct Statetool: ParsableCommand {
             retarget, libvirt).
 
             EXIT STATUS
-              0   the stream is valid
-              1   the stream is invalid (an error; with --strict, a warning too)
-              2   an input could not be read, or an output written
-              64  the command line is wrong
+              0    the stream is valid; the back-end accepted the state
+              1    the stream is invalid (an error; with --strict, a warning too), the inputs \
+            differ, the state would fail, the command refused its input
+              2    an input could not be read, or an output written (standard output or \
+            standard error full or failing included)
+              3    the back-end rejected the state (CHECK_DEVICE_STATE non-zero)
+              4    cannot connect to the back-end
+              5    the back-end lacks device-state support
+              6    SET_DEVICE_STATE_FD was refused
+              7    the back-end hung up
+              8    the back-end said nothing for the whole timeout
+              9    the back-end broke the protocol
+              64   the command line is wrong
+              141  the reader of standard output went away (| head): the command ends quietly
             diff follows cmp: 0 same, 1 different, 2 trouble.
 
             Commands that write take -o FILE (default: standard output, never a terminal). A file \
@@ -35,21 +45,41 @@ struct Statetool: ParsableCommand {
         ]
     )
 
-    /// A reader that goes away is a write error (EPIPE) with a message, not a
-    /// silent death by SIGPIPE.
+    /// Runs the command the arguments name and exits with its status.
     ///
-    /// A ``CommandFailure`` prints what it has to say and exits with its
-    /// status; anything else is swift-argument-parser's to report.
+    /// A reader that goes away is a write error (EPIPE), not a silent death by
+    /// SIGPIPE: the command ends quietly with status 141. A ``CommandFailure``
+    /// prints what it has to say and exits with its status; help, version and
+    /// usage errors are swift-argument-parser's, written here so that a failing
+    /// standard output is reported like any other. A write to standard error that
+    /// failed turns a success into status 2.
     static func main() {
         Signals.ignore(.brokenPipe)
+        var status: Int32
         do {
             var command = try parseAsRoot()
             try command.run()
+            status = ExitStatus.success.rawValue
         } catch let failure as CommandFailure {
             failure.printMessages()
-            Signals.exit(failure.status.rawValue)
+            status = failure.status.rawValue
         } catch {
-            exit(withError: error)
+            status = exitCode(for: error).rawValue
+            let message = fullMessage(for: error)
+            if status == ExitStatus.success.rawValue {
+                do {
+                    if !message.isEmpty { try StandardOutput.print(message) }
+                } catch {
+                    error.printMessages()
+                    status = error.status.rawValue
+                }
+            } else if !message.isEmpty {
+                StandardError.write(message)
+            }
         }
+        if status == ExitStatus.success.rawValue, StandardError.hasFailed {
+            status = ExitStatus.unreadable.rawValue
+        }
+        Signals.exit(status)
     }
 }

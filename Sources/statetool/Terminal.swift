@@ -1,13 +1,32 @@
 import StateStream
+import Synchronization
 import SystemCalls
 import SystemPackage
 
 /// Standard error, for messages and progress: data goes to standard output.
+///
+/// A write that fails cannot be reported where messages go; it is remembered
+/// instead, and the command then exits with status 2 however it ended
+/// (``Statetool/main()`` asks ``hasFailed``).
 enum StandardError {
+    private static let failed = Atomic<Bool>(false)
+
     /// Writes `line` and a newline to standard error.
     static func write(_ line: String) {
-        _ = try? FileDescriptor.standardError.writeAll((line + "\n").utf8)
+        writeRaw(line + "\n")
     }
+
+    /// Writes `text` as it is (progress lines rewrite themselves with `\r`).
+    static func writeRaw(_ text: String) {
+        do {
+            _ = try FileDescriptor.standardError.writeAll(text.utf8)
+        } catch {
+            failed.store(true, ordering: .relaxed)
+        }
+    }
+
+    /// Whether a write to standard error has failed.
+    static var hasFailed: Bool { failed.load(ordering: .relaxed) }
 
     /// Whether standard error is a terminal.
     static var isTerminal: Bool { Files.isTerminal(.standardError) }
@@ -43,14 +62,14 @@ struct ProgressLine {
         shown = true
         var text = "\r\u{1B}[K\(Format.bytes(bytes)) read, \(Format.rate(bytes, now - started))"
         if let total, total > 0 { text += ", \(min(100, bytes * 100 / total))%" }
-        _ = try? FileDescriptor.standardError.writeAll(text.utf8)
+        StandardError.writeRaw(text)
     }
 
     /// Removes the line, if it is shown.
     mutating func clear() {
         guard shown else { return }
         shown = false
-        _ = try? FileDescriptor.standardError.writeAll("\r\u{1B}[K".utf8)
+        StandardError.writeRaw("\r\u{1B}[K")
     }
 }
 

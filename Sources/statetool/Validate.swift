@@ -47,7 +47,12 @@ struct Validate: ParsableCommand {
         CommandSupport.reportProblems(of: analysis, file: file)
         guard analysis.isValid(strict: reading.strict) else { return .invalid }
         if verbose {
-            print("\(file): valid: \(analysis.chunkCount) chunks, \(analysis.payloadBytes) payload bytes, \(analysis.compression.rawValue)")
+            do {
+                try StandardOutput.print("\(file): valid: \(analysis.chunkCount) chunks, \(analysis.payloadBytes) payload bytes, \(analysis.compression.rawValue)")
+            } catch {
+                error.printMessages()
+                return error.status
+            }
         }
         return .success
     }

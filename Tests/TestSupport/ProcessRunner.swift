@@ -15,9 +15,12 @@ public enum ProcessRunner {
 
     /// Runs `executable` to its end in `directory`, feeding `stdin` through a
     /// pipe when given (nothing otherwise). Its output goes to files, not
-    /// pipes, so a program that writes much never waits on the test.
+    /// pipes, so a program that writes much never waits on the test; standard
+    /// output goes to `standardOutput` instead when it is given (`/dev/full`,
+    /// the writing end of a pipe), and the result's is then empty.
     public static func run(
-        _ executable: String, _ arguments: [String], stdin: Data? = nil, in directory: URL = Repository.root
+        _ executable: String, _ arguments: [String], stdin: Data? = nil, in directory: URL = Repository.root,
+        standardOutput: FileHandle? = nil
     ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -29,7 +32,7 @@ public enum ProcessRunner {
         let out = scratch.appendingPathComponent("stdout"), err = scratch.appendingPathComponent("stderr")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardOutput = try standardOutput ?? FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         let input = Pipe()
         process.standardInput = stdin == nil ? FileHandle.nullDevice : input

@@ -32,8 +32,10 @@ struct StatetoolRunner {
 
     /// Runs `statetool arguments`, feeding `stdin` through a pipe when given, in
     /// `directory` (the package directory by default).
-    static func run(_ arguments: [String], stdin: Data? = nil, in directory: URL = packageDirectory) throws -> Result {
-        let result = try ProcessRunner.run(executable.path, arguments, stdin: stdin, in: directory)
+    static func run(
+        _ arguments: [String], stdin: Data? = nil, in directory: URL = packageDirectory, standardOutput: FileHandle? = nil
+    ) throws -> Result {
+        let result = try ProcessRunner.run(executable.path, arguments, stdin: stdin, in: directory, standardOutput: standardOutput)
         return Result(status: result.status, stdout: result.stdout, stderr: result.stderr, stdoutBytes: result.stdoutBytes)
     }
 }
