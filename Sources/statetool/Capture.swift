@@ -44,7 +44,7 @@ struct Capture: ParsableCommand {
             throw CommandSupport.fail(error, file: connection.socket)
         }
         let elapsed = ContinuousClock.now - started
-        StandardError.write("captured \(received.payloadBytes) payload bytes in \(received.chunks) chunks in \(Format.seconds(elapsed)) (\(Format.rate(received.payloadBytes, elapsed)))")
+        StandardError.write("captured \(received.payloadBytes) payload bytes in \(received.chunks) chunks in \(TextFormat.seconds(elapsed)) (\(TextFormat.rate(received.payloadBytes, elapsed)))")
         guard verdict == 0 else {
             StandardError.write("the back-end reported a failed save (CHECK_DEVICE_STATE \(verdict)): no output written")
             throw CommandFailure(.stateRejected)

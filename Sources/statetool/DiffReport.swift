@@ -13,14 +13,14 @@ enum HexView {
         var offset = comparison.contextOffset
         for line in stride(from: 0, to: comparison.contextBefore.count, by: width) {
             let bytes = comparison.contextBefore[line..<min(line + width, comparison.contextBefore.count)]
-            rows.append("  =" + Format.padded(offset, to: 12) + "  " + hex(bytes))
+            rows.append("  =" + TextFormat.padded(offset, to: 12) + "  " + hex(bytes))
             offset += UInt64(bytes.count)
         }
         let a = comparison.contextA, b = comparison.contextB
         for line in stride(from: 0, to: max(a.count, b.count), by: width) {
             let rowA = a.dropFirst(line).prefix(width), rowB = b.dropFirst(line).prefix(width)
-            rows.append("  a" + Format.padded(offset, to: 12) + "  " + hex(rowA))
-            rows.append("  b" + Format.padded(offset, to: 12) + "  " + hex(rowB))
+            rows.append("  a" + TextFormat.padded(offset, to: 12) + "  " + hex(rowA))
+            rows.append("  b" + TextFormat.padded(offset, to: 12) + "  " + hex(rowB))
             let marks = (0..<max(rowA.count, rowB.count)).map { index in
                 index < rowA.count && index < rowB.count && rowA[rowA.startIndex + index] == rowB[rowB.startIndex + index] ? "  " : "^^"
             }

@@ -1,7 +1,7 @@
+import FoundationEssentials
 import ArgumentParser
-import PasstState
 import StateStream
-import VirtiofsdState
+import StatetoolKit
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -70,8 +70,7 @@ struct Inspect: ParsableCommand {
             try output.write(format.json ? "{\"chunkList\":[" : "chunk        offset      length\n")
         }
         let analysis: StreamAnalysis
-        var decoder = VirtiofsdStateDecoder()
-        var passt = PasstStateDecoder()
+        var recognition = PayloadRecognition()
         // The chunk list is written while the stream is read; a write that fails
         // stops the listing and fails the command once the reading is done.
         var listingFailure: CommandFailure?
@@ -85,30 +84,24 @@ struct Inspect: ParsableCommand {
                             try output.write("\(listed == 0 ? "" : ","){\"index\":\(chunk.index),\"offset\":\(chunk.offset),\"length\":\(chunk.length)}")
                         } else {
                             try output.write(
-                                Format.padded(chunk.index, to: 5) + Format.padded(chunk.offset, to: 14)
-                                    + Format.padded(chunk.length, to: 12) + "\n")
+                                TextFormat.padded(chunk.index, to: 5) + TextFormat.padded(chunk.offset, to: 14)
+                                    + TextFormat.padded(chunk.length, to: 12) + "\n")
                         }
                     } catch {
                         listingFailure = error
                     }
                     listed += 1
                 },
-                onPayload: {
-                    decoder.feed($0)
-                    passt.feed($0)
-                })
+                onPayload: { recognition.feed($0) })
         } catch {
             try output.flush()
             throw CommandSupport.fail(error, file: file)
         }
         if let listingFailure { throw listingFailure }
-        var report = InspectReport(file: file, analysis: analysis, strict: reading.strict)
-        if analysis.error == nil {
-            report.virtiofsd = VirtiofsdReport.recognize(&decoder)
-            report.passt = PasstReport.recognize(&passt)
-        }
+        var report = StreamInspection(file: file, analysis: analysis, strict: reading.strict)
+        if analysis.error == nil { report.payload = recognition.finish() }
         if format.json {
-            var object = try report.jsonData()
+            var object = try JSONEncoder.statetool.encode(report)
             if chunks {
                 object.removeFirst()
                 try output.write("],")
@@ -118,8 +111,7 @@ struct Inspect: ParsableCommand {
         } else {
             if chunks { try output.write("\n") }
             try output.write(report.text)
-            if decode, case .success(let state)? = report.virtiofsd { try output.write(state.listing) }
-            if decode, case .success(let state)? = report.passt { try output.write(state.listing) }
+            if decode, case .success(let state)? = report.payload?.result { try output.write(state.listing) }
         }
         try output.flush()
         if !report.valid { throw CommandFailure(.invalid) }

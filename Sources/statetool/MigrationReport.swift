@@ -64,10 +64,10 @@ struct MigrationReport: Encodable {
         for section in survey.sections {
             let identity = section.identity
             let type = section.firstType == .sectionFull ? "FULL " : "START"
-            var row = Format.padded(identity.id, to: 7) + "  " + type + "  " + Format.padded(identity.name, to: 36)
-            row += Format.padded(identity.instanceID, to: 10) + Format.padded(identity.version, to: 9)
-            row += Format.padded(section.offset, to: 14) + Format.padded(section.byteCount, to: 14)
-            row += Format.padded(section.recordCount, to: 9)
+            var row = TextFormat.padded(identity.id, to: 7) + "  " + type + "  " + TextFormat.padded(identity.name, to: 36)
+            row += TextFormat.padded(identity.instanceID, to: 10) + TextFormat.padded(identity.version, to: 9)
+            row += TextFormat.padded(section.offset, to: 14) + TextFormat.padded(section.byteCount, to: 14)
+            row += TextFormat.padded(section.recordCount, to: 9)
             text += row + (section.holdsBackEndState ? "  back-end state" : "") + "\n"
         }
         return text
@@ -144,7 +144,7 @@ struct MigrationReport: Encodable {
         let chunks: Int
         let payloadBytes: UInt64
         let valid: Bool
-        let problems: [ProblemJSON]
+        let problems: [FindingRecord]
         let output: Nullable<String>
     }
 
@@ -176,7 +176,7 @@ struct MigrationReport: Encodable {
                 headerOffset: state.location.headerOffset, streamOffset: state.location.streamOffset,
                 streamLength: Nullable(state.length), describedLength: Nullable(state.describedLength),
                 chunks: state.chunkCount, payloadBytes: state.payloadBytes, valid: state.isComplete,
-                problems: state.problems.map { ProblemJSON($0) },
+                problems: state.problems.map { FindingRecord($0) },
                 output: Nullable(outputs[state.location.section.id]))
         }, forKey: .backEndStates)
         try container.encode(Nullable(survey.endOfFileOffset), forKey: .endOfFileOffset)
@@ -184,7 +184,7 @@ struct MigrationReport: Encodable {
             Description(offset: record.offset, byteCount: record.byteCount, devices: survey.description?.devices.count ?? 0)
         }), forKey: .description)
         try container.encode(Nullable(survey.reading.map(ReadingJSON.init)), forKey: .reading)
-        try container.encode(survey.problems.map { ProblemJSON($0) }, forKey: .problems)
+        try container.encode(survey.problems.map { FindingRecord($0) }, forKey: .problems)
     }
 }
 

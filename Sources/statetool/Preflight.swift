@@ -96,7 +96,7 @@ struct Preflight: ParsableCommand {
             text += "failing inodes:\n"
             let shown = all ? report.failingInodes[...] : report.failingInodes.prefix(20)
             for failure in shown {
-                text += Format.padded(failure.id, to: 10) + "  \(failure.path): \(failure.reason)\n"
+                text += TextFormat.padded(failure.id, to: 10) + "  \(failure.path): \(failure.reason)\n"
             }
             if shown.count < report.failingInodes.count {
                 text += "  ... and \(report.failingInodes.count - shown.count) more (--all lists them)\n"
@@ -105,7 +105,7 @@ struct Preflight: ParsableCommand {
         if !report.failingHandles.isEmpty {
             text += "failing handles:\n"
             for handle in report.failingHandles {
-                text += Format.padded(handle.id, to: 10) + "  on inode \(handle.inode) \(handle.path), \(OpenFlags.describe(handle.flags))\n"
+                text += TextFormat.padded(handle.id, to: 10) + "  on inode \(handle.inode) \(handle.path), \(OpenFlags.describe(handle.flags))\n"
             }
         }
         return text

@@ -70,7 +70,7 @@ struct Repair: ParsableCommand {
 private struct RepairReportJSON: Encodable {
     let input: String
     let output: String
-    let changes: [ProblemJSON]
+    let changes: [FindingRecord]
     let outputChunks: Int
     let outputPayloadBytes: UInt64
     let outputBytes: UInt64
@@ -79,7 +79,7 @@ private struct RepairReportJSON: Encodable {
     init(input: String, output: String, report: StreamRepair.Report) {
         self.input = input
         self.output = output
-        changes = report.changes.map { ProblemJSON($0, droppedBytes: $0.droppedBytes) }
+        changes = report.changes.map { FindingRecord($0, droppedBytes: $0.droppedBytes) }
         outputChunks = report.outputChunks
         outputPayloadBytes = report.outputPayloadBytes
         outputBytes = report.outputFramedBytes

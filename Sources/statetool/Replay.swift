@@ -118,10 +118,10 @@ struct Replay: ParsableCommand {
                 checkDeviceState: outcome.verdict, accepted: outcome.verdict == 0)
             try StandardOutput.printJSON(report)
         } else {
-            try StandardOutput.print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(Format.seconds(outcome.transferTime)) (\(Format.rate(sent.payloadBytes, outcome.transferTime)))")
+            try StandardOutput.print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(TextFormat.seconds(outcome.transferTime)) (\(TextFormat.rate(sent.payloadBytes, outcome.transferTime)))")
             try StandardOutput.print(outcome.verdict == 0
-                  ? "the back-end accepted the state (CHECK_DEVICE_STATE 0) after \(Format.seconds(outcome.checkTime))"
-                  : "the back-end rejected the state (CHECK_DEVICE_STATE \(outcome.verdict)) after \(Format.seconds(outcome.checkTime))")
+                  ? "the back-end accepted the state (CHECK_DEVICE_STATE 0) after \(TextFormat.seconds(outcome.checkTime))"
+                  : "the back-end rejected the state (CHECK_DEVICE_STATE \(outcome.verdict)) after \(TextFormat.seconds(outcome.checkTime))")
         }
     }
 

@@ -85,16 +85,3 @@ extension JSONEncoder {
     }
 }
 
-/// An optional that JSON shows as `null` when absent, instead of leaving the key out.
-struct Nullable<Wrapped: Encodable>: Encodable {
-    let value: Wrapped?
-
-    init(_ value: Wrapped?) {
-        self.value = value
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        if let value { try container.encode(value) } else { try container.encodeNil() }
-    }
-}

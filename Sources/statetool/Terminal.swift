@@ -60,7 +60,7 @@ struct ProgressLine {
         guard now - started > .seconds(1), lastShown.map({ now - $0 > .milliseconds(250) }) ?? true else { return }
         lastShown = now
         shown = true
-        var text = "\r\u{1B}[K\(Format.bytes(bytes)) read, \(Format.rate(bytes, now - started))"
+        var text = "\r\u{1B}[K\(TextFormat.bytes(bytes)) read, \(TextFormat.rate(bytes, now - started))"
         if let total, total > 0 { text += ", \(min(100, bytes * 100 / total))%" }
         StandardError.writeRaw(text)
     }
@@ -73,47 +73,4 @@ struct ProgressLine {
     }
 }
 
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
 
-/// Text formatting for people.
-enum Format {
-    /// `bytes` per `elapsed`, as `1.2 GiB/s`.
-    static func rate(_ bytes: UInt64, _ elapsed: Duration) -> String {
-        "\(Format.bytes(UInt64(Double(bytes) / max(elapsed.seconds, 1e-6))))/s"
-    }
-
-    /// `elapsed` as `0.123 s`.
-    static func seconds(_ elapsed: Duration) -> String {
-        let milliseconds = Int64((elapsed.seconds * 1000).rounded())
-        let fraction = String(milliseconds % 1000)
-        return "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction) s"
-    }
-
-    /// `text` followed by spaces up to `width` characters.
-    static func padded(_ text: String, to width: Int) -> String {
-        text + String(repeating: " ", count: max(0, width - text.count))
-    }
-
-    /// `value` right-aligned in `width` characters.
-    static func padded(_ value: some BinaryInteger, to width: Int) -> String {
-        let text = String(value)
-        return String(repeating: " ", count: max(0, width - text.count)) + text
-    }
-
-    /// `238452` as `232.9 KiB`; below 1 KiB, as `512 B`.
-    static func bytes(_ count: UInt64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(count)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        if unit == 0 { return "\(count) B" }
-        let tenths = Int((value * 10).rounded())
-        return "\(tenths / 10).\(tenths % 10) \(units[unit])"
-    }
-}

@@ -1,27 +1,32 @@
-import PasstState
 import StateStream
 
 /// What statetool shows of a passt payload: a summary, and with --decode
 /// every flow; as text or as the `passt` JSON object.
-struct PasstReport: Encodable {
-    let state: PasstState
+public struct PasstReport: DecodedBackEndState {
+    /// The decoded state.
+    public let state: PasstState
+
+    /// The report of `state`.
+    public init(state: PasstState) {
+        self.state = state
+    }
 
     /// The state `decoder` decoded from a whole payload: `nil` if the payload
     /// does not begin with passt's magic, the decoding error if it does but
     /// is not a state passt can load.
-    static func recognize(_ decoder: inout PasstStateDecoder) -> Result<PasstReport, PasstDecodingError>? {
+    public static func recognize(_ decoder: inout PasstStateDecoder) -> Result<PasstReport, PasstDecodingError>? {
         guard decoder.beginsLikeState else { return nil }
         return Result { () throws(PasstDecodingError) in PasstReport(state: try decoder.finish()) }
     }
 
     /// passt's name for an interface (`PIF_NONE`, `PIF_HOST`, `PIF_TAP`, `PIF_SPLICE`).
-    static func interfaceName(_ pif: UInt8) -> String {
+    public static func interfaceName(_ pif: UInt8) -> String {
         let names = ["none", "host", "tap", "splice"]
         return names.indices.contains(Int(pif)) ? names[Int(pif)] : "pif \(pif)"
     }
 
     /// The summary lines, label and value.
-    var summary: [(String, String)] {
+    public var summary: [(label: String, value: String)] {
         let addresses = state.addresses
         let flows = state.flows.count
         return [
@@ -31,7 +36,7 @@ struct PasstReport: Encodable {
     }
 
     /// Every flow, a few lines each.
-    var listing: String {
+    public var listing: String {
         var text = "flows\n"
         if state.flows.isEmpty { text += "  none\n" }
         for (index, flow) in state.flows.enumerated() {
@@ -45,6 +50,12 @@ struct PasstReport: Encodable {
             text += "      queues: send \(socket.sendQueue.length) bytes (\(socket.notSent) not sent), receive \(socket.receiveQueue.length) bytes\n"
         }
         return text
+    }
+
+    /// The differences by meaning to `other`, a passt state too.
+    public func differences(to other: any DecodedBackEndState) -> [StateDifference]? {
+        guard let other = other as? PasstReport else { return nil }
+        return state.differences(to: other.state)
     }
 
     // MARK: JSON
@@ -112,7 +123,8 @@ struct PasstReport: Encodable {
         case version, compatVersion, addresses, flows
     }
 
-    func encode(to encoder: any Encoder) throws {
+    /// Encodes the `passt` object of `inspect --json`.
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(state.version, forKey: .version)
         try container.encode(state.compatVersion, forKey: .compatVersion)
@@ -142,5 +154,33 @@ struct PasstReport: Encodable {
                 receiveWindowScale: socket.receiveWindowScale, tcpOptions: socket.tcpOptions, notSent: socket.notSent,
                 sendQueue: queue(socket.sendQueue), receiveQueue: queue(socket.receiveQueue))
         }, forKey: .flows)
+    }
+}
+
+/// passt's payload: its 8-byte magic, then layout version 2 (passt from
+/// 2025-03 on): the addresses it observed and its TCP flows.
+public struct PasstBackEnd: BackEndFormat {
+    /// A passt format.
+    public init() {}
+
+    /// `passt`.
+    public var name: String { "passt" }
+
+    /// A decoder that hashes queue bytes as they stream by and keeps the flows.
+    public func makeDecoder() -> any BackEndPayloadDecoder { Decoder() }
+
+    /// Whether `bytes` begin with passt's magic.
+    public func isBarePayload(_ bytes: [UInt8]) -> Bool { bytes.starts(with: PasstFormat.magic) }
+
+    private struct Decoder: BackEndPayloadDecoder {
+        var decoder = PasstStateDecoder()
+
+        mutating func feed(_ bytes: ArraySlice<UInt8>) { decoder.feed(bytes) }
+
+        mutating func finish() -> Result<any DecodedBackEndState, BackEndDecodingFailure>? {
+            PasstReport.recognize(&decoder).map { result in
+                result.map { $0 as any DecodedBackEndState }.mapError { BackEndDecodingFailure($0) }
+            }
+        }
     }
 }

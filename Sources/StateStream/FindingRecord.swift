@@ -1,5 +1,3 @@
-import StateStream
-
 /// A finding (a problem, an inconsistency, a decoding error, a repair's
 /// change) as every command's `--json` shows it: `{kind, severity, offset,
 /// offsetIsCompressed, message}`, where `offsetIsCompressed` says that the
@@ -7,16 +5,24 @@ import StateStream
 /// file. An offset that counts something else is named by its key instead:
 /// `payloadOffset` (bytes of a back-end's payload) or `outputOffset`. What a
 /// kind of finding adds (an inode `id`, `droppedBytes`) follows.
-struct ProblemJSON: Encodable {
-    let kind: String
-    let severity: Severity
-    let offset: UInt64
-    let offsetBase: OffsetBase
-    let message: String
-    var id: UInt64?
-    var droppedBytes: UInt64?
+public struct FindingRecord: Encodable, Sendable {
+    /// The finding's stable kebab-case kind.
+    public let kind: String
+    /// How bad it is.
+    public let severity: Severity
+    /// Where it is, counted in ``offsetBase``.
+    public let offset: UInt64
+    /// What ``offset`` counts; it names the JSON key the offset goes under.
+    public let offsetBase: OffsetBase
+    /// What is wrong, without the offset.
+    public let message: String
+    /// The id of the inode or handle the finding is about, for kinds that have one.
+    public var id: UInt64?
+    /// The bytes a repair dropped, for its changes.
+    public var droppedBytes: UInt64?
 
-    init(_ finding: some Finding, id: UInt64? = nil, droppedBytes: UInt64? = nil) {
+    /// The record of `finding`, with what its kind adds.
+    public init(_ finding: some Finding, id: UInt64? = nil, droppedBytes: UInt64? = nil) {
         kind = finding.kind.rawValue
         severity = finding.severity
         offset = finding.offset
@@ -30,7 +36,8 @@ struct ProblemJSON: Encodable {
         case kind, severity, offset, offsetIsCompressed, payloadOffset, outputOffset, message, id, droppedBytes
     }
 
-    func encode(to encoder: any Encoder) throws {
+    /// Encodes the one JSON shape of a finding.
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(kind, forKey: .kind)
         try container.encode(severity, forKey: .severity)

@@ -1,14 +1,16 @@
 import FoundationEssentials
 import StateStream
-import VirtiofsdState
 
 /// What statetool shows of a virtiofsd payload: a summary, and with --decode
 /// every inode and handle; as text or as the `virtiofsd` JSON object.
-struct VirtiofsdReport: Encodable {
-    let state: VirtiofsdState
-    let paths: InodePaths
+public struct VirtiofsdReport: DecodedBackEndState {
+    /// The decoded state.
+    public let state: VirtiofsdState
+    /// Every inode's path relative to the shared directory.
+    public let paths: InodePaths
 
-    init(_ state: VirtiofsdState) {
+    /// The report of `state`.
+    public init(_ state: VirtiofsdState) {
         self.state = state
         self.paths = InodePaths(state)
     }
@@ -16,19 +18,20 @@ struct VirtiofsdReport: Encodable {
     /// The state `decoder` decoded from a whole payload: `nil` if the payload
     /// does not begin like a virtiofsd state, the decoding error if it does
     /// but is not one.
-    static func recognize(_ decoder: inout VirtiofsdStateDecoder) -> Result<VirtiofsdReport, VirtiofsdDecodingError>? {
+    public static func recognize(_ decoder: inout VirtiofsdStateDecoder) -> Result<VirtiofsdReport, VirtiofsdDecodingError>? {
         guard decoder.beginsLikeState else { return nil }
         return Result { () throws(VirtiofsdDecodingError) in VirtiofsdReport(try decoder.finish()) }
     }
 
     /// Location kinds with their counts, e.g. `root 1, path 5221`.
-    var locationCounts: [(String, Int)] {
+    public var locationCounts: [(String, Int)] {
         var counts: [VirtiofsdState.Location.Kind: Int] = [:]
         for inode in state.inodes { counts[inode.location.kind, default: 0] += 1 }
         return VirtiofsdState.Location.Kind.allCases.compactMap { kind in counts[kind].map { (kind.rawValue, $0) } }
     }
 
-    var optionNames: String {
+    /// The negotiated options in words, `none` when none is set.
+    public var optionNames: String {
         let options = state.options
         let names = [
             (options.writeback, "writeback"), (options.announceSubmounts, "announce_submounts"),
@@ -38,10 +41,10 @@ struct VirtiofsdReport: Encodable {
     }
 
     /// The summary lines, label and value.
-    var summary: [(String, String)] {
+    public var summary: [(label: String, value: String)] {
         let kinds = locationCounts.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
         let withHandle = state.inodes.filter { $0.fileHandle != nil }.count
-        var lines = [
+        var lines: [(label: String, value: String)] = [
             ("virtiofsd", "state V\(state.version.number): \(state.inodes.count) inodes (\(kinds)), \(state.handles.count) open handles"),
             ("next ids", "inode \(state.nextInode), handle \(state.nextHandle)"),
             ("options", optionNames),
@@ -57,20 +60,26 @@ struct VirtiofsdReport: Encodable {
     }
 
     /// Every inode and handle, one per line.
-    var listing: String {
+    public var listing: String {
         var text = "inodes\n        id  refcount  kind         path\n"
         for inode in state.inodes {
-            text += Format.padded(inode.id, to: 10) + Format.padded(inode.refcount, to: 10) + "  "
-                + Format.padded(inode.location.kind.rawValue, to: 13) + paths.display(inode.id)
+            text += TextFormat.padded(inode.id, to: 10) + TextFormat.padded(inode.refcount, to: 10) + "  "
+                + TextFormat.padded(inode.location.kind.rawValue, to: 13) + paths.display(inode.id)
             if let handle = inode.fileHandle { text += "  [handle \(handle.handleType):\(handle.bytes.hexString)]" }
             text += "\n"
         }
         text += "handles\n        id     inode  flags                       path\n"
         for handle in state.handles {
-            text += Format.padded(handle.id, to: 10) + Format.padded(handle.inode, to: 10) + "  "
-                + Format.padded(OpenFlags.describe(handle.flags), to: 28) + paths.display(handle.inode) + "\n"
+            text += TextFormat.padded(handle.id, to: 10) + TextFormat.padded(handle.inode, to: 10) + "  "
+                + TextFormat.padded(OpenFlags.describe(handle.flags), to: 28) + paths.display(handle.inode) + "\n"
         }
         return text
+    }
+
+    /// The differences by meaning to `other`, a virtiofsd state too.
+    public func differences(to other: any DecodedBackEndState) -> [StateDifference]? {
+        guard let other = other as? VirtiofsdReport else { return nil }
+        return state.differences(to: other.state)
     }
 
     // MARK: JSON
@@ -107,7 +116,8 @@ struct VirtiofsdReport: Encodable {
         return nil
     }
 
-    func encode(to encoder: any Encoder) throws {
+    /// Encodes the `virtiofsd` object of `inspect --json`.
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(state.version.number, forKey: .version)
         try container.encode(state.inodes.count, forKey: .inodeCount)
@@ -129,6 +139,34 @@ struct VirtiofsdReport: Encodable {
         try container.encode(state.handles.map { handle in
             Handle(id: handle.id, inode: handle.inode, flags: handle.flags, flagNames: OpenFlags.describe(handle.flags), path: Nullable(path(handle.inode)))
         }, forKey: .handles)
-        try container.encode(state.consistencyProblems().map { ProblemJSON($0, id: $0.id) }, forKey: .consistencyProblems)
+        try container.encode(state.consistencyProblems().map { FindingRecord($0, id: $0.id) }, forKey: .consistencyProblems)
+    }
+}
+
+/// virtiofsd's payload: one postcard-encoded `PassthroughFs` (V1 or V2),
+/// recognised by its version byte and a first inode that is the root.
+public struct VirtiofsdBackEnd: BackEndFormat {
+    /// A virtiofsd format.
+    public init() {}
+
+    /// `virtiofsd`.
+    public var name: String { "virtiofsd" }
+
+    /// A decoder that keeps the state's inodes and handles as they stream by.
+    public func makeDecoder() -> any BackEndPayloadDecoder { Decoder() }
+
+    /// Whether `bytes` begin like a virtiofsd state.
+    public func isBarePayload(_ bytes: [UInt8]) -> Bool { VirtiofsdState.looksLikeState(bytes) }
+
+    private struct Decoder: BackEndPayloadDecoder {
+        var decoder = VirtiofsdStateDecoder()
+
+        mutating func feed(_ bytes: ArraySlice<UInt8>) { decoder.feed(bytes) }
+
+        mutating func finish() -> Result<any DecodedBackEndState, BackEndDecodingFailure>? {
+            VirtiofsdReport.recognize(&decoder).map { result in
+                result.map { $0 as any DecodedBackEndState }.mapError { BackEndDecodingFailure($0) }
+            }
+        }
     }
 }

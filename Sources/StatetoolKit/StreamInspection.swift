@@ -1,0 +1,81 @@
+import FoundationEssentials
+import StateStream
+
+/// What `inspect` finds in a state stream: its framing, its problems, and
+/// what a registered back-end makes of its payload. Its `Encodable` form is
+/// the `inspect --json` object.
+public struct StreamInspection: Encodable, Sendable {
+    /// The input as the user named it.
+    public let file: String
+    /// The stream's framing, sizes, digest and problems.
+    public let analysis: StreamAnalysis
+    /// Whether the stream is valid (with `strict`, warnings make it invalid).
+    public let valid: Bool
+    /// What a back-end made of the payload; `nil` for a payload no registered
+    /// back-end takes, and for a broken stream.
+    public var payload: RecognizedPayload?
+
+    /// The inspection of `file`, analysed as `analysis`.
+    public init(file: String, analysis: StreamAnalysis, strict: Bool) {
+        self.file = file
+        self.analysis = analysis
+        self.valid = analysis.isValid(strict: strict)
+    }
+
+    private enum Key: String, CodingKey {
+        case file, compression, valid, chunks, payloadBytes, framedBytes, compressedBytes, framingOverhead
+        case payloadSHA256, chunkSizes, chunkHistogram, terminatorOffset, problems, omittedProblems, validPrefix
+    }
+
+    /// A back-end's key: its name, or its name and `Error` when its payload does not decode.
+    private struct BackEndKey: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    private struct Sizes: Encodable {
+        let min: UInt32?
+        let median: UInt32?
+        let max: UInt32?
+    }
+
+    private struct Prefix: Encodable {
+        let bytes: UInt64
+        let chunks: Int
+        let payloadBytes: UInt64
+    }
+
+    /// Encodes the `inspect --json` object.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        let sizes = analysis.chunkSizes
+        try container.encode(file, forKey: .file)
+        try container.encode(analysis.compression, forKey: .compression)
+        try container.encode(valid, forKey: .valid)
+        try container.encode(analysis.chunkCount, forKey: .chunks)
+        try container.encode(analysis.payloadBytes, forKey: .payloadBytes)
+        try container.encode(analysis.framedBytes, forKey: .framedBytes)
+        try container.encode(analysis.compressedBytes, forKey: .compressedBytes)
+        try container.encode(analysis.framingOverhead, forKey: .framingOverhead)
+        try container.encode(analysis.payloadSHA256, forKey: .payloadSHA256)
+        try container.encode(Sizes(min: sizes.minimum, median: sizes.median, max: sizes.maximum), forKey: .chunkSizes)
+        try container.encode(sizes.histogram, forKey: .chunkHistogram)
+        try container.encode(analysis.terminatorOffset, forKey: .terminatorOffset)
+        try container.encode(analysis.problems.map { FindingRecord($0) }, forKey: .problems)
+        try container.encode(analysis.omittedProblemCount, forKey: .omittedProblems)
+        try container.encode(
+            Prefix(bytes: analysis.validPrefixLength, chunks: analysis.chunkCount, payloadBytes: analysis.payloadBytes),
+            forKey: .validPrefix)
+        if let payload {
+            var backEnd = encoder.container(keyedBy: BackEndKey.self)
+            switch payload.result {
+            case .success(let state): try backEnd.encode(state, forKey: BackEndKey(stringValue: payload.backEnd))
+            case .failure(let failure): try backEnd.encode(failure.record, forKey: BackEndKey(stringValue: payload.backEnd + "Error"))
+            }
+        }
+    }
+
+
+}
