@@ -34,12 +34,28 @@ public struct MigrationReading: Sendable, Hashable, Codable {
     /// compressed file): the walk's reads and the placement's together.
     public let bytesRead: UInt64
 
+    /// A record of a reading from its fields.
     public init(path: Path, reason: String?, placedSections: Int, resumedAt: UInt64?, bytesRead: UInt64) {
         self.path = path
         self.reason = reason
         self.placedSections = placedSections
         self.resumedAt = resumedAt
         self.bytesRead = bytesRead
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case path, reason, placedSections, resumedAt, bytesRead
+    }
+
+    /// Encodes the one JSON shape of a reading, every key present: `reason`
+    /// and `resumedAt` are `null` where the path has none.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(path, forKey: .path)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(placedSections, forKey: .placedSections)
+        try container.encode(resumedAt, forKey: .resumedAt)
+        try container.encode(bytesRead, forKey: .bytesRead)
     }
 
     /// One line for `-v`: `placed 3 device sections from the end; read 289 KB`,

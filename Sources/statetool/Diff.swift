@@ -1,6 +1,7 @@
 import ArgumentParser
 import PasstState
 import StateStream
+import StatetoolKit
 import VirtiofsdState
 
 struct Diff: ParsableCommand {
@@ -101,45 +102,31 @@ struct Diff: ParsableCommand {
     }
 
     private func compareSemantically() throws {
-        // Either back-end's state, whichever the input holds: a passt state by its magic.
-        let loadAny = { (file: String) throws -> LoadedPayload in
+        // Any registered back-end's state, whichever the input holds.
+        let load = { (file: String) throws -> LoadedPayload in
             try VirtiofsdInput.payload(
                 of: MigrationInput.open(file).stream, file: file, device: nil, subsection: nil, strategy: reading.strategy,
-                isBarePayload: { VirtiofsdState.looksLikeState($0) || $0.starts(with: PasstFormat.magic) })
+                isBarePayload: BackEnds.isBarePayload)
         }
-        let first = try loadAny(a), second = try loadAny(b)
+        let first = try load(a), second = try load(b)
         reading.report(first.reading, file: a)
         reading.report(second.reading, file: b)
-        let isPasst = (first.bytes.starts(with: PasstFormat.magic), second.bytes.starts(with: PasstFormat.magic))
-        let differences: [StateDifference]
-        let kind: String
-        switch isPasst {
-        case (true, true):
-            differences = try passtState(first.bytes, file: a).differences(to: passtState(second.bytes, file: b))
-            kind = "passt"
-        case (false, false):
-            differences = try VirtiofsdInput.decode(first.bytes, file: a).differences(to: VirtiofsdInput.decode(second.bytes, file: b))
-            kind = "virtiofsd"
-        default:
-            let (passt, other) = isPasst.0 ? (a, b) : (b, a)
-            throw CommandFailure(.unreadable, "\(passt) holds a passt state and \(other) does not: states of two back-ends cannot be compared")
+        let comparison: SemanticComparison
+        do {
+            comparison = try SemanticComparison.compare((a, first.bytes, first.reading), (b, second.bytes, second.reading))
+        } catch {
+            if case .differentBackEnds = error { throw CommandFailure(.unreadable, "error: \(error)") }
+            throw CommandFailure(.unreadable, "\(error.file): error: \(error)")
         }
+        let differences = comparison.differences
         if format.json {
-            try StandardOutput.print(try DiffJSON.semantic(differences, a: a, b: b, readings: (first.reading, second.reading)))
+            try StandardOutput.printJSON(comparison)
         } else {
-            var lines = ["\(a) and \(b): \(kind) states \(differences.isEmpty ? "are the same by meaning" : "differ: \(differences.count) \(differences.count == 1 ? "difference" : "differences")")"]
+            var lines = ["\(a) and \(b): \(comparison.backEnd) states \(differences.isEmpty ? "are the same by meaning" : "differ: \(differences.count) \(differences.count == 1 ? "difference" : "differences")")"]
             lines += differences.map { "  \($0)" }
             try StandardOutput.print(lines.joined(separator: "\n"))
         }
         if !differences.isEmpty { throw CommandFailure(.invalid) }
-    }
-
-    private func passtState(_ payload: [UInt8], file: String) throws -> PasstState {
-        do {
-            return try PasstState(decoding: payload)
-        } catch {
-            throw CommandFailure(.unreadable, "\(file): error: not a passt state passt can load: \(error)")
-        }
     }
 
     private func side(_ name: String, _ analysis: StreamAnalysis) -> String {

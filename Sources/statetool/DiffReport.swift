@@ -137,11 +137,12 @@ enum DiffJSON {
         return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
     }
 
+
     struct SemanticReport: Encodable {
         /// How each side was read, when it is a migration file.
         struct Readings: Encodable {
-            let a: Nullable<ReadingJSON>
-            let b: Nullable<ReadingJSON>
+            let a: Nullable<MigrationReading>
+            let b: Nullable<MigrationReading>
         }
 
         let a: String
@@ -156,7 +157,7 @@ enum DiffJSON {
     ) throws -> String {
         let report = SemanticReport(
             a: a, b: b, identical: differences.isEmpty, differences: differences,
-            readings: .init(a: Nullable(readings.0.map(ReadingJSON.init)), b: Nullable(readings.1.map(ReadingJSON.init))))
+            readings: .init(a: Nullable(readings.0), b: Nullable(readings.1)))
         return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
     }
 }

@@ -110,7 +110,7 @@ struct MigrationReplaceReport: Encodable {
     let copiedInKernel: UInt64
     let output: String
     let checked: Bool
-    let reading: Nullable<ReadingJSON>
+    let reading: Nullable<MigrationReading>
 
     init(file: String, output: String, result: MigrationRewrite.Result) {
         let summary = result.summary
@@ -126,6 +126,6 @@ struct MigrationReplaceReport: Encodable {
         copiedInKernel = summary.copiedInKernel
         self.output = output
         checked = result.check != nil
-        reading = Nullable(summary.reading.map(ReadingJSON.init))
+        reading = Nullable(summary.reading)
     }
 }

@@ -183,7 +183,7 @@ struct MigrationReport: Encodable {
         try container.encode(Nullable(survey.descriptionRecord.map { record in
             Description(offset: record.offset, byteCount: record.byteCount, devices: survey.description?.devices.count ?? 0)
         }), forKey: .description)
-        try container.encode(Nullable(survey.reading.map(ReadingJSON.init)), forKey: .reading)
+        try container.encode(Nullable(survey.reading), forKey: .reading)
         try container.encode(survey.problems.map { FindingRecord($0) }, forKey: .problems)
     }
 }
@@ -212,21 +212,3 @@ struct LibvirtJSON: Encodable {
     }
 }
 
-/// The `reading` object in `--json`: how a migration file was read. `path` is
-/// `tail` (device sections placed from the end; `placedSections` of them, the
-/// walk resumed at `resumedAt`) or `walk` (every byte; `reason` says why).
-struct ReadingJSON: Encodable {
-    let path: String
-    let reason: Nullable<String>
-    let placedSections: Int
-    let resumedAt: Nullable<UInt64>
-    let bytesRead: UInt64
-
-    init(_ reading: MigrationReading) {
-        path = reading.path.rawValue
-        reason = Nullable(reading.reason)
-        placedSections = reading.placedSections
-        resumedAt = Nullable(reading.resumedAt)
-        bytesRead = reading.bytesRead
-    }
-}

@@ -141,11 +141,11 @@ private struct PreflightJSON: Encodable {
     let failures: [Failure]
     let handleFailures: [HandleFailure]
     let fatalProblems: [String]
-    let reading: Nullable<ReadingJSON>
+    let reading: Nullable<MigrationReading>
 
     init(file: String, loaded: VirtiofsdInput, sharedDirectory: String, report: PreflightReport) {
         self.file = file
-        reading = Nullable(loaded.reading.map(ReadingJSON.init))
+        reading = Nullable(loaded.reading)
         origin = loaded.originDescription
         self.sharedDirectory = sharedDirectory
         version = loaded.state.version.number

@@ -62,7 +62,7 @@ import Testing
         let inspected = try StatetoolRunner.run(["inspect", cut])
         #expect(inspected.status == 0)
         #expect(inspected.stdout.contains(
-            "begins with passt's magic but does not decode: truncated at payload offset 16: the payload ends inside the 42 bytes of observed addresses: 20 of 42 bytes present"),
+            "begins like a passt state but does not decode: truncated at payload offset 16: the payload ends inside the 42 bytes of observed addresses: 20 of 42 bytes present"),
             "\(inspected.stdout)")
     }
 }

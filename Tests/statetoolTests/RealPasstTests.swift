@@ -117,9 +117,9 @@ import Testing
         let cases: [(name: String, payload: [UInt8], verdict: Int, log: String, inspect: String)] = [
             ("magic", magic, 22, "Invalid incoming device state", ""),
             ("version", version, 95, "Unsupported device state version: 9",
-             "begins with passt's magic but does not decode: unsupported-version at payload offset 8"),
+             "begins like a passt state but does not decode: unsupported-version at payload offset 8"),
             ("short", Array(payload.prefix(30)), 61, "Target migration stage: observed addresses: No data available, abort",
-             "begins with passt's magic but does not decode: truncated at payload offset 16: the payload ends inside the 42 bytes of observed addresses: 14 of 42 bytes present"),
+             "begins like a passt state but does not decode: truncated at payload offset 16: the payload ends inside the 42 bytes of observed addresses: 14 of 42 bytes present"),
         ]
         for damaged in cases {
             let stream = try write(damaged.payload, to: "\(damaged.name).state")
