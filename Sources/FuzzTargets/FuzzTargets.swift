@@ -3,6 +3,7 @@ import StateStream
 
 /// A broken invariant: what a fuzz target checked and found false.
 public struct InvariantViolation: Error, CustomStringConvertible {
+    /// What was checked and found false, in one sentence.
     public let description: String
 
     init(_ description: String) {
@@ -34,10 +35,14 @@ func inGrowingPieces(_ bytes: [UInt8], _ feed: (ArraySlice<UInt8>) -> Void) {
 public enum FuzzTargets {
     /// A target: its name (also its corpus folder) and its check.
     public struct Target: Sendable {
+        /// The target's name, as `Scripts/fuzz` and the corpus folder spell it.
         public let name: String
+        /// Feeds one input to the target and checks what it reports. Any error
+        /// thrown is a finding (an ``InvariantViolation`` when a check fails).
         public let run: @Sendable ([UInt8]) throws -> Void
     }
 
+    /// Every target, in the order `Scripts/fuzz` runs them.
     public static let all: [Target] = [
         Target(name: "StateStreamReader", run: { try StateStreamReaderTarget.run($0) }),
         Target(name: "ZstdStream", run: { try ZstdStreamTarget.run($0) }),
@@ -50,6 +55,7 @@ public enum FuzzTargets {
         Target(name: "TailPlacement", run: { try TailPlacementTarget.run($0) }),
     ]
 
+    /// The target called `name`, or `nil` if there is none.
     public static func named(_ name: String) -> Target? {
         all.first { $0.name == name }
     }

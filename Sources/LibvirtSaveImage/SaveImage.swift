@@ -22,6 +22,7 @@ public struct SaveImage: Sendable {
     /// The largest `data_len` read: libvirt's XML is tens of KiB and 64 KiB of padding.
     public static let maximumDataLength = 16 << 20
 
+    /// libvirt's 92-byte header.
     public let header: SaveImageHeader
     /// The `data_len` bytes after the header: domain XML, cookie, padding, as they are.
     public let data: [UInt8]

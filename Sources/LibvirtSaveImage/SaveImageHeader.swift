@@ -3,11 +3,17 @@ import StateStream
 /// How libvirt stored the QEMU stream of a save image: the header's `format`
 /// field (`virQEMUSaveFormat` in libvirt's `src/qemu/qemu_saveimage.h`).
 public enum SaveImageFormat: UInt32, Sendable, CaseIterable, CustomStringConvertible {
+    /// The QEMU stream as QEMU wrote it, uncompressed.
     case raw = 0
+    /// Compressed by `gzip`.
     case gzip = 1
+    /// Compressed by `bzip2`.
     case bzip2 = 2
+    /// Compressed by `xz`.
     case xz = 3
+    /// Compressed by `lzop`.
     case lzop = 4
+    /// Compressed by `zstd`.
     case zstd = 5
     /// QEMU's `mapped-ram`: RAM pages at fixed offsets of a sparse file (libvirt 10.x and later).
     case sparse = 6
@@ -64,12 +70,15 @@ public struct SaveImageHeader: Sendable, Hashable {
     /// The newest version libvirt writes (2 adds the cookie).
     public static let newestVersion: UInt32 = 2
 
+    /// The first 16 bytes: whether the save finished.
     public var magic: Magic
+    /// The header's version, at offset 16: 1, or 2 with a cookie.
     public var version: UInt32
     /// Bytes of XML after the header: the domain XML, the cookie, padding.
     public var dataLength: UInt32
     /// Whether the domain runs on after a restore (`virsh restore` without `--paused`).
     public var wasRunning: UInt32
+    /// How the QEMU stream after the XML is stored, at offset 28.
     public var format: SaveImageFormat
     /// The length of the domain XML with its NUL, where the cookie starts; 0 for
     /// none. Version 1 has no cookie (the word is reserved there).

@@ -24,12 +24,18 @@ public struct SaveImageProblem: Finding, Error, Hashable {
         case unsupportedFormat = "unsupported-format"
     }
 
+    /// What kind of problem this is.
     public let kind: Kind
+    /// Where it is, in bytes of the image file.
     public let offset: UInt64
+    /// What is wrong, in one sentence without the offset.
     public let message: String
+    /// Always ``OffsetBase/input``: offsets are the image file's.
     public var offsetBase: OffsetBase { .input }
+    /// Always ``Severity/error``: reading the image stops at it.
     public var severity: Severity { .error }
 
+    /// A problem of `kind` at file offset `offset`.
     public init(_ kind: Kind, at offset: UInt64, _ message: String) {
         self.kind = kind
         self.offset = offset

@@ -9,6 +9,7 @@ import StateStream
 public struct MigrationFileSurvey: Sendable {
     /// One section, all its records (START, PARTs, END, or one FULL) together.
     public struct Section: Sendable, Hashable {
+        /// Its id and what its first record's header said.
         public let identity: SectionIdentity
         /// START or FULL: how the section began.
         public let firstType: MigrationFormat.RecordType
@@ -26,6 +27,7 @@ public struct MigrationFileSurvey: Sendable {
 
     /// One embedded back-end state stream.
     public struct BackEndState: Sendable, Hashable {
+        /// Where it sits in the file.
         public let location: BackEndStateLocation
         /// Data chunks read (complete or not).
         public fileprivate(set) var chunkCount = 0
@@ -42,18 +44,27 @@ public struct MigrationFileSurvey: Sendable {
         public var isComplete: Bool { length != nil && !problems.contains { $0.severity == .error } }
     }
 
+    /// The configuration section; `nil` if the walk did not reach one.
     public private(set) var configuration: MigrationConfiguration?
+    /// The sections, in the order their first records came.
     public private(set) var sections: [Section] = []
+    /// The COMMAND records, in file order.
     public private(set) var commands: [MigrationCommand] = []
+    /// The embedded back-end states, in file order.
     public private(set) var backEndStates: [BackEndState] = []
+    /// The offset of the EOF marker; `nil` if the walk did not reach it.
     public private(set) var endOfFileOffset: UInt64?
+    /// The JSON description after the EOF marker; `nil` when there is none.
     public private(set) var description: VMDescription?
     /// The offset and size of the description record.
     public private(set) var descriptionRecord: (offset: UInt64, byteCount: UInt64)?
+    /// Every problem, in the order found: the walk's, then the
+    /// `description-mismatch` ones ``finish()`` adds.
     public private(set) var problems: [MigrationProblem] = []
     /// How the file was read, when ``survey(_:observe:)`` walked it.
     public var reading: MigrationReading?
 
+    /// A survey of nothing yet.
     public init() {}
 
     /// The first error, if any.

@@ -20,15 +20,33 @@ public enum MigrationFormat {
 
     /// The byte that starts each record after the header.
     public enum RecordType: UInt8, Sendable {
+        /// `QEMU_VM_EOF`: the end of the device state; the JSON description may
+        /// follow.
         case endOfFile = 0x00
+        /// `QEMU_VM_SECTION_START`: the first part of an iterative section (RAM),
+        /// with the section's id, idstr, instance id and version.
         case sectionStart = 0x01
+        /// `QEMU_VM_SECTION_PART`: a further part of an iterative section, naming
+        /// only its id.
         case sectionPart = 0x02
+        /// `QEMU_VM_SECTION_END`: the last part of an iterative section, naming
+        /// only its id.
         case sectionEnd = 0x03
+        /// `QEMU_VM_SECTION_FULL`: a device's whole state in one record, with the
+        /// section's id, idstr, instance id and version.
         case sectionFull = 0x04
+        /// `QEMU_VM_SUBSECTION`: an optional part of a device's state, inside its
+        /// section.
         case subsection = 0x05
+        /// `QEMU_VM_VMDESCRIPTION`: after the EOF marker, be32 length and the JSON
+        /// description.
         case description = 0x06
+        /// `QEMU_VM_CONFIGURATION`: the configuration section, right after the
+        /// header.
         case configuration = 0x07
+        /// `QEMU_VM_COMMAND`: be16 command, be16 length and its data.
         case command = 0x08
+        /// `QEMU_VM_SECTION_FOOTER`: ends a section record, with the be32 section id.
         case sectionFooter = 0x7E
     }
 
@@ -41,17 +59,34 @@ public enum MigrationFormat {
 
     /// Flag bits in the low bits of each be64 word of the RAM section.
     public struct RAMFlags: OptionSet, Sendable {
+        /// The flag bits.
         public let rawValue: UInt64
+        /// The flags of the bits `rawValue`.
         public init(rawValue: UInt64) { self.rawValue = rawValue }
 
+        /// `RAM_SAVE_FLAG_ZERO`: a page of one repeated byte (zero), the one byte
+        /// that follows.
         public static let zero = RAMFlags(rawValue: 0x02)
+        /// `RAM_SAVE_FLAG_MEM_SIZE`: the total RAM size (the word's other bits),
+        /// then the list of RAM blocks.
         public static let memorySize = RAMFlags(rawValue: 0x04)
+        /// `RAM_SAVE_FLAG_PAGE`: a whole target page follows.
         public static let page = RAMFlags(rawValue: 0x08)
+        /// `RAM_SAVE_FLAG_EOS`: the end of this part of the RAM section.
         public static let endOfSection = RAMFlags(rawValue: 0x10)
+        /// `RAM_SAVE_FLAG_CONTINUE`: the page is in the block of the one before,
+        /// whose name is not repeated.
         public static let `continue` = RAMFlags(rawValue: 0x20)
+        /// `RAM_SAVE_FLAG_XBZRLE`: an XBZRLE-encoded page: a byte, be16 length,
+        /// then that many bytes.
         public static let xbzrle = RAMFlags(rawValue: 0x40)
+        /// `RAM_SAVE_FLAG_HOOK`: RDMA's hook, which statetool does not read.
         public static let hook = RAMFlags(rawValue: 0x80)
+        /// `RAM_SAVE_FLAG_COMPRESS_PAGE`: a page of QEMU's removed compress
+        /// capability, which statetool does not read.
         public static let compressedPage = RAMFlags(rawValue: 0x100)
+        /// `RAM_SAVE_FLAG_MULTIFD_FLUSH`: a multifd synchronisation point, with no
+        /// data.
         public static let multifdFlush = RAMFlags(rawValue: 0x200)
     }
 
@@ -92,6 +127,7 @@ public struct BackEndStateSubsection: Hashable, Sendable {
     public static let virtioNet = BackEndStateSubsection(
         name: "virtio-net-device/backend", sectionVMSDName: "virtio-net", endsSection: false)
 
+    /// Every subsection statetool looks for.
     public static let all = [vhostUserFS, virtioNet]
 
     /// The subsection header: `0x05`, the name's length, the name, be32 version 0.

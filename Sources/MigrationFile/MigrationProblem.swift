@@ -38,22 +38,37 @@ public enum MigrationProblem: Finding, Hashable {
 
     /// The stable name of each kind of problem, used in messages and JSON.
     public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// A ``MigrationProblem/notAMigrationFile(at:)``.
         case notAMigrationFile = "not-a-migration-file"
+        /// A ``MigrationProblem/unsupportedVersion(_:at:)``.
         case unsupportedVersion = "unsupported-version"
+        /// A ``MigrationProblem/truncated(at:inside:)``.
         case truncated = "truncated-file"
+        /// A ``MigrationProblem/unknownRecordType(_:at:)``.
         case unknownRecordType = "unknown-record-type"
+        /// A ``MigrationProblem/unknownSectionID(_:at:)``.
         case unknownSectionID = "unknown-section-id"
+        /// A ``MigrationProblem/badFooter(sectionID:at:)``.
         case badFooter = "bad-footer"
+        /// A ``MigrationProblem/unsupported(_:at:)``.
         case unsupported = "unsupported"
+        /// A ``MigrationProblem/malformed(_:at:)``.
         case malformed = "malformed-record"
+        /// A ``MigrationProblem/stateStream(device:_:streamOffset:)``.
         case stateStream = "state-stream"
+        /// A ``MigrationProblem/descriptionMismatch(device:what:described:actual:)``.
         case descriptionMismatch = "description-mismatch"
+        /// A ``MigrationProblem/badDescription(_:at:)``.
         case badDescription = "bad-description"
+        /// A ``MigrationProblem/noDescription(at:)``.
         case noDescription = "no-description"
+        /// A ``MigrationProblem/trailingData(at:byteCount:)``.
         case trailingData = "trailing-data"
+        /// A ``MigrationProblem/compressionError(_:)``.
         case compressionError = "compression-error"
     }
 
+    /// Which kind of problem this is.
     public var kind: Kind {
         switch self {
         case .notAMigrationFile: return .notAMigrationFile

@@ -11,6 +11,7 @@ public struct SectionIdentity: Hashable, Sendable, Codable {
     /// The vmsd version.
     public let version: UInt32
 
+    /// An identity from its header's fields.
     public init(id: UInt32, name: String, instanceID: UInt32, version: UInt32) {
         self.id = id
         self.name = name
@@ -67,6 +68,7 @@ public struct MigrationConfiguration: Hashable, Sendable, Codable {
     /// The offset of the configuration record.
     public let offset: UInt64
 
+    /// A configuration from its fields and its record's offset.
     public init(machineType: String, targetPageBits: UInt32, capabilities: [String], offset: UInt64) {
         self.machineType = machineType
         self.targetPageBits = targetPageBits
@@ -84,6 +86,7 @@ public struct MigrationCommand: Hashable, Sendable, Codable {
     /// The bytes of data it carries.
     public let dataLength: UInt16
 
+    /// A command record from its number, offset and data length.
     public init(command: UInt16, offset: UInt64, dataLength: UInt16) {
         self.command = command
         self.offset = offset

@@ -116,6 +116,8 @@ public enum StateReplacement {
         /// The old payload, to derive the new one from, is larger than `limit`.
         case oldStateTooLarge(limit: Int)
 
+        /// What went wrong, in one line; for a `.description` failure, its message as
+        /// it is.
         public var description: String {
             switch self {
             case .noState(let device?): return "no back-end state of device \(device) in this migration file"
@@ -133,9 +135,11 @@ public enum StateReplacement {
 
     /// What was replaced.
     public struct Summary: Sendable {
+        /// Where the replaced state sits in the input.
         public let location: BackEndStateLocation
         /// Framed bytes of the old and the new stream.
         public let oldLength: UInt64
+        /// Framed bytes of the new stream.
         public let newLength: UInt64
         /// Each size changed in the JSON description: its path, old and new value.
         public let descriptionChanges: [DescriptionChange]
@@ -154,9 +158,12 @@ public enum StateReplacement {
     public struct DescriptionChange: Hashable, Sendable, Codable {
         /// Where, e.g. `devices[30].subsections[0].fields[0].size`.
         public let path: String
+        /// The size the input's description gave.
         public let old: UInt64
+        /// The size the output's description gives.
         public let new: UInt64
 
+        /// A change of the size at `path` from `old` to `new`.
         public init(path: String, old: UInt64, new: UInt64) {
             self.path = path
             self.old = old

@@ -28,6 +28,7 @@ import SystemPackage
 public struct TailPlacement: Hashable, Sendable {
     /// One section placed from the end.
     public struct Section: Hashable, Sendable {
+        /// Its id and what its FULL header said.
         public let identity: SectionIdentity
         /// The offset of its FULL header.
         public let offset: UInt64
@@ -37,6 +38,7 @@ public struct TailPlacement: Hashable, Sendable {
 
     /// Why the sections could not be placed; the caller walks the file instead.
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        /// Why, in one sentence.
         public let description: String
 
         init(_ description: String) { self.description = description }

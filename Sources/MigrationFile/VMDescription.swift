@@ -13,6 +13,7 @@ public struct VMDescription: Hashable, Sendable, Decodable {
 
     /// One field of a section or subsection.
     public struct Field: Hashable, Sendable, Decodable {
+        /// The field's name in its VMStateDescription.
         public let name: String
         /// The VMStateInfo name, or `struct`.
         public let type: String
@@ -32,15 +33,24 @@ public struct VMDescription: Hashable, Sendable, Decodable {
 
     /// A subsection: its name, version, fields and own subsections.
     public struct Subsection: Hashable, Sendable, Decodable {
+        /// The subsection's VMStateDescription name (`vmsd_name`).
         public let vmsdName: String
+        /// Its version.
         public let version: UInt32
+        /// Its fields, in file order; empty when the JSON lists none.
         public let fields: [Field]
+        /// Its own subsections, in file order; empty when the JSON lists none.
         public let subsections: [Subsection]
 
         enum CodingKeys: String, CodingKey {
             case vmsdName = "vmsd_name", version, fields, subsections
         }
 
+        /// Decodes `vmsd_name`, `version`, and `fields` and `subsections` where
+        /// present.
+        ///
+        /// - Throws: `DecodingError` when `vmsd_name` or `version` is missing or of
+        ///   another type.
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             vmsdName = try container.decode(String.self, forKey: .vmsdName)
@@ -60,16 +70,26 @@ public struct VMDescription: Hashable, Sendable, Decodable {
     public struct Device: Hashable, Sendable, Decodable {
         /// The section's idstr.
         public let name: String
+        /// The section's instance id (`instance_id`).
         public let instanceID: UInt32
+        /// The VMStateDescription name (`vmsd_name`).
         public let vmsdName: String
+        /// The vmsd version.
         public let version: UInt32
+        /// Its fields, in file order; empty when the JSON lists none.
         public let fields: [Field]
+        /// Its subsections, in file order; empty when the JSON lists none.
         public let subsections: [Subsection]
 
         enum CodingKeys: String, CodingKey {
             case name, instanceID = "instance_id", vmsdName = "vmsd_name", version, fields, subsections
         }
 
+        /// Decodes `name`, `instance_id`, `vmsd_name`, `version`, and `fields` and
+        /// `subsections` where present.
+        ///
+        /// - Throws: `DecodingError` when a required key is missing or of another
+        ///   type.
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             name = try container.decode(String.self, forKey: .name)

@@ -23,26 +23,38 @@ public struct PasstDecodingError: Error, PayloadFinding, Hashable {
         case trailingBytes(Int)
     }
 
+    /// What is wrong.
     public let reason: Reason
     /// The offset in the payload where the field or record starts.
     public let payloadOffset: Int
 
+    /// An error for `reason` at payload offset `offset`.
     public init(_ reason: Reason, at offset: Int) {
         self.reason = reason
         self.payloadOffset = offset
     }
 
+    /// The stable kinds, as scripts match them: one per ``Reason``.
     public enum Kind: String, Sendable, CaseIterable {
+        /// A ``Reason/badMagic``.
         case badMagic = "bad-magic"
+        /// A ``Reason/truncated(what:present:needed:)``.
         case truncated
+        /// A ``Reason/invalidVersion(version:compat:)``.
         case invalidVersion = "invalid-version"
+        /// A ``Reason/unsupportedVersion(version:compat:)``.
         case unsupportedVersion = "unsupported-version"
+        /// A ``Reason/tooManyFlows(_:)``.
         case tooManyFlows = "too-many-flows"
+        /// A ``Reason/queueTooLong(which:length:)``.
         case queueTooLong = "queue-too-long"
+        /// A ``Reason/notSentBeyondQueue(notSent:sendQueue:)``.
         case notSentBeyondQueue = "not-sent-beyond-queue"
+        /// A ``Reason/trailingBytes(_:)``.
         case trailingBytes = "trailing-bytes"
     }
 
+    /// The kind of ``reason``.
     public var kind: Kind {
         switch reason {
         case .badMagic: return .badMagic
@@ -57,6 +69,8 @@ public struct PasstDecodingError: Error, PayloadFinding, Hashable {
     }
 
 
+    /// What is wrong, with the numbers read and passt's limits, in one
+    /// sentence without the offset.
     public var message: String {
         switch reason {
         case .badMagic:

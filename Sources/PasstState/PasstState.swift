@@ -3,12 +3,16 @@ import StateStream
 /// What passt hands over in a migration (layout version 2): the guest
 /// addresses it observed and the TCP connections it keeps alive.
 public struct PasstState: Hashable, Sendable {
+    /// The layout version the source wrote (the header's `version`).
     public var version: UInt32
     /// The oldest version the source says this state is compatible with.
     public var compatVersion: UInt32
+    /// The guest's addresses passt observed.
     public var addresses: ObservedAddresses
+    /// The migrated TCP connections, in the order the source wrote them.
     public var flows: [Flow]
 
+    /// A state from its header's versions, addresses and flows.
     public init(version: UInt32, compatVersion: UInt32, addresses: ObservedAddresses, flows: [Flow]) {
         self.version = version
         self.compatVersion = compatVersion
@@ -19,11 +23,16 @@ public struct PasstState: Hashable, Sendable {
     /// The guest's addresses as passt saw them (all zero, or a broadcast MAC,
     /// until the guest has sent something).
     public struct ObservedAddresses: Hashable, Sendable {
+        /// The guest's IPv6 address (16 bytes).
         public var ipv6: IPAddress
+        /// The guest's link-local IPv6 address (16 bytes).
         public var ipv6LinkLocal: IPAddress
+        /// The guest's IPv4 address (4 bytes).
         public var ipv4: IPAddress
+        /// The guest's MAC address (6 bytes).
         public var mac: [UInt8]
 
+        /// Addresses from their bytes.
         public init(ipv6: IPAddress, ipv6LinkLocal: IPAddress, ipv4: IPAddress, mac: [UInt8]) {
             self.ipv6 = ipv6
             self.ipv6LinkLocal = ipv6LinkLocal
@@ -40,6 +49,7 @@ public struct PasstState: Hashable, Sendable {
         /// 4 bytes (IPv4) or 16 (IPv6; IPv4 inside a flow is IPv4-mapped).
         public var bytes: [UInt8]
 
+        /// The address of `bytes`, 4 or 16 of them, in network order.
         public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
         /// The IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) holds.
@@ -75,9 +85,12 @@ public struct PasstState: Hashable, Sendable {
         public var ourAddress: IPAddress
         /// The endpoint's address (the remote one).
         public var endpointAddress: IPAddress
+        /// Our port (passt's local one on this side).
         public var ourPort: UInt16
+        /// The endpoint's port (the remote one).
         public var endpointPort: UInt16
 
+        /// A side from its addresses and ports.
         public init(ourAddress: IPAddress, endpointAddress: IPAddress, ourPort: UInt16, endpointPort: UInt16) {
             self.ourAddress = ourAddress
             self.endpointAddress = endpointAddress
@@ -102,21 +115,37 @@ public struct PasstState: Hashable, Sendable {
         public var interfaces: [UInt8]
         /// The initiating side, then the target side.
         public var sides: [Side]
+        /// `retrans`: retransmissions so far because an ACK timed out.
         public var retransmissions: UInt8
+        /// `ws_from_tap`: the window scaling factor the guest advertised.
         public var windowScaleFromTap: UInt8
+        /// `ws_to_tap`: the window scaling factor advertised to the guest.
         public var windowScaleToTap: UInt8
         /// passt's connection event bits (`SOCK_ACCEPTED`, `ESTABLISHED`, FINs…).
         public var events: UInt8
+        /// `tap_mss`: the MSS the guest advertised.
         public var tapMSS: UInt32
+        /// `sndbuf`: the socket's send buffer in the kernel.
         public var sendBuffer: UInt32
+        /// `flags`: passt's internal connection flags (`STALLED`, `LOCAL`,
+        /// `ACTIVE_CLOSE`…).
         public var flags: UInt8
+        /// `seq_dup_ack_approx`: the last duplicate ACK number sent to the guest
+        /// (its low byte).
         public var sequenceDuplicateAckApproximation: UInt8
+        /// `wnd_from_tap`: the last window the guest advertised, unscaled.
         public var windowFromTap: UInt16
+        /// `wnd_to_tap`: the window advertised to the guest, unscaled.
         public var windowToTap: UInt16
+        /// `seq_to_tap`: the next sequence number of segments to the guest.
         public var sequenceToTap: UInt32
+        /// `seq_ack_from_tap`: the last ACK number received from the guest.
         public var sequenceAckFromTap: UInt32
+        /// `seq_from_tap`: the next sequence number expected from the guest.
         public var sequenceFromTap: UInt32
+        /// `seq_ack_to_tap`: the last ACK number sent to the guest.
         public var sequenceAckToTap: UInt32
+        /// `seq_init_from_tap`: the guest's initial sequence number.
         public var sequenceInitialFromTap: UInt32
         /// The socket side: filled from the flow's extended record.
         public var socket: SocketState
@@ -125,19 +154,34 @@ public struct PasstState: Hashable, Sendable {
         public struct SocketState: Hashable, Sendable {
             /// Where its `tcp_tap_transfer_ext` record starts in the payload.
             public var payloadOffset: Int
+            /// `seq_snd`: the socket's send sequence number.
             public var sequenceSend: UInt32
+            /// `seq_rcv`: the socket's receive sequence number.
             public var sequenceReceive: UInt32
+            /// `sndq`: bytes in the send queue, not acknowledged or not sent.
             public var sendQueueLength: UInt32
+            /// `notsent`: the part of the send queue not sent yet.
             public var notSent: UInt32
+            /// `rcvq`: bytes in the receive queue.
             public var receiveQueueLength: UInt32
+            /// `mss`: the socket's MSS clamp.
             public var mss: UInt32
+            /// `timestamp`: the RFC 7323 timestamp.
             public var timestamp: UInt32
+            /// `snd_wl1`: the sequence number used in a window probe (the next one,
+            /// less 1).
             public var sendWindowLastUpdate: UInt32
+            /// `snd_wnd`: the socket's send window.
             public var sendWindow: UInt32
+            /// `max_window`: the window clamp.
             public var maximumWindow: UInt32
+            /// `rcv_wnd`: the socket's receive window.
             public var receiveWindow: UInt32
+            /// `rcv_wup`: `rcv_nxt` when the last window update was sent.
             public var receiveWindowUpdate: UInt32
+            /// `snd_ws`: the send window scaling factor.
             public var sendWindowScale: UInt8
+            /// `rcv_ws`: the receive window scaling factor.
             public var receiveWindowScale: UInt8
             /// Linux `TCP_*` state (1 established, 8 close-wait…); 0: the source
             /// could not dump the flow, which the target drops (no queues follow).
@@ -146,12 +190,16 @@ public struct PasstState: Hashable, Sendable {
             public var tcpOptions: UInt8
             /// The send queue's bytes: where they are and their SHA-256.
             public var sendQueue: QueueData
+            /// The receive queue's bytes, after the send queue's: where they are and
+            /// their SHA-256.
             public var receiveQueue: QueueData
         }
 
         /// Queue bytes are not kept: their place and digest tell them apart.
         public struct QueueData: Hashable, Sendable {
+            /// Where the bytes start in the payload.
             public var payloadOffset: Int
+            /// How many bytes there are.
             public var length: Int
             /// Lowercase hex SHA-256 of the bytes.
             public var sha256: String

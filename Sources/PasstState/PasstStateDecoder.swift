@@ -48,6 +48,7 @@ public struct PasstStateDecoder: Sendable {
     /// The first error, after which nothing more is read.
     public private(set) var error: PasstDecodingError?
 
+    /// A decoder at the payload's first byte.
     public init() {}
 
     /// Whether the payload so far begins with passt's magic: it is a passt

@@ -41,6 +41,8 @@ public enum OutputError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The compression library failed, with its name and its word for the error.
     case compression(String)
 
+    /// What failed, in one line, naming the path and the `errno` where there
+    /// are some.
     public var description: String {
         switch self {
         case .cannotCreate(let path, let errno): return "cannot create \(path): \(errno)"
@@ -62,12 +64,15 @@ public final class ByteArraySink: ByteSink {
     /// How many times ``finish()`` was called.
     public private(set) var finishCount = 0
 
+    /// An empty sink.
     public init() {}
 
+    /// Appends `buffer` to ``bytes``; never fails.
     public func write(_ buffer: UnsafeRawBufferPointer) throws(OutputError) {
         bytes += buffer
     }
 
+    /// Counts the call in ``finishCount``; never fails.
     public func finish() throws(OutputError) {
         finishCount += 1
     }
@@ -87,6 +92,8 @@ public final class BufferedSink: ByteSink {
 
     deinit { buffer.deallocate() }
 
+    /// Buffers `bytes`, writing out the buffer first when they do not fit;
+    /// bytes as many as the buffer holds, or more, go straight through.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         if used + bytes.count > buffer.count { try drain() }
         if bytes.count >= buffer.count {
@@ -97,6 +104,7 @@ public final class BufferedSink: ByteSink {
         used += bytes.count
     }
 
+    /// Writes out what is buffered, then finishes the destination.
     public func finish() throws(OutputError) {
         try drain()
         try destination.finish()
@@ -121,11 +129,18 @@ public final class TeeSource: ByteSource {
     private let source: any ByteSource
     private let sink: any ByteSink
 
+    /// Reads `source`, writing each read's bytes to `sink` as well. The sink is
+    /// not finished: that is the caller's.
     public init(_ source: any ByteSource, copyingTo sink: any ByteSink) {
         self.source = source
         self.sink = sink
     }
 
+    /// Reads from the source into `buffer` and writes the same bytes to the
+    /// sink. Returns the bytes read; 0 at the end.
+    ///
+    /// - Throws: ``InputError/copyFailed(_:)`` when the sink fails, besides the
+    ///   source's own errors.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         let count = try source.read(into: buffer)
         do {

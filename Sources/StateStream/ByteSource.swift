@@ -80,6 +80,7 @@ public enum InputError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The input is compressed in a format statetool cannot read (lzop).
     case unsupportedCompression(Compression)
 
+    /// What failed, in one line; for lzop, how to read it anyway.
     public var description: String {
         switch self {
         case .cannotOpen(let errno): return "cannot open: \(errno)"
@@ -132,6 +133,8 @@ public final class FileDescriptorSource: ByteSource {
         return UInt64(status.size)
     }
 
+    /// One `read(2)` of the descriptor at its file position, retried when a
+    /// signal interrupts it. Returns the bytes read; 0 at the end.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         do {
             return try fileDescriptor.read(into: buffer, retryOnInterrupt: true)
@@ -182,6 +185,8 @@ public final class PositionalFileSource: ByteSource {
         }
     }
 
+    /// One `pread(2)` at ``offset``, which advances; 0 at the end the file had
+    /// when this source was made.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         guard offset < size else { return 0 }
         let wanted = UnsafeMutableRawBufferPointer(rebasing: buffer[..<Int(min(UInt64(buffer.count), size - offset))])
@@ -196,8 +201,11 @@ public final class PositionalFileSource: ByteSource {
         }
     }
 
+    /// Always `false`: skipping only moves ``offset``.
     public var skipReads: Bool { false }
 
+    /// Moves ``offset`` forward by `count`, not past the end; returns how far
+    /// it moved.
     public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         let skipped = min(count, size - min(size, offset))
         offset += skipped
@@ -228,6 +236,8 @@ public final class ByteArraySource: ByteSource {
         self.readSizes = readSizes
     }
 
+    /// Copies the next bytes, as many as fit in `buffer` and this read's size
+    /// allows. Returns the bytes copied; 0 at the end.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         let limit = max(1, readSizes(reads))
         reads += 1
@@ -250,11 +260,14 @@ public final class PrefixedSource: ByteSource {
     private var prefixPosition = 0
     private let rest: any ByteSource
 
+    /// Serves `prefix`, then what `rest` has left.
     public init(prefix: [UInt8], rest: any ByteSource) {
         self.prefix = prefix
         self.rest = rest
     }
 
+    /// Copies what is left of the prefix, if any, else reads `rest`: one read
+    /// never mixes the two. Returns the bytes read; 0 at the end.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         guard prefixPosition < prefix.count else { return try rest.read(into: buffer) }
         let count = min(buffer.count, prefix.count - prefixPosition)
@@ -265,8 +278,11 @@ public final class PrefixedSource: ByteSource {
         return count
     }
 
+    /// Whether `rest` reads to skip.
     public var skipReads: Bool { rest.skipReads }
 
+    /// Passes over what is left of the prefix, then skips the rest of `count`
+    /// in `rest`.
     public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         let fromPrefix = min(count, UInt64(prefix.count - prefixPosition))
         prefixPosition += Int(fromPrefix)
@@ -282,16 +298,21 @@ public final class CountingSource: ByteSource {
     /// Bytes handed out so far, and skipped ones where skipping reads them.
     public private(set) var bytesRead: UInt64 = 0
 
+    /// Counts what is read from `source`.
     public init(_ source: any ByteSource) { self.source = source }
 
+    /// Whether `source` reads to skip.
     public var skipReads: Bool { source.skipReads }
 
+    /// Reads from `source`, adding the count to ``bytesRead``.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(InputError) -> Int {
         let count = try source.read(into: buffer)
         bytesRead += UInt64(count)
         return count
     }
 
+    /// Skips in `source`, adding what it passed over to ``bytesRead`` only when
+    /// `source` reads to skip.
     public func skip(_ count: UInt64) throws(InputError) -> UInt64 {
         let skipped = try source.skip(count)
         if source.skipReads { bytesRead += skipped }

@@ -8,6 +8,7 @@ public struct Chunk: Hashable, Sendable, Codable {
     /// The declared payload length (never 0: a zero length is the terminator).
     public let length: UInt32
 
+    /// A chunk from its index, the offset of its length field and its length.
     public init(index: Int, offset: UInt64, length: UInt32) {
         self.index = index
         self.offset = offset

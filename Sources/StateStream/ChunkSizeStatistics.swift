@@ -15,6 +15,8 @@ public struct ChunkSizeStatistics: Sendable {
         /// How many chunks fall in it.
         public let count: Int
 
+        /// A bar of `count` chunks, longer than `lowerBound` and at most
+        /// `upperBound` bytes.
         public init(lowerBound: UInt64, upperBound: UInt64, count: Int) {
             self.lowerBound = lowerBound
             self.upperBound = upperBound
@@ -24,6 +26,7 @@ public struct ChunkSizeStatistics: Sendable {
 
     private var countsByLength: [UInt32: Int] = [:]
 
+    /// Statistics of no chunks yet.
     public init() {}
 
     /// Counts one chunk of `length` bytes.

@@ -29,6 +29,8 @@ public final class CompressingSink<Encoder: StreamEncoder>: ByteSink {
 
     deinit { output.deallocate() }
 
+    /// Compresses all of `bytes`, writing what the encoder produces to the
+    /// destination as it comes.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         var rest = bytes
         while !rest.isEmpty {
@@ -38,6 +40,8 @@ public final class CompressingSink<Encoder: StreamEncoder>: ByteSink {
         }
     }
 
+    /// Ends the frame (member, stream), writes out its last bytes, then
+    /// finishes the destination.
     public func finish() throws(OutputError) {
         while true {
             let step = try encoder.encode(UnsafeRawBufferPointer(start: nil, count: 0), into: output, finishing: true)

@@ -100,12 +100,15 @@ public struct CompressionFailure: Error, Hashable, Sendable, CustomStringConvert
     /// What went wrong.
     public let reason: Reason
 
+    /// A failure of the `format` layer (zstd unless given) in the frame at
+    /// `frameOffset` of the compressed input.
     public init(format: Compression = .zstd, frameOffset: UInt64, reason: Reason) {
         self.format = format
         self.frameOffset = frameOffset
         self.reason = reason
     }
 
+    /// What went wrong, in one line naming the frame's compressed offset.
     public var description: String {
         let unit = format.unitName
         switch reason {

@@ -42,8 +42,11 @@ public protocol PayloadFinding: Finding {
 }
 
 extension PayloadFinding {
+    /// Always ``Severity/error``: decoding stops at it.
     public var severity: Severity { .error }
+    /// ``payloadOffset``, as the offset every finding has.
     public var offset: UInt64 { UInt64(payloadOffset) }
+    /// Always ``OffsetBase/payload``.
     public var offsetBase: OffsetBase { .payload }
 }
 

@@ -2,7 +2,9 @@
 /// stream and the state stream's lengths) or little-endian (vhost-user messages
 /// on x86-64, zstd's magic).
 public enum Endianness: Sendable {
+    /// Most significant byte first (network order).
     case big
+    /// Least significant byte first.
     case little
 }
 

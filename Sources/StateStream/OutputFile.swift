@@ -85,6 +85,11 @@ public final class OutputFile: ByteSink {
         if case .namedTemporary(let temporary) = kind, !committed { try? Files.unlink(temporary) }
     }
 
+    /// Writes all of `bytes` at the descriptor's position, adding them to
+    /// ``bytesWritten``.
+    ///
+    /// - Throws: ``OutputError/writeFailed(_:)`` (`EPIPE` when a pipe's reader
+    ///   went away).
     public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputError) {
         do {
             _ = try descriptor.writeAll(bytes)

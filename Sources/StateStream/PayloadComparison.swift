@@ -11,6 +11,7 @@ public struct PayloadComparison: Sendable {
         /// Its offset in the framed (decompressed) stream.
         public let fileOffset: UInt64
 
+        /// The byte in chunk `chunkIndex`, at `fileOffset` of the framed stream.
         public init(chunkIndex: Int, fileOffset: UInt64) {
             self.chunkIndex = chunkIndex
             self.fileOffset = fileOffset

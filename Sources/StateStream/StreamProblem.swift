@@ -21,17 +21,24 @@ public enum StreamProblem: Finding, Hashable {
 
     /// The stable name of each kind of problem, used in messages and JSON.
     public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// A ``StreamProblem/missingTerminator(at:)``.
         case missingTerminator = "missing-terminator"
+        /// A ``StreamProblem/truncatedLength(at:presentBytes:)``.
         case truncatedLength = "truncated-length"
+        /// A ``StreamProblem/truncatedChunk(_:presentBytes:)``.
         case truncatedChunk = "truncated-chunk"
+        /// A ``StreamProblem/trailingData(at:byteCount:)``.
         case trailingData = "trailing-data"
+        /// An ``StreamProblem/oversizedChunk(_:limit:)``.
         case oversizedChunk = "oversized-chunk"
+        /// A ``StreamProblem/compressionError(_:)``.
         case compressionError = "compression-error"
     }
 
     /// How bad a problem is: every finding's ``StateStream/Severity``.
     public typealias Severity = StateStream.Severity
 
+    /// Which kind of problem this is.
     public var kind: Kind {
         switch self {
         case .missingTerminator: return .missingTerminator
@@ -43,6 +50,8 @@ public enum StreamProblem: Finding, Hashable {
         }
     }
 
+    /// ``Severity/warning`` for an oversized chunk, which QEMU loads;
+    /// ``Severity/error`` for every other problem.
     public var severity: Severity {
         if case .oversizedChunk = self { return .warning }
         return .error

@@ -25,14 +25,21 @@ public enum StreamRepair {
 
         /// The stable names of the kinds of change.
         public enum Kind: String, Sendable, CaseIterable {
+            /// A ``StreamRepair/Change/droppedPartialChunk(_:presentBytes:)``.
             case droppedPartialChunk = "dropped-partial-chunk"
+            /// A ``StreamRepair/Change/keptPartialChunk(_:presentBytes:)``.
             case keptPartialChunk = "kept-partial-chunk"
+            /// A ``StreamRepair/Change/droppedPartialLength(at:presentBytes:)``.
             case droppedPartialLength = "dropped-partial-length"
+            /// A ``StreamRepair/Change/droppedTrailingData(at:byteCount:)``.
             case droppedTrailingData = "dropped-trailing-data"
+            /// A ``StreamRepair/Change/stoppedAtCompressionError(_:)``.
             case stoppedAtCompressionError = "stopped-at-compression-error"
+            /// An ``StreamRepair/Change/addedTerminator(outputOffset:)``.
             case addedTerminator = "added-terminator"
         }
 
+        /// Which kind of change this is.
         public var kind: Kind {
             switch self {
             case .droppedPartialChunk: return .droppedPartialChunk
@@ -81,6 +88,8 @@ public enum StreamRepair {
             }
         }
 
+        /// What was done and where, in one sentence with its offsets (it
+        /// replaces ``Finding``'s `kind at offset N: message` form).
         public var description: String {
             switch self {
             case .droppedPartialChunk(let chunk, let present):

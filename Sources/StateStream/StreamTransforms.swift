@@ -43,10 +43,15 @@ public enum StreamTransforms {
 
     /// What ``frame(payload:chunkSize:to:progress:)`` wrote.
     public struct FramingResult: Sendable, Equatable {
+        /// Data chunks written, the terminator not counted.
         public let chunks: Int
+        /// Payload bytes written: all of the payload source's.
         public let payloadBytes: UInt64
+        /// Bytes of the framed stream written: payload, length fields and
+        /// terminator.
         public let framedBytes: UInt64
 
+        /// A result from its three counts.
         public init(chunks: Int, payloadBytes: UInt64, framedBytes: UInt64) {
             self.chunks = chunks
             self.payloadBytes = payloadBytes

@@ -39,6 +39,11 @@ public final class ZstdEncoder: StreamEncoder {
 
     deinit { ZSTD_freeCCtx(context) }
 
+    /// One `ZSTD_compressStream2` call: `ZSTD_e_continue`, or `ZSTD_e_end`
+    /// when `finishing`. The frame is complete once a finishing call has
+    /// flushed everything.
+    ///
+    /// - Throws: ``OutputError/compression(_:)`` with libzstd's error name.
     public func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, finishing: Bool)
         throws(OutputError) -> (consumed: Int, produced: Int, finished: Bool)
     {

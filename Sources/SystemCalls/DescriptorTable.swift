@@ -6,6 +6,7 @@ import SystemPackage
 public final class DescriptorTable<Key: Hashable> {
     private var descriptors: [Key: FileDescriptor] = [:]
 
+    /// An empty table.
     public init() {}
 
     deinit {

@@ -93,9 +93,14 @@ public enum Files {
 
     /// A file handle: the kernel's persistent name for an inode.
     public struct Handle: Equatable, Sendable {
+        /// The handle's type, as the kernel names it (`handle_type` of
+        /// `struct file_handle`); the file system decides what it means.
         public var type: Int32
+        /// The handle itself (`f_handle`): opaque bytes, as many as the kernel
+        /// returned (`handle_bytes`).
         public var bytes: [UInt8]
 
+        /// A handle from its type and bytes.
         public init(type: Int32, bytes: [UInt8]) {
             self.type = type
             self.bytes = bytes

@@ -5,7 +5,9 @@ import SystemPackage
 /// The two ends of a new pipe.
 @frozen
 public struct PipeEnds: ~Copyable {
+    /// The end to read from.
     public var read: OwnedDescriptor
+    /// The end to write to.
     public var write: OwnedDescriptor
 }
 
@@ -40,7 +42,9 @@ public enum Pipes {
 public enum Readiness {
     /// What to wait for.
     public enum Event: Sendable {
+        /// Data to read, or the end of the stream (`POLLIN`).
         case readable
+        /// Room to write (`POLLOUT`).
         case writable
 
         var bits: Int16 { Int16(self == .readable ? POLLIN : POLLOUT) }

@@ -7,10 +7,12 @@ public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertib
     /// What the call set `errno` to.
     public var errno: Errno
 
+    /// The failure of `call` (its man page's name) with `errno`.
     public init(_ call: String, _ errno: Errno) {
         self.call = call
         self.errno = errno
     }
 
+    /// `call failed: reason`, the reason as `strerror` words it: `splice failed: Broken pipe`.
     public var description: String { "\(call) failed: \(errno)" }
 }

@@ -18,7 +18,9 @@ public enum UnixSocket {
     /// Two connected sockets.
     @frozen
     public struct Pair: ~Copyable {
+        /// One end.
         public var first: OwnedDescriptor
+        /// The other end, connected to ``first``.
         public var second: OwnedDescriptor
     }
 

@@ -25,6 +25,8 @@ public struct BackEndBehaviour: Sendable {
     /// Refuse SET_DEVICE_STATE_FD (reply 0x101).
     public var rejectsTransfer = false
 
+    /// The honest behaviour: DEVICE_STATE offered, the front-end's pipe used,
+    /// every transfer accepted.
     public init() {}
 }
 

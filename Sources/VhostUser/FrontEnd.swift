@@ -11,7 +11,10 @@ public struct FrontEnd: ~Copyable {
     private let connection: Connection
     /// What the back-end offered and what was negotiated.
     public private(set) var offeredFeatures: UInt64 = 0
+    /// The protocol features the back-end offered (GET_PROTOCOL_FEATURES).
     public private(set) var offeredProtocolFeatures = ProtocolFeatures()
+    /// The protocol features negotiated: those offered that the front-end
+    /// understands (``ProtocolFeatures/understoodByFrontEnd``).
     public private(set) var protocolFeatures = ProtocolFeatures()
     /// Called with a line per message sent and received, for `-v`.
     private let log: (String) -> Void

@@ -7,34 +7,64 @@ import SystemCalls
 /// Sources: QEMU's `docs/interop/vhost-user.rst` and `hw/virtio/vhost-user.c`,
 /// rust-vmm's `vhost` crate.
 public enum Request: UInt32, Sendable, CustomStringConvertible {
+    /// `GET_FEATURES`: the virtio features the back-end offers.
     case getFeatures = 1
+    /// `SET_FEATURES`: the virtio features the front-end accepts.
     case setFeatures = 2
+    /// `SET_OWNER`: the front-end claims the back-end; a session's first message.
     case setOwner = 3
+    /// `RESET_OWNER`: deprecated by the specification.
     case resetOwner = 4
+    /// `SET_MEM_TABLE`: the guest's memory regions, one descriptor each.
     case setMemTable = 5
+    /// `SET_LOG_BASE`: the shared memory for the dirty log.
     case setLogBase = 6
+    /// `SET_LOG_FD`: the eventfd the back-end signals when it updated the dirty log.
     case setLogFD = 7
+    /// `SET_VRING_NUM`: a virtqueue's size.
     case setVringNum = 8
+    /// `SET_VRING_ADDR`: where a virtqueue's rings are.
     case setVringAddr = 9
+    /// `SET_VRING_BASE`: the next available index a virtqueue starts at.
     case setVringBase = 10
+    /// `GET_VRING_BASE`: stops a virtqueue and returns its next available index.
     case getVringBase = 11
+    /// `SET_VRING_KICK`: the eventfd the front-end kicks a virtqueue with.
     case setVringKick = 12
+    /// `SET_VRING_CALL`: the eventfd the back-end signals used buffers with.
     case setVringCall = 13
+    /// `SET_VRING_ERR`: the eventfd the back-end signals a virtqueue's errors with.
     case setVringErr = 14
+    /// `GET_PROTOCOL_FEATURES`: the ``ProtocolFeatures`` the back-end offers.
     case getProtocolFeatures = 15
+    /// `SET_PROTOCOL_FEATURES`: the ``ProtocolFeatures`` the front-end accepts.
     case setProtocolFeatures = 16
+    /// `GET_QUEUE_NUM`: the most queues the back-end supports (with `MQ`).
     case getQueueNum = 17
+    /// `SET_VRING_ENABLE`: enables or disables a virtqueue.
     case setVringEnable = 18
+    /// `SET_BACKEND_REQ_FD`: a socket for requests from the back-end.
     case setBackendRequestFD = 21
+    /// `RESET_DEVICE`: resets the device to its initial state.
     case resetDevice = 34
+    /// `GET_MAX_MEM_SLOTS`: the most memory regions the back-end takes.
     case getMaxMemSlots = 36
+    /// `ADD_MEM_REG`: adds one guest memory region.
     case addMemReg = 37
+    /// `REM_MEM_REG`: removes one guest memory region.
     case removeMemReg = 38
+    /// `SET_STATUS`: the virtio device status byte.
     case setStatus = 39
+    /// `GET_STATUS`: the virtio device status byte, as the back-end has it.
     case getStatus = 40
+    /// `SET_DEVICE_STATE_FD`: a pipe to move the back-end's internal state
+    /// through, in a ``TransferDirection``.
     case setDeviceStateFD = 42
+    /// `CHECK_DEVICE_STATE`: whether the back-end's side of the state transfer
+    /// succeeded.
     case checkDeviceState = 43
 
+    /// The specification's name and the number: `GET_FEATURES (1)`.
     public var description: String {
         let names: [Request: String] = [
             .getFeatures: "GET_FEATURES", .setFeatures: "SET_FEATURES", .setOwner: "SET_OWNER",
@@ -55,7 +85,9 @@ public enum Request: UInt32, Sendable, CustomStringConvertible {
 
 /// The flags word of a message header.
 public struct MessageFlags: OptionSet, Hashable, Sendable {
+    /// The flags word as sent.
     public let rawValue: UInt32
+    /// The flags of the word `rawValue`.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// Bits 0-1: the protocol version, always 1.
@@ -71,16 +103,31 @@ public struct MessageFlags: OptionSet, Hashable, Sendable {
 
 /// Protocol feature bits (GET/SET_PROTOCOL_FEATURES).
 public struct ProtocolFeatures: OptionSet, Hashable, Sendable {
+    /// The feature bits as sent.
     public let rawValue: UInt64
+    /// The features of the bits `rawValue`.
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
+    /// `MQ` (bit 0): more than one queue; GET_QUEUE_NUM is available.
     public static let multipleQueues = ProtocolFeatures(rawValue: 1 << 0)
+    /// `LOG_SHMFD` (bit 1): the dirty log is shared memory (SET_LOG_BASE with a
+    /// descriptor).
     public static let logSharedMemoryFD = ProtocolFeatures(rawValue: 1 << 1)
+    /// `REPLY_ACK` (bit 3): a request with ``MessageFlags/needReply`` gets an
+    /// acknowledgement.
     public static let replyAck = ProtocolFeatures(rawValue: 1 << 3)
+    /// `BACKEND_REQ` (bit 5): the back-end may send requests of its own
+    /// (SET_BACKEND_REQ_FD).
     public static let backendRequests = ProtocolFeatures(rawValue: 1 << 5)
+    /// `RESET_DEVICE` (bit 13): RESET_DEVICE is available.
     public static let resetDevice = ProtocolFeatures(rawValue: 1 << 13)
+    /// `CONFIGURE_MEM_SLOTS` (bit 15): GET_MAX_MEM_SLOTS, ADD_MEM_REG and
+    /// REM_MEM_REG are available.
     public static let configureMemorySlots = ProtocolFeatures(rawValue: 1 << 15)
+    /// `STATUS` (bit 16): SET_STATUS and GET_STATUS are available.
     public static let status = ProtocolFeatures(rawValue: 1 << 16)
+    /// `DEVICE_STATE` (bit 19): SET_DEVICE_STATE_FD and CHECK_DEVICE_STATE are
+    /// available: the back-end's state can be moved.
     public static let deviceState = ProtocolFeatures(rawValue: 1 << 19)
 
     /// The bits statetool's front-end negotiates when offered: the ones whose
@@ -108,11 +155,13 @@ public enum TransferDirection: UInt32, Sendable, CustomStringConvertible {
     /// Front-end to back-end, on the destination.
     case load = 1
 
+    /// `SAVE` or `LOAD`, as the specification names them.
     public var description: String { self == .save ? "SAVE" : "LOAD" }
 }
 
 /// When the transfer happens: only STOPPED (0) exists.
 public enum TransferPhase: UInt32, Sendable {
+    /// The device is stopped: the only phase there is.
     case stopped = 0
 }
 
@@ -128,7 +177,9 @@ public enum DeviceStateFDReply {
 public struct Message: Sendable {
     /// The request id as received (it may be one statetool does not know).
     public var requestID: UInt32
+    /// The header's flags word.
     public var flags: MessageFlags
+    /// The payload, as many bytes as the header's size says.
     public var payload: [UInt8]
     /// Attached descriptors, owned by the message: a sender hands them over
     /// with it, a receiver takes out those it keeps; the rest are closed with it.
@@ -139,6 +190,7 @@ public struct Message: Sendable {
     /// The largest payload accepted (rust-vmm's limit; QEMU's own is larger).
     public static let maximumPayloadSize = 4096
 
+    /// A message of any request id and flags.
     public init(requestID: UInt32, flags: MessageFlags, payload: [UInt8] = [], descriptors: AttachedDescriptors = AttachedDescriptors()) {
         self.requestID = requestID
         self.flags = flags

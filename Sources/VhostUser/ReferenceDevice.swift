@@ -28,8 +28,14 @@ public struct ReferenceDevice: DeviceState {
     /// Called with a line about each transfer.
     public var log: @Sendable (String) -> Void = { _ in }
 
+    /// An honest device: nothing recorded or checked, no state to save, no
+    /// faults.
     public init() {}
 
+    /// Reads the state from `pipe` to its end (or to ``hangUpAfter``), writes
+    /// it to ``record`` and checks it against ``expectedSHA256``, as set.
+    /// Returns 0 for success; 1 when reading, recording or the check failed, or
+    /// when ``failsCheck`` is set.
     public func load(from pipe: FileDescriptor) -> UInt64 {
         let loaded: (bytes: UInt64, sha256: String?)
         do {
@@ -102,6 +108,10 @@ public struct ReferenceDevice: DeviceState {
         }
     }
 
+    /// Sends ``statePath`` into `pipe`: the payload of a valid stream, else the
+    /// file as it is; nothing without a ``statePath``. Stops after
+    /// ``hangUpAfter`` bytes if set. Returns 0 for success; 1 when sending
+    /// failed or was cut short, or when ``failsCheck`` is set.
     public func save(into pipe: FileDescriptor) -> UInt64 {
         guard let statePath else {
             log("no --state to save: sending an empty state")

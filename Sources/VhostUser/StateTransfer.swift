@@ -14,6 +14,7 @@ public enum StateTransfer {
         /// Chunks whose payload was written.
         public var chunks: Int
 
+        /// A record of a LOAD transfer.
         public init(analysis: StreamAnalysis, payloadBytes: UInt64, chunks: Int) {
             self.analysis = analysis
             self.payloadBytes = payloadBytes
@@ -150,7 +151,9 @@ public enum StateTransfer {
 
     /// What a SAVE transfer received.
     public struct Received: Sendable, Equatable {
+        /// Chunks written: one per read of the pipe.
         public var chunks: Int
+        /// Payload bytes read from the pipe.
         public var payloadBytes: UInt64
     }
 

@@ -27,6 +27,7 @@ public enum VhostUserError: Error, Equatable, Sendable, CustomStringConvertible 
     /// The input file no longer holds what was validated before the transfer.
     case inputChanged(offset: UInt64)
 
+    /// What went wrong, in one line, with what was expected and what came.
     public var description: String {
         switch self {
         case .cannotConnect(let path, let errno):

@@ -14,7 +14,9 @@ public struct LoadedPayload: Sendable {
         case migrationFile(device: String)
     }
 
+    /// The payload: the stream with its framing taken off.
     public let bytes: [UInt8]
+    /// What the input turned out to be.
     public let origin: Origin
     /// How a migration file was read (from its end or front to back); `nil` for other inputs.
     public var reading: MigrationReading?
@@ -34,6 +36,7 @@ public struct LoadedPayload: Sendable {
         /// The migration file is broken before its state ends.
         case brokenMigrationFile(MigrationProblem)
 
+        /// Why, in one line, with the stream's or file's problem where there is one.
         public var description: String {
             switch self {
             case .tooLarge: return "more than \(LoadedPayload.maximumSize >> 20) MiB: too large to decode"

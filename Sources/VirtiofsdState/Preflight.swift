@@ -22,9 +22,11 @@ public struct PreflightReport: Hashable, Sendable {
 
     /// An inode virtiofsd would mark invalid (`guest-error`) or stop at (`abort`).
     public struct InodeFailure: Hashable, Sendable {
+        /// The inode's id.
         public let id: UInt64
         /// Its path relative to the shared directory, as far as the state gives it.
         public let path: String
+        /// Why it would be invalid.
         public let cause: Cause
 
         /// The reason in virtiofsd's words.
@@ -41,16 +43,20 @@ public struct PreflightReport: Hashable, Sendable {
 
     /// A handle open on an invalid inode: the guest gets EIO through it.
     public struct HandleFailure: Hashable, Sendable {
+        /// The handle's id.
         public let id: UInt64
+        /// The id of the invalid inode it is open on.
         public let inode: UInt64
         /// The inode's path relative to the shared directory, as far as the state gives it.
         public let path: String
+        /// Its open(2) flags.
         public let flags: Int32
     }
 
     /// Failing inodes in the order virtiofsd would meet them: the first is
     /// where `--migration-on-error=abort` stops.
     public internal(set) var failingInodes: [InodeFailure] = []
+    /// Handles open on failing inodes, in the state's order.
     public internal(set) var failingHandles: [HandleFailure] = []
     /// Inodes located by file handle: statetool cannot open them without the
     /// source's mounts, so they are not checked.
@@ -64,8 +70,11 @@ public struct PreflightReport: Hashable, Sendable {
 
 /// Why a pre-flight check could not run at all.
 public enum PreflightError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The shared directory at this path could not be opened (`O_PATH`), for
+    /// this reason.
     case cannotOpenSharedDirectory(String, Errno)
 
+    /// What failed, in one line, with the path and `errno`.
     public var description: String {
         switch self {
         case .cannotOpenSharedDirectory(let path, let errno): return "cannot open the shared directory \(path): \(errno)"
@@ -84,6 +93,13 @@ public enum PreflightError: Error, Hashable, Sendable, CustomStringConvertible {
 /// Nothing is followed out of the shared directory: every name is opened
 /// relative to its parent's descriptor, without following a symbolic link.
 public enum PreflightCheck {
+    /// Checks `state` against the shared directory at `sharedDirectory` and
+    /// reports what would fail; the state's consistency problems come first
+    /// among the fatal ones. Raises the process's open-file limit first, as
+    /// virtiofsd does.
+    ///
+    /// - Throws: ``PreflightError/cannotOpenSharedDirectory(_:_:)`` when the
+    ///   directory cannot be opened; everything else is in the report.
     public static func run(_ state: VirtiofsdState, sharedDirectory: String) throws(PreflightError) -> PreflightReport {
         var report = PreflightReport()
         report.fatalProblems = state.consistencyProblems().map(\.description)

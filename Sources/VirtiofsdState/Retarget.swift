@@ -10,6 +10,7 @@ public struct RetargetRequest: Hashable, Sendable {
     /// so that the destination finds the files by path alone.
     public var stripFileHandles: Bool
 
+    /// A request; by default, one that changes nothing.
     public init(renames: [Rename] = [], dropMissing: Bool = false, stripFileHandles: Bool = false) {
         self.renames = renames
         self.dropMissing = dropMissing
@@ -23,6 +24,8 @@ public struct Rename: Hashable, Sendable, CustomStringConvertible {
     /// A path relative to the shared directory, normalised (no `.`, no empty
     /// components, no leading or trailing `/`).
     public let old: String
+    /// Where it is now: a path relative to the shared directory, normalised
+    /// as ``old`` is.
     public let new: String
 
     /// Parses `OLD=NEW`.
@@ -34,11 +37,16 @@ public struct Rename: Hashable, Sendable, CustomStringConvertible {
         try self.init(old: String(argument[..<equals]), new: String(argument[argument.index(after: equals)...]))
     }
 
+    /// A rename of `old` to `new`, both normalised.
+    ///
+    /// - Throws: ``RetargetError/badPath(_:)`` for a path that is empty, `.`, or
+    ///   holds `..`.
     public init(old: String, new: String) throws(RetargetError) {
         self.old = try Self.normalised(old)
         self.new = try Self.normalised(new)
     }
 
+    /// `OLD=NEW`, as ``init(parsing:)`` reads it.
     public var description: String { "\(old)=\(new)" }
 
     /// `path` relative to the shared directory, without `.` components and
@@ -72,6 +80,7 @@ public enum RetargetError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The state built does not check out; a bug, reported rather than written.
     case verificationFailed(String)
 
+    /// Why, in one line, naming the option that would help where one would.
     public var description: String {
         switch self {
         case .badPath(let path): return "\(path): not a path inside the shared directory (OLD=NEW, relative, no ..)"
@@ -95,10 +104,14 @@ public enum RetargetError: Error, Hashable, Sendable, CustomStringConvertible {
 public struct RetargetResult: Sendable {
     /// An inode given a new parent and name.
     public struct Renamed: Hashable, Sendable {
+        /// The inode's id.
         public let id: UInt64
+        /// The rename's old path.
         public let oldPath: String
+        /// The rename's new path.
         public let newPath: String
 
+        /// A renamed inode from its id and the rename's paths.
         public init(id: UInt64, oldPath: String, newPath: String) {
             self.id = id
             self.oldPath = oldPath
@@ -108,12 +121,14 @@ public struct RetargetResult: Sendable {
 
     /// An inode taken out of the state.
     public struct DroppedInode: Hashable, Sendable {
+        /// The inode's id.
         public let id: UInt64
         /// Its path in the original state.
         public let path: String
         /// Why: preflight's reason, or the dropped inode it was under.
         public let reason: String
 
+        /// A dropped inode from its id, path and reason.
         public init(id: UInt64, path: String, reason: String) {
             self.id = id
             self.path = path
@@ -123,11 +138,16 @@ public struct RetargetResult: Sendable {
 
     /// A handle taken out with its inode.
     public struct DroppedHandle: Hashable, Sendable {
+        /// The handle's id.
         public let id: UInt64
+        /// The id of the inode it was open on.
         public let inode: UInt64
+        /// That inode's path in the original state.
         public let path: String
+        /// Its open(2) flags.
         public let flags: Int32
 
+        /// A dropped handle from its fields.
         public init(id: UInt64, inode: UInt64, path: String, flags: Int32) {
             self.id = id
             self.inode = inode
@@ -139,11 +159,16 @@ public struct RetargetResult: Sendable {
     /// A surviving inode whose refcount changed: one reference per child that
     /// moved away or was dropped, or moved in.
     public struct RefcountChange: Hashable, Sendable {
+        /// The inode's id.
         public let id: UInt64
+        /// Its path in the new state.
         public let path: String
+        /// Its refcount in the original state.
         public let old: UInt64
+        /// Its refcount in the new state.
         public let new: UInt64
 
+        /// A change of the refcount of inode `id` from `old` to `new`.
         public init(id: UInt64, path: String, old: UInt64, new: UInt64) {
             self.id = id
             self.path = path
@@ -155,14 +180,18 @@ public struct RetargetResult: Sendable {
     /// A dropped inode whose parent survives, with everything dropped under it:
     /// a lost subtree in one line.
     public struct DroppedTree: Hashable, Sendable {
+        /// The id of the tree's top inode.
         public let id: UInt64
+        /// Its path in the original state.
         public let path: String
+        /// Why it was dropped: preflight's reason.
         public let reason: String
         /// Dropped inodes under it (not counting itself).
         public let descendants: Int
         /// Dropped handles on it and under it.
         public let handles: Int
 
+        /// A dropped tree from its top inode and its counts.
         public init(id: UInt64, path: String, reason: String, descendants: Int, handles: Int) {
             self.id = id
             self.path = path
@@ -172,14 +201,19 @@ public struct RetargetResult: Sendable {
         }
     }
 
+    /// The state as it was given.
     public let original: VirtiofsdState
     /// The state to write.
     public let state: VirtiofsdState
+    /// The inodes renamed, rename by rename.
     public let renamed: [Renamed]
     /// In the original's order.
     public let droppedInodes: [DroppedInode]
+    /// The handles dropped with their inodes.
     public let droppedHandles: [DroppedHandle]
+    /// The surviving inodes whose refcount changed, in the new state's order.
     public let refcountChanges: [RefcountChange]
+    /// The dropped inodes as lost subtrees, one per top.
     public let droppedTrees: [DroppedTree]
     /// Inodes whose recorded file handle was dropped (`--strip-file-handles`):
     /// their identity is no longer verified on the destination.
@@ -202,6 +236,15 @@ public struct RetargetResult: Sendable {
 /// handle order, ids, `next_inode`, `next_handle`, the negotiated options,
 /// V2's mount paths and the version are kept.
 public enum Retargeting {
+    /// Applies `request` to `original`, checked against the shared directory
+    /// at `sharedDirectory`, and returns the new state with every change made.
+    ///
+    /// - Throws: ``RetargetError``: a rename that does not apply to the state;
+    ///   ``RetargetError/preflight(_:)`` when the directory cannot be opened;
+    ///   ``RetargetError/unloadable(_:)`` when the load would fail whatever is
+    ///   dropped; ``RetargetError/wouldFail(_:)`` when inodes would fail and
+    ///   ``RetargetRequest/dropMissing`` is off;
+    ///   ``RetargetError/verificationFailed(_:)`` when the result still fails.
     public static func run(
         _ original: VirtiofsdState, sharedDirectory: String, request: RetargetRequest
     ) throws(RetargetError) -> RetargetResult {

@@ -3,6 +3,7 @@ import StateStream
 /// Something in a decoded state that virtiofsd would refuse to load whatever
 /// the destination holds, located by the payload offset of the inode or handle.
 public struct ConsistencyProblem: PayloadFinding, Hashable {
+    /// The stable kinds, as scripts match them.
     public enum Kind: String, Hashable, Sendable, Codable {
         /// Two inodes share an id ("Double-use of FUSE inode ID").
         case duplicateInode = "duplicate-inode"
@@ -18,11 +19,13 @@ public struct ConsistencyProblem: PayloadFinding, Hashable {
         case duplicateHandle = "duplicate-handle"
     }
 
+    /// What kind of problem this is.
     public let kind: Kind
     /// The inode or handle concerned.
     public let id: UInt64
     /// Where the inode or handle is encoded in the payload.
     public let payloadOffset: Int
+    /// What is wrong, in one sentence without the offset.
     public let message: String
 
 

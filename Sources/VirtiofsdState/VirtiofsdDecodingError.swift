@@ -24,6 +24,7 @@ public struct VirtiofsdDecodingError: Error, PayloadFinding, Hashable {
         case trailingBytes(Int)
     }
 
+    /// What is wrong.
     public let reason: Reason
     /// The field being read, e.g. `inodes[12].location`.
     public let field: String
@@ -38,17 +39,27 @@ public struct VirtiofsdDecodingError: Error, PayloadFinding, Hashable {
 
     /// The stable names of the kinds of error.
     public enum Kind: String, Sendable, CaseIterable {
+        /// A ``Reason/truncated``.
         case truncated
+        /// A ``Reason/overlongVarint``.
         case overlongVarint = "overlong-varint"
+        /// A ``Reason/invalidBool(_:)``.
         case invalidBool = "invalid-bool"
+        /// A ``Reason/invalidOptionTag(_:)``.
         case invalidOptionTag = "invalid-option-tag"
+        /// A ``Reason/unknownTag(_:)``.
         case unknownTag = "unknown-tag"
+        /// A ``Reason/lengthBeyondEnd(declared:bytesLeft:)``.
         case lengthBeyondEnd = "length-beyond-end"
+        /// A ``Reason/tooLong(_:limit:)``.
         case tooLong = "too-long"
+        /// A ``Reason/invalidUTF8``.
         case invalidUTF8 = "invalid-utf8"
+        /// A ``Reason/trailingBytes(_:)``.
         case trailingBytes = "trailing-bytes"
     }
 
+    /// The kind of ``reason``.
     public var kind: Kind {
         switch reason {
         case .truncated: return .truncated
@@ -64,6 +75,7 @@ public struct VirtiofsdDecodingError: Error, PayloadFinding, Hashable {
     }
 
 
+    /// What is wrong, naming the field, in one sentence without the offset.
     public var message: String {
         switch reason {
         case .truncated: return "the payload ends inside \(field)"

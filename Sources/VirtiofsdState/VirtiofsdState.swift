@@ -18,10 +18,14 @@ public struct VirtiofsdState: Hashable, Sendable {
 
     /// A file handle as `name_to_handle_at` gives it.
     public struct FileHandle: Hashable, Sendable {
+        /// The mount id of the file system holding the file, on the source.
         public var mountID: UInt64
+        /// The handle's type (`handle_type`).
         public var handleType: Int32
+        /// The handle's opaque bytes (`f_handle`).
         public var bytes: [UInt8]
 
+        /// A file handle from its fields.
         public init(mountID: UInt64, handleType: Int32, bytes: [UInt8]) {
             self.mountID = mountID
             self.handleType = handleType
@@ -44,13 +48,19 @@ public struct VirtiofsdState: Hashable, Sendable {
 
         /// The kinds of location, in tag order, with their names in reports.
         public enum Kind: String, CaseIterable, Sendable {
+            /// ``VirtiofsdState/Location/root``.
             case root
+            /// ``VirtiofsdState/Location/path(parent:name:)``.
             case path
+            /// ``VirtiofsdState/Location/invalid``.
             case invalid
+            /// ``VirtiofsdState/Location/fullPath(_:)``.
             case fullPath = "full-path"
+            /// ``VirtiofsdState/Location/fileHandle(_:)``.
             case fileHandle = "file-handle"
         }
 
+        /// Which kind of location this is.
         public var kind: Kind {
             switch self {
             case .root: return .root
@@ -62,15 +72,20 @@ public struct VirtiofsdState: Hashable, Sendable {
         }
     }
 
+    /// An inode the guest has looked up and not yet forgotten.
     public struct Inode: Hashable, Sendable {
+        /// The inode's id, as the guest knows it (FUSE's node id).
         public var id: UInt64
+        /// How many lookups of it the guest has not forgotten yet.
         public var refcount: UInt64
+        /// How the destination finds it.
         public var location: Location
         /// The file handle to verify against (`--migration-verify-handles`).
         public var fileHandle: FileHandle?
         /// Where the inode starts in the payload.
         public var payloadOffset: Int
 
+        /// An inode from its fields.
         public init(id: UInt64, refcount: UInt64, location: Location, fileHandle: FileHandle? = nil, payloadOffset: Int = 0) {
             self.id = id
             self.refcount = refcount
@@ -82,13 +97,16 @@ public struct VirtiofsdState: Hashable, Sendable {
 
     /// A file the guest holds open.
     public struct Handle: Hashable, Sendable {
+        /// The handle's id, as the guest knows it (FUSE's `fh`).
         public var id: UInt64
+        /// The id of the inode it is open on.
         public var inode: UInt64
         /// The open(2) flags (source `OpenInode`, the only kind).
         public var flags: Int32
         /// Where the handle starts in the payload.
         public var payloadOffset: Int
 
+        /// A handle from its fields.
         public init(id: UInt64, inode: UInt64, flags: Int32, payloadOffset: Int = 0) {
             self.id = id
             self.inode = inode
@@ -99,11 +117,16 @@ public struct VirtiofsdState: Hashable, Sendable {
 
     /// What the source negotiated with the guest.
     public struct NegotiatedOptions: Hashable, Sendable, Codable {
+        /// Writeback caching (`FUSE_WRITEBACK_CACHE`).
         public var writeback: Bool
+        /// Submounts announced to the guest (`FUSE_SUBMOUNTS`).
         public var announceSubmounts: Bool
+        /// POSIX ACLs (`FUSE_POSIX_ACL`).
         public var posixACL: Bool
+        /// The supplementary group extension (`FUSE_CREATE_SUPP_GROUP`).
         public var supplementaryGroupExtension: Bool
 
+        /// Options from their four flags.
         public init(writeback: Bool, announceSubmounts: Bool, posixACL: Bool, supplementaryGroupExtension: Bool) {
             self.writeback = writeback
             self.announceSubmounts = announceSubmounts
@@ -115,26 +138,34 @@ public struct VirtiofsdState: Hashable, Sendable {
     /// One entry of V2's mount-path map: a source mount id and a path relative
     /// to the shared directory.
     public struct MountPath: Hashable, Sendable {
+        /// The mount id, on the source.
         public var mountID: UInt64
+        /// The mount's path, relative to the shared directory.
         public var path: String
 
+        /// An entry from its mount id and path.
         public init(mountID: UInt64, path: String) {
             self.mountID = mountID
             self.path = path
         }
     }
 
+    /// Which serialization the source wrote.
     public var version: Version
     /// In payload order (ascending ids).
     public var inodes: [Inode]
+    /// The id the source would give its next inode.
     public var nextInode: UInt64
     /// In payload order (ascending ids).
     public var handles: [Handle]
+    /// The id the source would give its next handle.
     public var nextHandle: UInt64
+    /// What the source negotiated with the guest.
     public var options: NegotiatedOptions
     /// V2's map in payload order (random: compare it as a set); empty for V1.
     public var mountPaths: [MountPath]
 
+    /// A state from its parts; `mountPaths` is V2's only.
     public init(
         version: Version, inodes: [Inode], nextInode: UInt64, handles: [Handle], nextHandle: UInt64,
         options: NegotiatedOptions, mountPaths: [MountPath] = []
