@@ -201,6 +201,10 @@ let package = Package(
             name: "PasstStateTests",
             dependencies: ["TestSupport", "PasstState", "StateStream"]
         ),
+        .testTarget(
+            name: "StatetoolKitTests",
+            dependencies: ["TestSupport", "StatetoolKit", "StateStream", "MigrationFile"]
+        ),
         // Replays every input kept in Fuzz/Corpus through its fuzz target.
         .testTarget(
             name: "FuzzCorpusTests",

@@ -72,14 +72,33 @@ public struct PayloadRecognition {
 }
 
 /// A payload a back-end took as its own: its state, or why it does not decode.
-public struct RecognizedPayload: Sendable {
+///
+/// Its `Encodable` form is the short one listings give each state:
+/// `{backEnd, summary, error}`, `error` a finding or `null`.
+public struct RecognizedPayload: Sendable, Encodable {
     /// The back-end's name (``BackEndFormat/name``).
     public let backEnd: String
     /// The decoded state, or the finding decoding stopped at.
     public let result: Result<any DecodedBackEndState, BackEndDecodingFailure>
 
     /// The decoded state, when it decoded.
-    public var state: (any DecodedBackEndState)? { try? result.get() }
+    public var state: (any DecodedBackEndState)? {
+        guard case .success(let state) = result else { return nil }
+        return state
+    }
+
+    private enum CodingKeys: String, CodingKey { case backEnd, summary, error }
+
+    /// Encodes `{backEnd, summary, error}`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(backEnd, forKey: .backEnd)
+        try container.encode(headline, forKey: .summary)
+        switch result {
+        case .success: try container.encodeNil(forKey: .error)
+        case .failure(let failure): try container.encode(failure.record, forKey: .error)
+        }
+    }
 
     /// The first summary line's value, or why it does not decode: one line
     /// for listings (`state V2: 5222 inodes ...`).

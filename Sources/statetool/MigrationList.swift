@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import MigrationFile
 import StateStream
+import StatetoolKit
 
 struct MigrationList: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,12 +56,16 @@ struct MigrationList: ParsableCommand {
     func run() throws {
         let input = try MigrationInput.open(file)
         let survey: MigrationFileSurvey
+        var recognition = BackEndStateRecognition()
         do {
-            survey = try MigrationFileSurvey.survey(input.stream, strategy: .walk(reason: "migration ls lists every record"), quiet: quiet)
+            survey = try MigrationFileSurvey.survey(
+                input.stream, strategy: .walk(reason: "migration ls lists every record"), quiet: quiet,
+                observe: { recognition.observe($0) })
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
-        let report = MigrationReport(file: file, input: input, survey: survey)
+        var report = MigrationReport(file: file, input: input, survey: survey)
+        report.payloads = recognition.payloads
         let output = StandardOutput()
         if format.json {
             try output.write(try JSONEncoder.statetool.encode(report))

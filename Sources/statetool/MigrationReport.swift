@@ -2,6 +2,7 @@ import FoundationEssentials
 import LibvirtSaveImage
 import MigrationFile
 import StateStream
+import StatetoolKit
 
 /// What `migration ls` and `extract` print about a migration file, as text or JSON.
 struct MigrationReport: Encodable {
@@ -12,6 +13,9 @@ struct MigrationReport: Encodable {
     let survey: MigrationFileSurvey
     /// For `extract`: where each back-end state went, by section id.
     var outputs: [UInt32: String] = [:]
+    /// For `migration ls`: what a registered back-end made of each state's
+    /// payload, by the offset of its stream.
+    var payloads: [UInt64: RecognizedPayload] = [:]
 
     init(file: String, input: MigrationInput, survey: MigrationFileSurvey) {
         self.file = file
@@ -100,6 +104,7 @@ struct MigrationReport: Encodable {
                 line += ", JSON description says \(described) bytes" + (described == state.length ? " (matches)" : " (differs)")
             }
             if let output = outputs[location.section.id] { line += " -> \(output)" }
+            if let payload = payloads[location.streamOffset] { line += "\n  \(payload.backEnd): \(payload.headline)" }
             return line + "\n"
         }.joined()
     }
@@ -146,6 +151,7 @@ struct MigrationReport: Encodable {
         let valid: Bool
         let problems: [FindingRecord]
         let output: Nullable<String>
+        let payload: Nullable<RecognizedPayload>
     }
 
     private struct Description: Encodable {
@@ -177,7 +183,8 @@ struct MigrationReport: Encodable {
                 streamLength: Nullable(state.length), describedLength: Nullable(state.describedLength),
                 chunks: state.chunkCount, payloadBytes: state.payloadBytes, valid: state.isComplete,
                 problems: state.problems.map { FindingRecord($0) },
-                output: Nullable(outputs[state.location.section.id]))
+                output: Nullable(outputs[state.location.section.id]),
+                payload: Nullable(payloads[state.location.streamOffset]))
         }, forKey: .backEndStates)
         try container.encode(Nullable(survey.endOfFileOffset), forKey: .endOfFileOffset)
         try container.encode(Nullable(survey.descriptionRecord.map { record in
