@@ -18,6 +18,56 @@ public struct PreflightReport: Hashable, Sendable {
         /// Its file handle differs from the one the source recorded
         /// (`--migration-verify-handles`).
         case fileHandleDiffers
+        /// Its file handle could not be read on the destination
+        /// (`name_to_handle_at` failed), so it cannot be compared with the one
+        /// the source recorded.
+        case fileHandleUnreadable(Errno)
+    }
+
+    /// What makes the load fail whatever `--migration-on-error` says.
+    public enum FatalProblem: Hashable, Sendable, CustomStringConvertible {
+        /// The state contradicts itself (duplicate ids, a bad root, broken
+        /// parent chains, handles on missing inodes).
+        case inconsistent(ConsistencyProblem)
+        /// A pass of the loader loaded no inode while this many still wait for
+        /// parents that never load.
+        case unresolvedReferences(waiting: Int)
+        /// The shared directory is not the inode the source recorded as its
+        /// root (its file handle differs).
+        case rootFileHandleDiffers
+        /// The shared directory's file handle could not be read to compare it
+        /// with the one the source recorded.
+        case rootFileHandleUnreadable(Errno)
+
+        /// The stable kebab-case name of the problem, as scripts match it.
+        public var kind: String {
+            switch self {
+            case .inconsistent(let problem): return problem.kind.rawValue
+            case .unresolvedReferences: return "unresolved-references"
+            case .rootFileHandleDiffers: return "root-file-handle-differs"
+            case .rootFileHandleUnreadable: return "root-file-handle-unreadable"
+            }
+        }
+
+        /// Whether dropping the recorded file handles (`retarget
+        /// --strip-file-handles`) takes the problem away.
+        public var isCuredByStrippingFileHandles: Bool {
+            switch self {
+            case .rootFileHandleDiffers, .rootFileHandleUnreadable: return true
+            case .inconsistent, .unresolvedReferences: return false
+            }
+        }
+
+        /// The problem in virtiofsd's words where it has them.
+        public var description: String {
+            switch self {
+            case .inconsistent(let problem): return problem.description
+            case .unresolvedReferences(let waiting):
+                return "Unresolved references between serialized inodes: \(waiting) inodes wait for parents that never load"
+            case .rootFileHandleDiffers: return "Inode 1 is not the same inode as in the migration source: File handle differs"
+            case .rootFileHandleUnreadable(let errno): return "Inode 1: cannot read its file handle to compare it with the source's: \(errno)"
+            }
+        }
     }
 
     /// An inode virtiofsd would mark invalid (`guest-error`) or stop at (`abort`).
@@ -37,6 +87,7 @@ public struct PreflightReport: Hashable, Sendable {
             case .sentInvalid: return "Migration source has lost inode \(id)"
             case .unsafeName: return "\(path): the name is not a single directory entry"
             case .fileHandleDiffers: return "Inode \(id) is not the same inode as in the migration source: File handle differs"
+            case .fileHandleUnreadable(let errno): return "Inode \(id): cannot read its file handle to compare it with the source's: \(errno)"
             }
         }
     }
@@ -62,7 +113,7 @@ public struct PreflightReport: Hashable, Sendable {
     /// source's mounts, so they are not checked.
     public internal(set) var uncheckedInodes: [UInt64] = []
     /// What makes the load fail whatever `--migration-on-error` says.
-    public internal(set) var fatalProblems: [String] = []
+    public internal(set) var fatalProblems: [FatalProblem] = []
 
     /// Whether the state would load with nothing invalid.
     public var isClean: Bool { failingInodes.isEmpty && failingHandles.isEmpty && fatalProblems.isEmpty }
@@ -102,7 +153,7 @@ public enum PreflightCheck {
     ///   directory cannot be opened; everything else is in the report.
     public static func run(_ state: VirtiofsdState, sharedDirectory: String) throws(PreflightError) -> PreflightReport {
         var report = PreflightReport()
-        report.fatalProblems = state.consistencyProblems().map(\.description)
+        report.fatalProblems = state.consistencyProblems().map(PreflightReport.FatalProblem.inconsistent)
         ResourceLimits.raiseOpenFileLimit()
         let root: OwnedDescriptor
         do {
@@ -129,7 +180,7 @@ public enum PreflightCheck {
                 }
             }
             if !progressed && !loader.aborted {
-                report.fatalProblems.append("Unresolved references between serialized inodes: \(pending.count) inodes wait for parents that never load")
+                report.fatalProblems.append(.unresolvedReferences(waiting: pending.count))
                 break
             }
         }
@@ -221,15 +272,24 @@ private struct Loader {
 
     /// Checks the file handle the source recorded, then keeps the descriptor if a child needs it.
     private mutating func keep(_ opened: consuming OwnedDescriptor, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
-        if let expected = inode.fileHandle,
-           (try? Files.handle(of: opened.descriptor)) != Files.Handle(type: expected.handleType, bytes: expected.bytes) {
-            if inode.id == VirtiofsdState.rootID {
-                report.fatalProblems.append("Inode 1 is not the same inode as in the migration source: File handle differs")
-                aborted = true
+        if let expected = inode.fileHandle {
+            let mismatch: (fatal: PreflightReport.FatalProblem, cause: PreflightReport.Cause)?
+            do {
+                let found = try Files.handle(of: opened.descriptor)
+                mismatch = found == Files.Handle(type: expected.handleType, bytes: expected.bytes)
+                    ? nil : (.rootFileHandleDiffers, .fileHandleDiffers)
+            } catch {
+                mismatch = (.rootFileHandleUnreadable(error.errno), .fileHandleUnreadable(error.errno))
+            }
+            if let mismatch {
+                if inode.id == VirtiofsdState.rootID {
+                    report.fatalProblems.append(mismatch.fatal)
+                    aborted = true
+                } else {
+                    fail(inode, mismatch.cause, &report)
+                }
                 return
             }
-            fail(inode, .fileHandleDiffers, &report)
-            return
         }
         if parents.contains(inode.id) { descriptors.insert(opened, for: inode.id) }
     }

@@ -93,8 +93,8 @@ public enum RetargetError: Error, Hashable, Sendable, CustomStringConvertible {
         case .wouldFail(let report):
             return "\(report.failingInodes.count) inodes would still be invalid on the destination, \(report.failingHandles.count) open handles would fail (--drop-missing drops them)"
         case .unloadable(let report):
-            let hint = report.fatalProblems.contains(where: { $0.hasPrefix("Inode 1 ") }) ? " (--strip-file-handles drops the recorded file handles)" : ""
-            return "the load would fail whatever is dropped: " + report.fatalProblems.joined(separator: "; ") + hint
+            let hint = report.fatalProblems.contains(where: \.isCuredByStrippingFileHandles) ? " (--strip-file-handles drops the recorded file handles)" : ""
+            return "the load would fail whatever is dropped: " + report.fatalProblems.map(\.description).joined(separator: "; ") + hint
         case .verificationFailed(let what): return "the new state does not check out: \(what); nothing written"
         }
     }
@@ -272,7 +272,7 @@ public enum Retargeting {
             final = try check(state, in: sharedDirectory)
         }
         guard final.isClean else {
-            throw .verificationFailed("the pre-flight check still fails: " + (final.failingInodes.first?.reason ?? final.fatalProblems.first ?? "handles"))
+            throw .verificationFailed("the pre-flight check still fails: " + (final.failingInodes.first?.reason ?? final.fatalProblems.first?.description ?? "handles"))
         }
         return RetargetResult(
             original: original, state: state, renamed: renamed, droppedInodes: dropped.droppedInodes,

@@ -160,6 +160,6 @@ private struct PreflightJSON: Encodable {
         handleFailures = report.failingHandles.map {
             HandleFailure(id: $0.id, inode: $0.inode, flags: $0.flags, flagNames: OpenFlags.describe($0.flags))
         }
-        fatalProblems = report.fatalProblems
+        fatalProblems = report.fatalProblems.map(\.description)
     }
 }

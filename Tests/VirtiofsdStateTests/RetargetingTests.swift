@@ -131,6 +131,22 @@ import VirtiofsdState
         #expect(refusal(".=x") == .badPath("."))
     }
 
+    /// A file handle that cannot be read on the destination (procfs exports
+    /// none: `name_to_handle_at` fails with EOPNOTSUPP) is no mismatch: the
+    /// problem names the call's error, and stripping the handles is the hint.
+    @Test func aFileHandleThatCannotBeReadIsSaidSo() throws {
+        let (state, _) = try Self.state(.v2, recordedHandles: true)
+        let report = try PreflightCheck.run(state, sharedDirectory: "/proc")
+        #expect(report.fatalProblems == [.rootFileHandleUnreadable(.notSupported)])
+        #expect(report.fatalProblems.map(\.description) == [
+            "Inode 1: cannot read its file handle to compare it with the source's: Operation not supported"
+        ])
+        let error = #expect(throws: RetargetError.self) {
+            try Retargeting.run(state, sharedDirectory: "/proc", request: .init(dropMissing: true))
+        }
+        #expect(error?.description.hasSuffix("(--strip-file-handles drops the recorded file handles)") == true)
+    }
+
     @Test func strippingFileHandlesLetsACopyTakeTheState() throws {
         let (state, payload) = try Self.state(.v2, recordedHandles: true)
         let error = #expect(throws: RetargetError.self) {
@@ -140,7 +156,8 @@ import VirtiofsdState
             Issue.record("expected unloadable, got \(String(describing: error))")
             return
         }
-        #expect(report.fatalProblems == ["Inode 1 is not the same inode as in the migration source: File handle differs"])
+        #expect(report.fatalProblems == [.rootFileHandleDiffers])
+        #expect(report.fatalProblems.map(\.description) == ["Inode 1 is not the same inode as in the migration source: File handle differs"])
         let result = try Retargeting.run(state, sharedDirectory: share.path, request: .init(dropMissing: true, stripFileHandles: true))
         #expect(result.strippedFileHandles == 9)
         #expect(result.state.inodes.allSatisfy { $0.fileHandle == nil })
