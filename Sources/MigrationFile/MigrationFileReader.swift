@@ -60,9 +60,13 @@ public struct MigrationFileReader {
     /// file (the sizes that delimit sections in a file without footers); `nil`
     /// for a pipe, a compressed file, or a file without one. The walk reads it
     /// only when it meets such a section.
+    ///
+    /// - Throws: ``InputError/readFailed(_:)`` when the file's tail cannot be read.
     public var describedAhead: VMDescription? {
-        guard input.compression == .none, let file = input.regularFile, let size = input.regularFileSize else { return nil }
-        return VMDescription.readTrailer(of: file, size: size)
+        get throws(InputError) {
+            guard input.compression == .none, let file = input.regularFile, let size = input.regularFileSize else { return nil }
+            return try VMDescription.readTrailer(of: file, size: size)
+        }
     }
 
     /// Walks the file, calling `handle` with each event in file order: every
@@ -84,7 +88,7 @@ public struct MigrationFileReader {
         try withoutActuallyEscaping(handle) { handle in
             var walk = Walk(
                 cursor: cursor, maximumChunkLength: maximumChunkLength,
-                readDescriptionAhead: { describedAhead }, handle: handle)
+                readDescriptionAhead: { () throws(InputError) in try describedAhead }, handle: handle)
             walk.placement = try? placement.get()
             defer { resumed = walk.resumed }
             do {
@@ -150,8 +154,17 @@ struct Walk {
     let cursor: MigrationCursor
     let maximumChunkLength: UInt32
     /// Reads the JSON description ahead, once, if a section needs its sizes.
-    let readDescriptionAhead: () -> VMDescription?
-    lazy var describedAhead: VMDescription? = readDescriptionAhead()
+    let readDescriptionAhead: () throws(InputError) -> VMDescription?
+    /// What ``readDescriptionAhead`` gave, once it was asked.
+    private var describedAheadOnce: VMDescription??
+
+    /// The JSON description read ahead from the end of the file, read on first use.
+    mutating func describedAhead() throws(InputError) -> VMDescription? {
+        if let once = describedAheadOnce { return once }
+        let description = try readDescriptionAhead()
+        describedAheadOnce = .some(description)
+        return description
+    }
     let handle: (MigrationEvent) throws -> Void
     var targetPageBits = MigrationFormat.defaultTargetPageBits
     var capabilities: Set<String> = []
@@ -170,7 +183,7 @@ struct Walk {
     static let progressInterval: UInt64 = 16 << 20
 
     init(
-        cursor: MigrationCursor, maximumChunkLength: UInt32, readDescriptionAhead: @escaping () -> VMDescription?,
+        cursor: MigrationCursor, maximumChunkLength: UInt32, readDescriptionAhead: @escaping () throws(InputError) -> VMDescription?,
         handle: @escaping (MigrationEvent) throws -> Void
     ) {
         self.cursor = cursor
@@ -351,7 +364,7 @@ struct Walk {
         } else if footersPresent != false {
             try scanToFooter(of: section, sectionOffset: offset)
             footersPresent = true
-        } else if type == .sectionFull, let device = describedAhead?.device(for: section) {
+        } else if type == .sectionFull, let device = try describedAhead()?.device(for: section) {
             try skipDescribedBody(of: section, as: device, sectionOffset: offset)
         } else {
             try stop(.unsupported(

@@ -62,7 +62,13 @@ public struct TailPlacement: Hashable, Sendable {
     ///
     /// - Throws: ``Failure`` when anything does not check out.
     public static func place(in file: FileDescriptor, size: UInt64, streamStart: UInt64, bytesRead: inout UInt64) throws(Failure) -> TailPlacement {
-        guard let trailer = VMDescription.readTrailer(of: file, size: size, bytesRead: &bytesRead) else {
+        let found: VMDescription.Trailer?
+        do {
+            found = try VMDescription.readTrailer(of: file, size: size, bytesRead: &bytesRead)
+        } catch {
+            throw Failure("the end of the file, where its JSON description is, cannot be read: \(error)")
+        }
+        guard let trailer = found else {
             throw Failure("no JSON description ends the file")
         }
         var reads = PositionalReads(file: file, lowest: streamStart + UInt64(MigrationFormat.headerSize))

@@ -1,3 +1,4 @@
+import StateStream
 import FoundationEssentials
 import SystemPackage
 
@@ -144,13 +145,19 @@ public struct VMDescription: Hashable, Sendable, Decodable {
     /// file. Read with `pread` (the file's read position does not move); QEMU's
     /// descriptions take tens of KiB, so the tail is read in growing steps, and
     /// `bytesRead` grows by what they took.
-    public static func readTrailer(of file: FileDescriptor, size: UInt64, bytesRead: inout UInt64) -> Trailer? {
+    ///
+    /// - Throws: ``InputError/readFailed(_:)`` when reading the file fails
+    ///   (`EIO`): an unreadable tail is not a file without a description.
+    public static func readTrailer(of file: FileDescriptor, size: UInt64, bytesRead: inout UInt64) throws(InputError) -> Trailer? {
         for step in [64 << 10, 1 << 20, 16 << 20] {
             let tailLength = Int(min(size, UInt64(step)))
             var tail = [UInt8](repeating: 0, count: tailLength)
             let tailStart = size - UInt64(tailLength)
-            guard let read = try? tail.withUnsafeMutableBytes({ try file.read(fromAbsoluteOffset: Int64(tailStart), into: $0) }) else {
-                return nil
+            let read: Int
+            do {
+                read = try tail.withUnsafeMutableBytes { try file.read(fromAbsoluteOffset: Int64(tailStart), into: $0) }
+            } catch {
+                throw .readFailed((error as? Errno) ?? .ioError)
             }
             bytesRead += UInt64(read)
             guard read == tailLength else { return nil }
@@ -164,9 +171,11 @@ public struct VMDescription: Hashable, Sendable, Decodable {
 
     /// The description at the end of the regular file `file` of `size` bytes
     /// (see ``readTrailer(of:size:bytesRead:)``), or `nil`.
-    public static func readTrailer(of file: FileDescriptor, size: UInt64) -> VMDescription? {
+    ///
+    /// - Throws: ``InputError/readFailed(_:)`` when reading the file fails.
+    public static func readTrailer(of file: FileDescriptor, size: UInt64) throws(InputError) -> VMDescription? {
         var bytesRead: UInt64 = 0
-        return readTrailer(of: file, size: size, bytesRead: &bytesRead)?.description
+        return try readTrailer(of: file, size: size, bytesRead: &bytesRead)?.description
     }
 
     /// The description that runs exactly to the end of `tail`, and the index of its record's `0x06`, if any.

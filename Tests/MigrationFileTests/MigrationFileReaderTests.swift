@@ -296,7 +296,7 @@ struct WalkRecord {
         try Data(file.bytes).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let reader = MigrationFileReader(input: try StateStreamInput(path: path))
-        #expect(reader.describedAhead?.devices.count == 3)
+        #expect(try reader.describedAhead?.devices.count == 3)
         let survey = try MigrationFileSurvey.survey(reader)
         #expect(survey.problems == [])
         #expect(survey.sections.map(\.identity.name) == ["ram", "timer", "0000:00:01.0/vhost-user-fs", "0000:00:02.0/virtio-net"])

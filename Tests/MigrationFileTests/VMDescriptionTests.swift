@@ -1,5 +1,6 @@
 import Foundation
 import MigrationFile
+import StateStream
 import SystemPackage
 import Testing
 
@@ -26,8 +27,16 @@ import Testing
         let file = try FileDescriptor.open(FilePath(Self.sample), .readOnly)
         defer { try? file.close() }
         let size = UInt64(try Data(contentsOf: URL(fileURLWithPath: Self.sample)).count)
-        let found = try #require(VMDescription.readTrailer(of: file, size: size))
+        let found = try #require(try VMDescription.readTrailer(of: file, size: size))
         #expect(found.devices.count == 3)
-        #expect(VMDescription.readTrailer(of: file, size: size - 1) == nil)
+        #expect(try VMDescription.readTrailer(of: file, size: size - 1) == nil)
+    }
+
+    /// A tail that cannot be read is an error naming why, not a file without a
+    /// description (a descriptor opened for writing only: EBADF).
+    @Test func aTailThatCannotBeReadIsAnError() throws {
+        let file = try FileDescriptor.open(FilePath(Self.sample), .writeOnly)
+        defer { try? file.close() }
+        #expect(throws: InputError.readFailed(.badFileDescriptor)) { try VMDescription.readTrailer(of: file, size: 14749) }
     }
 }
