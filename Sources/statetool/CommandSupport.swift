@@ -1,24 +1,40 @@
 import ArgumentParser
 import StateStream
 import VhostUser
+import StatetoolKit
 
 /// What every command does the same way: open inputs, show progress, report
 /// failures with their exit status.
 enum CommandSupport {
     /// Opens the state stream at `path` (`-` for standard input), or reports
     /// why it cannot be read: exit status 2 for an unreadable file, `status`
-    /// for a migration file or save image given as a stream (``ForeignInput``).
+    /// for a migration file or save image given as a stream.
     static func openStream(_ path: String, refusingWith status: ExitStatus = .invalid) throws -> StateStreamInput {
-        let (prefix, input): ([UInt8], StateStreamInput)
         do {
-            (prefix, input) = try StateStreamInput(path: path).readingAhead(ForeignInput.prefixLength)
+            return try Input.openStream(path)
         } catch {
-            throw fail(error, file: path)
+            throw failure(error, refusingWith: status)
         }
-        if let foreign = ForeignInput(prefix: prefix) {
-            throw CommandFailure(status, foreign.refusal(of: path))
+    }
+
+    /// Opens `path` (`-` for standard input) and tells what it is, or reports
+    /// why it cannot be read: exit status 2 for an unreadable file, 1 for a
+    /// save image whose header or XML is not what libvirt writes.
+    static func open(_ path: String, savedStream: Bool = true) throws -> Input {
+        do {
+            return try Input.open(path, savedStream: savedStream)
+        } catch {
+            throw failure(error)
         }
-        return input
+    }
+
+    /// The command's failure for an input it cannot take.
+    static func failure(_ error: InputFailure, refusingWith status: ExitStatus = .invalid) -> CommandFailure {
+        switch error {
+        case .unreadable: return CommandFailure(.unreadable, "\(error)")
+        case .badSaveImage: return CommandFailure(.invalid, "\(error)")
+        case .notAStateStream: return CommandFailure(status, "\(error)")
+        }
     }
 
     /// The failure to throw for an error reading `file` or writing an output:
@@ -27,6 +43,7 @@ enum CommandSupport {
     static func fail(_ error: any Error, file: String) -> CommandFailure {
         switch error {
         case let failure as CommandFailure: return failure
+        case let error as InputFailure: return self.failure(error)
         case let error as VhostUserError: return CommandFailure(error)
         case OutputError.writeFailed(.brokenPipe), InputError.copyFailed(.writeFailed(.brokenPipe)):
             return CommandFailure(.readerGone)

@@ -104,9 +104,7 @@ struct Diff: ParsableCommand {
     private func compareSemantically() throws {
         // Any registered back-end's state, whichever the input holds.
         let load = { (file: String) throws -> LoadedPayload in
-            try VirtiofsdInput.payload(
-                of: MigrationInput.open(file).stream, file: file, device: nil, subsection: nil, strategy: reading.strategy,
-                isBarePayload: BackEnds.isBarePayload)
+            try VirtiofsdInput.payload(of: CommandSupport.open(file), device: nil, subsection: nil, strategy: reading.strategy)
         }
         let first = try load(a), second = try load(b)
         reading.report(first.reading, file: a)

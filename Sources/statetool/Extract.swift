@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import MigrationFile
 import StateStream
+import StatetoolKit
 
 struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -70,7 +71,7 @@ struct Extract: ParsableCommand {
     }
 
     func run() throws {
-        let input = try MigrationInput.open(file)
+        let input = try CommandSupport.open(file)
         let survey: MigrationFileSurvey
         var outputs: [StateOutput] = []
         var current: StateOutput?
@@ -109,7 +110,7 @@ struct Extract: ParsableCommand {
         return directory + "/" + name + (payload ? ".payload" : ".state")
     }
 
-    private func report(survey: MigrationFileSurvey, input: MigrationInput, outputs: [StateOutput]) throws {
+    private func report(survey: MigrationFileSurvey, input: Input, outputs: [StateOutput]) throws {
         var report = MigrationReport(file: file, input: input, survey: survey)
         for output in outputs where output.isComplete || salvage {
             report.outputs[output.location.section.id] = output.path

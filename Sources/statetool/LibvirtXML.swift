@@ -1,4 +1,5 @@
 import ArgumentParser
+import StatetoolKit
 
 struct LibvirtXML: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,7 +22,7 @@ struct LibvirtXML: ParsableCommand {
     var image: String
 
     func run() throws {
-        guard let saveImage = try MigrationInput.saveImage(at: image) else {
+        guard let saveImage = try CommandSupport.open(image, savedStream: false).saveImage else {
             throw CommandFailure(.invalid, "\(image): error: not-a-save-image at offset 0: no LibvirtQemudSave magic")
         }
         let text: String

@@ -54,7 +54,7 @@ struct MigrationList: ParsableCommand {
     var file: String
 
     func run() throws {
-        let input = try MigrationInput.open(file)
+        let input = try CommandSupport.open(file)
         let survey: MigrationFileSurvey
         var recognition = BackEndStateRecognition()
         do {

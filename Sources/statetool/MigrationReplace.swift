@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import MigrationFile
 import StateStream
+import StatetoolKit
 
 struct MigrationReplace: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,7 +70,7 @@ struct MigrationReplace: ParsableCommand {
     }
 
     func run() throws {
-        let input = try MigrationInput.open(file)
+        let input = try CommandSupport.open(file)
         let result: MigrationRewrite.Result
         do {
             let replacement: ReplacementState

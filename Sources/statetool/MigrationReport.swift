@@ -17,7 +17,7 @@ struct MigrationReport: Encodable {
     /// payload, by the offset of its stream.
     var payloads: [UInt64: RecognizedPayload] = [:]
 
-    init(file: String, input: MigrationInput, survey: MigrationFileSurvey) {
+    init(file: String, input: Input, survey: MigrationFileSurvey) {
         self.file = file
         compression = input.compression
         saveImage = input.saveImage

@@ -2,6 +2,7 @@ import ArgumentParser
 import LibvirtSaveImage
 import MigrationFile
 import StateStream
+import StatetoolKit
 
 /// Writes a copy of a migration file with one device's back-end state
 /// replaced, checks what was written by walking it again, and only then puts
@@ -25,7 +26,7 @@ struct MigrationRewrite {
     /// Replaces the state in `input` (opened from ``file``) with `state`;
     /// `protecting` names the other inputs the output must not overwrite.
     func run(
-        _ input: MigrationInput, selecting selects: ((BackEndStateLocation) -> Bool)? = nil, with state: ReplacementState,
+        _ input: Input, selecting selects: ((BackEndStateLocation) -> Bool)? = nil, with state: ReplacementState,
         protecting others: [String] = []
     ) throws -> Result {
         if input.saveImage != nil && compression.zstd {

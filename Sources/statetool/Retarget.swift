@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import MigrationFile
 import StateStream
+import StatetoolKit
 import VirtiofsdState
 
 struct Retarget: ParsableCommand {
@@ -106,16 +107,10 @@ struct Retarget: ParsableCommand {
     func run() throws {
         let request = RetargetRequest(
             renames: try rename.map { try Rename(parsing: $0) }, dropMissing: dropMissing, stripFileHandles: stripFileHandles)
-        let input = try MigrationInput.open(file)
-        let sniffed: (isMigrationFile: Bool, input: StateStreamInput)
-        do {
-            sniffed = try LoadedPayload.sniff(input.stream)
-        } catch {
-            throw CommandSupport.fail(error, file: file)
-        }
-        let outcome = sniffed.isMigrationFile || input.saveImage != nil
-            ? try retargetMigrationFile(MigrationInput(stream: sniffed.input, saveImage: input.saveImage), request: request)
-            : try retargetState(sniffed.input, request: request)
+        let input = try CommandSupport.open(file)
+        let outcome = input.kind == .stream
+            ? try retargetState(input, request: request)
+            : try retargetMigrationFile(input, request: request)
         try report(outcome)
     }
 
@@ -129,8 +124,8 @@ struct Retarget: ParsableCommand {
 
     // MARK: - A stream or a payload
 
-    private func retargetState(_ input: StateStreamInput, request: RetargetRequest) throws -> Outcome {
-        let loaded = try VirtiofsdInput.payload(of: input, file: file, device: nil)
+    private func retargetState(_ input: Input, request: RetargetRequest) throws -> Outcome {
+        let loaded = try VirtiofsdInput.payload(of: input, device: nil)
         let state = try VirtiofsdInput.decode(loaded.bytes, file: file)
         let result = try retarget(state, request: request)
         let payload = result.state.encoded()
@@ -148,7 +143,7 @@ struct Retarget: ParsableCommand {
                 written = "state stream, \(framing.chunks) chunks of at most \(chunkSize.bytes) payload bytes, \(framing.framedBytes) bytes"
             }
             if let readBack = try outputFile.openForReadingBack() {
-                let again = try LoadedPayload.load(from: StateStreamInput(source: FileDescriptorSource(readBack, closesOnDeinit: true)))
+                let again = try LoadedPayload.load(streamOrPayload: StateStreamInput(source: FileDescriptorSource(readBack, closesOnDeinit: true)))
                 guard again.bytes == payload, again.origin == loaded.origin else {
                     throw RetargetError.verificationFailed("\(output.output) does not read back as the payload written")
                 }
@@ -164,7 +159,7 @@ struct Retarget: ParsableCommand {
 
     // MARK: - A migration file
 
-    private func retargetMigrationFile(_ input: MigrationInput, request: RetargetRequest) throws -> Outcome {
+    private func retargetMigrationFile(_ input: Input, request: RetargetRequest) throws -> Outcome {
         var outcome: RetargetResult?
         let derive: ([UInt8]) throws -> [UInt8] = { old in
             let result = try retarget(VirtiofsdInput.decode(old, file: file), request: request)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import MigrationFile
 import StateStream
+import StatetoolKit
 import VirtiofsdState
 
 /// A decoded virtiofsd state and where it came from, for the commands that
@@ -18,25 +19,24 @@ struct VirtiofsdInput {
     /// Loads and decodes `file` (a stream, a payload, a migration file or a
     /// libvirt save image), or prints why not and throws exit status 2.
     static func load(_ file: String, device: String?, strategy: ReadingStrategy) throws -> VirtiofsdInput {
-        let input = try MigrationInput.open(file)
-        let loaded = try payload(of: input.stream, file: file, device: device, strategy: strategy)
+        let input = try CommandSupport.open(file)
+        let loaded = try payload(of: input, device: device, strategy: strategy)
         return VirtiofsdInput(
             state: try decode(loaded.bytes, file: file), origin: loaded.origin, inSaveImage: input.saveImage != nil, reading: loaded.reading)
     }
 
-    /// The payload `input` (opened from `file`) holds, or prints why not and throws exit status 2.
-    /// `subsection`, `strategy` and `isBarePayload` are ``LoadedPayload/load(from:device:subsection:strategy:isBarePayload:)``'s.
+    /// The payload `input` holds, or prints why not and throws exit status 2.
+    /// `subsection` and `strategy` are ``LoadedPayload/load(from:device:subsection:strategy:)``'s.
     static func payload(
-        of input: StateStreamInput, file: String, device: String?,
-        subsection: BackEndStateSubsection? = .vhostUserFS, strategy: ReadingStrategy = .placeFromEnd,
-        isBarePayload: ([UInt8]) -> Bool = VirtiofsdState.looksLikeState
+        of input: Input, device: String?,
+        subsection: BackEndStateSubsection? = .vhostUserFS, strategy: ReadingStrategy = .placeFromEnd
     ) throws -> LoadedPayload {
         do {
-            return try LoadedPayload.load(from: input, device: device, subsection: subsection, strategy: strategy, isBarePayload: isBarePayload)
+            return try LoadedPayload.load(from: input, device: device, subsection: subsection, strategy: strategy)
         } catch let failure as LoadedPayload.Failure {
-            throw CommandFailure(.unreadable, "\(file): error: \(failure)")
+            throw CommandFailure(.unreadable, "\(input.path): error: \(failure)")
         } catch {
-            throw CommandSupport.fail(error, file: file)
+            throw CommandSupport.fail(error, file: input.path)
         }
     }
 

@@ -1,7 +1,7 @@
 import MigrationFile
 import StateStream
 
-/// A virtiofsd payload read from whatever holds it: a state stream, a bare
+/// A back-end's payload read from whatever holds it: a state stream, a bare
 /// payload, or a whole QEMU migration file.
 public struct LoadedPayload: Sendable {
     /// What the input turned out to be.
@@ -48,11 +48,11 @@ public struct LoadedPayload: Sendable {
         }
     }
 
-    /// Loads the payload `input` holds. A migration file is recognised by its
-    /// `QEVM` magic and walked (its state only is kept, `device` picks one by
-    /// idstr or section id); anything else is read whole: a valid chunk stream
-    /// gives its bodies; bytes that are no stream but look like a state (see
-    /// ``VirtiofsdState/looksLikeState(_:)``) are taken as the payload.
+    /// Loads the payload `input` holds: from a migration file or a save
+    /// image, the state of the device `device` names (idstr or section id),
+    /// else the first of `subsection`'s kind; from anything else, read whole,
+    /// a valid chunk stream's bodies, or bytes that are no stream but a
+    /// registered back-end's bare payload (``BackEnds/isBarePayload(_:)``).
     ///
     /// - Throws: ``Failure``, or ``InputError`` when the input cannot be read.
     ///
@@ -62,25 +62,25 @@ public struct LoadedPayload: Sendable {
     ///     default), or with `nil` the first of any kind.
     ///   - strategy: How to read a migration file (from its end where that
     ///     checks out, by default); ``reading`` says how it was read.
-    ///   - isBarePayload: Whether bytes that are no stream are a payload.
     public static func load(
-        from input: StateStreamInput, device: String? = nil,
+        from input: Input, device: String? = nil,
         subsection: BackEndStateSubsection? = .vhostUserFS,
-        strategy: ReadingStrategy = .placeFromEnd,
-        isBarePayload: ([UInt8]) -> Bool = VirtiofsdState.looksLikeState
+        strategy: ReadingStrategy = .placeFromEnd
     ) throws -> LoadedPayload {
-        let (isMigrationFile, rest) = try sniff(input)
-        if isMigrationFile {
-            return try fromMigrationFile(rest, device: device, subsection: subsection, strategy: strategy)
+        switch input.kind {
+        case .migrationFile, .saveImage:
+            return try fromMigrationFile(input.stream, device: device, subsection: subsection, strategy: strategy)
+        case .stream:
+            return try load(streamOrPayload: input.stream)
         }
-        return try fromStreamOrPayload(source: rest.framedSource, isBarePayload: isBarePayload)
     }
 
-    /// Whether `input` is a migration file (its `QEVM` magic), and the input
-    /// to read it from, those first bytes included.
-    public static func sniff(_ input: StateStreamInput) throws(InputError) -> (isMigrationFile: Bool, input: StateStreamInput) {
-        let (leading, input) = try input.readingAhead(4)
-        return (MigrationFormat.startsWithMagic(leading), input)
+    /// Loads what `input`, known to be no migration file, holds: a valid
+    /// chunk stream's bodies, or a registered back-end's bare payload.
+    ///
+    /// - Throws: ``Failure``, or ``InputError`` when the input cannot be read.
+    public static func load(streamOrPayload input: StateStreamInput) throws -> LoadedPayload {
+        try fromStreamOrPayload(source: input.framedSource, isBarePayload: BackEnds.isBarePayload)
     }
 
     /// Whether a back-end state at `location` is the one to load: the one

@@ -1,7 +1,8 @@
 import Foundation
 import StateStream
 import Testing
-import VirtiofsdState
+import StatetoolKit
+import TestSupport
 
 /// `LoadedPayload` takes a payload from whatever holds it.
 @Suite struct PayloadLoadingTests {
@@ -9,11 +10,14 @@ import VirtiofsdState
         .deletingLastPathComponent().appendingPathComponent("Samples")
 
     static func load(_ bytes: [UInt8], device: String? = nil) throws -> LoadedPayload {
-        try LoadedPayload.load(from: StateStreamInput(source: ByteArraySource(bytes, maximumReadSize: 333)), device: device)
+        try LoadedPayload.load(
+            from: Input.open(ByteArraySource(bytes, maximumReadSize: 333), file: nil, named: "bytes"), device: device)
     }
 
     @Test func aStreamAPayloadAndAMigrationFileGiveTheSamePayload() throws {
-        let payload = try fixturePayload("s1-A-running")
+        let sink = ByteArraySink()
+        _ = try StreamTransforms.extractPayload(of: StateStreamInput(path: Repository.fixtureState("s1-A-running")), to: sink)
+        let payload = sink.bytes
         let stream = try [UInt8](Data(contentsOf: Self.samples.appendingPathComponent("virtiofsd-s1-A.state")))
         #expect(try Self.load(stream).bytes == payload)
         #expect(try Self.load(stream).origin == .stateStream)
