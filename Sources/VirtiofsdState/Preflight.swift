@@ -151,7 +151,7 @@ public enum PreflightCheck {
     ///
     /// - Throws: ``PreflightError/cannotOpenSharedDirectory(_:_:)`` when the
     ///   directory cannot be opened; everything else is in the report.
-    public static func run(_ state: VirtiofsdState, sharedDirectory: String) throws(PreflightError) -> PreflightReport {
+    public static func check(_ state: VirtiofsdState, sharedDirectory: String) throws(PreflightError) -> PreflightReport {
         var report = PreflightReport()
         report.fatalProblems = state.consistencyProblems().map(PreflightReport.FatalProblem.inconsistent)
         ResourceLimits.raiseOpenFileLimit()

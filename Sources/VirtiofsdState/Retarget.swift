@@ -100,7 +100,7 @@ public enum RetargetError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A state changed by ``Retargeting/run(_:sharedDirectory:request:)``, with every change it made.
+/// A state changed by ``Retargeting/retarget(_:sharedDirectory:request:)``, with every change it made.
 public struct RetargetResult: Sendable {
     /// An inode given a new parent and name.
     public struct Renamed: Hashable, Sendable {
@@ -245,7 +245,7 @@ public enum Retargeting {
     ///   dropped; ``RetargetError/wouldFail(_:)`` when inodes would fail and
     ///   ``RetargetRequest/dropMissing`` is off;
     ///   ``RetargetError/verificationFailed(_:)`` when the result still fails.
-    public static func run(
+    public static func retarget(
         _ original: VirtiofsdState, sharedDirectory: String, request: RetargetRequest
     ) throws(RetargetError) -> RetargetResult {
         var state = original
@@ -282,7 +282,7 @@ public enum Retargeting {
 
     private static func check(_ state: VirtiofsdState, in directory: String) throws(RetargetError) -> PreflightReport {
         do {
-            return try PreflightCheck.run(state, sharedDirectory: directory)
+            return try PreflightCheck.check(state, sharedDirectory: directory)
         } catch {
             throw .preflight(error)
         }

@@ -59,7 +59,7 @@ struct Preflight: ParsableCommand {
         reading.report(loaded.reading, file: file)
         let report: PreflightReport
         do {
-            report = try PreflightCheck.run(loaded.state, sharedDirectory: sharedDirectory)
+            report = try PreflightCheck.check(loaded.state, sharedDirectory: sharedDirectory)
         } catch {
             throw CommandFailure(.unreadable, "\(file): error: \(error)")
         }

@@ -193,7 +193,7 @@ struct Retarget: ParsableCommand {
 
     private func retarget(_ state: VirtiofsdState, request: RetargetRequest) throws -> RetargetResult {
         do {
-            return try Retargeting.run(state, sharedDirectory: sharedDirectory, request: request)
+            return try Retargeting.retarget(state, sharedDirectory: sharedDirectory, request: request)
         } catch {
             if case .wouldFail(let report) = error {
                 StandardError.write(Preflight.describe(report, state: state, origin: "as given", file: file, sharedDirectory: sharedDirectory, all: false).trimmingTrailingNewline)

@@ -20,7 +20,7 @@ import VirtiofsdState
 
     @Test func failuresInLoadOrderWithTheirCauses() throws {
         let (state, _) = try RetargetingTests.state(.v2, fileHandleInode: true)
-        let report = try PreflightCheck.run(state, sharedDirectory: share.path)
+        let report = try PreflightCheck.check(state, sharedDirectory: share.path)
         #expect(!report.isClean)
         #expect(report.failingInodes.map(\.id) == [6, 7, 8])
         #expect(report.failingInodes.map(\.cause) == [.openFailed(.noSuchFileOrDirectory), .parentInvalid(6), .parentInvalid(7)])
@@ -36,7 +36,7 @@ import VirtiofsdState
         state.handles.removeAll { $0.inode == 7 || $0.inode == 8 }
         state.inodes.append(.init(id: 30, refcount: 1, location: .path(parent: 1, name: "a/f1")))
         state.inodes.append(.init(id: 31, refcount: 1, location: .invalid))
-        let report = try PreflightCheck.run(state, sharedDirectory: share.path)
+        let report = try PreflightCheck.check(state, sharedDirectory: share.path)
         // In virtiofsd's order: each loaded inode is swapped with the last, so 31 comes before 30.
         #expect(report.failingInodes.map(\.id) == [31, 30])
         #expect(report.failingInodes.map(\.cause) == [.sentInvalid, .unsafeName])
@@ -45,10 +45,10 @@ import VirtiofsdState
     @Test func whatNoDestinationLoadsIsFatal() throws {
         var (state, _) = try RetargetingTests.state(.v1)
         state.inodes.append(state.inodes[2])
-        let report = try PreflightCheck.run(state, sharedDirectory: share.path)
+        let report = try PreflightCheck.check(state, sharedDirectory: share.path)
         #expect(report.fatalProblems.contains { $0.kind == "duplicate-inode" })
         #expect(throws: PreflightError.cannotOpenSharedDirectory(share.path + "/absent", .noSuchFileOrDirectory)) {
-            try PreflightCheck.run(state, sharedDirectory: share.path + "/absent")
+            try PreflightCheck.check(state, sharedDirectory: share.path + "/absent")
         }
     }
 }

@@ -48,7 +48,7 @@ import VirtiofsdState
     @Test(arguments: [State.Version.v1, .v2])
     func droppingTakesTheSubtreeItsHandlesAndOneReferencePerChild(version: State.Version) throws {
         let (state, payload) = try Self.state(version, fileHandleInode: version == .v2)
-        let result = try Retargeting.run(state, sharedDirectory: share.path, request: .init(dropMissing: true))
+        let result = try Retargeting.retarget(state, sharedDirectory: share.path, request: .init(dropMissing: true))
         #expect(result.state.inodes.map(\.id) == (version == .v2 ? [1, 2, 3, 4, 5, 10, 9] : [1, 2, 3, 4, 5, 10]))
         #expect(result.state.handles.map(\.id) == [20])
         #expect(result.droppedInodes.map(\.id) == [6, 7, 8])
@@ -76,7 +76,7 @@ import VirtiofsdState
     @Test func withoutDropMissingTheFailuresAreReported() throws {
         let (state, _) = try Self.state(.v2)
         let error = #expect(throws: RetargetError.self) {
-            try Retargeting.run(state, sharedDirectory: share.path, request: .init())
+            try Retargeting.retarget(state, sharedDirectory: share.path, request: .init())
         }
         guard case .wouldFail(let report)? = error else {
             Issue.record("expected wouldFail, got \(String(describing: error))")
@@ -89,7 +89,7 @@ import VirtiofsdState
     @Test func renameMovesADirectoryIntoAnotherParentAndItsChildrenFollow() throws {
         try FileManager.default.moveItem(at: share.appendingPathComponent("a"), to: share.appendingPathComponent("b/a2"))
         let (state, payload) = try Self.state(.v1)
-        let result = try Retargeting.run(
+        let result = try Retargeting.retarget(
             state, sharedDirectory: share.path, request: .init(renames: [try Rename(parsing: "a=b/a2")], dropMissing: true))
         #expect(result.renamed == [.init(id: 2, oldPath: "a", newPath: "b/a2")])
         #expect(result.state.inodes[1].location == .path(parent: 5, name: "a2"))
@@ -107,7 +107,7 @@ import VirtiofsdState
     @Test func renameInTheSameParentKeepsRefcounts() throws {
         try FileManager.default.moveItem(at: share.appendingPathComponent("c"), to: share.appendingPathComponent("d"))
         let (state, _) = try Self.state(.v2)
-        let result = try Retargeting.run(state, sharedDirectory: share.path, request: .init(renames: [try Rename(parsing: "./c/=d")], dropMissing: true))
+        let result = try Retargeting.retarget(state, sharedDirectory: share.path, request: .init(renames: [try Rename(parsing: "./c/=d")], dropMissing: true))
         #expect(result.renamed == [.init(id: 10, oldPath: "c", newPath: "d")])
         #expect(result.refcountChanges == [.init(id: 1, path: ".", old: 6, new: 5)])
     }
@@ -116,7 +116,7 @@ import VirtiofsdState
         let (state, _) = try Self.state(.v2)
         func refusal(_ rename: String) -> RetargetError? {
             do {
-                _ = try Retargeting.run(state, sharedDirectory: share.path, request: .init(renames: [try Rename(parsing: rename)], dropMissing: true))
+                _ = try Retargeting.retarget(state, sharedDirectory: share.path, request: .init(renames: [try Rename(parsing: rename)], dropMissing: true))
                 return nil
             } catch {
                 return error
@@ -136,13 +136,13 @@ import VirtiofsdState
     /// problem names the call's error, and stripping the handles is the hint.
     @Test func aFileHandleThatCannotBeReadIsSaidSo() throws {
         let (state, _) = try Self.state(.v2, recordedHandles: true)
-        let report = try PreflightCheck.run(state, sharedDirectory: "/proc")
+        let report = try PreflightCheck.check(state, sharedDirectory: "/proc")
         #expect(report.fatalProblems == [.rootFileHandleUnreadable(.notSupported)])
         #expect(report.fatalProblems.map(\.description) == [
             "Inode 1: cannot read its file handle to compare it with the source's: Operation not supported"
         ])
         let error = #expect(throws: RetargetError.self) {
-            try Retargeting.run(state, sharedDirectory: "/proc", request: .init(dropMissing: true))
+            try Retargeting.retarget(state, sharedDirectory: "/proc", request: .init(dropMissing: true))
         }
         #expect(error?.description.hasSuffix("(--strip-file-handles drops the recorded file handles)") == true)
     }
@@ -150,7 +150,7 @@ import VirtiofsdState
     @Test func strippingFileHandlesLetsACopyTakeTheState() throws {
         let (state, payload) = try Self.state(.v2, recordedHandles: true)
         let error = #expect(throws: RetargetError.self) {
-            try Retargeting.run(state, sharedDirectory: share.path, request: .init(dropMissing: true))
+            try Retargeting.retarget(state, sharedDirectory: share.path, request: .init(dropMissing: true))
         }
         guard case .unloadable(let report)? = error else {
             Issue.record("expected unloadable, got \(String(describing: error))")
@@ -158,7 +158,7 @@ import VirtiofsdState
         }
         #expect(report.fatalProblems == [.rootFileHandleDiffers])
         #expect(report.fatalProblems.map(\.description) == ["Inode 1 is not the same inode as in the migration source: File handle differs"])
-        let result = try Retargeting.run(state, sharedDirectory: share.path, request: .init(dropMissing: true, stripFileHandles: true))
+        let result = try Retargeting.retarget(state, sharedDirectory: share.path, request: .init(dropMissing: true, stripFileHandles: true))
         #expect(result.strippedFileHandles == 9)
         #expect(result.state.inodes.allSatisfy { $0.fileHandle == nil })
         try result.verify(written: result.state.encoded(), original: payload)
@@ -166,7 +166,7 @@ import VirtiofsdState
 
     @Test func verificationFindsBytesThatAreNotTheIntendedState() throws {
         let (state, payload) = try Self.state(.v2)
-        let result = try Retargeting.run(state, sharedDirectory: share.path, request: .init(dropMissing: true))
+        let result = try Retargeting.retarget(state, sharedDirectory: share.path, request: .init(dropMissing: true))
         var written = result.state.encoded()
         // Inode 2's refcount (3) follows its id: make it 4.
         let offset = try State(decoding: written).inodes[1].payloadOffset + 1
