@@ -71,7 +71,7 @@ struct MigrationReplace: ParsableCommand {
 
     func run() throws {
         let input = try CommandSupport.open(file)
-        let result: MigrationRewrite.Result
+        let result: MigrationFileRewrite.Result
         do {
             let replacement: ReplacementState
             if payload {
@@ -79,54 +79,23 @@ struct MigrationReplace: ParsableCommand {
             } else {
                 replacement = .stream(try CommandSupport.openStream(state))
             }
-            let rewrite = MigrationRewrite(file: file, device: device, output: output, compression: compression, strategy: reading.strategy)
-            result = try rewrite.run(input, with: replacement, protecting: [state])
+            let outputFile = try output.open(protecting: [file, state])
+            var progress = ProgressLine(for: input.stream, quiet: output.quiet)
+            defer { progress.clear() }
+            let rewrite = MigrationFileRewrite(input, device: device, compression: compression.compression, strategy: reading.strategy)
+            result = try rewrite.write(to: outputFile, with: replacement) { progress.update(bytes: $0) }
         } catch let failure as StateReplacement.Failure {
             throw CommandFailure(.invalid, "\(file): error: \(failure)")
+        } catch let failure as MigrationFileRewrite.Failure {
+            throw CommandFailure(.usage, "\(file): error: \(failure)")
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
         reading.report(result.summary.reading, file: file)
-        let report = MigrationReplaceReport(file: file, output: output.output, result: result)
         if format.json {
-            try StandardOutput.printJSON(report)
+            try StandardOutput.printJSON(MigrationRewriteReport(file: file, output: output.output, result: result))
         } else {
-            try StandardOutput.printReport(
-                MigrationRewrite.describe(result.summary, file: file, checked: result.check != nil), dataOnStandardOutput: output.output == "-")
+            try StandardOutput.printReport(result.describe(file: file), dataOnStandardOutput: output.output == "-")
         }
-    }
-}
-
-/// `migration replace --json`.
-struct MigrationReplaceReport: Encodable {
-    let file: String
-    let device: String
-    let section: UInt32
-    let subsection: String
-    let streamOffset: UInt64
-    let oldLength: UInt64
-    let newLength: UInt64
-    let newPayloadSHA256: String
-    let descriptionChanges: [StateReplacement.DescriptionChange]
-    let copiedInKernel: UInt64
-    let output: String
-    let checked: Bool
-    let reading: Nullable<MigrationReading>
-
-    init(file: String, output: String, result: MigrationRewrite.Result) {
-        let summary = result.summary
-        self.file = file
-        device = summary.location.section.name
-        section = summary.location.section.id
-        subsection = summary.location.subsection.name
-        streamOffset = summary.location.streamOffset
-        oldLength = summary.oldLength
-        newLength = summary.newLength
-        newPayloadSHA256 = summary.newPayloadSHA256
-        descriptionChanges = summary.descriptionChanges
-        copiedInKernel = summary.copiedInKernel
-        self.output = output
-        checked = result.check != nil
-        reading = Nullable(summary.reading)
     }
 }

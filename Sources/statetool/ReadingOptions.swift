@@ -1,6 +1,7 @@
 import ArgumentParser
 import MigrationFile
 import StateStream
+import StatetoolKit
 
 /// Options of the commands that check a stream: `validate`, `inspect`.
 struct ReadingOptions: ParsableArguments {
@@ -72,10 +73,13 @@ struct StreamCompressionOptions: ParsableArguments {
 
     @OptionGroup var settings: ZstdOptions
 
+    /// The compression the options ask for.
+    var compression: OutputCompression { zstd ? .zstd(level: settings.level, threads: settings.threads) : .none }
+
     /// Where the stream goes: with --zstd a compressor writing into `file`,
     /// else `file` itself through a buffer.
     func sink(into file: OutputFile) throws(OutputError) -> any ByteSink {
-        zstd ? try settings.compressor(into: file) : BufferedSink(file)
+        try compression.sink(into: file)
     }
 }
 

@@ -107,126 +107,60 @@ struct Retarget: ParsableCommand {
     func run() throws {
         let request = RetargetRequest(
             renames: try rename.map { try Rename(parsing: $0) }, dropMissing: dropMissing, stripFileHandles: stripFileHandles)
-        let input = try CommandSupport.open(file)
-        let outcome = input.kind == .stream
-            ? try retargetState(input, request: request)
-            : try retargetMigrationFile(input, request: request)
-        try report(outcome)
-    }
-
-    /// What was done, for the report.
-    struct Outcome {
-        let result: RetargetResult
-        let origin: String
-        let written: String
-        let migration: MigrationRewrite.Result?
-    }
-
-    // MARK: - A stream or a payload
-
-    private func retargetState(_ input: Input, request: RetargetRequest) throws -> Outcome {
-        let loaded = try VirtiofsdInput.payload(of: input, device: nil)
-        let state = try VirtiofsdInput.decode(loaded.bytes, file: file)
-        let result = try retarget(state, request: request)
-        let payload = result.state.encoded()
-        try check(written: payload, by: result, original: loaded.bytes)
-        let written: String
+        var retargeting = FileRetargeting(try CommandSupport.open(file), sharedDirectory: sharedDirectory, request: request)
+        retargeting.device = device
+        retargeting.chunkSize = Int(chunkSize.bytes)
+        retargeting.compression = compression.compression
+        retargeting.strategy = reading.strategy
+        let outputFile: OutputFile
         do {
-            let outputFile = try output.open(protecting: [file])
-            let sink = try compression.sink(into: outputFile)
-            if loaded.origin == .payload {
-                try sink.write(payload)
-                try sink.finish()
-                written = "payload, \(payload.count) bytes"
-            } else {
-                let framing = try StreamTransforms.frame(payload: ByteArraySource(payload), chunkSize: Int(chunkSize.bytes), to: sink)
-                written = "state stream, \(framing.chunks) chunks of at most \(chunkSize.bytes) payload bytes, \(framing.framedBytes) bytes"
-            }
-            if let readBack = try outputFile.openForReadingBack() {
-                let again = try LoadedPayload.load(streamOrPayload: StateStreamInput(source: FileDescriptorSource(readBack, closesOnDeinit: true)))
-                guard again.bytes == payload, again.origin == loaded.origin else {
-                    throw RetargetError.verificationFailed("\(output.output) does not read back as the payload written")
-                }
-            }
-            try outputFile.commit()
-        } catch let error as RetargetError {
-            throw refuse(error)
+            outputFile = try output.open(protecting: [file])
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
-        return Outcome(result: result, origin: loaded.origin.description, written: written, migration: nil)
-    }
-
-    // MARK: - A migration file
-
-    private func retargetMigrationFile(_ input: Input, request: RetargetRequest) throws -> Outcome {
-        var outcome: RetargetResult?
-        let derive: ([UInt8]) throws -> [UInt8] = { old in
-            let result = try retarget(VirtiofsdInput.decode(old, file: file), request: request)
-            let payload = result.state.encoded()
-            try check(written: payload, by: result, original: old)
-            outcome = result
-            return payload
-        }
-        let rewrite = MigrationRewrite(file: file, device: device, output: output, compression: compression, strategy: reading.strategy)
-        let migration: MigrationRewrite.Result
+        var progress = ProgressLine(for: retargeting.input.stream, quiet: output.quiet || retargeting.input.kind == .stream)
+        let report: RetargetReport
         do {
-            migration = try rewrite.run(
-                input, selecting: { LoadedPayload.isWanted($0, device: nil) },
-                with: .derived(maximumOldPayload: LoadedPayload.maximumSize, chunkSize: Int(chunkSize.bytes), derive))
-        } catch let replacement as StateReplacement.Failure {
-            throw CommandFailure(.invalid, "\(file): error: \(replacement)")
+            defer { progress.clear() }
+            report = try retargeting.retarget(into: outputFile, named: output.output) { progress.update(bytes: $0) }
         } catch {
-            throw CommandSupport.fail(error, file: file)
+            throw failure(error)
         }
-        reading.report(migration.summary.reading, file: file)
-        guard let result = outcome else { throw CommandFailure(.unreadable) }
-        let location = migration.summary.location
-        return Outcome(
-            result: result, origin: LoadedPayload.Origin.migrationFile(device: location.section.name).description,
-            written: (input.saveImage.map { "libvirt save image (\($0.header.format))" } ?? "migration file")
-                + ", new state \(migration.summary.newLength) bytes in chunks of at most \(chunkSize.bytes) payload bytes",
-            migration: migration)
+        reading.report(report.migration?.summary.reading, file: file)
+        try self.report(report)
     }
 
-    // MARK: - Steps
-
-    private func retarget(_ state: VirtiofsdState, request: RetargetRequest) throws -> RetargetResult {
-        do {
-            return try Retargeting.retarget(state, sharedDirectory: sharedDirectory, request: request)
-        } catch {
-            if case .wouldFail(let report) = error {
-                StandardError.write(Preflight.describe(report, state: state, origin: "as given", file: file, sharedDirectory: sharedDirectory, all: false).trimmingTrailingNewline)
-            }
-            throw refuse(error)
+    /// Why retarget refuses, and its exit status: 2 for what cannot be read or
+    /// written, 1 for a refusal, 64 for options that cannot apply.
+    private func failure(_ error: FileRetargeting.Failure) -> CommandFailure {
+        switch error {
+        case .wouldFail(let state, let report):
+            let text = Preflight.describe(report, state: state, origin: "as given", file: file, sharedDirectory: sharedDirectory, all: false)
+            return CommandFailure(.invalid, messages: text.split(separator: "\n").map(String.init) + ["\(file): error: \(error)"])
+        case .refused(.preflight):
+            return CommandFailure(.unreadable, "\(file): error: \(error)")
+        case .refused, .replacement:
+            return CommandFailure(.invalid, "\(file): error: \(error)")
+        case .rewrite:
+            return CommandFailure(.usage, "\(file): error: \(error)")
+        case .output(let output):
+            return CommandSupport.fail(output, file: file)
+        case .noPayload, .notAVirtiofsdState, .noState, .input:
+            return CommandSupport.fail(error, file: file)
         }
-    }
-
-    private func check(written payload: [UInt8], by result: RetargetResult, original: [UInt8]) throws {
-        do {
-            try result.verify(written: payload, original: original)
-        } catch {
-            throw refuse(error)
-        }
-    }
-
-    /// Why retarget refuses, and its exit status.
-    private func refuse(_ error: RetargetError) -> CommandFailure {
-        if case .preflight = error { return CommandFailure(.unreadable, "\(file): error: \(error)") }
-        return CommandFailure(.invalid, "\(file): error: \(error)")
     }
 
     // MARK: - Report
 
-    private func report(_ outcome: Outcome) throws {
+    private func report(_ outcome: RetargetReport) throws {
         if format.json {
-            try StandardOutput.printJSON(RetargetJSON(command: self, outcome: outcome))
+            try StandardOutput.printJSON(outcome)
         } else {
             try StandardOutput.printReport(describe(outcome), dataOnStandardOutput: output.output == "-")
         }
     }
 
-    private func describe(_ outcome: Outcome) -> String {
+    private func describe(_ outcome: RetargetReport) -> String {
         let result = outcome.result
         let original = result.original
         var text = "\(file): virtiofsd state V\(original.version.number) (\(outcome.origin)), \(original.inodes.count) inodes, \(original.handles.count) open handles\n"
@@ -262,96 +196,8 @@ struct Retarget: ParsableCommand {
         text += result.check.uncheckedInodes.isEmpty ? "\n" : " (but \(result.check.uncheckedInodes.count) unchecked)\n"
         text += "wrote \(output.output): \(outcome.written)\n"
         if let migration = outcome.migration {
-            text += MigrationRewrite.describe(migration.summary, file: file, checked: migration.check != nil)
+            text += migration.describe(file: file)
         }
         return text
-    }
-}
-
-extension String {
-    fileprivate var trimmingTrailingNewline: String { hasSuffix("\n") ? String(dropLast()) : self }
-}
-
-/// `retarget --json`.
-private struct RetargetJSON: Encodable {
-    struct Count: Encodable {
-        let before: Int
-        let after: Int
-    }
-
-    struct Renamed: Encodable {
-        let id: UInt64
-        let oldPath: String
-        let newPath: String
-    }
-
-    struct Tree: Encodable {
-        let id: UInt64
-        let path: String
-        let reason: String
-        let descendants: Int
-        let handles: Int
-    }
-
-    struct Inode: Encodable {
-        let id: UInt64
-        let path: String
-        let reason: String
-    }
-
-    struct Handle: Encodable {
-        let id: UInt64
-        let inode: UInt64
-        let path: String
-        let flags: Int32
-        let flagNames: String
-    }
-
-    struct Refcount: Encodable {
-        let id: UInt64
-        let path: String
-        let old: UInt64
-        let new: UInt64
-    }
-
-    let file: String
-    let origin: String
-    let sharedDirectory: String
-    let output: String
-    let version: UInt32
-    let inodes: Count
-    let handles: Count
-    let renamed: [Renamed]
-    let droppedTrees: [Tree]
-    let droppedInodes: [Inode]
-    let droppedHandles: [Handle]
-    let refcountChanges: [Refcount]
-    let strippedFileHandles: Int
-    let identityVerified: Bool
-    let uncheckedInodes: [UInt64]
-    let changed: Bool
-    let migration: Nullable<MigrationReplaceReport>
-
-    init(command: Retarget, outcome: Retarget.Outcome) {
-        let result = outcome.result
-        file = command.file
-        origin = outcome.origin
-        sharedDirectory = command.sharedDirectory
-        output = command.output.output
-        version = result.original.version.number
-        inodes = Count(before: result.original.inodes.count, after: result.state.inodes.count)
-        handles = Count(before: result.original.handles.count, after: result.state.handles.count)
-        renamed = result.renamed.map { Renamed(id: $0.id, oldPath: $0.oldPath, newPath: $0.newPath) }
-        droppedTrees = result.droppedTrees.map { Tree(id: $0.id, path: $0.path, reason: $0.reason, descendants: $0.descendants, handles: $0.handles) }
-        droppedInodes = result.droppedInodes.map { Inode(id: $0.id, path: $0.path, reason: $0.reason) }
-        droppedHandles = result.droppedHandles.map {
-            Handle(id: $0.id, inode: $0.inode, path: $0.path, flags: $0.flags, flagNames: OpenFlags.describe($0.flags))
-        }
-        refcountChanges = result.refcountChanges.map { Refcount(id: $0.id, path: $0.path, old: $0.old, new: $0.new) }
-        strippedFileHandles = result.strippedFileHandles
-        identityVerified = result.state.inodes.contains { $0.fileHandle != nil }
-        uncheckedInodes = result.uncheckedInodes
-        changed = result.changesState
-        migration = Nullable(outcome.migration.map { MigrationReplaceReport(file: command.file, output: command.output.output, result: $0) })
     }
 }

@@ -49,14 +49,3 @@ struct VirtiofsdInput {
         }
     }
 }
-
-extension LoadedPayload.Origin {
-    /// What the input was, in reports: `state stream`, `payload`, `migration file, device NAME`.
-    var description: String {
-        switch self {
-        case .stateStream: return "state stream"
-        case .payload: return "payload"
-        case .migrationFile(let device): return "migration file, device \(device)"
-        }
-    }
-}
