@@ -115,8 +115,9 @@ public struct PasstReport: DecodedBackEndState {
         let receiveWindowScale: UInt8
         let tcpOptions: UInt8
         let notSent: UInt32
-        let sendQueue: Queue
-        let receiveQueue: Queue
+        /// `null` for a flow the source skipped (TCP state 0): it dumped no queues.
+        let sendQueue: Nullable<Queue>
+        let receiveQueue: Nullable<Queue>
     }
 
     private enum Key: String, CodingKey {
@@ -134,7 +135,9 @@ public struct PasstReport: DecodedBackEndState {
             forKey: .addresses)
         try container.encode(state.flows.map { flow in
             let socket = flow.socket
-            let queue = { (data: PasstState.Flow.QueueData) in Queue(payloadOffset: data.payloadOffset, length: data.length, sha256: data.sha256) }
+            let queue = { (data: PasstState.Flow.QueueData) in
+                Nullable(socket.tcpState == 0 ? nil : Queue(payloadOffset: data.payloadOffset, length: data.length, sha256: data.sha256))
+            }
             return Flow(
                 payloadOffset: flow.payloadOffset, tcpState: socket.tcpState, tcpStateName: flow.tcpStateName,
                 sides: zip(flow.sides, flow.interfaces).map { side, pif in

@@ -2,6 +2,7 @@ import MigrationFile
 import StateStream
 import SystemCalls
 import VirtiofsdState
+import StatetoolKit
 
 /// `retarget` on whatever holds the state: a state stream, a bare payload, a
 /// migration file or a libvirt save image. The state is changed by
@@ -193,7 +194,7 @@ public struct RetargetReport: Encodable {
     public let migration: MigrationFileRewrite.Result?
 
     private enum CodingKeys: String, CodingKey {
-        case file, origin, sharedDirectory, output, version, inodes, handles, renamed, droppedTrees, droppedInodes
+        case file, origin, sharedDirectory, output, version, inodeCount, handleCount, renamed, droppedTrees, droppedInodes
         case droppedHandles, refcountChanges, strippedFileHandles, identityVerified, uncheckedInodes, changed, migration
     }
 
@@ -210,58 +211,72 @@ public struct RetargetReport: Encodable {
 
     private struct Tree: Encodable {
         let id: UInt64
-        let path: String
+        let path: String?
         let reason: String
         let descendants: Int
-        let handles: Int
-    }
+        let handleCount: Int
 
-    private struct Inode: Encodable {
-        let id: UInt64
-        let path: String
-        let reason: String
-    }
+        private enum CodingKeys: String, CodingKey { case id, path, reason, descendants, handleCount }
 
-    private struct Handle: Encodable {
-        let id: UInt64
-        let inode: UInt64
-        let path: String
-        let flags: Int32
-        let flagNames: String
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(path, forKey: .path)
+            try container.encode(reason, forKey: .reason)
+            try container.encode(descendants, forKey: .descendants)
+            try container.encode(handleCount, forKey: .handleCount)
+        }
     }
 
     private struct Refcount: Encodable {
         let id: UInt64
-        let path: String
+        let path: String?
         let old: UInt64
         let new: UInt64
+
+        private enum CodingKeys: String, CodingKey { case id, path, old, new }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(path, forKey: .path)
+            try container.encode(old, forKey: .old)
+            try container.encode(new, forKey: .new)
+        }
     }
 
-    /// Encodes the `retarget --json` object.
+    /// Encodes the `retarget --json` object. Paths are the original state's
+    /// (the new state's for refcount changes), `null` where it gives none.
     public func encode(to encoder: any Encoder) throws {
+        let before = InodePaths(result.original), after = InodePaths(result.state)
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(file, forKey: .file)
         try container.encode(origin, forKey: .origin)
         try container.encode(sharedDirectory, forKey: .sharedDirectory)
         try container.encode(output, forKey: .output)
         try container.encode(result.original.version.number, forKey: .version)
-        try container.encode(Count(before: result.original.inodes.count, after: result.state.inodes.count), forKey: .inodes)
-        try container.encode(Count(before: result.original.handles.count, after: result.state.handles.count), forKey: .handles)
+        try container.encode(Count(before: result.original.inodes.count, after: result.state.inodes.count), forKey: .inodeCount)
+        try container.encode(Count(before: result.original.handles.count, after: result.state.handles.count), forKey: .handleCount)
         try container.encode(result.renamed.map { Renamed(id: $0.id, oldPath: $0.oldPath, newPath: $0.newPath) }, forKey: .renamed)
         try container.encode(
-            result.droppedTrees.map { Tree(id: $0.id, path: $0.path, reason: $0.reason, descendants: $0.descendants, handles: $0.handles) },
+            result.droppedTrees.map {
+                Tree(id: $0.id, path: before.path($0.id), reason: $0.reason, descendants: $0.descendants, handleCount: $0.handles)
+            },
             forKey: .droppedTrees)
-        try container.encode(result.droppedInodes.map { Inode(id: $0.id, path: $0.path, reason: $0.reason) }, forKey: .droppedInodes)
         try container.encode(
-            result.droppedHandles.map { Handle(id: $0.id, inode: $0.inode, path: $0.path, flags: $0.flags, flagNames: OpenFlags.describe($0.flags)) },
+            result.droppedInodes.map { InodeFailureRecord(id: $0.id, path: before.path($0.id), reason: $0.reason) }, forKey: .droppedInodes)
+        try container.encode(
+            result.droppedHandles.map { HandleRecord(id: $0.id, inode: $0.inode, path: before.path($0.inode), flags: $0.flags) },
             forKey: .droppedHandles)
         try container.encode(
-            result.refcountChanges.map { Refcount(id: $0.id, path: $0.path, old: $0.old, new: $0.new) }, forKey: .refcountChanges)
+            result.refcountChanges.map { Refcount(id: $0.id, path: after.path($0.id), old: $0.old, new: $0.new) }, forKey: .refcountChanges)
         try container.encode(result.strippedFileHandles, forKey: .strippedFileHandles)
         try container.encode(result.state.inodes.contains { $0.fileHandle != nil }, forKey: .identityVerified)
         try container.encode(result.uncheckedInodes, forKey: .uncheckedInodes)
         try container.encode(result.changesState, forKey: .changed)
-        try container.encode(migration.map { MigrationRewriteReport(file: file, output: output, result: $0) }, forKey: .migration)
+        try container.encode(
+            migration.map { SchemaDocument(MigrationRewriteReport(file: file, output: output, result: $0), schema: "migration-replace") },
+            forKey: .migration)
     }
 }
 

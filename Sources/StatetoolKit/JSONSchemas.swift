@@ -88,8 +88,9 @@ public enum JSONSchemas {
         "parent-cycle",
         "handle-on-missing-inode",
         "duplicate-handle",
-        "unresolved-parents",
+        "unresolved-references",
         "root-file-handle-differs",
+        "root-file-handle-unreadable",
         "bad-magic",
         "invalid-version",
         "too-many-flows",
@@ -297,7 +298,7 @@ public enum JSONSchemas {
     },
     "consistencyProblem": {
       "title": "virtiofsd consistency problem",
-      "description": "What makes a virtiofsd state unloadable on any destination (duplicate ids, a bad root, parent chains that loop or name missing inodes, handles on missing inodes; and, from preflight, inodes whose parents never load and a root whose file handle differs), at the payload offset of the inode or handle \"id\" names.",
+      "description": "What makes a virtiofsd state unloadable on any destination (duplicate ids, a bad root, parent chains that loop or name missing inodes, handles on missing inodes; and, from preflight, inodes whose parents never load and a root whose file handle differs or cannot be read), at the payload offset of the inode or handle \"id\" names.",
       "allOf": [
         {
           "$ref": "urn:statetool:common:1#/$defs/finding"
@@ -317,8 +318,9 @@ public enum JSONSchemas {
             "parent-cycle",
             "handle-on-missing-inode",
             "duplicate-handle",
-            "unresolved-parents",
-            "root-file-handle-differs"
+            "unresolved-references",
+            "root-file-handle-differs",
+            "root-file-handle-unreadable"
           ]
         },
         "severity": {
@@ -1362,7 +1364,8 @@ public enum JSONSchemas {
               "payloadBytes",
               "valid",
               "problems",
-              "output"
+              "output",
+              "payload"
             ],
             "additionalProperties": false,
             "properties": {
@@ -1439,6 +1442,17 @@ public enum JSONSchemas {
                   "string",
                   "null"
                 ]
+              },
+              "payload": {
+                "description": "migration ls: what a registered back-end (virtiofsd, passt) makes of the state's payload; null when none takes it, for a broken stream, and always for extract.",
+                "anyOf": [
+                  {
+                    "$ref": "urn:statetool:common:1#/$defs/recognizedPayload"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
               }
             }
           }
@@ -1503,6 +1517,38 @@ public enum JSONSchemas {
           "items": {
             "$ref": "urn:statetool:common:1#/$defs/migrationProblem"
           }
+        }
+      }
+    },
+    "recognizedPayload": {
+      "title": "Recognized payload",
+      "description": "A payload a registered back-end takes as its own: the back-end's name, one line on what the state holds, and the finding decoding stopped at when it begins like that back-end's state but does not decode.",
+      "type": "object",
+      "required": [
+        "backEnd",
+        "summary",
+        "error"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "backEnd": {
+          "description": "The back-end's name: \"virtiofsd\", \"passt\", or another registered one.",
+          "type": "string"
+        },
+        "summary": {
+          "description": "What the state holds, in one line (e.g. \"state V2: 5222 inodes (root 1, path 5221), 200 open handles\"), or why it does not decode.",
+          "type": "string"
+        },
+        "error": {
+          "description": "The finding decoding stopped at; null when the state decodes.",
+          "anyOf": [
+            {
+              "$ref": "urn:statetool:common:1#/$defs/finding"
+            },
+            {
+              "type": "null"
+            }
+          ]
         }
       }
     }
@@ -1889,6 +1935,7 @@ public enum JSONSchemas {
         "schema",
         "a",
         "b",
+        "backEnd",
         "identical",
         "differences",
         "readings"
@@ -1905,6 +1952,10 @@ public enum JSONSchemas {
         },
         "b": {
           "description": "The second input, likewise.",
+          "type": "string"
+        },
+        "backEnd": {
+          "description": "The back-end both states are of, by the registered back-end that decoded them: \"virtiofsd\", \"passt\".",
           "type": "string"
         },
         "identical": {

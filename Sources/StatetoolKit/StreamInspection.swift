@@ -22,6 +22,35 @@ public struct StreamInspection: Encodable, Sendable {
         self.valid = analysis.isValid(strict: strict)
     }
 
+    /// Reads `input` (named `file`) to its end: its framing, sizes, SHA-256
+    /// and problems, and, for a valid stream, what a registered back-end makes
+    /// of its payload, decoded as it streams by.
+    ///
+    /// - Parameters:
+    ///   - maximumChunkLength: Chunks longer draw an `oversized-chunk` warning.
+    ///   - strict: Whether warnings make the stream invalid.
+    ///   - onChunk: Called with every complete chunk, in order.
+    ///   - onProgress: Called with the bytes of the input read so far.
+    /// - Throws: ``InputError`` when the input cannot be read.
+    public static func inspect(
+        _ input: StateStreamInput, file: String,
+        maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength, strict: Bool = false,
+        onChunk: (Chunk) -> Void = { _ in }, onProgress: (UInt64) -> Void = { _ in }
+    ) throws -> StreamInspection {
+        var recognition = PayloadRecognition()
+        let analysis = try StreamAnalysis.analyze(input, maximumChunkLength: maximumChunkLength, computeDigest: true) { reader, event in
+            switch event {
+            case .chunkEnd(let chunk): onChunk(chunk)
+            case .payload(let bytes): recognition.feed(bytes)
+            default: break
+            }
+            onProgress(input.bytesConsumed(by: reader))
+        }
+        var inspection = StreamInspection(file: file, analysis: analysis, strict: strict)
+        if analysis.error == nil { inspection.payload = recognition.finish() }
+        return inspection
+    }
+
     private enum Key: String, CodingKey {
         case file, compression, valid, chunks, payloadBytes, framedBytes, compressedBytes, framingOverhead
         case payloadSHA256, chunkSizes, chunkHistogram, terminatorOffset, problems, omittedProblems, validPrefix
@@ -35,10 +64,20 @@ public struct StreamInspection: Encodable, Sendable {
         init?(intValue: Int) { nil }
     }
 
+    /// `{min, median, max}`, each `null` for a stream without chunks.
     private struct Sizes: Encodable {
         let min: UInt32?
         let median: UInt32?
         let max: UInt32?
+
+        private enum CodingKeys: String, CodingKey { case min, median, max }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(min, forKey: .min)
+            try container.encode(median, forKey: .median)
+            try container.encode(max, forKey: .max)
+        }
     }
 
     private struct Prefix: Encodable {

@@ -68,6 +68,14 @@ public struct InodePaths: Sendable {
         resolutions = resolved
     }
 
+    /// The path of inode `id` relative to the shared directory, or `nil` for
+    /// one the state gives none (located by file handle, invalid, unresolved,
+    /// or not in the state).
+    public func path(_ id: UInt64) -> String? {
+        if case .path(let path)? = resolutions[id] { return path }
+        return nil
+    }
+
     /// The path of inode `id`, or a bracketed word for one without.
     public func display(_ id: UInt64) -> String {
         switch resolutions[id] {

@@ -1,3 +1,4 @@
+import StateStream
 import SystemCalls
 import SystemPackage
 
@@ -24,28 +25,59 @@ public struct PreflightReport: Hashable, Sendable {
         case fileHandleUnreadable(Errno)
     }
 
-    /// What makes the load fail whatever `--migration-on-error` says.
-    public enum FatalProblem: Hashable, Sendable, CustomStringConvertible {
+    /// What makes the load fail whatever `--migration-on-error` says: a
+    /// finding at the inode it is about, in the payload.
+    public enum FatalProblem: PayloadFinding, Hashable {
         /// The state contradicts itself (duplicate ids, a bad root, broken
         /// parent chains, handles on missing inodes).
         case inconsistent(ConsistencyProblem)
-        /// A pass of the loader loaded no inode while this many still wait for
-        /// parents that never load.
-        case unresolvedReferences(waiting: Int)
+        /// A pass of the loader loaded no inode while `waiting` inodes still
+        /// wait for parents that never load; `first` is the first of them, at
+        /// `payloadOffset`.
+        case unresolvedReferences(waiting: Int, first: UInt64, payloadOffset: Int)
         /// The shared directory is not the inode the source recorded as its
-        /// root (its file handle differs).
-        case rootFileHandleDiffers
+        /// root (its file handle differs); the root is at `payloadOffset`.
+        case rootFileHandleDiffers(payloadOffset: Int)
         /// The shared directory's file handle could not be read to compare it
-        /// with the one the source recorded.
-        case rootFileHandleUnreadable(Errno)
+        /// with the one the source recorded; the root is at `payloadOffset`.
+        case rootFileHandleUnreadable(Errno, payloadOffset: Int)
 
-        /// The stable kebab-case name of the problem, as scripts match it.
-        public var kind: String {
+        /// A fatal problem's stable kebab-case name, as scripts match it: a
+        /// ``ConsistencyProblem/Kind``'s, or `unresolved-references`,
+        /// `root-file-handle-differs`, `root-file-handle-unreadable`.
+        public struct Kind: RawRepresentable, Hashable, Sendable {
+            /// The name.
+            public let rawValue: String
+
+            /// The kind named `rawValue`.
+            public init(rawValue: String) { self.rawValue = rawValue }
+        }
+
+        /// What kind of problem this is.
+        public var kind: Kind {
             switch self {
-            case .inconsistent(let problem): return problem.kind.rawValue
-            case .unresolvedReferences: return "unresolved-references"
-            case .rootFileHandleDiffers: return "root-file-handle-differs"
-            case .rootFileHandleUnreadable: return "root-file-handle-unreadable"
+            case .inconsistent(let problem): return Kind(rawValue: problem.kind.rawValue)
+            case .unresolvedReferences: return Kind(rawValue: "unresolved-references")
+            case .rootFileHandleDiffers: return Kind(rawValue: "root-file-handle-differs")
+            case .rootFileHandleUnreadable: return Kind(rawValue: "root-file-handle-unreadable")
+            }
+        }
+
+        /// The inode (or handle, for a consistency problem about one) concerned.
+        public var id: UInt64 {
+            switch self {
+            case .inconsistent(let problem): return problem.id
+            case .unresolvedReferences(_, let first, _): return first
+            case .rootFileHandleDiffers, .rootFileHandleUnreadable: return VirtiofsdState.rootID
+            }
+        }
+
+        /// Where the inode concerned is encoded in the payload.
+        public var payloadOffset: Int {
+            switch self {
+            case .inconsistent(let problem): return problem.payloadOffset
+            case .unresolvedReferences(_, _, let offset), .rootFileHandleDiffers(let offset), .rootFileHandleUnreadable(_, let offset):
+                return offset
             }
         }
 
@@ -59,14 +91,20 @@ public struct PreflightReport: Hashable, Sendable {
         }
 
         /// The problem in virtiofsd's words where it has them.
-        public var description: String {
+        public var message: String {
             switch self {
-            case .inconsistent(let problem): return problem.description
-            case .unresolvedReferences(let waiting):
+            case .inconsistent(let problem): return problem.message
+            case .unresolvedReferences(let waiting, _, _):
                 return "Unresolved references between serialized inodes: \(waiting) inodes wait for parents that never load"
             case .rootFileHandleDiffers: return "Inode 1 is not the same inode as in the migration source: File handle differs"
-            case .rootFileHandleUnreadable(let errno): return "Inode 1: cannot read its file handle to compare it with the source's: \(errno)"
+            case .rootFileHandleUnreadable(let errno, _): return "Inode 1: cannot read its file handle to compare it with the source's: \(errno)"
             }
+        }
+
+        /// A consistency problem as its finding says it; the others in virtiofsd's words.
+        public var description: String {
+            if case .inconsistent(let problem) = self { return problem.description }
+            return message
         }
     }
 
@@ -180,7 +218,8 @@ public enum PreflightCheck {
                 }
             }
             if !progressed && !loader.aborted {
-                report.fatalProblems.append(.unresolvedReferences(waiting: pending.count))
+                report.fatalProblems.append(
+                    .unresolvedReferences(waiting: pending.count, first: pending[0].id, payloadOffset: pending[0].payloadOffset))
                 break
             }
         }
@@ -277,9 +316,9 @@ private struct Loader {
             do {
                 let found = try Files.handle(of: opened.descriptor)
                 mismatch = found == Files.Handle(type: expected.handleType, bytes: expected.bytes)
-                    ? nil : (.rootFileHandleDiffers, .fileHandleDiffers)
+                    ? nil : (.rootFileHandleDiffers(payloadOffset: inode.payloadOffset), .fileHandleDiffers)
             } catch {
-                mismatch = (.rootFileHandleUnreadable(error.errno), .fileHandleUnreadable(error.errno))
+                mismatch = (.rootFileHandleUnreadable(error.errno, payloadOffset: inode.payloadOffset), .fileHandleUnreadable(error.errno))
             }
             if let mismatch {
                 if inode.id == VirtiofsdState.rootID {

@@ -14,23 +14,20 @@ struct Diff: ParsableCommand {
             offset that hold it on each side, the differing ranges (adjacent bytes merged), and a hex \
             view around the first difference. Either side may be raw or zstd, a file or - (not both).
 
-            --json prints one JSON object: a and b {file, compression, chunks, payloadBytes}, \
-            identical, firstDifference {payloadOffset, a, b: {chunk, fileOffset} or null} or null, \
-            ranges [{start, end, length}], omittedRanges, differingBytes, context {offset, before, a, \
-            b} (hex) or null. With --framing: a and b, identical, firstDifferingChunk {index, a, b: \
-            {offset, length} or null} or null, differingChunks.
+            --json prints one JSON object, of one of three shapes (payload, --framing, --semantic); \
+            `statetool schema diff` prints its JSON Schema.
 
             --semantic compares two back-end states by meaning instead of bytes: each side a state \
             stream, a bare payload or a migration file (raw or zstd; its first back-end state). \
-            Two passt states (told by their magic): the header's versions, each observed address, \
+            The back-end that takes both payloads compares them. Two passt states (told by their \
+            magic): the header's versions, each observed address, \
             and TCP flows matched by both sides' endpoints (added, removed, or changed field by \
             field, queues by length and digest). Two virtiofsd states: inodes are matched by path (or \
             file handle) and reported added, removed or changed (id, refcount, recorded file \
             handle); handles by id (inode path, open flags); V2's mount-path map as a set, whatever \
             its serialisation order; and the format version, next ids and negotiated options. \
-            --json prints {a, b, identical, differences [{subject, change, key, detail}], readings \
-            {a, b}}, each reading how a migration file side was read (as extract --json gives it) \
-            or null. A migration file side is read as extract reads it: from its end where that \
+            Any registered back-end's states compare the same way. A migration file side is read \
+            as extract reads it: from its end where that \
             checks out (--full-walk: front to back; -v says how, and how many bytes).
 
             Exit status, as cmp: 0 same, 1 different, 2 trouble (an input unreadable or broken, \
@@ -104,7 +101,12 @@ struct Diff: ParsableCommand {
     private func compareSemantically() throws {
         // Any registered back-end's state, whichever the input holds.
         let load = { (file: String) throws -> LoadedPayload in
-            try VirtiofsdInput.payload(of: CommandSupport.open(file), device: nil, subsection: nil, strategy: reading.strategy)
+            let input = try CommandSupport.open(file)
+            do {
+                return try LoadedPayload.load(from: input, device: nil, subsection: nil, strategy: reading.strategy)
+            } catch {
+                throw CommandSupport.fail(error, file: file)
+            }
         }
         let first = try load(a), second = try load(b)
         reading.report(first.reading, file: a)
@@ -118,7 +120,7 @@ struct Diff: ParsableCommand {
         }
         let differences = comparison.differences
         if format.json {
-            try StandardOutput.printJSON(comparison)
+            try StandardOutput.printJSON(comparison, schema: "diff")
         } else {
             var lines = ["\(a) and \(b): \(comparison.backEnd) states \(differences.isEmpty ? "are the same by meaning" : "differ: \(differences.count) \(differences.count == 1 ? "difference" : "differences")")"]
             lines += differences.map { "  \($0)" }

@@ -2,6 +2,7 @@ import FoundationEssentials
 import MigrationFile
 import StateStream
 import VirtiofsdState
+import StatetoolKit
 
 /// The hex view around a first difference: shared bytes, then each side's
 /// bytes with `^^` under those that differ.
@@ -123,7 +124,7 @@ enum DiffJSON {
             context: Nullable(comparison.identical ? nil : Context(
                 offset: comparison.contextOffset, before: HexView.hex(comparison.contextBefore),
                 a: HexView.hex(comparison.contextA), b: HexView.hex(comparison.contextB))))
-        return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
+        return String(decoding: try JSONEncoder.statetool.encode(SchemaDocument(report, schema: "diff")), as: UTF8.self)
     }
 
     static func framing(_ comparison: FramingComparison, a: String, b: String) throws -> String {
@@ -134,7 +135,7 @@ enum DiffJSON {
                 FirstDifferingChunk(index: $0, a: Nullable(side(comparison.chunkInA)), b: Nullable(side(comparison.chunkInB)))
             }),
             differingChunks: comparison.differingChunkCount)
-        return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
+        return String(decoding: try JSONEncoder.statetool.encode(SchemaDocument(report, schema: "diff")), as: UTF8.self)
     }
 
 
@@ -158,6 +159,6 @@ enum DiffJSON {
         let report = SemanticReport(
             a: a, b: b, identical: differences.isEmpty, differences: differences,
             readings: .init(a: Nullable(readings.0), b: Nullable(readings.1)))
-        return String(decoding: try JSONEncoder.statetool.encode(report), as: UTF8.self)
+        return String(decoding: try JSONEncoder.statetool.encode(SchemaDocument(report, schema: "diff")), as: UTF8.self)
     }
 }

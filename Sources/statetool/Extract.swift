@@ -116,7 +116,7 @@ struct Extract: ParsableCommand {
             report.outputs[output.location.section.id] = output.path
         }
         if format.json {
-            try StandardOutput.printJSON(report)
+            try StandardOutput.printJSON(report, schema: "extract")
         } else if !report.lacksMagic {
             try StandardOutput.printReport(report.stateLines, dataOnStandardOutput: output == "-")
         }

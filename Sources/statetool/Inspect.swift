@@ -12,14 +12,8 @@ struct Inspect: ParsableCommand {
             terminator offset, the SHA-256 of the complete chunks' payload, and any problems. \
             For a broken stream the counts and digest cover the valid prefix.
 
-            With --json, one JSON object: file, compression, valid, chunks, payloadBytes, \
-            framedBytes (decompressed bytes read, trailing data included), compressedBytes (zstd \
-            input, else null), framingOverhead, payloadSHA256, chunkSizes {min, median, max}, \
-            chunkHistogram [{lowerBound, upperBound, count}], terminatorOffset (or null), \
-            problems [{kind, severity, offset, offsetIsCompressed, message}], omittedProblems, \
-            validPrefix {bytes, chunks, payloadBytes}, and with --chunks chunkList \
-            [{index, offset, length}] (written while reading, so it comes first; key order \
-            carries no meaning).
+            With --json, one JSON object; `statetool schema inspect` prints its JSON Schema, \
+            which names and describes every key, and the object's "schema" key names that schema.
 
             A payload that is a virtiofsd state (postcard-encoded PassthroughFs, V1 or V2; \
             recognised by its version byte and a first inode that is the root) gets a summary: \
@@ -27,11 +21,8 @@ struct Inspect: ParsableCommand {
             options, V2's mount paths, and any inconsistency (duplicate ids, parent chains that \
             loop or name missing inodes, handles on missing inodes). --decode lists every inode \
             (id, refcount, location kind, path relative to the shared directory, recorded file \
-            handle) and every open handle (id, inode, open flags in words, path). With --json the \
-            object gets virtiofsd {version, inodeCount, handleCount, nextInode, nextHandle, options, \
-            mountPaths, locationKinds, inodes [{id, refcount, kind, path, parent, fileHandle}], \
-            handles [{id, inode, flags, flagNames, path}], consistencyProblems}, or \
-            virtiofsdError {kind, payloadOffset, message} for one that does not decode. The payload \
+            handle) and every open handle (id, inode, open flags in words, path). With --json it goes \
+            under the key virtiofsd, or virtiofsdError (a finding) for one that does not decode. The payload \
             is decoded as it streams by, one inode at a time, and never held: decoding keeps what \
             the state holds (its inodes and handles) and stops, dropping everything, at the first \
             byte that cannot be part of a state, so any other payload costs no memory.
@@ -40,10 +31,9 @@ struct Inspect: ParsableCommand {
             passt state (layout version 2, passt from 2025-03 on): its version and compat version, \
             the guest addresses passt observed and its TCP flows; --decode lists every flow (both \
             sides' endpoints and interfaces, TCP state, sequence and acknowledgement numbers, \
-            windows, MSS, timestamp, queue lengths). With --json the object gets passt {version, \
-            compatVersion, addresses {ipv6, ipv6LinkLocal, ipv4, mac}, flows [...]}, or passtError \
-            {kind, severity, payloadOffset, message} for one passt could not load either (cut \
-            short, a version it cannot read, a count or queue beyond its limits). Queue bytes are \
+            windows, MSS, timestamp, queue lengths). With --json it goes under the key passt, or \
+            passtError (a finding) for one passt could not load either (cut short, a version it \
+            cannot read, a count or queue beyond its limits). Queue bytes are \
             hashed as they stream by, never held. Any other payload is left opaque.
 
             The exit status follows validate: 0 valid, 1 invalid, 2 unreadable, 64 usage error.
@@ -64,19 +54,21 @@ struct Inspect: ParsableCommand {
     var file: String
 
     func run() throws {
+        let input = try CommandSupport.openStream(file)
         let output = StandardOutput()
         var listed = 0
         if chunks {
             try output.write(format.json ? "{\"chunkList\":[" : "chunk        offset      length\n")
         }
-        let analysis: StreamAnalysis
-        var recognition = PayloadRecognition()
         // The chunk list is written while the stream is read; a write that fails
         // stops the listing and fails the command once the reading is done.
         var listingFailure: CommandFailure?
+        var progress = ProgressLine(for: input, quiet: reading.quiet || chunks)
+        let report: StreamInspection
         do {
-            analysis = try StreamAnalysis.analyze(
-                path: file, options: reading, computeDigest: true, showProgress: !chunks,
+            defer { progress.clear() }
+            report = try StreamInspection.inspect(
+                input, file: file, maximumChunkLength: reading.chunkLimit, strict: reading.strict,
                 onChunk: { chunk in
                     guard chunks, listingFailure == nil else { return }
                     do throws(CommandFailure) {
@@ -92,16 +84,14 @@ struct Inspect: ParsableCommand {
                     }
                     listed += 1
                 },
-                onPayload: { recognition.feed($0) })
+                onProgress: { progress.update(bytes: $0) })
         } catch {
             try output.flush()
             throw CommandSupport.fail(error, file: file)
         }
         if let listingFailure { throw listingFailure }
-        var report = StreamInspection(file: file, analysis: analysis, strict: reading.strict)
-        if analysis.error == nil { report.payload = recognition.finish() }
         if format.json {
-            var object = try JSONEncoder.statetool.encode(report)
+            var object = try JSONEncoder.statetool.encode(SchemaDocument(report, schema: "inspect"))
             if chunks {
                 object.removeFirst()
                 try output.write("],")

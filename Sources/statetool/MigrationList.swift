@@ -32,13 +32,8 @@ struct MigrationList: ParsableCommand {
             stream's own kind), description-mismatch, bad-description, trailing-data, \
             compression-error (errors); no-description (a warning).
 
-            With --json, one object: file, compression, libvirt {headerVersion, format, wasRunning, \
-            domainName, domainUUID, dataLength, cookieOffset, streamOffset} for a save image, valid, configuration, sections [{id, name, \
-            instanceID, version, type, offset, byteCount, records, backEndState}], commands, \
-            backEndStates [{section, device, instanceID, subsection, headerOffset, streamOffset, \
-            streamLength, describedLength, chunks, payloadBytes, valid, problems, output}], \
-            endOfFileOffset, description {offset, byteCount, devices}, problems [{kind, severity, \
-            offset, offsetIsCompressed, message}].
+            With --json, one JSON object; `statetool schema migration ls` prints its JSON Schema, \
+            which names and describes every key, and the object's "schema" key names that schema.
 
             Exit status: 0 the file and its back-end states are valid, 1 a problem (an error), \
             2 unreadable, 64 usage error.
@@ -68,7 +63,7 @@ struct MigrationList: ParsableCommand {
         report.payloads = recognition.payloads
         let output = StandardOutput()
         if format.json {
-            try output.write(try JSONEncoder.statetool.encode(report))
+            try output.write(try JSONEncoder.statetool.encode(SchemaDocument(report, schema: "migration-ls")))
             try output.write("\n")
         } else {
             try output.write(report.summaryLines + (report.lacksMagic ? "" : report.sectionTable + report.trailerLines + report.stateLines))

@@ -33,9 +33,8 @@ struct MigrationReplace: ParsableCommand {
             --device picks the device by its name (idstr) or section id; without it the file must \
             hold one back-end state.
 
-            With --json, one object: file, device, section, subsection, streamOffset, oldLength, \
-            newLength, newPayloadSHA256, descriptionChanges [{path, old, new}], copiedInKernel, \
-            output, checked, reading (how FILE was read, as extract --json gives it).
+            With --json, one JSON object; `statetool schema migration replace` prints its JSON Schema, \
+            which names and describes every key, and the object's "schema" key names that schema.
 
             \(MigrationReadingOptions.discussion)
 
@@ -66,6 +65,7 @@ struct MigrationReplace: ParsableCommand {
     var file: String
 
     func validate() throws {
+        if format.json && output.output == "-" { throw ValidationError("--json prints on standard output: write the file with -o FILE.") }
         if file == "-" && state == "-" { throw ValidationError("FILE and --state cannot both be standard input.") }
     }
 
@@ -93,7 +93,7 @@ struct MigrationReplace: ParsableCommand {
         }
         reading.report(result.summary.reading, file: file)
         if format.json {
-            try StandardOutput.printJSON(MigrationRewriteReport(file: file, output: output.output, result: result))
+            try StandardOutput.printJSON(MigrationRewriteReport(file: file, output: output.output, result: result), schema: "migration-replace")
         } else {
             try StandardOutput.printReport(result.describe(file: file), dataOnStandardOutput: output.output == "-")
         }

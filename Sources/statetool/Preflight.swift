@@ -3,6 +3,7 @@ import FoundationEssentials
 import MigrationFile
 import StateStream
 import VirtiofsdState
+import StatetoolKit
 
 struct Preflight: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,11 +26,8 @@ struct Preflight: ParsableCommand {
             ids, parent chains that loop or name missing inodes, handles on missing inodes, a bad \
             root) are listed as fatal.
 
-            With --json, one object: file, origin, sharedDirectory, version, inodes, handles, clean, \
-            failingInodes, failingHandles, uncheckedInodes (arrays of ids), firstFailure {id, path, \
-            reason} or null, failures [{id, path, reason}], handleFailures [{id, inode, flags, \
-            flagNames}], fatalProblems, and reading (how a migration file was read, as extract \
-            --json gives it) or null.
+            With --json, one JSON object; `statetool schema preflight` prints its JSON Schema, \
+            which names and describes every key, and the object's "schema" key names that schema.
 
             \(MigrationReadingOptions.discussion)
 
@@ -55,23 +53,22 @@ struct Preflight: ParsableCommand {
     var file: String
 
     func run() throws {
-        let loaded = try VirtiofsdInput.load(file, device: device, strategy: reading.strategy)
-        reading.report(loaded.reading, file: file)
-        let report: PreflightReport
+        let result: PreflightResult
         do {
-            report = try PreflightCheck.check(loaded.state, sharedDirectory: sharedDirectory)
-        } catch {
-            throw CommandFailure(.unreadable, "\(file): error: \(error)")
+            result = try StatePreflight.check(
+                CommandSupport.open(file), device: device, sharedDirectory: sharedDirectory, strategy: reading.strategy)
+        } catch let failure as StatePreflight.Failure {
+            throw CommandSupport.fail(failure, file: file)
         }
-        let output = StandardOutput()
+        reading.report(result.reading, file: file)
         if format.json {
-            try output.write(try JSONEncoder.statetool.encode(PreflightJSON(file: file, loaded: loaded, sharedDirectory: sharedDirectory, report: report)))
-            try output.write("\n")
+            try StandardOutput.printJSON(result, schema: "preflight")
         } else {
-            try output.write(Self.describe(report, state: loaded.state, origin: loaded.originDescription, file: file, sharedDirectory: sharedDirectory, all: all))
+            let output = StandardOutput()
+            try output.write(Self.describe(result.report, state: result.state, origin: result.origin, file: file, sharedDirectory: sharedDirectory, all: all))
+            try output.flush()
         }
-        try output.flush()
-        if !report.isClean { throw CommandFailure(.invalid) }
+        if !result.report.isClean { throw CommandFailure(.invalid) }
     }
 
     /// The text report, for `preflight` and for `retarget` when it refuses.
@@ -109,57 +106,5 @@ struct Preflight: ParsableCommand {
             }
         }
         return text
-    }
-}
-
-/// `preflight --json`.
-private struct PreflightJSON: Encodable {
-    struct Failure: Encodable {
-        let id: UInt64
-        let path: String
-        let reason: String
-    }
-
-    struct HandleFailure: Encodable {
-        let id: UInt64
-        let inode: UInt64
-        let flags: Int32
-        let flagNames: String
-    }
-
-    let file: String
-    let origin: String
-    let sharedDirectory: String
-    let version: UInt32
-    let inodes: Int
-    let handles: Int
-    let clean: Bool
-    let failingInodes: [UInt64]
-    let failingHandles: [UInt64]
-    let uncheckedInodes: [UInt64]
-    let firstFailure: Nullable<Failure>
-    let failures: [Failure]
-    let handleFailures: [HandleFailure]
-    let fatalProblems: [String]
-    let reading: Nullable<MigrationReading>
-
-    init(file: String, loaded: VirtiofsdInput, sharedDirectory: String, report: PreflightReport) {
-        self.file = file
-        reading = Nullable(loaded.reading)
-        origin = loaded.originDescription
-        self.sharedDirectory = sharedDirectory
-        version = loaded.state.version.number
-        inodes = loaded.state.inodes.count
-        handles = loaded.state.handles.count
-        clean = report.isClean
-        failingInodes = report.failingInodes.map(\.id)
-        failingHandles = report.failingHandles.map(\.id)
-        uncheckedInodes = report.uncheckedInodes
-        failures = report.failingInodes.map { Failure(id: $0.id, path: $0.path, reason: $0.reason) }
-        firstFailure = Nullable(failures.first)
-        handleFailures = report.failingHandles.map {
-            HandleFailure(id: $0.id, inode: $0.inode, flags: $0.flags, flagNames: OpenFlags.describe($0.flags))
-        }
-        fatalProblems = report.fatalProblems.map(\.description)
     }
 }

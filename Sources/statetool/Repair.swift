@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import StateStream
+import StatetoolKit
 
 struct Repair: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -87,6 +88,6 @@ private struct RepairReportJSON: Encodable {
     }
 
     func encoded() throws -> String {
-        String(decoding: try JSONEncoder.statetool.encode(self), as: UTF8.self)
+        String(decoding: try JSONEncoder.statetool.encode(SchemaDocument(self, schema: "repair")), as: UTF8.self)
     }
 }

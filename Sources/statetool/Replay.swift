@@ -3,6 +3,7 @@ import FoundationEssentials
 import StateStream
 import SystemPackage
 import VhostUser
+import StatetoolKit
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -116,7 +117,7 @@ struct Replay: ParsableCommand {
                 file: stream, chunks: sent.chunks, payloadBytes: sent.payloadBytes,
                 transferSeconds: outcome.transferTime.seconds, checkSeconds: outcome.checkTime.seconds,
                 checkDeviceState: outcome.verdict, accepted: outcome.verdict == 0)
-            try StandardOutput.printJSON(report)
+            try StandardOutput.printJSON(report, schema: "replay")
         } else {
             try StandardOutput.print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(TextFormat.seconds(outcome.transferTime)) (\(TextFormat.rate(sent.payloadBytes, outcome.transferTime)))")
             try StandardOutput.print(outcome.verdict == 0

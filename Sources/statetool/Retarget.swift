@@ -42,13 +42,8 @@ struct Retarget: ParsableCommand {
 
             The report lists each change, a lost subtree as one line; -v lists every inode and \
             handle, and says how a migration file was read. It goes to standard output, or to \
-            standard error when OUT is -. With --json, \
-            one object: file, origin, sharedDirectory, output, version, inodes {before, after}, \
-            handles {before, after}, renamed [{id, oldPath, newPath}], droppedTrees [{id, path, \
-            reason, descendants, handles}], droppedInodes [{id, path, reason}], droppedHandles \
-            [{id, inode, path, flags, flagNames}], refcountChanges [{id, path, old, new}], \
-            strippedFileHandles, identityVerified, uncheckedInodes, changed, and migration (the \
-            object migration replace --json prints) or null.
+            standard error when OUT is -. With --json (which needs -o FILE), \
+            one JSON object; `statetool schema retarget` prints its JSON Schema.
 
             Exit status: 0 written, 1 refused (something would still fail, a rename that does not \
             apply, a state no drop can make loadable), 2 STATE unreadable or not a virtiofsd state, \
@@ -92,6 +87,7 @@ struct Retarget: ParsableCommand {
     var file: String
 
     func validate() throws {
+        if format.json && output.output == "-" { throw ValidationError("--json prints on standard output: write the state with -o FILE.") }
         guard chunkSize.bytes > 0, chunkSize.bytes <= UInt64(StateStreamFormat.qemuMaximumChunkLength) else {
             throw ValidationError("--chunk-size must be between 1 byte and 1M (QEMU's largest chunk).")
         }
@@ -154,7 +150,7 @@ struct Retarget: ParsableCommand {
 
     private func report(_ outcome: RetargetReport) throws {
         if format.json {
-            try StandardOutput.printJSON(outcome)
+            try StandardOutput.printJSON(outcome, schema: "retarget")
         } else {
             try StandardOutput.printReport(describe(outcome), dataOnStandardOutput: output.output == "-")
         }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import StatetoolKit
-import SystemPackage
 
 struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,6 +54,8 @@ struct Schema: ParsableCommand {
             }
             text = schema
         }
-        _ = try FileDescriptor.standardOutput.writeAll(text.utf8)
+        let output = StandardOutput()
+        try output.write(text)
+        try output.flush()
     }
 }

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import StateStream
 import SystemPackage
+import StatetoolKit
 
 /// Buffered writes to standard output, flushed in large blocks.
 ///
@@ -42,10 +43,11 @@ extension StandardOutput {
         try output.flush()
     }
 
-    /// Prints `value` as one JSON object and a newline.
-    static func printJSON(_ value: some Encodable) throws {
+    /// Prints `value` as one JSON object, with the `schema` key naming the
+    /// schema it follows, and a newline.
+    static func printJSON(_ value: some Encodable, schema: String) throws {
         let output = StandardOutput()
-        try output.write(try JSONEncoder.statetool.encode(value))
+        try output.write(try JSONEncoder.statetool.encode(SchemaDocument(value, schema: schema)))
         try output.write("\n")
         try output.flush()
     }

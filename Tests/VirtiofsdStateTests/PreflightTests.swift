@@ -46,7 +46,7 @@ import VirtiofsdState
         var (state, _) = try RetargetingTests.state(.v1)
         state.inodes.append(state.inodes[2])
         let report = try PreflightCheck.check(state, sharedDirectory: share.path)
-        #expect(report.fatalProblems.contains { $0.kind == "duplicate-inode" })
+        #expect(report.fatalProblems.contains { $0.kind.rawValue == "duplicate-inode" })
         #expect(throws: PreflightError.cannotOpenSharedDirectory(share.path + "/absent", .noSuchFileOrDirectory)) {
             try PreflightCheck.check(state, sharedDirectory: share.path + "/absent")
         }

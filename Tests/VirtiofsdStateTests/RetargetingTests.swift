@@ -137,7 +137,8 @@ import VirtiofsdState
     @Test func aFileHandleThatCannotBeReadIsSaidSo() throws {
         let (state, _) = try Self.state(.v2, recordedHandles: true)
         let report = try PreflightCheck.check(state, sharedDirectory: "/proc")
-        #expect(report.fatalProblems == [.rootFileHandleUnreadable(.notSupported)])
+        #expect(report.fatalProblems.map(\.kind.rawValue) == ["root-file-handle-unreadable"])
+        #expect(report.fatalProblems.map(\.id) == [1])
         #expect(report.fatalProblems.map(\.description) == [
             "Inode 1: cannot read its file handle to compare it with the source's: Operation not supported"
         ])
@@ -156,7 +157,7 @@ import VirtiofsdState
             Issue.record("expected unloadable, got \(String(describing: error))")
             return
         }
-        #expect(report.fatalProblems == [.rootFileHandleDiffers])
+        #expect(report.fatalProblems.map(\.kind.rawValue) == ["root-file-handle-differs"])
         #expect(report.fatalProblems.map(\.description) == ["Inode 1 is not the same inode as in the migration source: File handle differs"])
         let result = try Retargeting.retarget(state, sharedDirectory: share.path, request: .init(dropMissing: true, stripFileHandles: true))
         #expect(result.strippedFileHandles == 9)
