@@ -59,8 +59,7 @@ struct Extract: ParsableCommand {
 
     @OptionGroup var reading: MigrationReadingOptions
 
-    @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOption
 
     @Argument(help: ArgumentHelp("The migration file or libvirt save image: a file, or - for standard input. Raw or compressed (zstd, gzip, bzip2, xz).", valueName: "file"))
     var file: String
@@ -76,7 +75,7 @@ struct Extract: ParsableCommand {
         var outputs: [StateOutput] = []
         var current: StateOutput?
         do {
-            survey = try MigrationFileSurvey.survey(input.stream, strategy: reading.strategy, quiet: quiet) { event in
+            survey = try MigrationFileSurvey.survey(input.stream, strategy: reading.strategy, quiet: progress.quiet) { event in
                 switch event {
                 case .backEndStateStart(let location):
                     current = nil

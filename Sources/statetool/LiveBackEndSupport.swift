@@ -10,8 +10,8 @@ struct SocketOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds any one wait for the back-end may last.", valueName: "seconds"))
     var timeout = 30
 
-    @Flag(name: .shortAndLong, help: "Log every vhost-user message on standard error.")
-    var verbose = false
+    @Flag(help: "Log every vhost-user message on standard error.")
+    var trace = false
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be at least 1 second.") }
@@ -19,7 +19,7 @@ struct SocketOptions: ParsableArguments {
 
     /// Connects and runs QEMU's initialisation.
     func connect() throws(VhostUserError) -> FrontEnd {
-        let log: (String) -> Void = verbose ? { StandardError.write($0) } : { _ in }
+        let log: (String) -> Void = trace ? { StandardError.write($0) } : { _ in }
         var frontEnd = try FrontEnd(socketPath: socket, timeout: .seconds(timeout), log: log)
         try frontEnd.initialize()
         return frontEnd

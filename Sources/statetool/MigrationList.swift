@@ -42,8 +42,7 @@ struct MigrationList: ParsableCommand {
 
     @OptionGroup var format: JSONOption
 
-    @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOption
 
     @Argument(help: ArgumentHelp("The migration file or libvirt save image: a file, or - for standard input. Raw or compressed (zstd, gzip, bzip2, xz).", valueName: "file"))
     var file: String
@@ -54,7 +53,7 @@ struct MigrationList: ParsableCommand {
         var recognition = BackEndStateRecognition()
         do {
             survey = try MigrationFileSurvey.survey(
-                input.stream, strategy: .walk(reason: "migration ls lists every record"), quiet: quiet,
+                input.stream, strategy: .walk(reason: "migration ls lists every record"), quiet: progress.quiet,
                 observe: { recognition.observe($0) })
         } catch {
             throw CommandSupport.fail(error, file: file)

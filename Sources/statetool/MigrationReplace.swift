@@ -11,7 +11,7 @@ struct MigrationReplace: ParsableCommand {
         discussion: """
             Writes a copy of FILE in which the back-end state of one device (the \
             vhost-user-fs-backend subsection of a vhost-user-fs section, or virtio-net-device/backend \
-            inside a virtio-net section) is the state stream STREAM, or with --payload the bare \
+            inside a virtio-net section) is the state stream STREAM, or with --bare-state the bare \
             payload STREAM framed in --chunk-size chunks. Every other byte is copied as it is, except \
             the JSON description at the end, whose sizes are updated so that they stay true: the \
             back-end field's size (for virtio-net, the size of the virtio field that holds the \
@@ -43,11 +43,11 @@ struct MigrationReplace: ParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("The new state: a state stream (or with --payload a bare payload); a file or -.", valueName: "stream"))
+    @Option(help: ArgumentHelp("The new state: a state stream (or with --bare-state a bare payload); a file or -.", valueName: "stream"))
     var state: String
 
-    @Flag(help: "STREAM is a bare payload: frame it in --chunk-size chunks.")
-    var payload = false
+    @Flag(help: "--state names a bare payload, not a state stream: frame it in --chunk-size chunks.")
+    var bareState = false
 
     @OptionGroup var chunkSize: ChunkSizeOption
 
@@ -74,7 +74,7 @@ struct MigrationReplace: ParsableCommand {
         let result: MigrationFileRewrite.Result
         do {
             let replacement: ReplacementState
-            if payload {
+            if bareState {
                 replacement = .payload(try FileDescriptorSource(path: state), chunkSize: chunkSize.bytes)
             } else {
                 replacement = .stream(try CommandSupport.openStream(state))

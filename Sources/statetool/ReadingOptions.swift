@@ -15,8 +15,10 @@ struct ReadingOptions: ParsableArguments {
     @Flag(help: "Treat warnings as errors (exit status 1).")
     var strict = false
 
-    @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOption
+
+    /// Whether to show no progress.
+    var quiet: Bool { progress.quiet }
 
     func validate() throws {
         guard maximumChunkLength.bytes > 0, maximumChunkLength.bytes <= UInt64(UInt32.max) else {
@@ -25,6 +27,12 @@ struct ReadingOptions: ParsableArguments {
     }
 
     var chunkLimit: UInt32 { UInt32(maximumChunkLength.bytes) }
+}
+
+/// `-q/--quiet`, for every command that shows progress on a terminal.
+struct ProgressOption: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
+    var quiet = false
 }
 
 /// Options of the commands that write: where to, and whether to show progress.
@@ -36,8 +44,10 @@ struct OutputOptions: ParsableArguments {
             valueName: "file"))
     var output = "-"
 
-    @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOption
+
+    /// Whether to show no progress.
+    var quiet: Bool { progress.quiet }
 
     /// Opens the output, refusing to write over `inputs` or binary to a terminal.
     func open(protecting inputs: [String]) throws(OutputError) -> OutputFile {

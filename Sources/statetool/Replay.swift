@@ -31,8 +31,7 @@ struct Replay: ParsableCommand {
 
     @OptionGroup var format: JSONOption
 
-    @Flag(name: .shortAndLong, help: "Show no progress, even on a terminal.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOption
 
     @Argument(help: ArgumentHelp("The stream: a file, or - for standard input. Raw or compressed (zstd, gzip, bzip2, xz).", valueName: "stream"))
     var stream: String
@@ -80,7 +79,7 @@ struct Replay: ParsableCommand {
         do {
             let frontEnd = try connection.connect()
             let pipe = try frontEnd.startTransfer(.load)
-            var progress = ProgressLine(for: input, quiet: quiet)
+            var progress = ProgressLine(for: input, quiet: self.progress.quiet)
             defer { progress.clear() }
             let started = ContinuousClock.now
             let sent: StateTransfer.Sent

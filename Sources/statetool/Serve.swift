@@ -51,8 +51,8 @@ struct Serve: ParsableCommand {
     @Flag(help: "Serve one connection, then exit.")
     var once = false
 
-    @Flag(name: .shortAndLong, help: "Log every message on standard error.")
-    var verbose = false
+    @Flag(help: "Log every vhost-user message on standard error.")
+    var trace = false
 
     func run() throws {
         var device = ReferenceDevice()
@@ -85,7 +85,7 @@ struct Serve: ParsableCommand {
             do {
                 let connection = try listener.accept(timeout: .seconds(30))
                 StandardError.write("serve: front-end connected")
-                try BackEnd(connection: connection, device: device, behaviour: behaviour, log: verbose ? { StandardError.write("serve: \($0)") } : { _ in }).run()
+                try BackEnd(connection: connection, device: device, behaviour: behaviour, log: trace ? { StandardError.write("serve: \($0)") } : { _ in }).run()
                 StandardError.write("serve: front-end disconnected")
             } catch {
                 StandardError.write("serve: \(error)")

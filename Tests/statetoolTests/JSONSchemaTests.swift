@@ -446,7 +446,7 @@ import Testing
         try validate([
             Run(arguments: replace([two, "--device", "2", "--state", good, "-o", path("1.mig")])),
             Run(arguments: replace([two, "--device", "0000:00:03.0/virtio-net", "--state", passt, "-o", path("2.mig")])),
-            Run(arguments: replace([two, "--device", "2", "--payload", "--chunk-size", "1K", "--state", payload, "-o", path("3.mig")])),
+            Run(arguments: replace([two, "--device", "2", "--bare-state", "--chunk-size", "1K", "--state", payload, "-o", path("3.mig")])),
             Run(arguments: replace([s1A, "--state", Fixtures.state("s1-D-more-open"), "-o", path("4.mig")])),
             Run(arguments: replace(["--full-walk", s1A, "--state", Fixtures.state("s1-D-more-open"), "-o", path("5.mig")])),
             Run(arguments: replace([Fixtures.compressedMigrationFile, "--state", Fixtures.state("s1-D-more-open"), "--zstd", "-o", path("6.mig.zst")])),

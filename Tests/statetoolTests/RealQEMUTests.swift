@@ -128,7 +128,7 @@ import Testing
         // A new 1 MiB state: QEMU loads exactly it from the rewritten file.
         let newPayload = Data((0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
         try newPayload.write(to: URL(fileURLWithPath: path("new.payload")))
-        let replaced = try StatetoolRunner.run(["migration", "replace", file, "--payload", "--state", path("new.payload"), "-o", path("new.mig")])
+        let replaced = try StatetoolRunner.run(["migration", "replace", file, "--bare-state", "--state", path("new.payload"), "-o", path("new.mig")])
         #expect(replaced.status == 0, "\(replaced.stderr)")
         #expect(try usage(path("new.mig")).allocated < original.allocated + (2 << 20))
         #expect(try load(path("new.mig"), capabilities: capabilities) == newPayload)
@@ -144,7 +144,7 @@ import Testing
         try migrate(serving: path("old.payload"), to: path("vm.mig"))
 
         let replaced = try StatetoolRunner.run([
-            "migration", "replace", path("vm.mig"), "--state", path("new.payload"), "--payload", "--chunk-size", "64K", "-o", path("new.mig"),
+            "migration", "replace", path("vm.mig"), "--state", path("new.payload"), "--bare-state", "--chunk-size", "64K", "-o", path("new.mig"),
         ])
         #expect(replaced.status == 0, "\(replaced.stderr)")
         #expect(replaced.stdout.contains(" -> \(new.count + 17 * 4 + 4) bytes\n"))

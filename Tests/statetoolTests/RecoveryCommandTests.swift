@@ -77,7 +77,7 @@ import Testing
         let file = try Fixtures.migrationFile("s1-A-running")
         let payload = path("s1-A.payload")
         #expect(try StatetoolRunner.run(["payload", Fixtures.state("s1-A-running"), "-o", payload]).status == 0)
-        let result = try StatetoolRunner.run(["migration", "replace", file, "--state", payload, "--payload", "--chunk-size", "64K", "-o", path("same.mig")])
+        let result = try StatetoolRunner.run(["migration", "replace", file, "--state", payload, "--bare-state", "--chunk-size", "64K", "-o", path("same.mig")])
         #expect(result.status == 0, "\(result.stderr)")
         let identical = try data(path("same.mig")) == data(file)
         #expect(identical)
@@ -88,7 +88,7 @@ import Testing
         let payload = path("net.payload")
         try Data("a new net state, longer than the old one\n".utf8).write(to: URL(fileURLWithPath: payload))
         let sample = StatetoolRunner.sample("two-devices.mig")
-        let result = try StatetoolRunner.run(["migration", "replace", sample, "--device", "3", "--state", payload, "--payload", "-o", path("net.mig")])
+        let result = try StatetoolRunner.run(["migration", "replace", sample, "--device", "3", "--state", payload, "--bare-state", "-o", path("net.mig")])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("""
             replaced the back-end state of 0000:00:03.0/virtio-net (section 3, virtio-net-device/backend) at offset 13920: 38 -> 49 bytes
