@@ -79,12 +79,12 @@ struct Diff: ParsableCommand {
                 let comparison = try FramingComparison.compare(first, second)
                 analyses = (comparison.a, comparison.b)
                 identical = comparison.identical
-                text = format.json ? try DiffJSON.framing(comparison, a: a, b: b) : describe(comparison)
+                text = format.json ? try JSONText.document(StreamComparisonReport.Framing(comparison, a: a, b: b), schema: "diff") : describe(comparison)
             } else {
                 let comparison = try PayloadComparison.compare(first, second, maximumRanges: maxRanges, contextLength: context)
                 analyses = (comparison.a, comparison.b)
                 identical = comparison.identical
-                text = format.json ? try DiffJSON.payload(comparison, a: a, b: b) : describe(comparison)
+                text = format.json ? try JSONText.document(StreamComparisonReport.Payload(comparison, a: a, b: b), schema: "diff") : describe(comparison)
             }
         } catch {
             throw CommandSupport.fail(error, file: "\(a) / \(b)")

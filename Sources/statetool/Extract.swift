@@ -110,7 +110,7 @@ struct Extract: ParsableCommand {
     }
 
     private func report(survey: MigrationFileSurvey, input: Input, outputs: [StateOutput]) throws {
-        var report = MigrationReport(file: file, input: input, survey: survey)
+        var report = MigrationFileReport(file: file, input: input, survey: survey)
         for output in outputs where output.isComplete || salvage {
             report.outputs[output.location.section.id] = output.path
         }

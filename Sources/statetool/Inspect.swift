@@ -91,7 +91,7 @@ struct Inspect: ParsableCommand {
         }
         if let listingFailure { throw listingFailure }
         if format.json {
-            var object = try JSONEncoder.statetool.encode(SchemaDocument(report, schema: "inspect"))
+            var object = Data(try JSONText.document(report, schema: "inspect").utf8)
             if chunks {
                 object.removeFirst()
                 try output.write("],")

@@ -58,11 +58,11 @@ struct MigrationList: ParsableCommand {
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
-        var report = MigrationReport(file: file, input: input, survey: survey)
+        var report = MigrationFileReport(file: file, input: input, survey: survey)
         report.payloads = recognition.payloads
         let output = StandardOutput()
         if format.json {
-            try output.write(try JSONEncoder.statetool.encode(SchemaDocument(report, schema: "migration-ls")))
+            try output.write(Data(try JSONText.document(report, schema: "migration-ls").utf8))
             try output.write("\n")
         } else {
             try output.write(report.summaryLines + (report.lacksMagic ? "" : report.sectionTable + report.trailerLines + report.stateLines))

@@ -51,7 +51,7 @@ struct Repair: ParsableCommand {
             progress.clear()
             throw CommandSupport.fail(error, file: stream)
         }
-        let text = format.json ? try RepairReportJSON(input: stream, output: output.output, report: report).encoded() : describe(report)
+        let text = format.json ? try JSONText.document(RepairReport(input: stream, output: output.output, report: report), schema: "repair") : describe(report)
         if output.output == "-" { StandardError.write(text) } else { try StandardOutput.print(text) }
     }
 
@@ -64,30 +64,5 @@ struct Repair: ParsableCommand {
         return (["\(stream): repaired into \(output.output == "-" ? "standard output" : output.output):"]
             + report.changes.map { "  \($0)" }
             + ["  wrote \(written); \(dropped) input bytes left out"]).joined(separator: "\n")
-    }
-}
-
-/// `repair --json`.
-private struct RepairReportJSON: Encodable {
-    let input: String
-    let output: String
-    let changes: [FindingRecord]
-    let outputChunks: Int
-    let outputPayloadBytes: UInt64
-    let outputBytes: UInt64
-    let droppedBytes: UInt64
-
-    init(input: String, output: String, report: StreamRepair.Report) {
-        self.input = input
-        self.output = output
-        changes = report.changes.map { FindingRecord($0, droppedBytes: $0.droppedBytes) }
-        outputChunks = report.outputChunks
-        outputPayloadBytes = report.outputPayloadBytes
-        outputBytes = report.outputFramedBytes
-        droppedBytes = report.changes.map(\.droppedBytes).reduce(0, +)
-    }
-
-    func encoded() throws -> String {
-        String(decoding: try JSONEncoder.statetool.encode(SchemaDocument(self, schema: "repair")), as: UTF8.self)
     }
 }

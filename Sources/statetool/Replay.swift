@@ -115,7 +115,7 @@ struct Replay: ParsableCommand {
             let report = ReplayReport(
                 file: stream, chunks: sent.chunks, payloadBytes: sent.payloadBytes,
                 transferSeconds: outcome.transferTime.seconds, checkSeconds: outcome.checkTime.seconds,
-                checkDeviceState: outcome.verdict, accepted: outcome.verdict == 0)
+                checkDeviceState: outcome.verdict)
             try StandardOutput.printJSON(report, schema: "replay")
         } else {
             try StandardOutput.print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(TextFormat.seconds(outcome.transferTime)) (\(TextFormat.rate(sent.payloadBytes, outcome.transferTime)))")
@@ -132,16 +132,6 @@ struct Replay: ParsableCommand {
         StandardError.write("back-end log (\(backendLog)):")
         lines.forEach { StandardError.write("  \($0)") }
     }
-}
-
-private struct ReplayReport: Encodable {
-    let file: String
-    let chunks: Int
-    let payloadBytes: UInt64
-    let transferSeconds: Double
-    let checkSeconds: Double
-    let checkDeviceState: UInt64
-    let accepted: Bool
 }
 
 /// The back-end's log file, read from where it ended before the replay.

@@ -47,7 +47,7 @@ extension StandardOutput {
     /// schema it follows, and a newline.
     static func printJSON(_ value: some Encodable, schema: String) throws {
         let output = StandardOutput()
-        try output.write(try JSONEncoder.statetool.encode(SchemaDocument(value, schema: schema)))
+        try output.write(try JSONText.document(value, schema: schema))
         try output.write("\n")
         try output.flush()
     }
@@ -75,6 +75,15 @@ extension CommandFailure {
         case let errno as Errno: return CommandFailure(.unreadable, "statetool: error: cannot write standard output: \(errno)")
         default: return CommandFailure(.unreadable, "statetool: error: cannot write standard output: \(error)")
         }
+    }
+}
+
+/// The one encoding of a `--json` object: sorted keys, unescaped slashes, and
+/// the `schema` key naming the schema it follows.
+enum JSONText {
+    /// `value` as one line of JSON, following the schema `schema`.
+    static func document(_ value: some Encodable, schema: String) throws -> String {
+        String(decoding: try JSONEncoder.statetool.encode(SchemaDocument(value, schema: schema)), as: UTF8.self)
     }
 }
 
