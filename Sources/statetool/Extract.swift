@@ -70,127 +70,45 @@ struct Extract: ParsableCommand {
     }
 
     func run() throws {
-        let input = try CommandSupport.open(file)
-        let survey: MigrationFileSurvey
-        var outputs: [StateOutput] = []
-        var current: StateOutput?
+        var extraction = StateExtraction(try CommandSupport.open(file), to: output.map { .file($0) } ?? .directory(directory))
+        extraction.form = payload ? .payload : .stream
+        extraction.device = device
+        extraction.salvage = salvage
+        extraction.strategy = reading.strategy
+        var progress = ProgressLine(for: extraction.input.stream, quiet: self.progress.quiet)
+        let result: StateExtraction.Result
         do {
-            survey = try MigrationFileSurvey.survey(input.stream, strategy: reading.strategy, quiet: progress.quiet) { event in
-                switch event {
-                case .backEndStateStart(let location):
-                    current = nil
-                    guard device.map(location.section.matches) ?? true else { return }
-                    if output != nil, let first = outputs.first {
-                        throw SeveralDevices(first: first.location.section.name, second: location.section.name)
-                    }
-                    current = try StateOutput(location: location, path: path(for: location), framed: !payload, protecting: file)
-                    outputs.append(current!)
-                case .backEndState(let streamEvent):
-                    try current?.write(streamEvent)
-                default:
-                    break
-                }
-            }
-            for output in outputs where output.isComplete || salvage {
-                try output.commit()
-            }
-        } catch let several as SeveralDevices {
-            throw CommandFailure(.usage,
-                "\(file): error: several devices hold back-end state (\(several.first), \(several.second)): pick one with --device, or leave out -o to write one file each")
+            defer { progress.clear() }
+            result = try extraction.extract { progress.update(bytes: $0) }
         } catch {
+            if case .severalDevices = error { throw CommandFailure(.usage, "\(file): error: \(error)") }
+            if case .output(let output) = error { throw CommandSupport.fail(output, file: file) }
             throw CommandSupport.fail(error, file: file)
         }
-        try report(survey: survey, input: input, outputs: outputs)
+        try report(result)
     }
 
-    private func path(for location: BackEndStateLocation) -> String {
-        if let output { return output }
-        let name = String(location.section.name.map { $0 == "/" ? "_" : $0 })
-        return directory + "/" + name + (payload ? ".payload" : ".state")
-    }
-
-    private func report(survey: MigrationFileSurvey, input: Input, outputs: [StateOutput]) throws {
-        var report = MigrationFileReport(file: file, input: input, survey: survey)
-        for output in outputs where output.isComplete || salvage {
-            report.outputs[output.location.section.id] = output.path
-        }
+    private func report(_ result: StateExtraction.Result) throws {
+        let report = result.report
         if format.json {
             try StandardOutput.printJSON(report, schema: "extract")
         } else if !report.lacksMagic {
             try StandardOutput.printReport(report.stateLines, dataOnStandardOutput: output == "-")
         }
-        reading.report(survey.reading, file: file)
+        reading.report(report.survey.reading, file: file)
         report.reportProblems()
-        for output in outputs where !output.isComplete {
+        for state in result.extracted where !state.isComplete {
             StandardError.write(
                 salvage
-                    ? "\(file): \(output.location.section.name): salvaged \(output.completeChunks) complete chunks (\(output.completeBytes) bytes) into \(output.path), without a terminator"
-                    : "\(file): \(output.location.section.name): broken back-end state not written: --salvage writes its complete chunks")
+                    ? "\(file): \(state.location.section.name): salvaged \(state.completeChunks) complete chunks (\(state.completeBytes) bytes) into \(state.path), without a terminator"
+                    : "\(file): \(state.location.section.name): broken back-end state not written: --salvage writes its complete chunks")
         }
-        guard !outputs.isEmpty else {
+        guard !result.extracted.isEmpty else {
             // A file without the magic has said what it is not; no state was to be found.
             if report.lacksMagic { throw CommandFailure(.invalid) }
             StandardError.write(device.map { "\(file): error: no back-end state of device \($0)" } ?? "\(file): error: no vhost-user back-end state in this file")
             throw CommandFailure(.invalid)
         }
         if !report.valid { throw CommandFailure(.invalid) }
-    }
-}
-
-/// `-o` names one output, and a second device holds a state too.
-private struct SeveralDevices: Error {
-    let first: String
-    let second: String
-}
-
-/// One extracted state on its way to its output file.
-private final class StateOutput {
-    let location: BackEndStateLocation
-    let path: String
-    private let file: OutputFile
-    private let sink: BufferedSink
-    private var writer: StateStreamWriter?
-    private(set) var isComplete = false
-    /// Bytes and chunks written of the chunks read to their end.
-    private(set) var completeBytes: UInt64 = 0
-    private(set) var completeChunks = 0
-
-    /// Opens `path` for the state at `location`, framed or payload only.
-    init(location: BackEndStateLocation, path: String, framed: Bool, protecting input: String) throws(OutputError) {
-        self.location = location
-        self.path = path
-        file = try OutputFile(path: path, protecting: [input])
-        sink = BufferedSink(file)
-        writer = framed ? StateStreamWriter(sink: sink) : nil
-    }
-
-    func write(_ event: StreamEvent) throws(OutputError) {
-        switch event {
-        case .chunkStart(let chunk):
-            try writer?.writeChunkHeader(length: chunk.length)
-        case .payload(let bytes):
-            try bytes.withUnsafeBytes { buffer in
-                Result { () throws(OutputError) in
-                    if writer != nil { try writer!.writeChunkBody(buffer) } else { try sink.write(buffer) }
-                }
-            }.get()
-        case .chunkEnd(let chunk):
-            completeChunks += 1
-            completeBytes += writer == nil ? UInt64(chunk.length) : chunk.framedLength
-        case .terminator:
-            if writer != nil { try writer!.finish() } else { try sink.finish() }
-            isComplete = true
-        case .problem:
-            break
-        }
-    }
-
-    /// Renames the output into place; a broken state is cut to its complete chunks first.
-    func commit() throws(OutputError) {
-        if !isComplete {
-            try sink.finish()
-            if file.bytesWritten > completeBytes { try file.truncate(to: completeBytes) }
-        }
-        try file.commit()
     }
 }
