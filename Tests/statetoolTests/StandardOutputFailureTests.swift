@@ -49,6 +49,8 @@ import Testing
         ["preflight", "--json", "--shared-dir", "SHARE", state],
         ["retarget", "--drop-missing", "--shared-dir", "SHARE", state, "-o", "OUT"],
         ["retarget", "--json", "--drop-missing", "--shared-dir", "SHARE", state, "-o", "OUT"],
+        ["schema", "inspect"],
+        ["schema", "--list"],
         ["--version"],
         ["--help"],
         ["help", "inspect"],
