@@ -6,9 +6,9 @@ import SystemPackage
 /// the domain XML and the migration cookie, then QEMU's migration stream, raw
 /// or compressed, to the end of the file (libvirt's `src/qemu/qemu_saveimage.c`).
 ///
-/// ``open(_:)`` reads the header and the XML (at most
+/// ``open(_:file:fileSize:)`` reads the header and the XML (at most
 /// ``maximumDataLength`` bytes, read as they come, never allocated by the
-/// header's word) and hands on the QEMU stream as a ``StateStreamInput``
+/// header's word) and hands on the QEMU stream as a `StateStreamInput`
 /// whose offsets count bytes of the image decompressed, libvirt's header
 /// included: a raw image and its compressed twin report the same offsets,
 /// and those of a raw image are file offsets.
@@ -51,10 +51,15 @@ public struct SaveImage: Sendable {
     /// a pipe works) and returns the image and its QEMU stream, the rest of
     /// `source`, decompressed as the header says.
     ///
-    /// - Parameter file: The image's descriptor when it is a regular file: the
-    ///   size is checked against it, and the stream can be read again by offset.
+    /// - Parameters:
+    ///   - source: The image, from its first byte.
+    ///   - file: The image's descriptor when it is a regular file: the stream of
+    ///     a raw image can then be read again by offset.
+    ///   - fileSize: The image's size when it is a regular file: a header that
+    ///     puts the QEMU stream beyond it is refused, and the stream carries it
+    ///     (to show progress).
     /// - Throws: ``SaveImageProblem`` for a header, XML or stream start that is
-    ///   not what libvirt writes; ``InputError`` when the file cannot be read.
+    ///   not what libvirt writes; `InputError` when the file cannot be read.
     public static func open(
         _ source: any ByteSource, file: FileDescriptor? = nil, fileSize: UInt64? = nil
     ) throws -> (image: SaveImage, stream: StateStreamInput) {
@@ -65,7 +70,7 @@ public struct SaveImage: Sendable {
     /// Reads the header and XML from `source` (the image from its first byte),
     /// leaving it at the first byte of the QEMU stream.
     ///
-    /// - Throws: ``SaveImageProblem``, or ``InputError`` when the file cannot be read.
+    /// - Throws: ``SaveImageProblem``, or `InputError` when the file cannot be read.
     public static func read(_ source: any ByteSource, fileSize: UInt64? = nil) throws -> SaveImage {
         let headerBytes = try source.readPrefix(SaveImageHeader.byteCount)
         let header = try SaveImageHeader(parsing: headerBytes)

@@ -9,7 +9,7 @@ import SystemPackage
 extension SaveImage {
     /// Where the QEMU stream of a copy goes, once the header and XML are written.
     public struct CopyDestination {
-        /// For ``StateReplacement/replace(in:device:selecting:with:to:observe:)``:
+        /// For `StateReplacement.replace(in:device:selecting:with:to:strategy:observe:)`:
         /// the file itself for a raw image (so untouched ranges are copied in the
         /// kernel), else a compressor writing into it.
         public let output: StateReplacement.Output

@@ -2,7 +2,7 @@ import StateStream
 
 /// What is wrong with a libvirt save image's own parts (its header and XML),
 /// at a file offset. Problems of the QEMU stream inside are the migration
-/// file's own (``MigrationFile/MigrationProblem``), at offsets of the image.
+/// file's own (`MigrationProblem`), at offsets of the image.
 public struct SaveImageProblem: Finding, Error, Hashable {
     /// The stable kinds, as scripts match them.
     public enum Kind: String, Sendable, Hashable, CaseIterable {
@@ -30,9 +30,9 @@ public struct SaveImageProblem: Finding, Error, Hashable {
     public let offset: UInt64
     /// What is wrong, in one sentence without the offset.
     public let message: String
-    /// Always ``OffsetBase/input``: offsets are the image file's.
+    /// Always `OffsetBase.input`: offsets are the image file's.
     public var offsetBase: OffsetBase { .input }
-    /// Always ``Severity/error``: reading the image stops at it.
+    /// Always `Severity.error`: reading the image stops at it.
     public var severity: Severity { .error }
 
     /// A problem of `kind` at file offset `offset`.

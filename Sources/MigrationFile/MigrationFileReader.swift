@@ -61,7 +61,7 @@ public struct MigrationFileReader {
     /// for a pipe, a compressed file, or a file without one. The walk reads it
     /// only when it meets such a section.
     ///
-    /// - Throws: ``InputError/readFailed(_:)`` when the file's tail cannot be read.
+    /// - Throws: `InputError.readFailed` when the file's tail cannot be read.
     public var describedAhead: VMDescription? {
         get throws(InputError) {
             guard input.compression == .none, let file = input.regularFile, let size = input.regularFileSize else { return nil }
@@ -74,7 +74,7 @@ public struct MigrationFileReader {
     /// header, the configuration and the records from the first placed
     /// section on (see ``TailPlacement``; ``reading`` says which).
     ///
-    /// - Throws: ``InputError`` when the file cannot be read, or what `handle` throws.
+    /// - Throws: `InputError` when the file cannot be read, or what `handle` throws.
     public func walk(_ handle: (MigrationEvent) throws -> Void) throws {
         var placementBytes: UInt64 = 0
         let placement = place(bytesRead: &placementBytes)

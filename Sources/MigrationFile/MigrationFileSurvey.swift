@@ -5,7 +5,7 @@ import StateStream
 /// sizes against the JSON description.
 ///
 /// Feed it every event with ``record(_:)``, then call ``finish()``; or let
-/// ``survey(_:)`` do both.
+/// ``survey(_:observe:)`` do both.
 public struct MigrationFileSurvey: Sendable {
     /// One section, all its records (START, PARTs, END, or one FULL) together.
     public struct Section: Sendable, Hashable {
@@ -139,7 +139,7 @@ public struct MigrationFileSurvey: Sendable {
     /// Walks `reader`'s file and returns what it found, checked against its
     /// description; `observe` sees every event after it is recorded.
     ///
-    /// - Throws: ``InputError`` when the file cannot be read, or what `observe` throws.
+    /// - Throws: `InputError` when the file cannot be read, or what `observe` throws.
     public static func survey(
         _ reader: MigrationFileReader, observe: (MigrationEvent) throws -> Void = { _ in }
     ) throws -> MigrationFileSurvey {

@@ -176,13 +176,20 @@ public enum StateReplacement {
     /// The output's sink is not finished.
     ///
     /// - Parameters:
+    ///   - input: The migration file to copy.
+    ///   - device: The device whose state is replaced, by idstr or section id;
+    ///     `nil` for the one `selects` picks.
     ///   - selects: Which state is meant when `device` is `nil`
     ///     (default: the only one; a second one fails).
+    ///   - state: The new back-end state.
+    ///   - output: Where the copy goes.
     ///   - strategy: How to read the input. Its device sections are placed
     ///     from the end only when the output is a file the untouched ranges are
     ///     copied into in the kernel; through a sink every byte passes the
     ///     process anyway, and the input is walked.
-    /// - Throws: ``Failure``, ``InputError``, ``OutputError``.
+    ///   - observe: Called with every event of the input's walk, before the
+    ///     replacement acts on it: to show progress, say.
+    /// - Throws: ``Failure``, `InputError`, `OutputError`.
     public static func replace(
         in input: StateStreamInput, device: String?, selecting selects: ((BackEndStateLocation) -> Bool)? = nil,
         with state: ReplacementState, to output: Output, strategy: ReadingStrategy = .placeFromEnd,
@@ -299,16 +306,19 @@ public enum StateReplacement {
         }
     }
 
-    /// Reads a file written by ``replace(in:device:with:to:strategy:observe:)``
+    /// Reads a file written by ``replace(in:device:selecting:with:to:strategy:observe:)``
     /// and checks it: no problem at all, every size the JSON description gives
     /// true, and the replaced device's state exactly the new one (length and
     /// payload digest).
     ///
-    /// - Parameter strategy: How to read it: by default every byte. Where the
-    ///   input was read from its end, the output may be too: what lies before
-    ///   its device sections is the kernel's copy of the input's bytes.
+    /// - Parameters:
+    ///   - written: The file written.
+    ///   - summary: What the replacement that wrote it returned.
+    ///   - strategy: How to read it: by default every byte. Where the
+    ///     input was read from its end, the output may be too: what lies before
+    ///     its device sections is the kernel's copy of the input's bytes.
     /// - Returns: The survey of the written file.
-    /// - Throws: ``Failure/verificationFailed(_:)``, or ``InputError``.
+    /// - Throws: ``Failure/verificationFailed(_:)``, or `InputError`.
     public static func verify(
         _ written: StateStreamInput, against summary: Summary,
         strategy: ReadingStrategy = .walk(reason: "a written file is checked whole")

@@ -146,7 +146,7 @@ public struct VMDescription: Hashable, Sendable, Decodable {
     /// descriptions take tens of KiB, so the tail is read in growing steps, and
     /// `bytesRead` grows by what they took.
     ///
-    /// - Throws: ``InputError/readFailed(_:)`` when reading the file fails
+    /// - Throws: `InputError.readFailed` when reading the file fails
     ///   (`EIO`): an unreadable tail is not a file without a description.
     public static func readTrailer(of file: FileDescriptor, size: UInt64, bytesRead: inout UInt64) throws(InputError) -> Trailer? {
         for step in [64 << 10, 1 << 20, 16 << 20] {
@@ -172,7 +172,7 @@ public struct VMDescription: Hashable, Sendable, Decodable {
     /// The description at the end of the regular file `file` of `size` bytes
     /// (see ``readTrailer(of:size:bytesRead:)``), or `nil`.
     ///
-    /// - Throws: ``InputError/readFailed(_:)`` when reading the file fails.
+    /// - Throws: `InputError.readFailed` when reading the file fails.
     public static func readTrailer(of file: FileDescriptor, size: UInt64) throws(InputError) -> VMDescription? {
         var bytesRead: UInt64 = 0
         return try readTrailer(of: file, size: size, bytesRead: &bytesRead)?.description

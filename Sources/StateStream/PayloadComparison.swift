@@ -51,9 +51,12 @@ public struct PayloadComparison: Sendable {
     /// Compares the payloads of `first` and `second`, reading both to the end.
     ///
     /// - Parameters:
+    ///   - first: The first stream (``a``).
+    ///   - second: The second stream (``b``).
     ///   - maximumRanges: How many differing ranges to keep.
     ///   - contextLength: How many bytes of context to keep on each side of the
     ///     first difference.
+    ///   - maximumChunkLength: Longer chunks draw an `oversized-chunk` warning.
     public static func compare(
         _ first: StateStreamInput,
         _ second: StateStreamInput,

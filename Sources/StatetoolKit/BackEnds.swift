@@ -9,7 +9,7 @@ import VirtiofsdState
 /// Every command that looks inside a payload asks these formats, in order,
 /// whether it is theirs: `inspect` summarises it, `diff --semantic` compares
 /// two by meaning, `migration ls` names the back-end of each state a file
-/// holds. Adding a back-end is a module implementing ``BackEndFormat`` and
+/// holds. Adding a back-end is a module implementing `BackEndFormat` and
 /// one call to ``register(_:)``; no command changes.
 public enum BackEnds {
     private static let registered = Mutex<[any BackEndFormat]>([VirtiofsdBackEnd(), PasstBackEnd()])
@@ -76,7 +76,7 @@ public struct PayloadRecognition {
 /// Its `Encodable` form is the short one listings give each state:
 /// `{backEnd, summary, error}`, `error` a finding or `null`.
 public struct RecognizedPayload: Sendable, Encodable {
-    /// The back-end's name (``BackEndFormat/name``).
+    /// The back-end's name (`BackEndFormat.name`).
     public let backEnd: String
     /// The decoded state, or the finding decoding stopped at.
     public let result: Result<any DecodedBackEndState, BackEndDecodingFailure>

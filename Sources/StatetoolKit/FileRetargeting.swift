@@ -2,12 +2,11 @@ import MigrationFile
 import StateStream
 import SystemCalls
 import VirtiofsdState
-import StatetoolKit
 
 /// `retarget` on whatever holds the state: a state stream, a bare payload, a
 /// migration file or a libvirt save image. The state is changed by
-/// ``Retargeting/retarget(_:sharedDirectory:request:)`` and checked by
-/// ``RetargetResult/verify(written:original:)``; the output is of the same kind
+/// `Retargeting.retarget(_:sharedDirectory:request:)` and checked by
+/// `RetargetResult.verify(written:original:)`; the output is of the same kind
 /// as the input, written to a temporary file, read back and checked, and only
 /// then put in place.
 public struct FileRetargeting {
@@ -41,7 +40,7 @@ public struct FileRetargeting {
         /// The payload is no virtiofsd state.
         case notAVirtiofsdState(VirtiofsdDecodingError)
         /// Something would still fail on the destination, and
-        /// ``RetargetRequest/dropMissing`` is off: the state as given, and
+        /// `RetargetRequest.dropMissing` is off: the state as given, and
         /// what preflight found.
         case wouldFail(VirtiofsdState, PreflightReport)
         /// The retargeting refuses (a rename that does not apply, a state no
@@ -78,7 +77,12 @@ public struct FileRetargeting {
     /// Retargets the state into `output` (named `outputName` in the report),
     /// which is committed only when everything checked out.
     ///
-    /// - Parameter progress: Called with the bytes of a migration file read so far.
+    /// - Parameters:
+    ///   - output: Where the new state, stream, payload, migration file or save
+    ///     image goes.
+    ///   - outputName: The output as the user named it, for the report and for
+    ///     messages.
+    ///   - progress: Called with the bytes of a migration file read so far.
     public func retarget(into output: OutputFile, named outputName: String, progress: (UInt64) -> Void = { _ in }) throws(Failure) -> RetargetReport {
         do {
             switch input.kind {

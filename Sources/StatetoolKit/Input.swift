@@ -78,9 +78,11 @@ public struct Input {
 
     /// Opens `path` (`-` for standard input) and tells what it is.
     ///
-    /// - Parameter savedStream: For a save image, whether to open its QEMU
-    ///   stream too (`false` reads its header and XML only, and ``stream``
-    ///   then serves the image from its first byte).
+    /// - Parameters:
+    ///   - path: The file to read, or `-` for standard input.
+    ///   - savedStream: For a save image, whether to open its QEMU
+    ///     stream too (`false` reads its header and XML only, and ``stream``
+    ///     then serves the image from its first byte).
     /// - Throws: ``InputFailure``: the file cannot be opened or read, or a save
     ///   image's header or XML is not what libvirt writes.
     public static func open(_ path: String, savedStream: Bool = true) throws(InputFailure) -> Input {

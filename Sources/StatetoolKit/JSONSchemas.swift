@@ -89,6 +89,7 @@ public enum JSONSchemas {
         "handle-on-missing-inode",
         "duplicate-handle",
         "unresolved-references",
+        "handle-on-drained-inode",
         "root-file-handle-differs",
         "root-file-handle-unreadable",
         "bad-magic",
@@ -319,6 +320,7 @@ public enum JSONSchemas {
             "handle-on-missing-inode",
             "duplicate-handle",
             "unresolved-references",
+            "handle-on-drained-inode",
             "root-file-handle-differs",
             "root-file-handle-unreadable"
           ]
@@ -2536,6 +2538,7 @@ public enum JSONSchemas {
     "failingInodes",
     "failingHandles",
     "uncheckedInodes",
+    "drainedInodes",
     "firstFailure",
     "failures",
     "handleFailures",
@@ -2602,6 +2605,15 @@ public enum JSONSchemas {
     },
     "uncheckedInodes": {
       "description": "The ids of inodes located by file handle: not checked.",
+      "type": "array",
+      "items": {
+        "description": "An inode id.",
+        "type": "integer",
+        "minimum": 0
+      }
+    },
+    "drainedInodes": {
+      "description": "The ids of inodes that load but leave virtiofsd's inode store during the load, in the order they leave: each child that loads takes the reference its parent's refcount holds for it, and a parent whose refcount reaches zero is removed. Children still waiting for such a parent never load (an unresolved-references fatal problem); a handle open on one cannot be restored (handle-on-drained-inode).",
       "type": "array",
       "items": {
         "description": "An inode id.",

@@ -57,10 +57,12 @@ public struct MigrationFileRewrite {
     /// is put in place.
     ///
     /// - Parameters:
+    ///   - output: Where the copy is written.
     ///   - selects: Without ``device``, picks the state to replace.
+    ///   - state: The new back-end state.
     ///   - progress: Called with the bytes of the input read so far (compressed
     ///     bytes for a compressed input).
-    /// - Throws: ``Failure``, ``StateReplacement/Failure``, ``InputError``, ``OutputError``.
+    /// - Throws: ``Failure``, `StateReplacement.Failure`, `InputError`, `OutputError`.
     public func write(
         to output: OutputFile, selecting selects: ((BackEndStateLocation) -> Bool)? = nil, with state: ReplacementState,
         progress: (UInt64) -> Void = { _ in }

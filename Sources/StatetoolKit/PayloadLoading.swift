@@ -54,14 +54,16 @@ public struct LoadedPayload: Sendable {
     /// a valid chunk stream's bodies, or bytes that are no stream but a
     /// registered back-end's bare payload (``BackEnds/isBarePayload(_:)``).
     ///
-    /// - Throws: ``Failure``, or ``InputError`` when the input cannot be read.
-    ///
     /// - Parameters:
+    ///   - input: The input, opened.
+    ///   - device: In a migration file or a save image, the device whose state
+    ///     to load (idstr or section id); ignored for other inputs.
     ///   - subsection: Without `device`, the kind of back-end state wanted
     ///     from a migration file: the first of that kind (vhost-user-fs by
     ///     default), or with `nil` the first of any kind.
     ///   - strategy: How to read a migration file (from its end where that
     ///     checks out, by default); ``reading`` says how it was read.
+    /// - Throws: ``Failure``, or `InputError` when the input cannot be read.
     public static func load(
         from input: Input, device: String? = nil,
         subsection: BackEndStateSubsection? = .vhostUserFS,
@@ -78,7 +80,7 @@ public struct LoadedPayload: Sendable {
     /// Loads what `input`, known to be no migration file, holds: a valid
     /// chunk stream's bodies, or a registered back-end's bare payload.
     ///
-    /// - Throws: ``Failure``, or ``InputError`` when the input cannot be read.
+    /// - Throws: ``Failure``, or `InputError` when the input cannot be read.
     public static func load(streamOrPayload input: StateStreamInput) throws -> LoadedPayload {
         try fromStreamOrPayload(source: input.framedSource, isBarePayload: BackEnds.isBarePayload)
     }

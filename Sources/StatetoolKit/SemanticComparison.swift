@@ -9,7 +9,7 @@ public struct SemanticComparison: Encodable, Sendable {
     public let a: String
     /// The second input as the user named it.
     public let b: String
-    /// The back-end both states are of (``BackEndFormat/name``).
+    /// The back-end both states are of (`BackEndFormat.name`).
     public let backEnd: String
     /// The differences, in order; empty when the states mean the same.
     public let differences: [StateDifference]

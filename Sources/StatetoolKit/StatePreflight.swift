@@ -88,7 +88,7 @@ public struct PreflightResult: Encodable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case file, origin, sharedDirectory, version, inodeCount, handleCount, clean, failingInodes, failingHandles
-        case uncheckedInodes, firstFailure, failures, handleFailures, fatalProblems, reading
+        case uncheckedInodes, drainedInodes, firstFailure, failures, handleFailures, fatalProblems, reading
     }
 
     /// Encodes the `preflight --json` object.
@@ -105,6 +105,7 @@ public struct PreflightResult: Encodable, Sendable {
         try container.encode(report.failingInodes.map(\.id), forKey: .failingInodes)
         try container.encode(report.failingHandles.map(\.id), forKey: .failingHandles)
         try container.encode(report.uncheckedInodes, forKey: .uncheckedInodes)
+        try container.encode(report.drainedInodes, forKey: .drainedInodes)
         let failures = report.failingInodes.map { InodeFailureRecord(id: $0.id, path: paths.path($0.id), reason: $0.reason) }
         try container.encode(failures.first, forKey: .firstFailure)
         try container.encode(failures, forKey: .failures)

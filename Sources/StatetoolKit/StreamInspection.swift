@@ -27,11 +27,13 @@ public struct StreamInspection: Encodable, Sendable {
     /// of its payload, decoded as it streams by.
     ///
     /// - Parameters:
+    ///   - input: The stream to read.
+    ///   - file: The input as the user named it, for the result.
     ///   - maximumChunkLength: Chunks longer draw an `oversized-chunk` warning.
     ///   - strict: Whether warnings make the stream invalid.
     ///   - onChunk: Called with every complete chunk, in order.
     ///   - onProgress: Called with the bytes of the input read so far.
-    /// - Throws: ``InputError`` when the input cannot be read.
+    /// - Throws: `InputError` when the input cannot be read.
     public static func inspect(
         _ input: StateStreamInput, file: String,
         maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength, strict: Bool = false,

@@ -34,7 +34,12 @@ public struct PreflightReport: Hashable, Sendable {
         /// A pass of the loader loaded no inode while `waiting` inodes still
         /// wait for parents that never load; `first` is the first of them, at
         /// `payloadOffset`.
-        case unresolvedReferences(waiting: Int, first: UInt64, payloadOffset: Int)
+        case unresolvedReferences(waiting: Int, first: UInt64, payloadOffset: Int, drainedParent: UInt64? = nil)
+        /// A handle is open on an inode that left the inode store when its
+        /// refcount drained to zero as its children loaded: virtiofsd cannot
+        /// find it (`Inode N not found`), whatever `--migration-on-error` says.
+        /// The handle is at `payloadOffset`.
+        case handleOnDrainedInode(handle: UInt64, inode: UInt64, payloadOffset: Int)
         /// The shared directory is not the inode the source recorded as its
         /// root (its file handle differs); the root is at `payloadOffset`.
         case rootFileHandleDiffers(payloadOffset: Int)
@@ -58,6 +63,7 @@ public struct PreflightReport: Hashable, Sendable {
             switch self {
             case .inconsistent(let problem): return Kind(rawValue: problem.kind.rawValue)
             case .unresolvedReferences: return Kind(rawValue: "unresolved-references")
+            case .handleOnDrainedInode: return Kind(rawValue: "handle-on-drained-inode")
             case .rootFileHandleDiffers: return Kind(rawValue: "root-file-handle-differs")
             case .rootFileHandleUnreadable: return Kind(rawValue: "root-file-handle-unreadable")
             }
@@ -67,7 +73,8 @@ public struct PreflightReport: Hashable, Sendable {
         public var id: UInt64 {
             switch self {
             case .inconsistent(let problem): return problem.id
-            case .unresolvedReferences(_, let first, _): return first
+            case .unresolvedReferences(_, let first, _, _): return first
+            case .handleOnDrainedInode(let handle, _, _): return handle
             case .rootFileHandleDiffers, .rootFileHandleUnreadable: return VirtiofsdState.rootID
             }
         }
@@ -76,7 +83,8 @@ public struct PreflightReport: Hashable, Sendable {
         public var payloadOffset: Int {
             switch self {
             case .inconsistent(let problem): return problem.payloadOffset
-            case .unresolvedReferences(_, _, let offset), .rootFileHandleDiffers(let offset), .rootFileHandleUnreadable(_, let offset):
+            case .unresolvedReferences(_, _, let offset, _), .handleOnDrainedInode(_, _, let offset), .rootFileHandleDiffers(let offset),
+                .rootFileHandleUnreadable(_, let offset):
                 return offset
             }
         }
@@ -86,7 +94,7 @@ public struct PreflightReport: Hashable, Sendable {
         public var isCuredByStrippingFileHandles: Bool {
             switch self {
             case .rootFileHandleDiffers, .rootFileHandleUnreadable: return true
-            case .inconsistent, .unresolvedReferences: return false
+            case .inconsistent, .unresolvedReferences, .handleOnDrainedInode: return false
             }
         }
 
@@ -94,8 +102,13 @@ public struct PreflightReport: Hashable, Sendable {
         public var message: String {
             switch self {
             case .inconsistent(let problem): return problem.message
-            case .unresolvedReferences(let waiting, _, _):
+            case .unresolvedReferences(let waiting, _, _, let drained?):
+                return "Unresolved references between serialized inodes: \(waiting) inodes wait for parents that never load "
+                    + "(inode \(drained) left the inode store when its refcount reached zero as its children loaded)"
+            case .unresolvedReferences(let waiting, _, _, nil):
                 return "Unresolved references between serialized inodes: \(waiting) inodes wait for parents that never load"
+            case .handleOnDrainedInode(let handle, let inode, _):
+                return "Inode \(inode) not found: handle \(handle) is open on it, and it left the inode store when its refcount reached zero"
             case .rootFileHandleDiffers: return "Inode 1 is not the same inode as in the migration source: File handle differs"
             case .rootFileHandleUnreadable(let errno, _): return "Inode 1: cannot read its file handle to compare it with the source's: \(errno)"
             }
@@ -152,6 +165,11 @@ public struct PreflightReport: Hashable, Sendable {
     public internal(set) var uncheckedInodes: [UInt64] = []
     /// What makes the load fail whatever `--migration-on-error` says.
     public internal(set) var fatalProblems: [FatalProblem] = []
+    /// Inodes that load but leave the inode store during the load: each child
+    /// that loads takes the reference its parent's refcount holds for it, and a
+    /// parent whose refcount reaches zero is removed (virtiofsd's
+    /// `StrongInodeReference` dropped). The guest's references to them are lost.
+    public internal(set) var drainedInodes: [UInt64] = []
 
     /// Whether the state would load with nothing invalid.
     public var isClean: Bool { failingInodes.isEmpty && failingHandles.isEmpty && fatalProblems.isEmpty }
@@ -218,11 +236,20 @@ public enum PreflightCheck {
                 }
             }
             if !progressed && !loader.aborted {
+                let drainedParent = pending.lazy.compactMap { inode -> UInt64? in
+                    guard case .path(let parent, _) = inode.location, loader.drained.contains(parent) else { return nil }
+                    return parent
+                }.first
                 report.fatalProblems.append(
-                    .unresolvedReferences(waiting: pending.count, first: pending[0].id, payloadOffset: pending[0].payloadOffset))
+                    .unresolvedReferences(
+                        waiting: pending.count, first: pending[0].id, payloadOffset: pending[0].payloadOffset, drainedParent: drainedParent))
                 break
             }
         }
+        for handle in state.handles where loader.drained.contains(handle.inode) {
+            report.fatalProblems.append(.handleOnDrainedInode(handle: handle.id, inode: handle.inode, payloadOffset: handle.payloadOffset))
+        }
+        report.drainedInodes = loader.drainOrder
         for handle in state.handles where loader.invalid.contains(handle.inode) {
             report.failingHandles.append(.init(id: handle.id, inode: handle.inode, path: loader.paths.display(handle.inode), flags: handle.flags))
         }
@@ -240,6 +267,13 @@ private struct Loader {
     let descriptors = DescriptorTable<UInt64>()
     var loaded: Set<UInt64> = []
     var invalid: Set<UInt64> = []
+    /// The refcount each inode in the store holds now: its recorded one, less
+    /// one for each child loaded under it.
+    var refcounts: [UInt64: UInt64] = [:]
+    /// Inodes that left the store when their refcount reached zero.
+    var drained: Set<UInt64> = []
+    /// ``drained`` in the order they left.
+    var drainOrder: [UInt64] = []
     /// Set when the load stops whatever `--migration-on-error` says (a root mismatch).
     var aborted = false
 
@@ -259,7 +293,8 @@ private struct Loader {
                 fail(inode, .openFailed(error.errno), &report)
             }
         case .path(let parent, let name):
-            guard loaded.contains(parent) else { return false }
+            // A parent not loaded yet, or gone from the store, defers the child.
+            guard loaded.contains(parent), !drained.contains(parent) else { return false }
             if invalid.contains(parent) {
                 fail(inode, .parentInvalid(parent), &report)
             } else if !isSingleEntry(name) {
@@ -267,6 +302,7 @@ private struct Loader {
             } else {
                 open(name, in: descriptors[parent] ?? root, for: inode, report: &report)
             }
+            release(parent)
         case .fullPath(let path):
             guard loaded.contains(VirtiofsdState.rootID) else { return false }
             openComponents(of: path, for: inode, report: &report)
@@ -276,7 +312,21 @@ private struct Loader {
             report.uncheckedInodes.append(inode.id)
         }
         loaded.insert(inode.id)
+        refcounts[inode.id] = inode.refcount
         return true
+    }
+
+    /// Drops the reference a loaded child took from `parent`'s refcount; at
+    /// zero the parent leaves the store.
+    private mutating func release(_ parent: UInt64) {
+        let remaining = (refcounts[parent] ?? 0).subtractingReportingOverflow(1)
+        guard !remaining.overflow, remaining.partialValue > 0 else {
+            refcounts[parent] = 0
+            drained.insert(parent)
+            drainOrder.append(parent)
+            return
+        }
+        refcounts[parent] = remaining.partialValue
     }
 
     private func isSingleEntry(_ name: String) -> Bool {

@@ -88,6 +88,10 @@ struct Preflight: ParsableCommand {
             text += "unchecked: \(report.uncheckedInodes.count) inodes located by file handle\n"
         }
         for problem in report.fatalProblems { text += "fatal: \(problem)\n" }
+        if !report.drainedInodes.isEmpty {
+            let ids = report.drainedInodes.prefix(10).map(String.init).joined(separator: ", ")
+            text += "drained: \(report.drainedInodes.count) inodes leave the inode store during the load, their refcount used up by their children (\(ids)\(report.drainedInodes.count > 10 ? ", ..." : ""))\n"
+        }
         if let first = report.failingInodes.first {
             text += "first failure (where --migration-on-error=abort stops): inode \(first.id): \(first.reason)\n"
             text += "failing inodes:\n"

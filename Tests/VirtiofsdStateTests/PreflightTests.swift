@@ -51,4 +51,54 @@ import VirtiofsdState
             try PreflightCheck.check(state, sharedDirectory: share.path + "/absent")
         }
     }
+
+    /// A root that holds `rootRefcount` and `children` files under it, all of which exist.
+    private func flatState(rootRefcount: UInt64, children: Int, handleOnRoot: Bool = false) throws -> VirtiofsdState {
+        var inodes: [VirtiofsdState.Inode] = [.init(id: 1, refcount: rootRefcount, location: .root, payloadOffset: 10)]
+        for index in 0..<children {
+            let name = "child-\(index)"
+            try Data(name.utf8).write(to: share.appendingPathComponent(name))
+            inodes.append(.init(id: UInt64(2 + index), refcount: 1, location: .path(parent: 1, name: name), payloadOffset: 20 + index))
+        }
+        return VirtiofsdState(
+            version: .v1, inodes: inodes, nextInode: UInt64(2 + children),
+            handles: handleOnRoot ? [.init(id: 5, inode: 1, flags: 0o200000, payloadOffset: 900)] : [], nextHandle: 6,
+            options: .init(writeback: false, announceSubmounts: false, posixACL: false, supplementaryGroupExtension: false),
+            mountPaths: [])
+    }
+
+    /// virtiofsd 1.13, measured: a root with refcount 2 and 20 children is refused in both
+    /// modes (`Unresolved references between serialized inodes`): each loaded child takes one
+    /// of the root's references, and at zero the root leaves the inode store.
+    @Test func refcountsDrainAsChildrenLoad() throws {
+        let report = try PreflightCheck.check(flatState(rootRefcount: 2, children: 20), sharedDirectory: share.path)
+        #expect(!report.isClean)
+        #expect(report.failingInodes.isEmpty)
+        #expect(report.drainedInodes == [1])
+        #expect(report.fatalProblems.map(\.kind.rawValue) == ["unresolved-references"])
+        #expect(report.fatalProblems.map(\.description) == [
+            "Unresolved references between serialized inodes: 18 inodes wait for parents that never load "
+                + "(inode 1 left the inode store when its refcount reached zero as its children loaded)"
+        ])
+    }
+
+    /// Measured too: with exactly as many references as children the state loads, and the
+    /// root is gone afterwards; with one more it stays.
+    @Test func aRefcountUsedUpByItsLastChildLoadsButTheInodeIsGone() throws {
+        let exact = try PreflightCheck.check(flatState(rootRefcount: 2, children: 2), sharedDirectory: share.path)
+        #expect(exact.isClean)
+        #expect(exact.fatalProblems.isEmpty)
+        #expect(exact.drainedInodes == [1])
+        let more = try PreflightCheck.check(flatState(rootRefcount: 21, children: 20), sharedDirectory: share.path)
+        #expect(more.isClean)
+        #expect(more.drainedInodes.isEmpty)
+    }
+
+    /// A handle on an inode that left the store cannot be reopened: `Inode N not found`.
+    @Test func aHandleOnADrainedInodeIsFatal() throws {
+        let report = try PreflightCheck.check(flatState(rootRefcount: 2, children: 2, handleOnRoot: true), sharedDirectory: share.path)
+        #expect(report.fatalProblems.map(\.kind.rawValue) == ["handle-on-drained-inode"])
+        #expect(report.fatalProblems.map(\.id) == [5])
+        #expect(report.fatalProblems.map(\.payloadOffset) == [900])
+    }
 }
