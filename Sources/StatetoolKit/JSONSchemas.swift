@@ -516,6 +516,48 @@ public enum JSONSchemas {
         }
       }
     },
+    "handleFailure": {
+      "title": "Failing virtiofsd handle",
+      "description": "A handle that would fail on the destination: the handle (the same keys as everywhere) and why, in virtiofsd's words: its inode is invalid, or reopening the inode with the handle's recorded flags fails (\"Opening inode N (PATH) as handle M: ERROR\": the file became a directory, is immutable, sits on a read-only file system, or is no regular file or directory any more).",
+      "type": "object",
+      "required": [
+        "id",
+        "inode",
+        "path",
+        "flags",
+        "flagNames",
+        "reason"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "id": {
+          "description": "The handle id (the FUSE file handle the guest holds).",
+          "type": "integer",
+          "minimum": 0
+        },
+        "inode": {
+          "description": "The id of the inode it is open on.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "path": {
+          "description": "That inode's path relative to the shared directory, or null where the state gives none (including an inode the state does not hold).",
+          "$ref": "urn:statetool:common:1#/$defs/inodePath"
+        },
+        "flags": {
+          "description": "The open(2) flags it was opened with.",
+          "$ref": "urn:statetool:common:1#/$defs/openFlags"
+        },
+        "flagNames": {
+          "description": "The flags in words, e.g. \"O_RDONLY|O_LARGEFILE\" (unknown bits in hex).",
+          "type": "string"
+        },
+        "reason": {
+          "description": "Why it fails, in virtiofsd's words.",
+          "type": "string"
+        }
+      }
+    },
     "inodeFailure": {
       "title": "Failing inode",
       "description": "An inode that would fail on the destination, and why, in virtiofsd's words.",
@@ -2640,10 +2682,10 @@ public enum JSONSchemas {
       }
     },
     "handleFailures": {
-      "description": "Every handle open on a failing inode.",
+      "description": "Every handle that would fail: open on a failing inode, or failing to reopen with its recorded flags.",
       "type": "array",
       "items": {
-        "$ref": "urn:statetool:common:1#/$defs/virtiofsdHandle"
+        "$ref": "urn:statetool:common:1#/$defs/handleFailure"
       }
     },
     "fatalProblems": {

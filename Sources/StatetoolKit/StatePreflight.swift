@@ -110,7 +110,9 @@ public struct PreflightResult: Encodable, Sendable {
         try container.encode(failures.first, forKey: .firstFailure)
         try container.encode(failures, forKey: .failures)
         try container.encode(
-            report.failingHandles.map { HandleRecord(id: $0.id, inode: $0.inode, path: paths.path($0.inode), flags: $0.flags) },
+            report.failingHandles.map {
+                HandleFailureRecord(handle: HandleRecord(id: $0.id, inode: $0.inode, path: paths.path($0.inode), flags: $0.flags), reason: $0.reason)
+            },
             forKey: .handleFailures)
         try container.encode(report.fatalProblems.map { FindingRecord($0, id: $0.id) }, forKey: .fatalProblems)
         try container.encode(reading, forKey: .reading)
@@ -175,5 +177,29 @@ public struct HandleRecord: Encodable, Sendable {
         try container.encode(path, forKey: .path)
         try container.encode(flags, forKey: .flags)
         try container.encode(OpenFlags.describe(flags), forKey: .flagNames)
+    }
+}
+
+/// A handle that fails, as `preflight --json` shows it: the handle's one
+/// shape and, in virtiofsd's words, why.
+public struct HandleFailureRecord: Encodable, Sendable {
+    /// The handle.
+    public let handle: HandleRecord
+    /// Why it fails.
+    public let reason: String
+
+    /// A record from its parts.
+    public init(handle: HandleRecord, reason: String) {
+        self.handle = handle
+        self.reason = reason
+    }
+
+    private enum CodingKeys: String, CodingKey { case reason }
+
+    /// Encodes the handle's keys and `reason` beside them.
+    public func encode(to encoder: any Encoder) throws {
+        try handle.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(reason, forKey: .reason)
     }
 }

@@ -69,6 +69,45 @@ public enum Files {
         return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
     }
 
+    /// What kind of file `descriptor` names (`fstat`, which also works on an
+    /// `O_PATH` descriptor).
+    public static func kind(of descriptor: FileDescriptor) throws(SystemCallError) -> FileKind {
+        var status = stat()
+        _ = try valueOrErrno { fstat(descriptor.rawValue, &status) }.get(naming: "fstat")
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: return .regular
+        case S_IFDIR: return .directory
+        case S_IFLNK: return .symbolicLink
+        default: return .other
+        }
+    }
+
+    /// The kinds of file ``kind(of:)`` tells apart.
+    public enum FileKind: Sendable, Hashable {
+        /// A regular file.
+        case regular
+        /// A directory.
+        case directory
+        /// A symbolic link (an `O_PATH | O_NOFOLLOW` descriptor can name one).
+        case symbolicLink
+        /// A device, FIFO or socket.
+        case other
+    }
+
+    /// Opens the file `descriptor` names anew with `flags`, through
+    /// `/proc/self/fd` as virtiofsd reopens an inode for a handle; close-on-exec
+    /// and non-blocking (a lease or a FIFO never makes it wait). It never
+    /// changes the file: `O_CREAT`, `O_EXCL` and `O_TRUNC` are taken out of
+    /// `flags` (and `O_NOFOLLOW`, as virtiofsd takes it out to follow the
+    /// `/proc` link).
+    public static func reopen(_ descriptor: FileDescriptor, flags: Int32) throws(SystemCallError) -> OwnedDescriptor {
+        let unchanging = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW)
+        let raw = try valueOrErrno {
+            Glibc.open("/proc/self/fd/\(descriptor.rawValue)", unchanging | O_CLOEXEC | O_NONBLOCK)
+        }.get(naming: "open")
+        return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
+    }
+
     /// Opens the directory `path` as virtiofsd opens its shared directory:
     /// `O_PATH | O_DIRECTORY | O_NOFOLLOW`, close-on-exec.
     public static func openPathDirectory(_ path: String) throws(SystemCallError) -> OwnedDescriptor {

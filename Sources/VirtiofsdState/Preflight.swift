@@ -147,12 +147,34 @@ public struct PreflightReport: Hashable, Sendable {
     public struct HandleFailure: Hashable, Sendable {
         /// The handle's id.
         public let id: UInt64
-        /// The id of the invalid inode it is open on.
+        /// The id of the inode it is open on.
         public let inode: UInt64
         /// The inode's path relative to the shared directory, as far as the state gives it.
         public let path: String
         /// Its open(2) flags.
         public let flags: Int32
+        /// Why it fails.
+        public var cause: HandleCause = .inodeInvalid
+
+        /// The reason in virtiofsd's words (`--migration-on-error=abort` prints
+        /// `Opening inode N (PATH) as handle M: ERROR`).
+        public var reason: String {
+            switch cause {
+            case .inodeInvalid: return "inode \(inode) is invalid"
+            case .reopenFailed(let errno): return "Opening inode \(inode) (\(path)) as handle \(id): \(errno)"
+            }
+        }
+    }
+
+    /// Why a handle would be invalid on the destination.
+    public enum HandleCause: Hashable, Sendable {
+        /// The inode it is open on is invalid.
+        case inodeInvalid
+        /// Reopening the inode with the handle's recorded flags failed: the file
+        /// became a directory (`EISDIR` for write flags), is immutable (`EPERM`),
+        /// sits on a read-only file system (`EROFS`), or is no regular file or
+        /// directory any more (`EBADF`: virtiofsd reopens only those).
+        case reopenFailed(Errno)
     }
 
     /// Failing inodes in the order virtiofsd would meet them: the first is
@@ -219,6 +241,7 @@ public enum PreflightCheck {
         }
         var loader = Loader(root: root.descriptor, paths: InodePaths(state))
         loader.parents = Set(state.inodes.compactMap { if case .path(let parent, _) = $0.location { return parent } else { return nil } })
+        loader.handleInodes = Set(state.handles.map(\.inode))
 
         var pending = state.inodes
         if !state.mountPaths.isEmpty, let rootIndex = pending.firstIndex(where: { $0.id == VirtiofsdState.rootID }) {
@@ -250,8 +273,14 @@ public enum PreflightCheck {
             report.fatalProblems.append(.handleOnDrainedInode(handle: handle.id, inode: handle.inode, payloadOffset: handle.payloadOffset))
         }
         report.drainedInodes = loader.drainOrder
-        for handle in state.handles where loader.invalid.contains(handle.inode) {
-            report.failingHandles.append(.init(id: handle.id, inode: handle.inode, path: loader.paths.display(handle.inode), flags: handle.flags))
+        // Handles come last: each is reopened from its inode with its flags.
+        if !loader.aborted && !report.fatalProblems.contains(where: { if case .unresolvedReferences = $0 { true } else { false } }) {
+            for handle in state.handles where !loader.drained.contains(handle.inode) {
+                if let cause = loader.reopen(handle) {
+                    report.failingHandles.append(
+                        .init(id: handle.id, inode: handle.inode, path: loader.paths.display(handle.inode), flags: handle.flags, cause: cause))
+                }
+            }
         }
         return report
     }
@@ -262,8 +291,12 @@ private struct Loader {
     /// The shared directory, owned by the caller.
     let root: FileDescriptor
     let paths: InodePaths
-    /// Inodes that are some inode's parent: only their descriptors are kept.
+    /// Inodes that are some inode's parent: their descriptors are kept.
     var parents: Set<UInt64> = []
+    /// Inodes a handle is open on: their descriptors and kinds are kept.
+    var handleInodes: Set<UInt64> = []
+    /// The kind of each inode a handle is open on, as it loaded.
+    var kinds: [UInt64: Files.FileKind] = [:]
     let descriptors = DescriptorTable<UInt64>()
     var loaded: Set<UInt64> = []
     var invalid: Set<UInt64> = []
@@ -314,6 +347,24 @@ private struct Loader {
         loaded.insert(inode.id)
         refcounts[inode.id] = inode.refcount
         return true
+    }
+
+    /// Why `handle` would fail on the destination, or `nil` when it reopens:
+    /// its inode invalid, or its inode reopened with its recorded flags as
+    /// virtiofsd does (only a regular file or directory, through
+    /// `/proc/self/fd`), never with the flags that change a file (`O_CREAT`,
+    /// `O_EXCL`, `O_TRUNC`, which the source strips) and closed at once.
+    /// Inodes located by file handle are not checked.
+    func reopen(_ handle: VirtiofsdState.Handle) -> PreflightReport.HandleCause? {
+        if invalid.contains(handle.inode) { return .inodeInvalid }
+        guard let descriptor = descriptors[handle.inode], let kind = kinds[handle.inode] else { return nil }
+        guard kind == .regular || kind == .directory else { return .reopenFailed(.badFileDescriptor) }
+        do throws(SystemCallError) {
+            _ = try Files.reopen(descriptor, flags: handle.flags)
+            return nil
+        } catch {
+            return .reopenFailed(error.errno)
+        }
     }
 
     /// Drops the reference a loaded child took from `parent`'s refcount; at
@@ -380,7 +431,15 @@ private struct Loader {
                 return
             }
         }
-        if parents.contains(inode.id) { descriptors.insert(opened, for: inode.id) }
+        if handleInodes.contains(inode.id) {
+            do {
+                kinds[inode.id] = try Files.kind(of: opened.descriptor)
+            } catch {
+                fail(inode, .openFailed(error.errno), &report)
+                return
+            }
+        }
+        if parents.contains(inode.id) || handleInodes.contains(inode.id) { descriptors.insert(opened, for: inode.id) }
     }
 
     private mutating func fail(_ inode: VirtiofsdState.Inode, _ cause: PreflightReport.Cause, _ report: inout PreflightReport) {

@@ -265,9 +265,11 @@ public enum Retargeting {
         var dropped = Dropping(state: state, paths: InodePaths(original))
         // A state with nothing failing is checked already; one with drops is checked again.
         var final = report
-        if !report.failingInodes.isEmpty {
+        let reopenFailures = report.failingHandles.filter { $0.cause != .inodeInvalid }
+        if !report.failingInodes.isEmpty || !reopenFailures.isEmpty {
             guard request.dropMissing else { throw .wouldFail(report) }
             dropped.drop(report.failingInodes)
+            dropped.drop(handles: reopenFailures)
             state = dropped.state
             final = try check(state, in: sharedDirectory)
         }
@@ -348,6 +350,15 @@ private struct Dropping {
     init(state: VirtiofsdState, paths: InodePaths) {
         self.state = state
         self.paths = paths
+    }
+
+    /// Drops the handles that would fail to reopen though their inodes load.
+    mutating func drop(handles failures: [PreflightReport.HandleFailure]) {
+        let failing = Set(failures.map(\.id))
+        for handle in state.handles where failing.contains(handle.id) {
+            droppedHandles.append(.init(id: handle.id, inode: handle.inode, path: paths.display(handle.inode), flags: handle.flags))
+        }
+        state.handles.removeAll { failing.contains($0.id) }
     }
 
     mutating func drop(_ failures: [PreflightReport.InodeFailure]) {

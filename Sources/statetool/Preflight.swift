@@ -106,7 +106,9 @@ struct Preflight: ParsableCommand {
         if !report.failingHandles.isEmpty {
             text += "failing handles:\n"
             for handle in report.failingHandles {
-                text += TextFormat.padded(handle.id, to: 10) + "  on inode \(handle.inode) \(handle.path), \(OpenFlags.describe(handle.flags))\n"
+                text += TextFormat.padded(handle.id, to: 10) + "  on inode \(handle.inode) \(handle.path), \(OpenFlags.describe(handle.flags))"
+                if case .reopenFailed(let errno) = handle.cause { text += ": reopening it fails: \(errno)" }
+                text += "\n"
             }
         }
         return text

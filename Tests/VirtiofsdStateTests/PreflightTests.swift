@@ -101,4 +101,43 @@ import VirtiofsdState
         #expect(report.fatalProblems.map(\.id) == [5])
         #expect(report.fatalProblems.map(\.payloadOffset) == [900])
     }
+
+    /// Handles are reopened from their inodes with their recorded flags, as virtiofsd does:
+    /// a file that became a directory fails for write flags (EISDIR) but not for reading,
+    /// and a name that is now a symbolic link is no regular file or directory (EBADF).
+    @Test func handlesAreReopenedWithTheirFlags() throws {
+        for name in ["now-a-directory", "read-directory"] {
+            try FileManager.default.createDirectory(at: share.appendingPathComponent(name), withIntermediateDirectories: true)
+        }
+        try FileManager.default.createSymbolicLink(atPath: share.appendingPathComponent("now-a-link").path, withDestinationPath: "c")
+        let inodes: [VirtiofsdState.Inode] = [
+            .init(id: 1, refcount: 9, location: .root),
+            .init(id: 2, refcount: 1, location: .path(parent: 1, name: "now-a-directory")),
+            .init(id: 3, refcount: 1, location: .path(parent: 1, name: "read-directory")),
+            .init(id: 4, refcount: 1, location: .path(parent: 1, name: "now-a-link")),
+            .init(id: 5, refcount: 1, location: .path(parent: 1, name: "c")),
+        ]
+        let state = VirtiofsdState(
+            version: .v1, inodes: inodes, nextInode: 6,
+            handles: [
+                .init(id: 10, inode: 2, flags: O_WRONLY), .init(id: 11, inode: 3, flags: O_RDONLY | O_DIRECTORY),
+                .init(id: 12, inode: 4, flags: O_RDONLY), .init(id: 13, inode: 5, flags: O_RDWR | O_TRUNC | O_CREAT),
+            ],
+            nextHandle: 14, options: .init(writeback: false, announceSubmounts: false, posixACL: false, supplementaryGroupExtension: false),
+            mountPaths: [])
+        let before = try Data(contentsOf: share.appendingPathComponent("c"))
+        let report = try PreflightCheck.check(state, sharedDirectory: share.path)
+        #expect(report.failingInodes.isEmpty)
+        #expect(report.failingHandles.map(\.id) == [10, 12])
+        #expect(report.failingHandles.map(\.cause) == [.reopenFailed(.isDirectory), .reopenFailed(.badFileDescriptor)])
+        #expect(report.failingHandles.first?.reason == "Opening inode 2 (now-a-directory) as handle 10: Is a directory")
+        // O_TRUNC and O_CREAT are never passed on: the file is as it was.
+        #expect(try Data(contentsOf: share.appendingPathComponent("c")) == before)
+
+        let result = try Retargeting.retarget(state, sharedDirectory: share.path, request: .init(dropMissing: true))
+        #expect(result.droppedHandles.map(\.id) == [10, 12])
+        #expect(result.droppedInodes.isEmpty)
+        #expect(result.state.handles.map(\.id) == [11, 13])
+        #expect(throws: RetargetError.self) { try Retargeting.retarget(state, sharedDirectory: share.path, request: .init()) }
+    }
 }

@@ -1,0 +1,101 @@
+import Foundation
+import Glibc
+import TestSupport
+import Testing
+import VirtiofsdState
+
+/// preflight's rules against the real virtiofsd's loader: states built here are replayed
+/// into virtiofsd with `--migration-on-error=abort`, and preflight must give its verdict.
+@Suite(.serialized) final class RealLoaderRuleTests {
+    let scratch: ScratchDirectory
+
+    init() throws {
+        try RealPeers.requireVirtiofsd()
+        scratch = try ScratchDirectory("loader-rules")
+    }
+
+    private func path(_ name: String) -> String { scratch.path(name) }
+
+    /// The stream of a V1 state of `inodes` and `handles`, framed by statetool.
+    private func stream(_ name: String, inodes: [VirtiofsdState.Inode], handles: [VirtiofsdState.Handle] = []) throws -> String {
+        let state = VirtiofsdState(
+            version: .v1, inodes: inodes, nextInode: (inodes.map(\.id).max() ?? 1) + 1, handles: handles,
+            nextHandle: (handles.map(\.id).max() ?? 0) + 1,
+            options: .init(writeback: false, announceSubmounts: false, posixACL: false, supplementaryGroupExtension: false),
+            mountPaths: [])
+        let payload = path("\(name).payload"), stream = path("\(name).state")
+        try Data(state.encoded()).write(to: URL(fileURLWithPath: payload))
+        let framed = try StatetoolRunner.run(["frame", payload, "-o", stream])
+        try #require(framed.status == 0, "\(framed.stderr)")
+        return stream
+    }
+
+    /// Replays `stream` into a virtiofsd (abort mode) serving `share`: its status and the log.
+    private func replay(_ stream: String, share: String) throws -> StatetoolRunner.Result {
+        let socket = stream + ".sock", log = stream + ".log"
+        let virtiofsd = try RealPeers.startVirtiofsd(sharedDirectory: share, socket: socket, log: log, options: ["--migration-on-error=abort"])
+        defer { RealPeers.stop(virtiofsd) }
+        return try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", log, stream])
+    }
+
+    /// A share holding `files` (regular files) at its top.
+    private func share(_ name: String, files: [String]) throws -> String {
+        let share = path(name)
+        try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true)
+        for file in files { try Data(file.utf8).write(to: URL(fileURLWithPath: share + "/" + file)) }
+        return share
+    }
+
+    /// Each child that loads takes one of its parent's references; at zero the parent
+    /// leaves the inode store. Measured: a root with refcount 2 and 20 children is refused
+    /// (`Unresolved references between serialized inodes`); 2 with 2, and 21 with 20, load.
+    @Test(arguments: [(UInt64(2), 20, false), (UInt64(2), 2, true), (UInt64(21), 20, true)])
+    func refcountsDrainAsTheRealLoaderDrainsThem(rootRefcount: UInt64, children: Int, loads: Bool) throws {
+        let names = (0..<children).map { "child-\($0)" }
+        let share = try share("share-\(rootRefcount)-\(children)", files: names)
+        let inodes = [VirtiofsdState.Inode(id: 1, refcount: rootRefcount, location: .root)]
+            + names.enumerated().map { .init(id: UInt64(2 + $0.offset), refcount: 1, location: .path(parent: 1, name: $0.element)) }
+        let stream = try stream("refcount-\(rootRefcount)-\(children)", inodes: inodes)
+
+        let replayed = try replay(stream, share: share)
+        #expect(replayed.status == (loads ? 0 : 3), "\(replayed.stdout)\(replayed.stderr)")
+        if !loads { #expect(replayed.stderr.contains("Unresolved references between serialized inodes")) }
+
+        let preflight = try StatetoolRunner.run(["preflight", "--json", "--shared-dir", share, stream])
+        #expect(preflight.status == (loads ? 0 : 1), "\(preflight.stderr)")
+        let report = try preflight.jsonObject()
+        #expect(report["clean"] as? Bool == loads)
+        #expect((report["fatalProblems"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } == (loads ? [] : ["unresolved-references"]))
+        #expect(report["drainedInodes"] as? [Int] == (rootRefcount == UInt64(children) || !loads ? [1] : []))
+    }
+
+    /// Handles are reopened from their inodes with their recorded flags: a file that became
+    /// a directory refuses write flags (`Is a directory`), a name that is now a symbolic link
+    /// is no regular file or directory (`Bad file descriptor`); reading a directory works.
+    @Test(arguments: [("now-a-directory", O_WRONLY, "Is a directory (os error 21)"), ("now-a-link", O_RDONLY, "Bad file descriptor (os error 9)"),
+                      ("read-directory", O_RDONLY, nil)])
+    func handlesReopenAsTheRealLoaderReopensThem(name: String, flags: Int32, error: String?) throws {
+        let share = try share("share-\(name)", files: ["target"])
+        if name == "now-a-link" {
+            try FileManager.default.createSymbolicLink(atPath: share + "/" + name, withDestinationPath: "target")
+        } else {
+            try FileManager.default.createDirectory(atPath: share + "/" + name, withIntermediateDirectories: true)
+        }
+        let stream = try stream(
+            "handle-\(name)", inodes: [.init(id: 1, refcount: 2, location: .root), .init(id: 2, refcount: 1, location: .path(parent: 1, name: name))],
+            handles: [.init(id: 7, inode: 2, flags: flags)])
+
+        let replayed = try replay(stream, share: share)
+        #expect(replayed.status == (error == nil ? 0 : 3), "\(replayed.stdout)\(replayed.stderr)")
+        if let error { #expect(replayed.stderr.contains("as handle 7: \(error)"), "\(replayed.stderr)") }
+
+        let preflight = try StatetoolRunner.run(["preflight", "--json", "--shared-dir", share, stream])
+        #expect(preflight.status == (error == nil ? 0 : 1), "\(preflight.stderr)")
+        let report = try preflight.jsonObject()
+        #expect(report["failingHandles"] as? [Int] == (error == nil ? [] : [7]))
+        if error != nil {
+            let reason = (report["handleFailures"] as? [[String: Any]])?.first?["reason"] as? String
+            #expect(reason?.hasPrefix("Opening inode 2 (\(name)) as handle 7: ") == true, "\(reason ?? "none")")
+        }
+    }
+}
