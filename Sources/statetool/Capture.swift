@@ -1,5 +1,6 @@
 import ArgumentParser
 import StateStream
+import StatetoolKit
 import VhostUser
 
 struct Capture: ParsableCommand {
@@ -23,30 +24,27 @@ struct Capture: ParsableCommand {
 
     func run() throws {
         let started = ContinuousClock.now
-        let received: StateTransfer.Received
-        let verdict: UInt64
+        let outcome: StateCapture.Outcome
         do {
             let file = try output.open(protecting: [])
-            let sink = try compression.sink(into: file)
-            let frontEnd = try connection.connect()
-            let pipe = try frontEnd.startTransfer(.save)
             var progress = ProgressLine(enabled: !output.quiet, total: nil)
             defer { progress.clear() }
-            received = try StateTransfer.receiveState(from: pipe, chunkSize: chunkSize.bytes, into: sink, timeout: frontEnd.timeout) {
-                progress.update(bytes: $0)
+            outcome = try StateCapture.capture(
+                from: connection.backEnd, chunkSize: chunkSize.bytes, into: file, compression: compression.compression
+            ) { progress.update(bytes: $0) }
+        } catch let error as StateCapture.Failure {
+            switch error {
+            case .backEnd(let error): throw CommandFailure(error)
+            case .output(let error): throw CommandSupport.fail(error, file: connection.socket)
             }
-            progress.clear()
-            verdict = try frontEnd.checkDeviceState()
-            if verdict == 0 { try file.commit() }
-        } catch let error as VhostUserError {
-            throw CommandFailure(error)
         } catch {
             throw CommandSupport.fail(error, file: connection.socket)
         }
         let elapsed = ContinuousClock.now - started
+        let received = outcome.received
         StandardError.write("captured \(received.payloadBytes) payload bytes in \(received.chunks) chunks in \(TextFormat.seconds(elapsed)) (\(TextFormat.rate(received.payloadBytes, elapsed)))")
-        guard verdict == 0 else {
-            StandardError.write("the back-end reported a failed save (CHECK_DEVICE_STATE \(verdict)): no output written")
+        guard outcome.verdict == 0 else {
+            StandardError.write("the back-end reported a failed save (CHECK_DEVICE_STATE \(outcome.verdict)): no output written")
             throw CommandFailure(.stateRejected)
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import StateStream
+import StatetoolKit
 import VhostUser
 
 /// Options of the commands that talk to a live back-end.
@@ -17,11 +18,14 @@ struct SocketOptions: ParsableArguments {
         guard timeout > 0 else { throw ValidationError("--timeout must be at least 1 second.") }
     }
 
-    /// Connects and runs QEMU's initialisation.
-    func connect() throws(VhostUserError) -> FrontEnd {
-        let log: (String) -> Void = trace ? { StandardError.write($0) } : { _ in }
-        var frontEnd = try FrontEnd(socketPath: socket, timeout: .seconds(timeout), log: log)
-        try frontEnd.initialize()
-        return frontEnd
+    /// The back-end the options name.
+    var backEnd: LiveBackEnd {
+        let log: @Sendable (String) -> Void
+        if trace {
+            log = { StandardError.write($0) }
+        } else {
+            log = { _ in }
+        }
+        return LiveBackEnd(socket: socket, timeout: .seconds(timeout), log: log)
     }
 }

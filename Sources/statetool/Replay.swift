@@ -37,86 +37,55 @@ struct Replay: ParsableCommand {
     var stream: String
 
     func run() throws {
-        let (validated, sendingPrefixOnly) = try validateFile()
+        var replay = StateReplay(stream)
+        replay.force = force
+        let checked: StateReplay.Check?
+        do {
+            checked = try replay.check()
+        } catch {
+            throw failure(error)
+        }
+        if let checked, checked.sendsValidPrefixOnly {
+            CommandSupport.reportProblems(of: checked.analysis, file: stream)
+            StandardError.write("\(stream): --force: sending the valid prefix, \(checked.analysis.payloadBytes) payload bytes")
+        }
         let logStart = backendLog.map { BackEndLog.size(of: $0) }
-        let outcome = try transfer(validated: validated, sendingPrefixOnly: sendingPrefixOnly, logStart: logStart)
+        let outcome: StateReplay.Outcome
+        do {
+            var progress = ProgressLine(enabled: !self.progress.quiet, total: checked?.analysis.framedBytes)
+            defer { progress.clear() }
+            outcome = try replay.replay(into: connection.backEnd, checked: checked) { progress.update(bytes: $0) }
+        } catch {
+            if case .backEnd = error { printBackEndLog(from: logStart) }
+            throw failure(error)
+        }
         try report(outcome)
         printBackEndLog(from: logStart)
         if outcome.verdict != 0 { throw CommandFailure(.stateRejected) }
     }
 
-    /// What one replay did.
-    private struct Outcome {
-        let sent: StateTransfer.Sent
-        let verdict: UInt64
-        let transferTime: Duration
-        let checkTime: Duration
-    }
-
-    /// A file is checked before anything connects: a broken one is refused, or
-    /// with --force its valid prefix is what will be sent. Standard input is
-    /// checked as it is sent.
-    private func validateFile() throws -> (analysis: StreamAnalysis?, sendingPrefixOnly: Bool) {
-        guard stream != "-" else { return (nil, false) }
-        let analysis: StreamAnalysis
-        do {
-            analysis = try StreamAnalysis.analyze(CommandSupport.openStream(stream), computeDigest: false)
-        } catch {
-            throw CommandSupport.fail(error, file: stream)
-        }
-        guard analysis.error != nil else { return (analysis, false) }
-        guard force else {
-            throw CommandSupport.refuse(analysis, file: stream, hint: "nothing was sent; --force sends its valid prefix")
-        }
-        CommandSupport.reportProblems(of: analysis, file: stream)
-        StandardError.write("\(stream): --force: sending the valid prefix, \(analysis.payloadBytes) payload bytes")
-        return (analysis, true)
-    }
-
-    /// Connects, sends the payload through the back-end's load path and asks for its verdict.
-    private func transfer(validated: StreamAnalysis?, sendingPrefixOnly: Bool, logStart: UInt64?) throws -> Outcome {
-        let input = try CommandSupport.openStream(stream)
-        do {
-            let frontEnd = try connection.connect()
-            let pipe = try frontEnd.startTransfer(.load)
-            var progress = ProgressLine(for: input, quiet: self.progress.quiet)
-            defer { progress.clear() }
-            let started = ContinuousClock.now
-            let sent: StateTransfer.Sent
-            if let validated, input.compression == .none, let file = input.regularFile {
-                // A validated raw file: splice the bodies, no copy through this process.
-                let moved = try StateTransfer.splicePayload(
-                    ofValidatedFile: file, chunkCount: validated.chunkCount, into: pipe, timeout: frontEnd.timeout
-                ) { progress.update(bytes: $0) }
-                sent = StateTransfer.Sent(analysis: validated, payloadBytes: moved, chunks: validated.chunkCount)
-            } else {
-                sent = try StateTransfer.sendPayload(of: input, into: pipe, timeout: frontEnd.timeout) { progress.update(bytes: $0) }
-            }
-            progress.clear()
-            if sent.analysis.error != nil && !sendingPrefixOnly {
-                CommandSupport.reportProblems(of: sent.analysis, file: stream)
-                StandardError.write("\(stream): transfer aborted after \(sent.payloadBytes) payload bytes, as QEMU aborts: pipe closed, no CHECK_DEVICE_STATE sent")
-                throw CommandFailure(.invalid)
-            }
-            let transferTime = ContinuousClock.now - started
-            let verdict = try frontEnd.checkDeviceState()
-            return Outcome(sent: sent, verdict: verdict, transferTime: transferTime, checkTime: ContinuousClock.now - started - transferTime)
-        } catch let error as VhostUserError {
-            printBackEndLog(from: logStart)
-            throw CommandFailure(error)
-        } catch {
-            throw CommandSupport.fail(error, file: stream)
+    /// The command's failure for `error`, with what it has to say.
+    private func failure(_ error: StateReplay.Failure) -> CommandFailure {
+        switch error {
+        case .brokenFile(let analysis):
+            return CommandSupport.refuse(analysis, file: stream, hint: "nothing was sent; --force sends its valid prefix")
+        case .abortedTransfer(let analysis, let payloadBytes):
+            return CommandFailure(.invalid, messages: CommandSupport.problemLines(of: analysis, file: stream) + [
+                "\(stream): transfer aborted after \(payloadBytes) payload bytes, as QEMU aborts: pipe closed, no CHECK_DEVICE_STATE sent"
+            ])
+        case .backEnd(let error):
+            return CommandFailure(error)
+        case .input(let failure):
+            return CommandSupport.failure(failure)
+        case .reading(let error):
+            return CommandSupport.fail(error, file: stream)
         }
     }
 
-    private func report(_ outcome: Outcome) throws {
+    private func report(_ outcome: StateReplay.Outcome) throws {
         let sent = outcome.sent
         if format.json {
-            let report = ReplayReport(
-                file: stream, chunks: sent.chunks, payloadBytes: sent.payloadBytes,
-                transferSeconds: outcome.transferTime.seconds, checkSeconds: outcome.checkTime.seconds,
-                checkDeviceState: outcome.verdict)
-            try StandardOutput.printJSON(report, schema: "replay")
+            try StandardOutput.printJSON(outcome.report(file: stream), schema: "replay")
         } else {
             try StandardOutput.print("sent \(sent.payloadBytes) payload bytes in \(sent.chunks) chunks in \(TextFormat.seconds(outcome.transferTime)) (\(TextFormat.rate(sent.payloadBytes, outcome.transferTime)))")
             try StandardOutput.print(outcome.verdict == 0
