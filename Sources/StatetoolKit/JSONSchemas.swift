@@ -90,6 +90,7 @@ public enum JSONSchemas {
         "duplicate-handle",
         "unresolved-references",
         "handle-on-drained-inode",
+        "option-mismatch",
         "root-file-handle-differs",
         "root-file-handle-unreadable",
         "bad-magic",
@@ -321,6 +322,7 @@ public enum JSONSchemas {
             "duplicate-handle",
             "unresolved-references",
             "handle-on-drained-inode",
+            "option-mismatch",
             "root-file-handle-differs",
             "root-file-handle-unreadable"
           ]
@@ -2585,7 +2587,10 @@ public enum JSONSchemas {
     "failures",
     "handleFailures",
     "fatalProblems",
-    "reading"
+    "reading",
+    "requiredOptions",
+    "descriptorsNeeded",
+    "destination"
   ],
   "additionalProperties": false,
   "properties": {
@@ -2700,6 +2705,81 @@ public enum JSONSchemas {
       "anyOf": [
         {
           "$ref": "urn:statetool:common:1#/$defs/reading"
+        },
+        {
+          "type": "null"
+        }
+      ]
+    },
+    "requiredOptions": {
+      "description": "The options the source negotiated, which the destination virtiofsd must enable (else it refuses the load: option-mismatch).",
+      "type": "array",
+      "items": {
+        "description": "An option.",
+        "enum": [
+          "writeback",
+          "announce-submounts",
+          "posix-acl"
+        ]
+      }
+    },
+    "descriptorsNeeded": {
+      "description": "The descriptors the load takes for the guest: one per inode loaded without inode file handles, one per handle reopened. virtiofsd allows its --rlimit-nofile less 610 (609 + one per pool thread).",
+      "type": "integer",
+      "minimum": 0
+    },
+    "destination": {
+      "description": "The destination virtiofsd's configuration the check applied (--destination-args); null when none was given, and virtiofsd 1.13's defaults were assumed without a descriptor limit.",
+      "anyOf": [
+        {
+          "type": "object",
+          "required": [
+            "writeback",
+            "announceSubmounts",
+            "posixACL",
+            "inodeFileHandles",
+            "openFileLimit",
+            "guestDescriptorLimit"
+          ],
+          "additionalProperties": false,
+          "properties": {
+            "writeback": {
+              "description": "--writeback.",
+              "type": "boolean"
+            },
+            "announceSubmounts": {
+              "description": "--announce-submounts (on unless --no-announce-submounts).",
+              "type": "boolean"
+            },
+            "posixACL": {
+              "description": "--posix-acl.",
+              "type": "boolean"
+            },
+            "inodeFileHandles": {
+              "description": "--inode-file-handles.",
+              "enum": [
+                "never",
+                "prefer",
+                "mandatory"
+              ]
+            },
+            "openFileLimit": {
+              "description": "--rlimit-nofile; null when not given.",
+              "type": [
+                "integer",
+                "null"
+              ],
+              "minimum": 0
+            },
+            "guestDescriptorLimit": {
+              "description": "The descriptors the guest's inodes and handles may hold: the limit less the reserve; null when the limit is not known.",
+              "type": [
+                "integer",
+                "null"
+              ],
+              "minimum": 0
+            }
+          }
         },
         {
           "type": "null"

@@ -29,8 +29,12 @@ public enum StatePreflight {
 
     /// Loads the state `input` holds (of `device` in a migration file, else
     /// the first vhost-user-fs state) and checks it against `sharedDirectory`.
+    ///
+    /// - Parameter destination: What the destination virtiofsd was started
+    ///   with, when known (``VirtiofsdState/DestinationConfiguration``).
     public static func check(
-        _ input: Input, device: String? = nil, sharedDirectory: String, strategy: ReadingStrategy = .placeFromEnd
+        _ input: Input, device: String? = nil, sharedDirectory: String, destination: DestinationConfiguration? = nil,
+        strategy: ReadingStrategy = .placeFromEnd
     ) throws(Failure) -> PreflightResult {
         let loaded: LoadedPayload
         do {
@@ -50,13 +54,13 @@ public enum StatePreflight {
         }
         let report: PreflightReport
         do {
-            report = try PreflightCheck.check(state, sharedDirectory: sharedDirectory)
+            report = try PreflightCheck.check(state, sharedDirectory: sharedDirectory, destination: destination)
         } catch {
             throw .preflight(error)
         }
         return PreflightResult(
             file: input.path, origin: (input.kind == .saveImage ? "libvirt save image, " : "") + loaded.origin.description,
-            sharedDirectory: sharedDirectory, state: state, report: report, reading: loaded.reading)
+            sharedDirectory: sharedDirectory, state: state, report: report, reading: loaded.reading, destination: destination)
     }
 }
 
@@ -75,9 +79,15 @@ public struct PreflightResult: Encodable, Sendable {
     public let report: PreflightReport
     /// How a migration file was read; `nil` for a stream or payload.
     public let reading: MigrationReading?
+    /// The destination's configuration the check applied; `nil` when none was given.
+    public let destination: DestinationConfiguration?
 
     /// A result from its parts.
-    public init(file: String, origin: String, sharedDirectory: String, state: VirtiofsdState, report: PreflightReport, reading: MigrationReading?) {
+    public init(
+        file: String, origin: String, sharedDirectory: String, state: VirtiofsdState, report: PreflightReport, reading: MigrationReading?,
+        destination: DestinationConfiguration? = nil
+    ) {
+        self.destination = destination
         self.file = file
         self.origin = origin
         self.sharedDirectory = sharedDirectory
@@ -89,6 +99,7 @@ public struct PreflightResult: Encodable, Sendable {
     private enum CodingKeys: String, CodingKey {
         case file, origin, sharedDirectory, version, inodeCount, handleCount, clean, failingInodes, failingHandles
         case uncheckedInodes, drainedInodes, firstFailure, failures, handleFailures, fatalProblems, reading
+        case requiredOptions, descriptorsNeeded, destination
     }
 
     /// Encodes the `preflight --json` object.
@@ -116,6 +127,42 @@ public struct PreflightResult: Encodable, Sendable {
             forKey: .handleFailures)
         try container.encode(report.fatalProblems.map { FindingRecord($0, id: $0.id) }, forKey: .fatalProblems)
         try container.encode(reading, forKey: .reading)
+        try container.encode(report.requiredOptions, forKey: .requiredOptions)
+        try container.encode(report.descriptorsNeeded, forKey: .descriptorsNeeded)
+        try container.encode(destination.map(DestinationRecord.init), forKey: .destination)
+    }
+}
+
+/// A destination's configuration as `preflight --json` shows it.
+private struct DestinationRecord: Encodable {
+    let writeback: Bool
+    let announceSubmounts: Bool
+    let posixACL: Bool
+    let inodeFileHandles: String
+    let openFileLimit: UInt64?
+    let guestDescriptorLimit: UInt64?
+
+    init(_ configuration: DestinationConfiguration) {
+        writeback = configuration.writeback
+        announceSubmounts = configuration.announceSubmounts
+        posixACL = configuration.posixACL
+        inodeFileHandles = configuration.inodeFileHandles.rawValue
+        openFileLimit = configuration.openFileLimit
+        guestDescriptorLimit = configuration.guestDescriptorLimit
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case writeback, announceSubmounts, posixACL, inodeFileHandles, openFileLimit, guestDescriptorLimit
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(writeback, forKey: .writeback)
+        try container.encode(announceSubmounts, forKey: .announceSubmounts)
+        try container.encode(posixACL, forKey: .posixACL)
+        try container.encode(inodeFileHandles, forKey: .inodeFileHandles)
+        try container.encode(openFileLimit, forKey: .openFileLimit)
+        try container.encode(guestDescriptorLimit, forKey: .guestDescriptorLimit)
     }
 }
 

@@ -69,6 +69,17 @@ public enum Files {
         return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
     }
 
+    /// Whether the file system of `descriptor` gives file handles
+    /// (`name_to_handle_at` succeeds on it).
+    public static func givesFileHandles(_ descriptor: FileDescriptor) -> Bool {
+        do {
+            _ = try handle(of: descriptor)
+            return true
+        } catch {
+            return false
+        }
+    }
+
     /// What kind of file `descriptor` names (`fstat`, which also works on an
     /// `O_PATH` descriptor).
     public static func kind(of descriptor: FileDescriptor) throws(SystemCallError) -> FileKind {

@@ -40,6 +40,9 @@ public struct PreflightReport: Hashable, Sendable {
         /// find it (`Inode N not found`), whatever `--migration-on-error` says.
         /// The handle is at `payloadOffset`.
         case handleOnDrainedInode(handle: UInt64, inode: UInt64, payloadOffset: Int)
+        /// The source negotiated this option (`writeback`, `announce-submounts`,
+        /// `posix-acl`) and the destination has it disabled.
+        case optionDisabled(String)
         /// The shared directory is not the inode the source recorded as its
         /// root (its file handle differs); the root is at `payloadOffset`.
         case rootFileHandleDiffers(payloadOffset: Int)
@@ -64,6 +67,7 @@ public struct PreflightReport: Hashable, Sendable {
             case .inconsistent(let problem): return Kind(rawValue: problem.kind.rawValue)
             case .unresolvedReferences: return Kind(rawValue: "unresolved-references")
             case .handleOnDrainedInode: return Kind(rawValue: "handle-on-drained-inode")
+            case .optionDisabled: return Kind(rawValue: "option-mismatch")
             case .rootFileHandleDiffers: return Kind(rawValue: "root-file-handle-differs")
             case .rootFileHandleUnreadable: return Kind(rawValue: "root-file-handle-unreadable")
             }
@@ -75,6 +79,7 @@ public struct PreflightReport: Hashable, Sendable {
             case .inconsistent(let problem): return problem.id
             case .unresolvedReferences(_, let first, _, _): return first
             case .handleOnDrainedInode(let handle, _, _): return handle
+            case .optionDisabled: return VirtiofsdState.rootID
             case .rootFileHandleDiffers, .rootFileHandleUnreadable: return VirtiofsdState.rootID
             }
         }
@@ -83,6 +88,7 @@ public struct PreflightReport: Hashable, Sendable {
         public var payloadOffset: Int {
             switch self {
             case .inconsistent(let problem): return problem.payloadOffset
+            case .optionDisabled: return 0
             case .unresolvedReferences(_, _, let offset, _), .handleOnDrainedInode(_, _, let offset), .rootFileHandleDiffers(let offset),
                 .rootFileHandleUnreadable(_, let offset):
                 return offset
@@ -94,7 +100,7 @@ public struct PreflightReport: Hashable, Sendable {
         public var isCuredByStrippingFileHandles: Bool {
             switch self {
             case .rootFileHandleDiffers, .rootFileHandleUnreadable: return true
-            case .inconsistent, .unresolvedReferences, .handleOnDrainedInode: return false
+            case .inconsistent, .unresolvedReferences, .handleOnDrainedInode, .optionDisabled: return false
             }
         }
 
@@ -107,6 +113,9 @@ public struct PreflightReport: Hashable, Sendable {
                     + "(inode \(drained) left the inode store when its refcount reached zero as its children loaded)"
             case .unresolvedReferences(let waiting, _, _, nil):
                 return "Unresolved references between serialized inodes: \(waiting) inodes wait for parents that never load"
+            case .optionDisabled(let option):
+                let name = option == "posix-acl" ? "posix ACLs" : option
+                return "Migration source wants \(name) enabled, but it is disabled on the destination"
             case .handleOnDrainedInode(let handle, let inode, _):
                 return "Inode \(inode) not found: handle \(handle) is open on it, and it left the inode store when its refcount reached zero"
             case .rootFileHandleDiffers: return "Inode 1 is not the same inode as in the migration source: File handle differs"
@@ -187,6 +196,12 @@ public struct PreflightReport: Hashable, Sendable {
     public internal(set) var uncheckedInodes: [UInt64] = []
     /// What makes the load fail whatever `--migration-on-error` says.
     public internal(set) var fatalProblems: [FatalProblem] = []
+    /// The negotiated options the state needs the destination to enable:
+    /// `writeback`, `announce-submounts`, `posix-acl`.
+    public internal(set) var requiredOptions: [String] = []
+    /// The descriptors the load takes for the guest: one per inode loaded
+    /// (without inode file handles) and one per handle reopened.
+    public internal(set) var descriptorsNeeded = 0
     /// Inodes that load but leave the inode store during the load: each child
     /// that loads takes the reference its parent's refcount holds for it, and a
     /// parent whose refcount reaches zero is removed (virtiofsd's
@@ -229,9 +244,24 @@ public enum PreflightCheck {
     ///
     /// - Throws: ``PreflightError/cannotOpenSharedDirectory(_:_:)`` when the
     ///   directory cannot be opened; everything else is in the report.
-    public static func check(_ state: VirtiofsdState, sharedDirectory: String) throws(PreflightError) -> PreflightReport {
+    ///
+    /// - Parameter destination: What the destination virtiofsd was started
+    ///   with: the negotiated options it lacks are fatal, and its descriptor
+    ///   limit is applied as virtiofsd applies it (an inode or handle past it
+    ///   fails with `ENFILE`). Without it, virtiofsd 1.13's defaults hold and
+    ///   no limit is applied; ``PreflightReport/descriptorsNeeded`` says how
+    ///   many the load takes.
+    public static func check(
+        _ state: VirtiofsdState, sharedDirectory: String, destination: DestinationConfiguration? = nil
+    ) throws(PreflightError) -> PreflightReport {
         var report = PreflightReport()
-        report.fatalProblems = state.consistencyProblems().map(PreflightReport.FatalProblem.inconsistent)
+        report.requiredOptions = state.options.required
+        let configuration = destination ?? DestinationConfiguration()
+        // virtiofsd applies the negotiated options before any inode: a lacking one refuses the load.
+        if destination != nil {
+            report.fatalProblems += state.options.required.filter { !configuration.enables($0) }.map(PreflightReport.FatalProblem.optionDisabled)
+        }
+        report.fatalProblems += state.consistencyProblems().map(PreflightReport.FatalProblem.inconsistent)
         ResourceLimits.raiseOpenFileLimit()
         let root: OwnedDescriptor
         do {
@@ -240,6 +270,11 @@ public enum PreflightCheck {
             throw .cannotOpenSharedDirectory(sharedDirectory, error.errno)
         }
         var loader = Loader(root: root.descriptor, paths: InodePaths(state))
+        // Without inode file handles (or with `prefer` on a file system that gives none) each inode holds a descriptor.
+        let givesFileHandles = Files.givesFileHandles(root.descriptor)
+        loader.inodesHoldDescriptors = configuration.inodesHoldDescriptors
+            || (configuration.inodeFileHandles == .prefer && !givesFileHandles)
+        loader.descriptorBudget = destination?.guestDescriptorLimit
         loader.parents = Set(state.inodes.compactMap { if case .path(let parent, _) = $0.location { return parent } else { return nil } })
         loader.handleInodes = Set(state.handles.map(\.inode))
 
@@ -282,6 +317,7 @@ public enum PreflightCheck {
                 }
             }
         }
+        report.descriptorsNeeded = loader.descriptorsNeeded
         return report
     }
 }
@@ -293,6 +329,24 @@ private struct Loader {
     let paths: InodePaths
     /// Inodes that are some inode's parent: their descriptors are kept.
     var parents: Set<UInt64> = []
+    /// Whether a loaded inode holds a descriptor (no inode file handles).
+    var inodesHoldDescriptors = true
+    /// How many descriptors the guest's inodes and handles may hold; `nil` for no limit.
+    var descriptorBudget: UInt64?
+    /// The descriptors the load takes, within the budget or not.
+    var descriptorsNeeded = 0
+    /// The descriptors taken within the budget.
+    var descriptorsHeld: UInt64 = 0
+
+    /// Takes one descriptor for the guest, as virtiofsd's `GuestFdSemaphore`
+    /// does; `false` when the budget is spent (virtiofsd: `ENFILE`).
+    mutating func takeDescriptor() -> Bool {
+        descriptorsNeeded += 1
+        if let budget = descriptorBudget, descriptorsHeld >= budget { return false }
+        descriptorsHeld += 1
+        return true
+    }
+
     /// Inodes a handle is open on: their descriptors and kinds are kept.
     var handleInodes: Set<UInt64> = []
     /// The kind of each inode a handle is open on, as it loaded.
@@ -343,6 +397,7 @@ private struct Loader {
             fail(inode, .sentInvalid, &report)
         case .fileHandle:
             report.uncheckedInodes.append(inode.id)
+            if inodesHoldDescriptors { descriptorsNeeded += 1 }
         }
         loaded.insert(inode.id)
         refcounts[inode.id] = inode.refcount
@@ -355,16 +410,17 @@ private struct Loader {
     /// `/proc/self/fd`), never with the flags that change a file (`O_CREAT`,
     /// `O_EXCL`, `O_TRUNC`, which the source strips) and closed at once.
     /// Inodes located by file handle are not checked.
-    func reopen(_ handle: VirtiofsdState.Handle) -> PreflightReport.HandleCause? {
+    mutating func reopen(_ handle: VirtiofsdState.Handle) -> PreflightReport.HandleCause? {
         if invalid.contains(handle.inode) { return .inodeInvalid }
         guard let descriptor = descriptors[handle.inode], let kind = kinds[handle.inode] else { return nil }
         guard kind == .regular || kind == .directory else { return .reopenFailed(.badFileDescriptor) }
         do throws(SystemCallError) {
             _ = try Files.reopen(descriptor, flags: handle.flags)
-            return nil
         } catch {
             return .reopenFailed(error.errno)
         }
+        // Every reopened handle holds a descriptor for the guest, whatever the inode mode.
+        return takeDescriptor() ? nil : .reopenFailed(.tooManyOpenFilesInSystem)
     }
 
     /// Drops the reference a loaded child took from `parent`'s refcount; at
@@ -412,6 +468,11 @@ private struct Loader {
 
     /// Checks the file handle the source recorded, then keeps the descriptor if a child needs it.
     private mutating func keep(_ opened: consuming OwnedDescriptor, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
+        // virtiofsd takes the guest's descriptor before it checks the recorded file handle.
+        if inodesHoldDescriptors, !takeDescriptor() {
+            fail(inode, .openFailed(.tooManyOpenFilesInSystem), &report)
+            return
+        }
         if let expected = inode.fileHandle {
             let mismatch: (fatal: PreflightReport.FatalProblem, cause: PreflightReport.Cause)?
             do {

@@ -42,6 +42,12 @@ struct Preflight: ParsableCommand {
     @Option(help: ArgumentHelp("In a migration file, the device whose state to check: its name (idstr) or section id.", valueName: "id"))
     var device: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The destination virtiofsd's arguments, as one string given with = (--destination-args=\"--no-announce-submounts --rlimit-nofile=20000\"): the negotiated options it lacks and its descriptor limit are checked as it applies them.",
+            valueName: "args"))
+    var destinationArgs: String?
+
     @OptionGroup var format: JSONOption
 
     @Flag(help: "List every failing inode, not only the first 20.")
@@ -52,11 +58,23 @@ struct Preflight: ParsableCommand {
     @Argument(help: ArgumentHelp("The state: a stream, a payload or a migration file; a file or - for standard input.", valueName: "state"))
     var file: String
 
+    func validate() throws {
+        if let destinationArgs {
+            do {
+                _ = try DestinationConfiguration(arguments: destinationArgs.split(separator: " ").map(String.init))
+            } catch {
+                throw ValidationError("--destination-args: \(error)")
+            }
+        }
+    }
+
     func run() throws {
+        let destination = try destinationArgs.map { try DestinationConfiguration(arguments: $0.split(separator: " ").map(String.init)) }
         let result: PreflightResult
         do {
             result = try StatePreflight.check(
-                CommandSupport.open(file), device: device, sharedDirectory: sharedDirectory, strategy: reading.strategy)
+                CommandSupport.open(file), device: device, sharedDirectory: sharedDirectory, destination: destination,
+                strategy: reading.strategy)
         } catch let failure as StatePreflight.Failure {
             throw CommandSupport.fail(failure, file: file)
         }
@@ -87,6 +105,8 @@ struct Preflight: ParsableCommand {
         if !report.uncheckedInodes.isEmpty {
             text += "unchecked: \(report.uncheckedInodes.count) inodes located by file handle\n"
         }
+        text += "needs: options \(report.requiredOptions.isEmpty ? "none" : report.requiredOptions.joined(separator: ", ")), "
+            + "\(report.descriptorsNeeded) \(report.descriptorsNeeded == 1 ? "descriptor" : "descriptors") for the guest's inodes and handles\n"
         for problem in report.fatalProblems { text += "fatal: \(problem)\n" }
         if !report.drainedInodes.isEmpty {
             let ids = report.drainedInodes.prefix(10).map(String.init).joined(separator: ", ")

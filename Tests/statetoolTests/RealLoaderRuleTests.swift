@@ -98,4 +98,67 @@ import VirtiofsdState
             #expect(reason?.hasPrefix("Opening inode 2 (\(name)) as handle 7: ") == true, "\(reason ?? "none")")
         }
     }
+
+    /// A state whose source negotiated announce-submounts, into a destination started
+    /// without it: refused before any inode (`Migration source wants announce-submounts
+    /// enabled, but it is disabled on the destination`); with it, taken.
+    @Test(arguments: [("--no-announce-submounts", false), ("--announce-submounts", true)])
+    func negotiatedOptionsAsTheRealLoaderChecksThem(option: String, loads: Bool) throws {
+        let share = try share("share-options\(option)", files: ["a"])
+        let state = VirtiofsdState(
+            version: .v1, inodes: [.init(id: 1, refcount: 2, location: .root), .init(id: 2, refcount: 1, location: .path(parent: 1, name: "a"))],
+            nextInode: 3, handles: [], nextHandle: 1,
+            options: .init(writeback: false, announceSubmounts: true, posixACL: false, supplementaryGroupExtension: false), mountPaths: [])
+        let payload = path("options\(option).payload"), stream = path("options\(option).state")
+        try Data(state.encoded()).write(to: URL(fileURLWithPath: payload))
+        #expect(try StatetoolRunner.run(["frame", payload, "-o", stream]).status == 0)
+        let socket = stream + ".sock", log = stream + ".log"
+        let virtiofsd = try RealPeers.startVirtiofsd(
+            sharedDirectory: share, socket: socket, log: log, options: ["--migration-on-error=abort", option])
+        defer { RealPeers.stop(virtiofsd) }
+        let replayed = try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", log, stream])
+        #expect(replayed.status == (loads ? 0 : 3), "\(replayed.stdout)\(replayed.stderr)")
+        let message = "Migration source wants announce-submounts enabled, but it is disabled on the destination"
+        if !loads { #expect(replayed.stderr.contains(message), "\(replayed.stderr)") }
+
+        let preflight = try StatetoolRunner.run(["preflight", "--json", "--shared-dir", share, "--destination-args=\(option)", stream])
+        #expect(preflight.status == (loads ? 0 : 1), "\(preflight.stderr)")
+        let report = try preflight.jsonObject()
+        #expect(report["requiredOptions"] as? [String] == ["announce-submounts"])
+        let fatal = report["fatalProblems"] as? [[String: Any]]
+        #expect(fatal?.compactMap { $0["kind"] as? String } == (loads ? [] : ["option-mismatch"]))
+        if !loads { #expect(fatal?.first?["message"] as? String == message) }
+    }
+
+    /// Without inode file handles each inode holds a descriptor for the guest, and virtiofsd
+    /// allows its --rlimit-nofile less 610: with 700, 90. The first inode past them fails
+    /// (`Too many open files in system`), and preflight names the same one.
+    @Test func theDescriptorLimitAsTheRealLoaderAppliesIt() throws {
+        let names = (0..<120).map { "child-\($0)" }
+        let share = try share("share-descriptors", files: names)
+        let inodes = [VirtiofsdState.Inode(id: 1, refcount: 121, location: .root)]
+            + names.enumerated().map { .init(id: UInt64(2 + $0.offset), refcount: 1, location: .path(parent: 1, name: $0.element)) }
+        let stream = try stream("descriptors", inodes: inodes)
+        let socket = stream + ".sock", log = stream + ".log"
+        let virtiofsd = try RealPeers.startVirtiofsd(
+            sharedDirectory: share, socket: socket, log: log,
+            options: ["--migration-on-error=abort", "--inode-file-handles=never", "--rlimit-nofile=700"])
+        defer { RealPeers.stop(virtiofsd) }
+        let replayed = try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", log, stream])
+        #expect(replayed.status == 3, "\(replayed.stdout)\(replayed.stderr)")
+        #expect(replayed.stderr.contains("No more file descriptors available to the guest (0 available out of 90 initially)"), "\(replayed.stderr)")
+        let failed = replayed.stderr.split(separator: "\n").first { $0.contains("Too many open files in system") }
+        let failedInode = failed.flatMap { line in line.range(of: "Inode ").map { Int(line[$0.upperBound...].prefix { $0.isNumber }) } } ?? nil
+
+        let preflight = try StatetoolRunner.run([
+            "preflight", "--json", "--shared-dir", share, "--destination-args=--inode-file-handles=never --rlimit-nofile=700", stream,
+        ])
+        #expect(preflight.status == 1, "\(preflight.stderr)")
+        let report = try preflight.jsonObject()
+        #expect(report["descriptorsNeeded"] as? Int == 121)
+        let first = report["firstFailure"] as? [String: Any]
+        #expect(first?["id"] as? Int == failedInode, "\(replayed.stderr)")
+        #expect((first?["reason"] as? String)?.hasSuffix(": Too many open files in system") == true)
+        #expect((report["failingInodes"] as? [Int])?.count == 31)
+    }
 }

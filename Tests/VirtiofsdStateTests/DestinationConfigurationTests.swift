@@ -1,0 +1,38 @@
+import Testing
+import VirtiofsdState
+
+/// A destination virtiofsd's command line, as preflight reads it.
+@Suite struct DestinationConfigurationTests {
+    @Test func virtiofsd113sDefaults() throws {
+        let defaults = try DestinationConfiguration(arguments: ["--shared-dir=/srv/share", "--socket-path", "/run/vfsd.sock", "--sandbox=none"])
+        #expect(defaults == DestinationConfiguration())
+        #expect(!defaults.writeback && defaults.announceSubmounts && !defaults.posixACL)
+        #expect(defaults.inodeFileHandles == .never)
+        #expect(defaults.openFileLimit == nil && defaults.guestDescriptorLimit == nil)
+    }
+
+    @Test func everyFormOfTheOptionsThatBearOnALoad() throws {
+        let long = try DestinationConfiguration(arguments: [
+            "--writeback", "--no-announce-submounts", "--posix-acl", "--inode-file-handles=mandatory", "--rlimit-nofile", "20000",
+            "--thread-pool-size=4",
+        ])
+        #expect(long.writeback && !long.announceSubmounts && long.posixACL)
+        #expect(long.inodeFileHandles == .mandatory)
+        #expect(long.openFileLimit == 20000)
+        #expect(long.guestDescriptorLimit == 20000 - 613)
+        let compat = try DestinationConfiguration(arguments: ["-o", "writeback,posix_acl", "--inode-file-handles=fallback", "--rlimit-nofile=0"])
+        #expect(compat.writeback && compat.posixACL && compat.inodeFileHandles == .prefer)
+        #expect(compat.openFileLimit == nil)
+        // The reserve of the measured refusal: a limit of 20,000 leaves 19,390 for the guest.
+        #expect(try DestinationConfiguration(arguments: ["--rlimit-nofile=20000"]).guestDescriptorLimit == 19390)
+    }
+
+    @Test func valuesVirtiofsdRefusesAreRefused() {
+        #expect(throws: DestinationConfiguration.ArgumentError.badValue(option: "--inode-file-handles", value: "always")) {
+            try DestinationConfiguration(arguments: ["--inode-file-handles=always"])
+        }
+        #expect(throws: DestinationConfiguration.ArgumentError.badValue(option: "--rlimit-nofile", value: "many")) {
+            try DestinationConfiguration(arguments: ["--rlimit-nofile", "many"])
+        }
+    }
+}
