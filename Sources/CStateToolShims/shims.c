@@ -116,3 +116,15 @@ ssize_t statetool_copy_file_range(int in, long long *offset, int out, size_t len
 int statetool_accept(int socket) {
     return accept4(socket, NULL, NULL, SOCK_CLOEXEC);
 }
+
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+
+int statetool_open_path_beneath(int directory, const char *path) {
+    struct open_how how = {
+        .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+        .mode = 0,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    return (int)syscall(SYS_openat2, directory, path, &how, sizeof(how));
+}

@@ -2590,7 +2590,8 @@ public enum JSONSchemas {
     "reading",
     "requiredOptions",
     "descriptorsNeeded",
-    "destination"
+    "destination",
+    "outsideShare"
   ],
   "additionalProperties": false,
   "properties": {
@@ -2785,6 +2786,30 @@ public enum JSONSchemas {
           "type": "null"
         }
       ]
+    },
+    "outsideShare": {
+      "description": "A security finding: inodes that resolve outside the shared directory (a name \"..\" under the root, a name holding \"/\" through a symbolic link out) and every inode under them. virtiofsd run without its namespace sandbox (--sandbox=none) opens them there, so the guest reaches files outside the share; statetool never opens them, so they are not checked.",
+      "type": "array",
+      "items": {
+        "description": "One inode.",
+        "type": "object",
+        "required": [
+          "id",
+          "path"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "id": {
+            "description": "The inode id.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "path": {
+            "description": "Its path as the state spells it (names joined with /, \"..\" included).",
+            "type": "string"
+          }
+        }
+      }
     }
   }
 }

@@ -99,7 +99,7 @@ public struct PreflightResult: Encodable, Sendable {
     private enum CodingKeys: String, CodingKey {
         case file, origin, sharedDirectory, version, inodeCount, handleCount, clean, failingInodes, failingHandles
         case uncheckedInodes, drainedInodes, firstFailure, failures, handleFailures, fatalProblems, reading
-        case requiredOptions, descriptorsNeeded, destination
+        case requiredOptions, descriptorsNeeded, destination, outsideShare
     }
 
     /// Encodes the `preflight --json` object.
@@ -127,10 +127,18 @@ public struct PreflightResult: Encodable, Sendable {
             forKey: .handleFailures)
         try container.encode(report.fatalProblems.map { FindingRecord($0, id: $0.id) }, forKey: .fatalProblems)
         try container.encode(reading, forKey: .reading)
+        try container.encode(
+            report.outsideShare.map { InodeRecord(id: $0, path: paths.display($0)) }, forKey: .outsideShare)
         try container.encode(report.requiredOptions, forKey: .requiredOptions)
         try container.encode(report.descriptorsNeeded, forKey: .descriptorsNeeded)
         try container.encode(destination.map(DestinationRecord.init), forKey: .destination)
     }
+}
+
+/// An inode of a security finding: its id and its path as the state spells it.
+private struct InodeRecord: Encodable {
+    let id: UInt64
+    let path: String
 }
 
 /// A destination's configuration as `preflight --json` shows it.

@@ -119,6 +119,24 @@ public enum Files {
         return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
     }
 
+    /// Opens `path` as virtiofsd locates an inode (`O_PATH | O_NOFOLLOW`,
+    /// close-on-exec), but only if it resolves beneath `directory`: every
+    /// component and every symbolic link on the way (`openat2` with
+    /// `RESOLVE_BENEATH`). A path that would leave it fails with `EXDEV`;
+    /// nothing outside `directory` is ever opened.
+    public static func openPathBeneath(_ path: String, in directory: FileDescriptor) throws(SystemCallError) -> OwnedDescriptor {
+        let raw = try valueOrErrno { statetool_open_path_beneath(directory.rawValue, path) }.get(naming: "openat2")
+        return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
+    }
+
+    /// Where the file open on `descriptor` is, as the kernel names it
+    /// (`readlink` of `/proc/self/fd/N`).
+    public static func location(of descriptor: FileDescriptor) throws(SystemCallError) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = try valueOrErrno { readlink("/proc/self/fd/\(descriptor.rawValue)", &buffer, buffer.count - 1) }.get(naming: "readlink")
+        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// Opens the directory `path` as virtiofsd opens its shared directory:
     /// `O_PATH | O_DIRECTORY | O_NOFOLLOW`, close-on-exec.
     public static func openPathDirectory(_ path: String) throws(SystemCallError) -> OwnedDescriptor {

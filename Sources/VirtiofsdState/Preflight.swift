@@ -13,9 +13,6 @@ public struct PreflightReport: Hashable, Sendable {
         case parentInvalid(UInt64)
         /// The source sent it as invalid.
         case sentInvalid
-        /// Its name is empty, `.`, `..` or holds a `/`: it would not name one
-        /// entry of its parent (statetool refuses what virtiofsd might open).
-        case unsafeName
         /// Its file handle differs from the one the source recorded
         /// (`--migration-verify-handles`).
         case fileHandleDiffers
@@ -145,7 +142,6 @@ public struct PreflightReport: Hashable, Sendable {
             case .openFailed(let errno): return "Opening \(path): \(errno)"
             case .parentInvalid(let parent): return "parent inode \(parent) is invalid"
             case .sentInvalid: return "Migration source has lost inode \(id)"
-            case .unsafeName: return "\(path): the name is not a single directory entry"
             case .fileHandleDiffers: return "Inode \(id) is not the same inode as in the migration source: File handle differs"
             case .fileHandleUnreadable(let errno): return "Inode \(id): cannot read its file handle to compare it with the source's: \(errno)"
             }
@@ -196,6 +192,12 @@ public struct PreflightReport: Hashable, Sendable {
     public internal(set) var uncheckedInodes: [UInt64] = []
     /// What makes the load fail whatever `--migration-on-error` says.
     public internal(set) var fatalProblems: [FatalProblem] = []
+    /// Inodes that resolve outside the shared directory (a name `..` under
+    /// the root, a name holding `/` through a symbolic link out), and every
+    /// inode under them: virtiofsd run without its namespace sandbox
+    /// (`--sandbox=none`) opens them there, and the guest reaches files outside
+    /// the share through them. statetool never opens them.
+    public internal(set) var outsideShare: [UInt64] = []
     /// The negotiated options the state needs the destination to enable:
     /// `writeback`, `announce-submounts`, `posix-acl`.
     public internal(set) var requiredOptions: [String] = []
@@ -272,6 +274,11 @@ public enum PreflightCheck {
         var loader = Loader(root: root.descriptor, paths: InodePaths(state))
         // Without inode file handles (or with `prefer` on a file system that gives none) each inode holds a descriptor.
         let givesFileHandles = Files.givesFileHandles(root.descriptor)
+        do {
+            loader.rootLocation = try Files.location(of: root.descriptor)
+        } catch {
+            throw .cannotOpenSharedDirectory(sharedDirectory, error.errno)
+        }
         loader.inodesHoldDescriptors = configuration.inodesHoldDescriptors
             || (configuration.inodeFileHandles == .prefer && !givesFileHandles)
         loader.descriptorBudget = destination?.guestDescriptorLimit
@@ -329,6 +336,10 @@ private struct Loader {
     let paths: InodePaths
     /// Inodes that are some inode's parent: their descriptors are kept.
     var parents: Set<UInt64> = []
+    /// The shared directory's location, as the kernel names it.
+    var rootLocation = "/"
+    /// Inodes that resolve outside the shared directory.
+    var outside: Set<UInt64> = []
     /// Whether a loaded inode holds a descriptor (no inode file handles).
     var inodesHoldDescriptors = true
     /// How many descriptors the guest's inodes and handles may hold; `nil` for no limit.
@@ -384,15 +395,24 @@ private struct Loader {
             guard loaded.contains(parent), !drained.contains(parent) else { return false }
             if invalid.contains(parent) {
                 fail(inode, .parentInvalid(parent), &report)
-            } else if !isSingleEntry(name) {
-                fail(inode, .unsafeName, &report)
-            } else {
+            } else if outside.contains(parent) {
+                markOutside(inode, &report)
+            } else if isSingleEntry(name) {
                 open(name, in: descriptors[parent] ?? root, for: inode, report: &report)
+            } else if name.isEmpty {
+                fail(inode, .openFailed(.noSuchFileOrDirectory), &report)
+            } else {
+                // `.`, `..` or a name holding `/`: virtiofsd passes it to openat as it is.
+                openBeneath(location(of: parent).map { $0.isEmpty ? name : $0 + "/" + name }, for: inode, report: &report)
             }
             release(parent)
         case .fullPath(let path):
             guard loaded.contains(VirtiofsdState.rootID) else { return false }
-            openComponents(of: path, for: inode, report: &report)
+            if path.isEmpty {
+                fail(inode, .openFailed(.noSuchFileOrDirectory), &report)
+            } else {
+                openBeneath(path, for: inode, report: &report)
+            }
         case .invalid:
             fail(inode, .sentInvalid, &report)
         case .fileHandle:
@@ -448,22 +468,43 @@ private struct Loader {
         }
     }
 
-    /// A 1.11 full path, opened one component at a time from the root.
-    private mutating func openComponents(of path: String, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
-        let components = path.split(separator: "/").map(String.init)
-        guard !components.isEmpty, components.allSatisfy(isSingleEntry) else {
-            fail(inode, .unsafeName, &report)
+    /// Where the loaded inode `id` is, relative to the shared directory (`""`
+    /// for the directory itself); `nil` when the kernel puts it outside.
+    private func location(of id: UInt64) -> String? {
+        guard id != VirtiofsdState.rootID, let descriptor = descriptors[id] else { return "" }
+        guard let location = try? Files.location(of: descriptor) else { return nil }
+        if location == rootLocation { return "" }
+        guard location.hasPrefix(rootLocation == "/" ? "/" : rootLocation + "/") else { return nil }
+        return String(location.dropFirst(rootLocation == "/" ? 1 : rootLocation.count + 1))
+    }
+
+    /// Opens `path` (relative to the shared directory) as virtiofsd's `openat`
+    /// would, but only beneath the shared directory: a path that would leave it
+    /// (`..` past the top, a symbolic link out) makes the inode one that
+    /// resolves outside, which statetool never opens. `nil` is a parent found outside.
+    private mutating func openBeneath(_ path: String?, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
+        guard let path else {
+            markOutside(inode, &report)
             return
         }
-        do {
-            var current = try Files.openPath(components[0], in: root)
-            for component in components.dropFirst() {
-                current = try Files.openPath(component, in: current.descriptor)
-            }
-            keep(current, for: inode, report: &report)
+        do throws(SystemCallError) {
+            keep(try Files.openPathBeneath(path, in: root), for: inode, report: &report)
         } catch {
-            fail(inode, .openFailed(error.errno), &report)
+            if error.errno == .improperLink {
+                markOutside(inode, &report)
+            } else {
+                fail(inode, .openFailed(error.errno), &report)
+            }
         }
+    }
+
+    /// An inode that resolves outside the shared directory: virtiofsd, without
+    /// its namespace sandbox, opens it there; statetool does not, nor anything
+    /// under it.
+    private mutating func markOutside(_ inode: VirtiofsdState.Inode, _ report: inout PreflightReport) {
+        outside.insert(inode.id)
+        report.outsideShare.append(inode.id)
+        if inodesHoldDescriptors { _ = takeDescriptor() }
     }
 
     /// Checks the file handle the source recorded, then keeps the descriptor if a child needs it.

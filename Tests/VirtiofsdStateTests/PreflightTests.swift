@@ -30,16 +30,17 @@ import VirtiofsdState
         #expect(report.fatalProblems.isEmpty)
     }
 
-    @Test func namesThatAreNoSingleEntryAndInvalidInodesFail() throws {
+    @Test func namesAreOpenedAsVirtiofsdOpensThemAndInvalidInodesFail() throws {
         var (state, _) = try RetargetingTests.state(.v1)
         state.inodes.removeAll { [6, 7, 8].contains($0.id) }
         state.handles.removeAll { $0.inode == 7 || $0.inode == 8 }
         state.inodes.append(.init(id: 30, refcount: 1, location: .path(parent: 1, name: "a/f1")))
         state.inodes.append(.init(id: 31, refcount: 1, location: .invalid))
         let report = try PreflightCheck.check(state, sharedDirectory: share.path)
-        // In virtiofsd's order: each loaded inode is swapped with the last, so 31 comes before 30.
-        #expect(report.failingInodes.map(\.id) == [31, 30])
-        #expect(report.failingInodes.map(\.cause) == [.sentInvalid, .unsafeName])
+        // A name holding `/` is opened as virtiofsd opens it: a/f1 is there.
+        #expect(report.failingInodes.map(\.id) == [31])
+        #expect(report.failingInodes.map(\.cause) == [.sentInvalid])
+        #expect(report.outsideShare.isEmpty)
     }
 
     @Test func whatNoDestinationLoadsIsFatal() throws {
@@ -139,5 +140,30 @@ import VirtiofsdState
         #expect(result.droppedInodes.isEmpty)
         #expect(result.state.handles.map(\.id) == [11, 13])
         #expect(throws: RetargetError.self) { try Retargeting.retarget(state, sharedDirectory: share.path, request: .init()) }
+    }
+
+    /// Names go to openat as they are: `.` is the parent, `..` its parent, `a/f1` a path; a
+    /// name that leaves the shared directory (`..` under the root, a symbolic link out) is
+    /// a security finding, never opened, and so is everything under it.
+    @Test func namesThatLeaveTheShareAreFoundNotOpened() throws {
+        try FileManager.default.createSymbolicLink(atPath: share.appendingPathComponent("escape").path, withDestinationPath: "/etc")
+        let inodes: [VirtiofsdState.Inode] = [
+            .init(id: 1, refcount: 9, location: .root),
+            .init(id: 2, refcount: 3, location: .path(parent: 1, name: "a")),
+            .init(id: 3, refcount: 1, location: .path(parent: 2, name: ".")),
+            .init(id: 4, refcount: 1, location: .path(parent: 2, name: "../c")),
+            .init(id: 5, refcount: 2, location: .path(parent: 1, name: "..")),
+            .init(id: 6, refcount: 1, location: .path(parent: 5, name: "etc")),
+            .init(id: 7, refcount: 1, location: .path(parent: 1, name: "escape/passwd")),
+            .init(id: 8, refcount: 1, location: .path(parent: 1, name: "")),
+        ]
+        let state = VirtiofsdState(
+            version: .v1, inodes: inodes, nextInode: 9, handles: [.init(id: 1, inode: 6, flags: O_RDONLY)], nextHandle: 2,
+            options: .init(writeback: false, announceSubmounts: false, posixACL: false, supplementaryGroupExtension: false), mountPaths: [])
+        let report = try PreflightCheck.check(state, sharedDirectory: share.path)
+        #expect(report.outsideShare.sorted() == [5, 6, 7])
+        #expect(report.failingInodes.map(\.id) == [8])
+        #expect(report.failingInodes.map(\.cause) == [.openFailed(.noSuchFileOrDirectory)])
+        #expect(report.failingHandles.isEmpty)
     }
 }

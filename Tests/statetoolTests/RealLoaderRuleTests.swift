@@ -161,4 +161,27 @@ import VirtiofsdState
         #expect((first?["reason"] as? String)?.hasSuffix(": Too many open files in system") == true)
         #expect((report["failingInodes"] as? [Int])?.count == 31)
     }
+
+    /// virtiofsd passes names to openat as they are: without its namespace sandbox it
+    /// loads `..` under the root and a path through a symbolic link out of the share.
+    /// preflight agrees that the state loads, and names those inodes as resolving outside.
+    @Test func namesThatLeaveTheShareLoadAndAreFound() throws {
+        let share = try share("share-names", files: ["c"])
+        try FileManager.default.createSymbolicLink(atPath: share + "/escape", withDestinationPath: "/etc")
+        let stream = try stream(
+            "names",
+            inodes: [
+                .init(id: 1, refcount: 4, location: .root), .init(id: 2, refcount: 1, location: .path(parent: 1, name: "..")),
+                .init(id: 3, refcount: 1, location: .path(parent: 1, name: "escape/passwd")),
+                .init(id: 4, refcount: 1, location: .path(parent: 1, name: "./c")),
+            ])
+        let replayed = try replay(stream, share: share)
+        #expect(replayed.status == 0, "\(replayed.stdout)\(replayed.stderr)")
+
+        let preflight = try StatetoolRunner.run(["preflight", "--json", "--shared-dir", share, stream])
+        #expect(preflight.status == 0, "\(preflight.stderr)")
+        let report = try preflight.jsonObject()
+        #expect((report["outsideShare"] as? [[String: Any]])?.compactMap { $0["id"] as? Int }.sorted() == [2, 3])
+        #expect(report["failingInodes"] as? [Int] == [])
+    }
 }

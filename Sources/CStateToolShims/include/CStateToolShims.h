@@ -52,4 +52,11 @@ int statetool_file_handle(int fd, int *type, unsigned char *bytes, unsigned int 
 /// position, inside the kernel. Returns what copy_file_range returns.
 ssize_t statetool_copy_file_range(int in, long long *offset, int out, size_t length);
 
+/// openat2(directory, path, {O_PATH | O_NOFOLLOW | O_CLOEXEC, 0,
+/// RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS}): opens `path` as an inode
+/// location, only if it resolves beneath `directory` (every component, every
+/// symbolic link on the way); EXDEV when it would leave it. Returns -1 with
+/// errno set.
+int statetool_open_path_beneath(int directory, const char *path);
+
 #endif
