@@ -311,13 +311,15 @@ public enum PreflightCheck {
                 break
             }
         }
-        for handle in state.handles where loader.drained.contains(handle.inode) {
-            report.fatalProblems.append(.handleOnDrainedInode(handle: handle.id, inode: handle.inode, payloadOffset: handle.payloadOffset))
-        }
         report.drainedInodes = loader.drainOrder
         // Handles come last: each is reopened from its inode with its flags.
         if !loader.aborted && !report.fatalProblems.contains(where: { if case .unresolvedReferences = $0 { true } else { false } }) {
-            for handle in state.handles where !loader.drained.contains(handle.inode) {
+            for handle in state.handles {
+                // A handle on an inode that left the store ends the load in either mode.
+                if loader.drained.contains(handle.inode) {
+                    report.fatalProblems.append(.handleOnDrainedInode(handle: handle.id, inode: handle.inode, payloadOffset: handle.payloadOffset))
+                    break
+                }
                 if let cause = loader.reopen(handle) {
                     report.failingHandles.append(
                         .init(id: handle.id, inode: handle.inode, path: loader.paths.display(handle.inode), flags: handle.flags, cause: cause))
