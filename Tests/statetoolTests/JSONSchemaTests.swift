@@ -458,14 +458,24 @@ import Testing
         ], against: "migration-replace")
     }
 
-    @Test func preflight() throws {
+    /// The shares and hand-built states preflight and retarget are run on: the fixture
+    /// share whole and without tree/d07, a small one, a V1 stream and a V2 payload with
+    /// every location kind, and an inconsistent state.
+    private func sharesAndStates() throws -> (share: URL, broken: URL, small: URL, v1: String, v2: String, inconsistent: String) {
         let share = scratch.url("share"), broken = scratch.url("broken"), small = scratch.url("small")
-        try RealPeers.makeShare(at: share)
-        try RealPeers.makeShare(at: broken, broken: true)
-        try FileManager.default.createDirectory(at: small.appendingPathComponent("dir"), withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: share.path) {
+            try RealPeers.makeShare(at: share)
+            try RealPeers.makeShare(at: broken, broken: true)
+            try FileManager.default.createDirectory(at: small.appendingPathComponent("dir"), withIntermediateDirectories: true)
+        }
         let v1 = try write("v1.state", StreamBytes.frame([Self.everyLocationKind(v2: false)]))
         let v2 = try write("v2.payload", Self.everyLocationKind(v2: true))
         let inconsistent = try write("inconsistent.state", StreamBytes.frame([Self.inconsistent]))
+        return (share, broken, small, v1, v2, inconsistent)
+    }
+
+    @Test func preflight() throws {
+        let (share, broken, small, v1, v2, inconsistent) = try sharesAndStates()
         let check = { (state: String, directory: URL) in ["preflight", "--json", state, "--shared-dir", directory.path] }
         let objects = try validate([
             Run(arguments: check(Fixtures.state("s1-A-running"), share)),
@@ -507,13 +517,7 @@ import Testing
     }
 
     @Test func retarget() throws {
-        let share = scratch.url("share"), broken = scratch.url("broken"), small = scratch.url("small")
-        try RealPeers.makeShare(at: share)
-        try RealPeers.makeShare(at: broken, broken: true)
-        try FileManager.default.createDirectory(at: small.appendingPathComponent("dir"), withIntermediateDirectories: true)
-        let v1 = try write("v1.state", StreamBytes.frame([Self.everyLocationKind(v2: false)]))
-        let v2 = try write("v2.payload", Self.everyLocationKind(v2: true))
-        let inconsistent = try write("inconsistent.state", StreamBytes.frame([Self.inconsistent]))
+        let (share, broken, small, v1, v2, inconsistent) = try sharesAndStates()
         let state = Fixtures.state("s1-A-running")
         let retarget = { (input: String, directory: URL, more: [String]) in
             ["retarget", "--json", input, "--shared-dir", directory.path] + more

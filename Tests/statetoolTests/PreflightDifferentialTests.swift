@@ -145,19 +145,6 @@ import VirtiofsdState
     }
 }
 
-/// A deterministic generator (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// One generated share and state, damaged, written to `directory`.
 struct GeneratedCase {
     let share: String
@@ -165,7 +152,7 @@ struct GeneratedCase {
     private(set) var damage: [String] = []
 
     init(seed: UInt64, in directory: URL) throws {
-        var random = SeededGenerator(state: seed)
+        var random = SeededGenerator(seed: seed)
         let files = FileManager.default
         share = directory.appendingPathComponent("share").path
         try files.createDirectory(atPath: share, withIntermediateDirectories: true)
