@@ -40,15 +40,31 @@ final class LibvirtLab {
         scratch = URL(fileURLWithPath: "/tmp/statetool-libvirt-\(UUID().uuidString.prefix(8))")
         connection = "qemu:///system?socket=\(scratch.path)/daemon/run/libvirt-sock"
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        // Daemons of tests that crashed, or of an earlier run, are ended first.
+        _ = try ProcessRunner.run(Self.privateLibvirtd, ["reap"])
         let started = try ProcessRunner.run(
             "/usr/bin/env", (libvirt11 ? ["LIBVIRT_ROOT=\(Self.libvirt11.path)"] : []) + [Self.privateLibvirtd, "start", path("daemon"), format])
         try #require(started.status == 0, "the private libvirtd did not start: \(started.stderr)")
+        // The reaper ends a daemon whose owner is gone: this test process owns this one.
+        try String(getpid()).write(toFile: path("daemon/owner"), atomically: true, encoding: .utf8)
         try makeShare()
     }
 
+    /// The daemon's process id, from its pid file.
+    private var daemonPID: pid_t? {
+        (try? String(contentsOfFile: path("daemon/libvirtd.pid"), encoding: .utf8))
+            .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// Stops the guest, the daemon and virtiofsd, and checks that the daemon is gone.
     func close() {
         if let virtiofsd { RealPeers.stop(virtiofsd) }
-        _ = try? ProcessRunner.run(Self.privateLibvirtd, ["stop", path("daemon")])
+        let pid = daemonPID
+        let stopped = try? ProcessRunner.run(Self.privateLibvirtd, ["stop", path("daemon")])
+        #expect(stopped?.status == 0, "the private libvirtd did not stop: \(stopped?.stderr ?? "")")
+        if let pid {
+            #expect(kill(pid, 0) != 0, "libvirtd \(pid) is still running after its test")
+        }
         try? FileManager.default.removeItem(at: scratch)
     }
 
