@@ -12,7 +12,8 @@ import VirtiofsdState
 /// state is replayed into virtiofsd in `abort` and in `guest-error` mode and its log
 /// read; preflight's `--json` must say the same: clean iff `abort` accepts, the inode
 /// or handle `abort` stops at, the invalid inodes and handles `guest-error` lists, and
-/// fatal iff `guest-error` refuses.
+/// fatal iff `guest-error` refuses. And what `retarget --drop-missing` writes for a state
+/// `abort` refuses (nothing fatal) must load in `abort` mode.
 ///
 /// `STATETOOL_DIFFERENTIAL_CASES` sets the number of cases (CI: 60), and
 /// `STATETOOL_DIFFERENTIAL_SEED` the first seed, for longer runs (Scripts/fuzz).
@@ -48,11 +49,11 @@ import VirtiofsdState
     /// What a run of cases found.
     struct Outcome {
         var disagreements: [String] = []
-        var refusedByAbort = 0, withInvalidInodes = 0, withInvalidHandles = 0, refusedByGuestError = 0
+        var refusedByAbort = 0, withInvalidInodes = 0, withInvalidHandles = 0, refusedByGuestError = 0, retargeted = 0
 
         var summary: String {
             "abort refused \(refusedByAbort), guest-error refused \(refusedByGuestError), invalid inodes in \(withInvalidInodes), "
-                + "invalid handles in \(withInvalidHandles)"
+                + "invalid handles in \(withInvalidHandles), retargeted and loaded \(retargeted)"
         }
     }
 
@@ -73,6 +74,18 @@ import VirtiofsdState
             outcome.withInvalidHandles += guestError.ids(after: "Invalid handle ").isEmpty ? 0 : 1
             outcome.disagreements += compare(report, abort: abort, guestError: guestError).map {
                 "seed \(seed) (\(generated.damage.joined(separator: "; "))): \($0)"
+            }
+            // What retarget --drop-missing writes for a state abort refuses must load in abort mode.
+            let fatal = (report["fatalProblems"] as? [[String: Any]]) ?? []
+            if !abort.accepted && fatal.isEmpty {
+                outcome.retargeted += 1
+                let retargeted = generated.stream + ".retargeted"
+                let result = try StatetoolRunner.run(["retarget", "--drop-missing", "--shared-dir", generated.share, generated.stream, "-o", retargeted])
+                if result.status != 0 {
+                    outcome.disagreements.append("seed \(seed): retarget --drop-missing refused: \(result.stderr)")
+                } else if !(try loadWithVirtiofsd(GeneratedCase(share: generated.share, stream: retargeted), mode: "abort")).accepted {
+                    outcome.disagreements.append("seed \(seed) (\(generated.damage.joined(separator: "; "))): retarget --drop-missing wrote a state abort refuses")
+                }
             }
             if outcome.disagreements.count > 10 { break }
         }
@@ -150,6 +163,12 @@ struct GeneratedCase {
     let share: String
     let stream: String
     private(set) var damage: [String] = []
+
+    /// A case of an existing share and stream.
+    init(share: String, stream: String) {
+        self.share = share
+        self.stream = stream
+    }
 
     init(seed: UInt64, in directory: URL) throws {
         var random = SeededGenerator(seed: seed)
