@@ -82,7 +82,7 @@ public struct LoadedPayload: Sendable {
     ///
     /// - Throws: ``Failure``, or `InputError` when the input cannot be read.
     public static func load(streamOrPayload input: StateStreamInput) throws -> LoadedPayload {
-        try fromStreamOrPayload(source: input.framedSource, isBarePayload: BackEnds.isBarePayload)
+        try fromStreamOrPayload(source: input.framedSource)
     }
 
     /// Whether a back-end state at `location` is the one to load: the one
@@ -133,7 +133,7 @@ public struct LoadedPayload: Sendable {
         return LoadedPayload(bytes: bytes, origin: .migrationFile(device: found), reading: reader.reading)
     }
 
-    private static func fromStreamOrPayload(source: any ByteSource, isBarePayload: ([UInt8]) -> Bool) throws -> LoadedPayload {
+    private static func fromStreamOrPayload(source: any ByteSource) throws -> LoadedPayload {
         var whole: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
@@ -148,7 +148,7 @@ public struct LoadedPayload: Sendable {
         let analysis = try StreamTransforms.extractPayload(of: StateStreamInput(source: ByteArraySource(whole)), to: payload)
         if let problem = analysis.error {
             // Bytes that are no stream but a state are the payload itself.
-            guard isBarePayload(whole) else { throw Failure.brokenStream(problem) }
+            guard BackEnds.isBarePayload(whole) else { throw Failure.brokenStream(problem) }
             return LoadedPayload(bytes: whole, origin: .payload)
         }
         return LoadedPayload(bytes: payload.bytes, origin: .stateStream)

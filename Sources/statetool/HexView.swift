@@ -1,8 +1,4 @@
-import FoundationEssentials
-import MigrationFile
 import StateStream
-import VirtiofsdState
-import StatetoolKit
 
 /// The hex view around a first difference: shared bytes, then each side's
 /// bytes with `^^` under those that differ.
@@ -14,14 +10,14 @@ enum HexView {
         var offset = comparison.contextOffset
         for line in stride(from: 0, to: comparison.contextBefore.count, by: width) {
             let bytes = comparison.contextBefore[line..<min(line + width, comparison.contextBefore.count)]
-            rows.append("  =" + TextFormat.padded(offset, to: 12) + "  " + hex(bytes))
+            rows.append("  =" + TextFormat.padded(offset, to: 12) + "  " + bytes.hexString(separator: " "))
             offset += UInt64(bytes.count)
         }
         let a = comparison.contextA, b = comparison.contextB
         for line in stride(from: 0, to: max(a.count, b.count), by: width) {
             let rowA = a.dropFirst(line).prefix(width), rowB = b.dropFirst(line).prefix(width)
-            rows.append("  a" + TextFormat.padded(offset, to: 12) + "  " + hex(rowA))
-            rows.append("  b" + TextFormat.padded(offset, to: 12) + "  " + hex(rowB))
+            rows.append("  a" + TextFormat.padded(offset, to: 12) + "  " + rowA.hexString(separator: " "))
+            rows.append("  b" + TextFormat.padded(offset, to: 12) + "  " + rowB.hexString(separator: " "))
             let marks = (0..<max(rowA.count, rowB.count)).map { index in
                 index < rowA.count && index < rowB.count && rowA[rowA.startIndex + index] == rowB[rowB.startIndex + index] ? "  " : "^^"
             }
@@ -31,9 +27,5 @@ enum HexView {
             offset += UInt64(width)
         }
         return rows
-    }
-
-    static func hex(_ bytes: some Collection<UInt8>) -> String {
-        bytes.hexString(separator: " ")
     }
 }

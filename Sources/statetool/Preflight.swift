@@ -108,9 +108,12 @@ struct Preflight: ParsableCommand {
         text += "needs: options \(report.requiredOptions.isEmpty ? "none" : report.requiredOptions.joined(separator: ", ")), "
             + "\(report.descriptorsNeeded) \(report.descriptorsNeeded == 1 ? "descriptor" : "descriptors") for the guest's inodes and handles\n"
         for problem in report.fatalProblems { text += "fatal: \(problem)\n" }
-        for id in report.outsideShare.prefix(all ? .max : 20) {
-            text += "security: inode \(id) (\(InodePaths(state).display(id))) resolves outside \(sharedDirectory): "
-                + "virtiofsd without its namespace sandbox opens it there; statetool did not\n"
+        if !report.outsideShare.isEmpty {
+            let paths = InodePaths(state)
+            for id in report.outsideShare.prefix(all ? .max : 20) {
+                text += "security: inode \(id) (\(paths.display(id))) resolves outside \(sharedDirectory): "
+                    + "virtiofsd without its namespace sandbox opens it there; statetool did not\n"
+            }
         }
         if !report.drainedInodes.isEmpty {
             let ids = report.drainedInodes.prefix(10).map(String.init).joined(separator: ", ")

@@ -22,10 +22,11 @@ extension StreamInspection {
         if analysis.error != nil {
             lines.append(("valid prefix", "\(analysis.validPrefixLength) bytes"))
         }
-        switch payload?.result {
-        case .success(let state)?: lines += state.summary.map { ($0.label, $0.value) }
-        case .failure(let failure)?: lines.append((payload!.backEnd, "begins like a \(payload!.backEnd) state but does not decode: \(failure)"))
-        case nil: break
+        if let payload {
+            switch payload.result {
+            case .success(let state): lines += state.summary.map { ($0.label, $0.value) }
+            case .failure(let failure): lines.append((payload.backEnd, "begins like a \(payload.backEnd) state but does not decode: \(failure)"))
+            }
         }
         lines.append(("problems", analysis.problems.isEmpty ? "none" : "\(analysis.problems.count + analysis.omittedProblemCount)"))
         var text = lines.map { TextFormat.padded($0.0, to: 16) + $0.1 + "\n" }.joined()
