@@ -170,7 +170,7 @@ struct Retarget: ParsableCommand {
         }
         for tree in result.droppedTrees {
             var line = "dropped \(tree.path)"
-            if tree.descendants > 0 { line += " and the \(tree.descendants) inodes under it" }
+            if tree.descendants > 0 { line += " and the \(tree.descendants) inode\(tree.descendants == 1 ? "" : "s") under it" }
             if tree.handles > 0 { line += ", \(tree.handles) open handle\(tree.handles == 1 ? "" : "s")" }
             text += line + " (inode \(tree.id): \(tree.reason))\n"
         }
