@@ -3,15 +3,14 @@ import TestSupport
 import Testing
 
 /// `retarget` and `migration replace` proven on the real thing: the fixture
-/// guest's migration file, changed by statetool, restored into real QEMU 10
-/// with a real virtiofsd 1.13 in its default (abort) mode, and the guest asked
-/// through its serial console what it can read.
+/// guest's migration file, changed by statetool, restored into real QEMU with a
+/// real virtiofsd in its default (abort) mode, of each generation (QEMU 10.0 +
+/// virtiofsd 1.13, QEMU 11.1 + virtiofsd 1.14), and the guest asked through its
+/// serial console what it can read.
 @Suite(.serialized) final class RecoveryTests {
     let scratch: ScratchDirectory
 
     init() throws {
-        try RealPeers.requireVirtiofsd()
-        try #require(FileManager.default.isExecutableFile(atPath: FixtureRestore.qemu), "QEMU is missing: run Scripts/install-peers")
         scratch = try ScratchDirectory("recovery")
     }
 
@@ -24,14 +23,18 @@ import Testing
     static let fd70 = "fixture file 01500 3e2d32fd2f8e37131ab0e7dd"
     static let fd80 = "fixture file 01750 5ffde9f3051532c7e4601bd2"
 
-    @Test func theOriginalFileDoesNotLoadOntoTheShareWithoutD07() throws {
+    @Test(arguments: PeerGeneration.all)
+    func theOriginalFileDoesNotLoadOntoTheShareWithoutD07(generation: PeerGeneration) throws {
+        try generation.require()
         try RealPeers.makeShare(at: scratch.url("broken"), broken: true)
-        let restore = try FixtureRestore(migrationFile: try Fixtures.migrationFile("s1-A-running"), share: path("broken"), in: scratch.url)
+        let restore = try FixtureRestore(migrationFile: try Fixtures.migrationFile("s1-A-running"), share: path("broken"), in: scratch.url, on: generation)
         #expect(!restore.completed)
         #expect(restore.virtiofsdLog.contains("Inode 12: Opening \(path("broken"))/tree/d07: No such file or directory"))
     }
 
-    @Test func dropMissingRestoresOntoTheShareWithoutD07AndTheGuestRunsOn() throws {
+    @Test(arguments: PeerGeneration.all)
+    func dropMissingRestoresOntoTheShareWithoutD07AndTheGuestRunsOn(generation: PeerGeneration) throws {
+        try generation.require()
         try RealPeers.makeShare(at: scratch.url("broken"), broken: true)
         let retarget = try StatetoolRunner.run([
             "retarget", try Fixtures.migrationFile("s1-A-running"), "--shared-dir", path("broken"), "--drop-missing", "-o", path("retargeted.mig"),
@@ -42,7 +45,7 @@ import Testing
         #expect(retarget.stdout.contains("\nresult: 4961 inodes, 190 open handles; checked against \(path("broken")): every inode resolves\n"))
         #expect(retarget.stdout.contains("\nJSON description: devices[28].subsections[0].fields[0].size 238472 -> 226533\n"))
 
-        let restore = try FixtureRestore(migrationFile: path("retargeted.mig"), share: path("broken"), in: scratch.url, probes: Self.probes)
+        let restore = try FixtureRestore(migrationFile: path("retargeted.mig"), share: path("broken"), in: scratch.url, on: generation, probes: Self.probes)
         #expect(restore.completed, "\(restore.virtiofsdLog)")
         #expect(restore.output == [
             "hello from the host", Self.fd70, Self.allDirectories.replacingOccurrences(of: "d07 ", with: ""),
@@ -52,14 +55,15 @@ import Testing
 
     /// `tree/d07` moved within its parent, and out of it to the share's root (the
     /// parents' refcounts move with it).
-    @Test(arguments: ["tree/moved-d07", "d07"])
-    func renameFollowsAMovedDirectory(to destination: String) throws {
+    @Test(arguments: PeerGeneration.all, ["tree/moved-d07", "d07"])
+    func renameFollowsAMovedDirectory(generation: PeerGeneration, to destination: String) throws {
+        try generation.require()
         let share = scratch.url("moved")
         try RealPeers.makeShare(at: share)
         try FileManager.default.moveItem(at: share.appendingPathComponent("tree/d07"), to: share.appendingPathComponent(destination))
         let file = try Fixtures.migrationFile("s1-A-running")
 
-        let without = try FixtureRestore(migrationFile: file, share: share.path, in: scratch.url)
+        let without = try FixtureRestore(migrationFile: file, share: share.path, in: scratch.url, on: generation)
         #expect(!without.completed)
 
         let retarget = try StatetoolRunner.run(["retarget", file, "--shared-dir", share.path, "--rename", "tree/d07=\(destination)", "-o", path("renamed.mig")])
@@ -70,17 +74,19 @@ import Testing
             #expect(retarget.stdout.contains("\nrefcount of . (inode 1): 3 -> 4\n"))
         }
         let restore = try FixtureRestore(
-            migrationFile: path("renamed.mig"), share: share.path, in: scratch.url,
+            migrationFile: path("renamed.mig"), share: share.path, in: scratch.url, on: generation,
             probes: ["cat <&80", "cat <&89", "ls /mnt/\(destination)/s03 | wc -l", "cat <&70"])
         #expect(restore.completed, "\(restore.virtiofsdLog)")
         #expect(restore.output == [Self.fd80, "fixture file 01975 d09598083aaacf06874ecc52", "25", Self.fd70])
     }
 
-    @Test func stripFileHandlesRestoresAVerifyHandlesStateOntoACopy() throws {
+    @Test(arguments: PeerGeneration.all)
+    func stripFileHandlesRestoresAVerifyHandlesStateOntoACopy(generation: PeerGeneration) throws {
+        try generation.require()
         try RealPeers.makeShare(at: scratch.url("copy"))
         let file = try Fixtures.migrationFile("s2-verify-handles")
 
-        let asIs = try FixtureRestore(migrationFile: file, share: path("copy"), in: scratch.url)
+        let asIs = try FixtureRestore(migrationFile: file, share: path("copy"), in: scratch.url, on: generation)
         #expect(!asIs.completed)
         #expect(asIs.virtiofsdLog.contains("Inode 1 is not the same inode as in the migration source: File handle differs"))
 
@@ -93,36 +99,55 @@ import Testing
         #expect(retarget.status == 0, "\(retarget.stderr)")
         #expect(retarget.stdout.contains("\nstripped the recorded file handles of 5222 inodes: the destination finds them by path, their identity is no longer verified\n"))
         #expect(retarget.stdout.contains("at offset 63839496: 295918 -> 238472 bytes\n"))
-        let restore = try FixtureRestore(migrationFile: path("stripped.mig"), share: path("copy"), in: scratch.url, probes: ["cat <&80", "cat /mnt/hello.txt"])
+        let restore = try FixtureRestore(
+            migrationFile: path("stripped.mig"), share: path("copy"), in: scratch.url, on: generation, probes: ["cat <&80", "cat /mnt/hello.txt"])
         #expect(restore.completed, "\(restore.virtiofsdLog)")
         #expect(restore.output == [Self.fd80, "hello from the host"])
+    }
+    /// The fixture's rings are 1024 entries long. QEMU 11.1 checks them against the
+    /// destination device's `queue-size` (default 128) and refuses the file; QEMU 10.0
+    /// did not check. With `queue-size=1024` both load it (every restore above).
+    @Test func qemu11RefusesTheFixtureFileWhenTheDestinationQueuesAreShorter() throws {
+        try PeerGeneration.today.require()
+        try RealPeers.makeShare(at: scratch.url("share"))
+        let file = try Fixtures.migrationFile("s1-A-running")
+        let restore = try FixtureRestore(migrationFile: file, share: path("share"), in: scratch.url, on: .today, queueSize: nil)
+        #expect(!restore.completed)
+        #expect(restore.qemuLog.contains("VQ 0 vring.num 1024 exceeds allocated max 128"), "\(restore.qemuLog)")
+        #expect(restore.qemuLog.contains("load of migration failed: Invalid argument"), "\(restore.qemuLog)")
     }
 }
 
 /// The fixture guest restored from a migration file: virtiofsd serving
 /// `share` (default options: `--migration-on-error=abort`), QEMU with the
-/// fixture's destination command line and no kernel, `-incoming file:`; if the
-/// load completes, `cont` and each probe sent to the guest's serial console.
+/// fixture's destination command line and no kernel, `-incoming file:`, both of
+/// `generation`; if the load completes, `cont` and each probe sent to the
+/// guest's serial console. The machine is QEMU 10.0's q35 (as the fixture's), and
+/// the device's rings `queueSize` long (the fixture's are 1024; `nil` leaves
+/// QEMU's default).
 struct FixtureRestore {
-    static let qemu = "/usr/bin/qemu-system-x86_64"
-
     let completed: Bool
     /// Each probe's output, its lines joined.
     let output: [String]
     let virtiofsdLog: String
+    let qemuLog: String
 
-    init(migrationFile: String, share: String, in directory: URL, probes: [String] = []) throws {
+    init(
+        migrationFile: String, share: String, in directory: URL, on generation: PeerGeneration = .current,
+        queueSize: Int? = 1024, probes: [String] = []
+    ) throws {
         let run = UUID().uuidString.prefix(8)
         func path(_ name: String) -> String { directory.appendingPathComponent("\(run)-\(name)").path }
-        let virtiofsd = try RealPeers.startVirtiofsd(sharedDirectory: share, socket: path("vfsd.sock"), log: path("vfsd.log"))
+        let virtiofsd = try generation.startVirtiofsd(sharedDirectory: share, socket: path("vfsd.sock"), log: path("vfsd.log"))
         defer { RealPeers.stop(virtiofsd) }
-        let qemu = try Peer.start(Self.qemu, [
-            "-machine", "q35,memory-backend=mem", "-m", "256M",
+        let device = "vhost-user-fs-pci,chardev=char0,tag=myfs" + (queueSize.map { ",queue-size=\($0)" } ?? "")
+        let qemu = try Peer.start(generation.qemu, [
+            "-machine", "\(PeerGeneration.machine),memory-backend=mem", "-m", "256M",
             "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
             "-accel", "tcg", "-nodefaults", "-display", "none",
             "-chardev", "socket,id=ser0,path=\(path("serial.sock")),server=on,wait=off", "-serial", "chardev:ser0",
             "-chardev", "socket,id=char0,path=\(path("vfsd.sock"))",
-            "-device", "vhost-user-fs-pci,chardev=char0,tag=myfs",
+            "-device", device,
             "-qmp", "unix:\(path("qmp.sock")),server=on,wait=off",
             "-S", "-incoming", "file:\(migrationFile)",
         ], log: path("qemu.log"))
@@ -145,6 +170,8 @@ struct FixtureRestore {
         }
         self.output = output
         RealPeers.stop(virtiofsd)
+        RealPeers.stop(qemu)
         virtiofsdLog = (try? String(contentsOfFile: path("vfsd.log"), encoding: .utf8)) ?? ""
+        qemuLog = (try? String(contentsOfFile: path("qemu.log"), encoding: .utf8)) ?? ""
     }
 }
