@@ -21,7 +21,6 @@ import VirtiofsdState
     let scratch: ScratchDirectory
 
     init() throws {
-        try RealPeers.requireVirtiofsd()
         scratch = try ScratchDirectory("differential")
     }
 
@@ -33,14 +32,18 @@ import VirtiofsdState
     /// load before a later handle that fails to reopen).
     static let regressions: [UInt64] = [5790]
 
-    @Test func casesThatOnceDisagreedAgree() throws {
-        let outcome = try run(seeds: Self.regressions)
+    @Test(arguments: PeerGeneration.all)
+    func casesThatOnceDisagreedAgree(generation: PeerGeneration) throws {
+        try generation.require()
+        let outcome = try run(seeds: Self.regressions, on: generation)
         #expect(outcome.disagreements.isEmpty, "\(outcome.disagreements.joined(separator: "\n"))")
     }
 
-    @Test func preflightSaysWhatTheRealLoaderDoes() throws {
-        let outcome = try run(seeds: Array(Self.firstSeed..<(Self.firstSeed + UInt64(Self.cases))))
-        print("differential: \(Self.cases) cases from seed \(Self.firstSeed): \(outcome.summary); \(outcome.disagreements.count) disagreements")
+    @Test(arguments: PeerGeneration.all)
+    func preflightSaysWhatTheRealLoaderDoes(generation: PeerGeneration) throws {
+        try generation.require()
+        let outcome = try run(seeds: Array(Self.firstSeed..<(Self.firstSeed + UInt64(Self.cases))), on: generation)
+        print("differential, virtiofsd \(generation.virtiofsdVersion): \(Self.cases) cases from seed \(Self.firstSeed): \(outcome.summary); \(outcome.disagreements.count) disagreements")
         // The generator must reach every verdict, or the comparison proves little.
         #expect(outcome.refusedByAbort > 0 && outcome.refusedByGuestError > 0 && outcome.withInvalidInodes > 0 && outcome.withInvalidHandles > 0)
         #expect(outcome.disagreements.isEmpty, "\(outcome.disagreements.count) disagreements:\n\(outcome.disagreements.joined(separator: "\n"))")
@@ -57,12 +60,12 @@ import VirtiofsdState
         }
     }
 
-    private func run(seeds: [UInt64]) throws -> Outcome {
+    private func run(seeds: [UInt64], on generation: PeerGeneration) throws -> Outcome {
         var outcome = Outcome()
         for seed in seeds {
             let generated = try GeneratedCase(seed: seed, in: scratch.url("case-\(seed)"))
-            let abort = try loadWithVirtiofsd(generated, mode: "abort")
-            let guestError = try loadWithVirtiofsd(generated, mode: "guest-error")
+            let abort = try loadWithVirtiofsd(generated, mode: "abort", on: generation)
+            let guestError = try loadWithVirtiofsd(generated, mode: "guest-error", on: generation)
             let preflight = try StatetoolRunner.run(["preflight", "--json", "--shared-dir", generated.share, generated.stream])
             guard let report = try? preflight.jsonObject() else {
                 outcome.disagreements.append("seed \(seed): preflight printed no report: \(preflight.stderr)")
@@ -83,7 +86,7 @@ import VirtiofsdState
                 let result = try StatetoolRunner.run(["retarget", "--drop-missing", "--shared-dir", generated.share, generated.stream, "-o", retargeted])
                 if result.status != 0 {
                     outcome.disagreements.append("seed \(seed): retarget --drop-missing refused: \(result.stderr)")
-                } else if !(try loadWithVirtiofsd(GeneratedCase(share: generated.share, stream: retargeted), mode: "abort")).accepted {
+                } else if !(try loadWithVirtiofsd(GeneratedCase(share: generated.share, stream: retargeted), mode: "abort", on: generation)).accepted {
                     outcome.disagreements.append("seed \(seed) (\(generated.damage.joined(separator: "; "))): retarget --drop-missing wrote a state abort refuses")
                 }
             }
@@ -108,9 +111,9 @@ import VirtiofsdState
         }
     }
 
-    private func loadWithVirtiofsd(_ generated: GeneratedCase, mode: String) throws -> Verdict {
+    private func loadWithVirtiofsd(_ generated: GeneratedCase, mode: String, on generation: PeerGeneration) throws -> Verdict {
         let socket = generated.stream + ".\(mode).sock", log = generated.stream + ".\(mode).log"
-        let virtiofsd = try RealPeers.startVirtiofsd(
+        let virtiofsd = try generation.startVirtiofsd(
             sharedDirectory: generated.share, socket: socket, log: log, options: ["--migration-on-error=\(mode)"])
         let replayed = try StatetoolRunner.run(["replay", "--timeout", "20", "--socket", socket, generated.stream])
         RealPeers.stop(virtiofsd)

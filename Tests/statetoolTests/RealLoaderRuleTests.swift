@@ -5,12 +5,12 @@ import Testing
 import VirtiofsdState
 
 /// preflight's rules against the real virtiofsd's loader: states built here are replayed
-/// into virtiofsd with `--migration-on-error=abort`, and preflight must give its verdict.
+/// into virtiofsd (1.13 and 1.14) with `--migration-on-error=abort`, and preflight must
+/// give its verdict.
 @Suite(.serialized) final class RealLoaderRuleTests {
     let scratch: ScratchDirectory
 
     init() throws {
-        try RealPeers.requireVirtiofsd()
         scratch = try ScratchDirectory("loader-rules")
     }
 
@@ -31,9 +31,9 @@ import VirtiofsdState
     }
 
     /// Replays `stream` into a virtiofsd (abort mode) serving `share`: its status and the log.
-    private func replay(_ stream: String, share: String) throws -> StatetoolRunner.Result {
+    private func replay(_ stream: String, share: String, on generation: PeerGeneration) throws -> StatetoolRunner.Result {
         let socket = stream + ".sock", log = stream + ".log"
-        let virtiofsd = try RealPeers.startVirtiofsd(sharedDirectory: share, socket: socket, log: log, options: ["--migration-on-error=abort"])
+        let virtiofsd = try generation.startVirtiofsd(sharedDirectory: share, socket: socket, log: log, options: ["--migration-on-error=abort"])
         defer { RealPeers.stop(virtiofsd) }
         return try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", log, stream])
     }
@@ -49,15 +49,17 @@ import VirtiofsdState
     /// Each child that loads takes one of its parent's references; at zero the parent
     /// leaves the inode store. Measured: a root with refcount 2 and 20 children is refused
     /// (`Unresolved references between serialized inodes`); 2 with 2, and 21 with 20, load.
-    @Test(arguments: [(UInt64(2), 20, false), (UInt64(2), 2, true), (UInt64(21), 20, true)])
-    func refcountsDrainAsTheRealLoaderDrainsThem(rootRefcount: UInt64, children: Int, loads: Bool) throws {
+    @Test(arguments: PeerGeneration.all, [(UInt64(2), 20, false), (UInt64(2), 2, true), (UInt64(21), 20, true)])
+    func refcountsDrainAsTheRealLoaderDrainsThem(generation: PeerGeneration, case: (rootRefcount: UInt64, children: Int, loads: Bool)) throws {
+        try generation.require()
+        let (rootRefcount, children, loads) = `case`
         let names = (0..<children).map { "child-\($0)" }
         let share = try share("share-\(rootRefcount)-\(children)", files: names)
         let inodes = [VirtiofsdState.Inode(id: 1, refcount: rootRefcount, location: .root)]
             + names.enumerated().map { .init(id: UInt64(2 + $0.offset), refcount: 1, location: .path(parent: 1, name: $0.element)) }
         let stream = try stream("refcount-\(rootRefcount)-\(children)", inodes: inodes)
 
-        let replayed = try replay(stream, share: share)
+        let replayed = try replay(stream, share: share, on: generation)
         #expect(replayed.status == (loads ? 0 : 3), "\(replayed.stdout)\(replayed.stderr)")
         if !loads { #expect(replayed.stderr.contains("Unresolved references between serialized inodes")) }
 
@@ -72,9 +74,11 @@ import VirtiofsdState
     /// Handles are reopened from their inodes with their recorded flags: a file that became
     /// a directory refuses write flags (`Is a directory`), a name that is now a symbolic link
     /// is no regular file or directory (`Bad file descriptor`); reading a directory works.
-    @Test(arguments: [("now-a-directory", O_WRONLY, "Is a directory (os error 21)"), ("now-a-link", O_RDONLY, "Bad file descriptor (os error 9)"),
+    @Test(arguments: PeerGeneration.all, [("now-a-directory", O_WRONLY, "Is a directory (os error 21)"), ("now-a-link", O_RDONLY, "Bad file descriptor (os error 9)"),
                       ("read-directory", O_RDONLY, nil)])
-    func handlesReopenAsTheRealLoaderReopensThem(name: String, flags: Int32, error: String?) throws {
+    func handlesReopenAsTheRealLoaderReopensThem(generation: PeerGeneration, case: (name: String, flags: Int32, error: String?)) throws {
+        try generation.require()
+        let (name, flags, error) = `case`
         let share = try share("share-\(name)", files: ["target"])
         if name == "now-a-link" {
             try FileManager.default.createSymbolicLink(atPath: share + "/" + name, withDestinationPath: "target")
@@ -85,7 +89,7 @@ import VirtiofsdState
             "handle-\(name)", inodes: [.init(id: 1, refcount: 2, location: .root), .init(id: 2, refcount: 1, location: .path(parent: 1, name: name))],
             handles: [.init(id: 7, inode: 2, flags: flags)])
 
-        let replayed = try replay(stream, share: share)
+        let replayed = try replay(stream, share: share, on: generation)
         #expect(replayed.status == (error == nil ? 0 : 3), "\(replayed.stdout)\(replayed.stderr)")
         if let error { #expect(replayed.stderr.contains("as handle 7: \(error)"), "\(replayed.stderr)") }
 
@@ -102,8 +106,10 @@ import VirtiofsdState
     /// A state whose source negotiated announce-submounts, into a destination started
     /// without it: refused before any inode (`Migration source wants announce-submounts
     /// enabled, but it is disabled on the destination`); with it, taken.
-    @Test(arguments: [("--no-announce-submounts", false), ("--announce-submounts", true)])
-    func negotiatedOptionsAsTheRealLoaderChecksThem(option: String, loads: Bool) throws {
+    @Test(arguments: PeerGeneration.all, [("--no-announce-submounts", false), ("--announce-submounts", true)])
+    func negotiatedOptionsAsTheRealLoaderChecksThem(generation: PeerGeneration, case: (option: String, loads: Bool)) throws {
+        try generation.require()
+        let (option, loads) = `case`
         let share = try share("share-options\(option)", files: ["a"])
         let state = VirtiofsdState(
             version: .v1, inodes: [.init(id: 1, refcount: 2, location: .root), .init(id: 2, refcount: 1, location: .path(parent: 1, name: "a"))],
@@ -113,7 +119,7 @@ import VirtiofsdState
         try Data(state.encoded()).write(to: URL(fileURLWithPath: payload))
         #expect(try StatetoolRunner.run(["frame", payload, "-o", stream]).status == 0)
         let socket = stream + ".sock", log = stream + ".log"
-        let virtiofsd = try RealPeers.startVirtiofsd(
+        let virtiofsd = try generation.startVirtiofsd(
             sharedDirectory: share, socket: socket, log: log, options: ["--migration-on-error=abort", option])
         defer { RealPeers.stop(virtiofsd) }
         let replayed = try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", log, stream])
@@ -133,14 +139,16 @@ import VirtiofsdState
     /// Without inode file handles each inode holds a descriptor for the guest, and virtiofsd
     /// allows its --rlimit-nofile less 610: with 700, 90. The first inode past them fails
     /// (`Too many open files in system`), and preflight names the same one.
-    @Test func theDescriptorLimitAsTheRealLoaderAppliesIt() throws {
+    @Test(arguments: PeerGeneration.all)
+    func theDescriptorLimitAsTheRealLoaderAppliesIt(generation: PeerGeneration) throws {
+        try generation.require()
         let names = (0..<120).map { "child-\($0)" }
         let share = try share("share-descriptors", files: names)
         let inodes = [VirtiofsdState.Inode(id: 1, refcount: 121, location: .root)]
             + names.enumerated().map { .init(id: UInt64(2 + $0.offset), refcount: 1, location: .path(parent: 1, name: $0.element)) }
         let stream = try stream("descriptors", inodes: inodes)
         let socket = stream + ".sock", log = stream + ".log"
-        let virtiofsd = try RealPeers.startVirtiofsd(
+        let virtiofsd = try generation.startVirtiofsd(
             sharedDirectory: share, socket: socket, log: log,
             options: ["--migration-on-error=abort", "--inode-file-handles=never", "--rlimit-nofile=700"])
         defer { RealPeers.stop(virtiofsd) }
@@ -165,7 +173,9 @@ import VirtiofsdState
     /// virtiofsd passes names to openat as they are: without its namespace sandbox it
     /// loads `..` under the root and a path through a symbolic link out of the share.
     /// preflight agrees that the state loads, and names those inodes as resolving outside.
-    @Test func namesThatLeaveTheShareLoadAndAreFound() throws {
+    @Test(arguments: PeerGeneration.all)
+    func namesThatLeaveTheShareLoadAndAreFound(generation: PeerGeneration) throws {
+        try generation.require()
         let share = try share("share-names", files: ["c"])
         try FileManager.default.createSymbolicLink(atPath: share + "/escape", withDestinationPath: "/etc")
         let stream = try stream(
@@ -175,7 +185,7 @@ import VirtiofsdState
                 .init(id: 3, refcount: 1, location: .path(parent: 1, name: "escape/passwd")),
                 .init(id: 4, refcount: 1, location: .path(parent: 1, name: "./c")),
             ])
-        let replayed = try replay(stream, share: share)
+        let replayed = try replay(stream, share: share, on: generation)
         #expect(replayed.status == 0, "\(replayed.stdout)\(replayed.stderr)")
 
         let preflight = try StatetoolRunner.run(["preflight", "--json", "--shared-dir", share, stream])
