@@ -77,4 +77,10 @@ struct PeerGeneration: Sendable, Hashable, CustomTestStringConvertible {
     func startVirtiofsd(sharedDirectory: String, socket: String, log: String, options: [String] = []) throws -> Process {
         try Peer.start(virtiofsd, ["--shared-dir=\(sharedDirectory)", "--socket-path=\(socket)", "--sandbox=none"] + options, log: log, waitingFor: socket)
     }
+
+    /// Starts a fresh passt of this generation in vhost-user mode on `socket` (see
+    /// `RealPeers.startPasst`).
+    func startPasst(socket: String, log: String) throws -> RealPeers.Passt {
+        try RealPeers.startPasst(socket: socket, log: log, executable: passt)
+    }
 }

@@ -3,28 +3,31 @@ import TestSupport
 import Testing
 
 /// passt, a real vhost-user net back-end with device state, behind real QEMU
-/// 10 (no guest: the virtio-net device is never started) and in front of
-/// statetool's own front-end.
+/// (no guest: the virtio-net device is never started) and in front of
+/// statetool's own front-end; each generation's, and across them.
 @Suite(.serialized) final class RealPasstTests {
     let scratch: ScratchDirectory
 
     init() throws {
-        try RealPeers.requirePasst()
-        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64"), "QEMU is missing: run Scripts/install-peers")
         scratch = try ScratchDirectory("passt")
     }
 
     private func path(_ name: String) -> String { scratch.path(name) }
 
-    /// QEMU with a virtio-net device on passt migrates to `vm.mig`.
-    private func migrateFromPasst() throws -> String {
-        let passt = try RealPeers.startPasst(socket: path("src.sock"), log: path("src.log"))
-        let qemu = try Peer.start("/usr/bin/qemu-system-x86_64", [
+    /// A paused QEMU of `generation` whose virtio-net device is on the passt at `socket`.
+    private func qemu(_ generation: PeerGeneration, socket: String, qmp: String, extra: [String] = []) throws -> Process {
+        try Peer.start(generation.qemu, [
             "-S", "-nodefaults", "-display", "none", "-accel", "tcg", "-m", "64",
-            "-object", "memory-backend-memfd,id=mem,size=64M,share=on", "-machine", "q35,memory-backend=mem",
-            "-chardev", "socket,id=c,path=\(path("src.sock"))", "-netdev", "vhost-user,id=n,chardev=c",
-            "-device", "virtio-net-pci,netdev=n", "-qmp", "unix:\(path("q.qmp")),server=on,wait=off",
-        ], log: path("qemu.log"))
+            "-object", "memory-backend-memfd,id=mem,size=64M,share=on", "-machine", "\(PeerGeneration.machine),memory-backend=mem",
+            "-chardev", "socket,id=c,path=\(path(socket))", "-netdev", "vhost-user,id=n,chardev=c",
+            "-device", "virtio-net-pci,netdev=n", "-qmp", "unix:\(path(qmp)),server=on,wait=off",
+        ] + extra, log: path(qmp + ".log"))
+    }
+
+    /// QEMU with a virtio-net device on passt, both of `generation`, migrates to `vm.mig`.
+    private func migrateFromPasst(on generation: PeerGeneration) throws -> String {
+        let passt = try generation.startPasst(socket: path("src.sock"), log: path("src.log"))
+        let qemu = try qemu(generation, socket: "src.sock", qmp: "q.qmp")
         let migrated = try Peer.python(["Tests/Peers/qmp.py", path("q.qmp"), "migrate", path("vm.mig")]).status
         _ = try Peer.python(["Tests/Peers/qmp.py", path("q.qmp"), "quit"])
         RealPeers.stop(qemu)
@@ -33,10 +36,10 @@ import Testing
         return path("vm.mig")
     }
 
-    /// Replays `stream` into a fresh passt; returns statetool's result.
-    private func replay(_ stream: String) throws -> StatetoolRunner.Result {
+    /// Replays `stream` into a fresh passt of `generation`; returns statetool's result.
+    private func replay(_ stream: String, on generation: PeerGeneration) throws -> StatetoolRunner.Result {
         let socket = path("dst-\(UUID().uuidString.prefix(6)).sock")
-        let passt = try RealPeers.startPasst(socket: socket, log: socket + ".log")
+        let passt = try generation.startPasst(socket: socket, log: socket + ".log")
         defer { passt.stop() }
         return try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", socket + ".log", "-q", stream])
     }
@@ -58,8 +61,10 @@ import Testing
         return path(name)
     }
 
-    @Test func passtsStateComesOutOfQEMUsFileAsACaptureGetsItAndGoesBackIn() throws {
-        let file = try migrateFromPasst()
+    @Test(arguments: PeerGeneration.all)
+    func passtsStateComesOutOfQEMUsFileAsACaptureGetsItAndGoesBackIn(generation: PeerGeneration) throws {
+        try generation.require()
+        let file = try migrateFromPasst(on: generation)
         let extracted = try StatetoolRunner.run(["extract", file, "-o", path("net.state")])
         #expect(extracted.status == 0, "\(extracted.stderr)")
         #expect((extracted.stdout + extracted.stderr).contains("0000:00:01.0/virtio-net (section 37, instance 0): virtio-net-device/backend header"))
@@ -67,7 +72,7 @@ import Testing
         #expect(payload.count == 62)
 
         // A fresh passt saves the same bytes when statetool's front-end asks it.
-        let passt = try RealPeers.startPasst(socket: path("cap.sock"), log: path("cap.log"))
+        let passt = try generation.startPasst(socket: path("cap.sock"), log: path("cap.log"))
         let captured = try StatetoolRunner.run(["capture", "--socket", path("cap.sock"), "-o", path("captured.state"), "-q"])
         passt.stop()
         #expect(captured.status == 0, "\(captured.stderr)")
@@ -89,7 +94,7 @@ import Testing
         #expect(json["virtiofsd"] == nil && json["virtiofsdError"] == nil)
 
         // Replayed into a fresh passt: taken.
-        let replayed = try replay(path("net.state"))
+        let replayed = try replay(path("net.state"), on: generation)
         #expect(replayed.status == 0, "\(replayed.stderr)")
         #expect(replayed.stdout.contains("the back-end accepted the state (CHECK_DEVICE_STATE 0)"))
 
@@ -105,8 +110,10 @@ import Testing
         #expect(diffed.stdout == "\(file) and \(path("captured.state")): passt states are the same by meaning\n")
     }
 
-    @Test func passtRefusesADamagedStateAndItsLogSaysWhy() throws {
-        let file = try migrateFromPasst()
+    @Test(arguments: PeerGeneration.all)
+    func passtRefusesADamagedStateAndItsLogSaysWhy(generation: PeerGeneration) throws {
+        try generation.require()
+        let file = try migrateFromPasst(on: generation)
         _ = try StatetoolRunner.run(["extract", file, "-o", path("net.state")])
         let payload = try self.payload(of: "net.state")
 
@@ -123,7 +130,7 @@ import Testing
         ]
         for damaged in cases {
             let stream = try write(damaged.payload, to: "\(damaged.name).state")
-            let replayed = try replay(stream)
+            let replayed = try replay(stream, on: generation)
             #expect(replayed.status == 3, "\(damaged.name): \(replayed.stderr)")
             #expect(replayed.stdout.contains("the back-end rejected the state (CHECK_DEVICE_STATE \(damaged.verdict))"), "\(damaged.name)")
             #expect(replayed.stderr.contains(damaged.log), "\(damaged.name): \(replayed.stderr)")
@@ -136,5 +143,24 @@ import Testing
                 #expect(inspected.stdout.contains(damaged.inspect), "\(damaged.name): \(inspected.stdout)")
             }
         }
+    }
+
+    /// A file written by one generation's QEMU and passt: its passt state replays into the
+    /// other generation's passt, and the other generation's QEMU and passt restore the file.
+    @Test(arguments: GenerationMatrixTests.crossings.filter { $0.source != $0.destination })
+    func passtStatesCrossGenerations(crossing: GenerationMatrixTests.Crossing) throws {
+        try crossing.source.require()
+        try crossing.destination.require()
+        let file = try migrateFromPasst(on: crossing.source)
+        #expect(try StatetoolRunner.run(["extract", file, "-q", "-o", path("net.state")]).status == 0)
+        let replayed = try replay(path("net.state"), on: crossing.destination)
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+
+        let passt = try crossing.destination.startPasst(socket: path("dst.sock"), log: path("dst.log"))
+        defer { passt.stop() }
+        let qemu = try qemu(crossing.destination, socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", "file:\(file)"])
+        defer { RealPeers.stop(qemu) }
+        let loaded = try Peer.python(["Tests/Peers/qmp.py", path("dst.qmp"), "wait-incoming"]).status
+        #expect(loaded == 0, "QEMU: \((try? String(contentsOfFile: path("dst.qmp.log"), encoding: .utf8)) ?? "")")
     }
 }

@@ -30,9 +30,9 @@ enum RealPeers {
     /// message (`-d`) to `log`, and waits for its socket. passt daemonizes
     /// itself (not `-f`): a passt child of the test process keeps Foundation's
     /// Process from seeing other children exit.
-    static func startPasst(socket: String, log: String) throws -> Passt {
+    static func startPasst(socket: String, log: String, executable: String = passt) throws -> Passt {
         let pidFile = socket + ".pid"
-        let started = try ProcessRunner.run(passt, ["--vhost-user", "--socket", socket, "-d", "-l", log, "-P", pidFile])
+        let started = try ProcessRunner.run(executable, ["--vhost-user", "--socket", socket, "-d", "-l", log, "-P", pidFile])
         try #require(started.status == 0, "passt did not start: \(started.stderr)")
         for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
         let pid = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
