@@ -17,54 +17,93 @@ final class LibvirtLab {
     static let libvirt11 = Repository.root.appendingPathComponent(".build-peers/libvirt-11")
 
     let scratch: URL
-    let connection: String
+    /// virsh's connection to the daemon running now.
+    private(set) var connection: String
     /// The virsh that matches the daemon.
-    let virshPath: String
+    private(set) var virshPath: String
+    /// The generation whose libvirt, QEMU and virtiofsd run the guest now.
+    private(set) var generation: PeerGeneration
+    private var daemonScript: String
+    private var daemonDirectory: String
+    private let format: String
     private var virtiofsd: Process?
 
     /// Starts a daemon whose `virsh save` writes `format` (qemu.conf's
-    /// save_image_format), libvirt 9.0's or with `libvirt11` the unpacked
-    /// 11.3, and makes the share.
-    init(format: String = "raw", libvirt11: Bool = false) throws {
-        virshPath = libvirt11 ? Self.libvirt11.appendingPathComponent("bin/virsh-wrapper").path : "/usr/bin/virsh"
-        let daemon = libvirt11 ? Self.libvirt11.appendingPathComponent("usr/sbin/libvirtd").path : "/usr/sbin/libvirtd"
-        for tool in [daemon, virshPath] {
-            try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: run Scripts/install-peers")
-        }
+    /// save_image_format) and makes the share: libvirt 9.0's (the `current`
+    /// generation), with `libvirt11` the unpacked 11.3, or with `generation`
+    /// `.today` the sid root's libvirt 12, whose QEMU 11.1 and virtiofsd 1.14 then
+    /// run the guest.
+    init(format: String = "raw", libvirt11: Bool = false, generation: PeerGeneration = .current) throws {
         for file in ["vmlinuz", "initrd.gz"] {
             try #require(
                 FileManager.default.fileExists(atPath: Self.guest.appendingPathComponent(file).path),
                 "the test guest's \(file) is missing: run Scripts/install-peers")
         }
-        try RealPeers.requireVirtiofsd()
+        try generation.require()
+        self.format = format
+        self.generation = generation
         scratch = URL(fileURLWithPath: "/tmp/statetool-libvirt-\(UUID().uuidString.prefix(8))")
-        connection = "qemu:///system?socket=\(scratch.path)/daemon/run/libvirt-sock"
+        connection = ""
+        virshPath = ""
+        daemonScript = ""
+        daemonDirectory = ""
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         // Daemons of tests that crashed, or of an earlier run, are ended first.
         _ = try ProcessRunner.run(Self.privateLibvirtd, ["reap"])
+        try startDaemon(generation, libvirt11: libvirt11)
+        try makeShare()
+    }
+
+    /// Starts a private daemon of `generation` in its own folder of the scratch.
+    private func startDaemon(_ generation: PeerGeneration, libvirt11: Bool = false) throws {
+        self.generation = generation
+        virshPath = libvirt11 ? Self.libvirt11.appendingPathComponent("bin/virsh-wrapper").path : generation.virsh
+        let daemon = libvirt11 ? Self.libvirt11.appendingPathComponent("usr/sbin/libvirtd").path : generation.libvirtd
+        for tool in [daemon, virshPath] {
+            try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: run Scripts/install-peers")
+        }
+        daemonScript = generation.privateLibvirtd
+        daemonDirectory = path("daemon-\(generation.name)")
+        connection = "qemu:///system?socket=\(daemonDirectory)/run/libvirt-sock"
         let started = try ProcessRunner.run(
-            "/usr/bin/env", (libvirt11 ? ["LIBVIRT_ROOT=\(Self.libvirt11.path)"] : []) + [Self.privateLibvirtd, "start", path("daemon"), format])
+            "/usr/bin/env", (libvirt11 ? ["LIBVIRT_ROOT=\(Self.libvirt11.path)"] : []) + [daemonScript, "start", daemonDirectory, format])
         try #require(started.status == 0, "the private libvirtd did not start: \(started.stderr)")
         // The reaper ends a daemon whose owner is gone: this test process owns this one.
-        try String(getpid()).write(toFile: path("daemon/owner"), atomically: true, encoding: .utf8)
-        try makeShare()
+        try String(getpid()).write(toFile: daemonDirectory + "/owner", atomically: true, encoding: .utf8)
+    }
+
+    /// Stops the daemon running now; true when it is gone.
+    private func stopDaemon() -> Bool {
+        let pid = daemonPID
+        let stopped = try? ProcessRunner.run(daemonScript, ["stop", daemonDirectory])
+        #expect(stopped?.status == 0, "the private libvirtd did not stop: \(stopped?.stderr ?? "")")
+        if let pid {
+            #expect(kill(pid, 0) != 0, "libvirtd \(pid) is still running after its test")
+            return kill(pid, 0) != 0
+        }
+        return true
+    }
+
+    /// Stops the guest and the daemon and starts a daemon of `generation` on the same
+    /// share, for a restore across generations (an image keeps the paths it names).
+    func switchDaemon(to generation: PeerGeneration) throws {
+        if let virtiofsd { RealPeers.stop(virtiofsd) }
+        virtiofsd = nil
+        try #require(stopDaemon())
+        try generation.require()
+        try startDaemon(generation)
     }
 
     /// The daemon's process id, from its pid file.
     private var daemonPID: pid_t? {
-        (try? String(contentsOfFile: path("daemon/libvirtd.pid"), encoding: .utf8))
+        (try? String(contentsOfFile: daemonDirectory + "/libvirtd.pid", encoding: .utf8))
             .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     /// Stops the guest, the daemon and virtiofsd, and checks that the daemon is gone.
     func close() {
         if let virtiofsd { RealPeers.stop(virtiofsd) }
-        let pid = daemonPID
-        let stopped = try? ProcessRunner.run(Self.privateLibvirtd, ["stop", path("daemon")])
-        #expect(stopped?.status == 0, "the private libvirtd did not stop: \(stopped?.stderr ?? "")")
-        if let pid {
-            #expect(kill(pid, 0) != 0, "libvirtd \(pid) is still running after its test")
-        }
+        _ = stopDaemon()
         try? FileManager.default.removeItem(at: scratch)
     }
 
@@ -99,7 +138,7 @@ final class LibvirtLab {
     func startVirtiofsd(options: [String] = [], log: String = "virtiofsd.log") throws {
         if let virtiofsd { RealPeers.stop(virtiofsd) }
         try? FileManager.default.removeItem(atPath: path("vfsd.sock"))
-        virtiofsd = try RealPeers.startVirtiofsd(sharedDirectory: share, socket: path("vfsd.sock"), log: path(log), options: options)
+        virtiofsd = try generation.startVirtiofsd(sharedDirectory: share, socket: path("vfsd.sock"), log: path(log), options: options)
     }
 
     /// The domain XML: TCG, memfd shared memory, the guest kernel, the serial
@@ -112,7 +151,7 @@ final class LibvirtLab {
           <vcpu>1</vcpu>
           <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>
           <os>
-            <type arch='x86_64' machine='q35'>hvm</type>
+            <type arch='x86_64' machine='\(PeerGeneration.machine)'>hvm</type>
             <kernel>\(Self.guest.appendingPathComponent("vmlinuz").path)</kernel>
             <initrd>\(Self.guest.appendingPathComponent("initrd.gz").path)</initrd>
             <cmdline>console=ttyS0 quiet init_on_free=1</cmdline>

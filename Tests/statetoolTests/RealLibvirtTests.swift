@@ -2,8 +2,9 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Save images written by real libvirt 9.0 (running QEMU 10.0 with a real
-/// virtiofsd and the test guest), read, checked, retargeted and restored.
+/// Save images written by real libvirt (9.0 running QEMU 10.0 and virtiofsd 1.13;
+/// 11.3; 12 running QEMU 11.1 and virtiofsd 1.14) with the test guest, read,
+/// checked, retargeted and restored, by their own generation and across.
 @Suite(.serialized) struct RealLibvirtTests {
     /// The JSON `migration ls --json` prints, as a dictionary.
     private func list(_ image: String) throws -> [String: Any] {
@@ -44,8 +45,9 @@ import Testing
         ], "\(console)")
     }
 
-    @Test func rawSaveImageIsReadRetargetedAndRestored() throws {
-        let lab = try LibvirtLab()
+    @Test(arguments: PeerGeneration.all)
+    func rawSaveImageIsReadRetargetedAndRestored(generation: PeerGeneration) throws {
+        let lab = try LibvirtLab(generation: generation)
         defer { lab.close() }
         try lab.boot()
         let image = lab.path("guest.save")
@@ -122,11 +124,12 @@ import Testing
         #expect(header.status == 0, "the header or XML changed: \(header.stdout)")
     }
 
-    /// libvirt 11.3's sparse images: QEMU's mapped-ram inside libvirt's
+    /// libvirt 11.3's and 12's sparse images: QEMU's mapped-ram inside libvirt's
     /// header, its offsets the image's. Read in place, retargeted with the
-    /// holes kept, restored by libvirt 11.3.
-    @Test func sparseSaveImageOfLibvirt11IsRetargetedWithItsHoles() throws {
-        let lab = try LibvirtLab(libvirt11: true)
+    /// holes kept, restored by the libvirt that wrote them.
+    @Test(arguments: [false, true])
+    func sparseSaveImageIsRetargetedWithItsHoles(libvirt12: Bool) throws {
+        let lab = try libvirt12 ? LibvirtLab(generation: .today) : LibvirtLab(libvirt11: true)
         defer { lab.close() }
         try lab.boot()
         let image = lab.path("guest.save")
@@ -155,9 +158,9 @@ import Testing
 
     /// Fresh real states in each of virtiofsd's migration modes, decoded and
     /// restored unchanged.
-    @Test(arguments: [["--migration-mode=find-paths"], ["--migration-mode=file-handles"], ["--migration-verify-handles"]])
-    func freshStatesOfEachMigrationModeDecodeAndRestore(options: [String]) throws {
-        let lab = try LibvirtLab()
+    @Test(arguments: PeerGeneration.all, [["--migration-mode=find-paths"], ["--migration-mode=file-handles"], ["--migration-verify-handles"]])
+    func freshStatesOfEachMigrationModeDecodeAndRestore(generation: PeerGeneration, options: [String]) throws {
+        let lab = try LibvirtLab(generation: generation)
         defer { lab.close() }
         try lab.boot(virtiofsdOptions: options)
         let image = lab.path("guest.save")
@@ -198,5 +201,27 @@ import Testing
         let read = try lab.readHeldFiles()
         let console = try lab.console()
         #expect(read == ["GUEST: fd 3: alpha", "GUEST: fd 4: beta", "GUEST: fd 5: gamma"], "\(console)")
+    }
+
+    /// An image saved by one generation's libvirt, QEMU and virtiofsd restores under the
+    /// other's: as it is, and retargeted onto the share without doomed/.
+    @Test(arguments: GenerationMatrixTests.crossings.filter { $0.source != $0.destination })
+    func saveImagesRestoreAcrossGenerations(crossing: GenerationMatrixTests.Crossing) throws {
+        let lab = try LibvirtLab(generation: crossing.source)
+        defer { lab.close() }
+        try lab.boot()
+        let image = lab.path("guest.save")
+        try lab.save(to: image)
+        try lab.switchDaemon(to: crossing.destination)
+
+        let restored = try lab.restore(image, log: "restore.log")
+        #expect(restored.status == 0, "virsh restore failed: \(restored.stderr)")
+        let read = try lab.readHeldFiles()
+        let console = try lab.console()
+        #expect(read == ["GUEST: fd 3: alpha", "GUEST: fd 4: beta", "GUEST: fd 5: gamma"], "\(console)")
+        _ = try lab.virsh(["destroy", LibvirtLab.domain])
+        try FileManager.default.removeItem(atPath: lab.share + "/go")
+
+        try retargetAndRestore(lab, image: image, control: true)
     }
 }
