@@ -13,10 +13,7 @@ import Testing
         var testDescription: String { "\(source.name) -> \(destination.name)" }
     }
 
-    static let crossings = [
-        Crossing(source: .current, destination: .current), Crossing(source: .today, destination: .today),
-        Crossing(source: .current, destination: .today), Crossing(source: .today, destination: .current),
-    ]
+    static let crossings = PeerGeneration.all.flatMap { source in PeerGeneration.all.map { Crossing(source: source, destination: $0) } }
 
     /// Both virtiofsd migration modes: paths found in /proc/self/fd, or file handles.
     static let modes = ["find-paths", "file-handles"]
