@@ -107,7 +107,7 @@ public struct MigrationFileSurvey: Sendable {
                 backEndStates[backEndStates.count - 1].problems.append(streamProblem)
             }
             problems.append(problem)
-        case .progress:
+        case .progress, .sectionBody, .descriptionText:
             break
         }
     }

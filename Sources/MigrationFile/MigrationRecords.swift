@@ -127,6 +127,14 @@ public enum MigrationEvent {
     case endOfFile(offset: UInt64)
     /// The JSON description after the EOF marker: its record's offset and size.
     case description(VMDescription, offset: UInt64, byteCount: UInt64)
+    /// A device (FULL) section's body, before its ``section(_:)`` event;
+    /// only from a reader that keeps them. Also sent, incomplete, for a
+    /// section the walk stops inside.
+    case sectionBody(SectionBody)
+    /// The JSON description's text as the file holds it, before its
+    /// ``description(_:offset:byteCount:)`` event; only from a reader that
+    /// keeps section bodies. `offset` is the text's first byte.
+    case descriptionText([UInt8], offset: UInt64)
     /// A problem. After an error the walk ends.
     case problem(MigrationProblem)
     /// The walk has read this many bytes of the (decompressed) file; sent every
