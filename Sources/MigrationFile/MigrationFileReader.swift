@@ -130,7 +130,8 @@ public struct MigrationFileReader {
             return .failure(TailPlacement.Failure("the input is no regular file"))
         }
         do {
-            return .success(try TailPlacement.place(in: file, size: size, streamStart: input.baseOffset, bytesRead: &bytesRead))
+            return .success(try TailPlacement.place(
+                in: file, size: size, streamStart: input.baseOffset, allDevices: keepsSectionBodies, bytesRead: &bytesRead))
         } catch {
             return .failure(error)
         }
