@@ -51,6 +51,13 @@ public struct DeviceStates {
         }
     }
 
+    /// Decodes with `description` when the walk read none (it stopped before
+    /// the file's end, at damage, but the description at the end of a
+    /// regular file was read ahead: ``MigrationFileReader/describedAhead``).
+    public mutating func describe(with description: VMDescription) {
+        if self.description == nil { self.description = description }
+    }
+
     /// Decodes every kept body through its description entry; a body without
     /// one, or a file without description, gives a section with an
     /// `undescribed-section` warning and no fields.

@@ -35,10 +35,14 @@ public struct MigrationShowReport: Encodable, Sendable {
         observe: (MigrationEvent) throws -> Void = { _ in }
     ) throws {
         var states = DeviceStates(device: device)
-        survey = try MigrationFileSurvey.survey(MigrationFileReader(input: input.stream, strategy: strategy, keepsSectionBodies: true)) { event in
+        let reader = MigrationFileReader(input: input.stream, strategy: strategy, keepsSectionBodies: true)
+        survey = try MigrationFileSurvey.survey(reader) { event in
             states.record(event)
             try observe(event)
         }
+        // A walk that stopped at damage never reached the description; a
+        // regular file's is read from its end.
+        if states.description == nil, survey.error != nil, let ahead = try? reader.describedAhead { states.describe(with: ahead) }
         states.finish()
         self.file = file
         compression = input.compression

@@ -123,7 +123,7 @@ import Testing
         let commands = try Self.commandsWithJSON()
         // Derived from the parser; the list below only guards against a command losing --json unnoticed.
         #expect(Set(commands.map { $0.joined(separator: " ") }) == [
-            "inspect", "diff", "repair", "replay", "migration ls", "migration replace", "extract", "preflight", "retarget",
+            "inspect", "diff", "repair", "replay", "migration ls", "migration show", "migration replace", "extract", "preflight", "retarget",
         ])
         let names = try Self.schemaNames()
         for command in commands {
@@ -411,6 +411,20 @@ import Testing
         let unfinished = try write("unfinished.save", LibvirtImageCommandTests.header(format: 0, magic: "LibvirtQemudPart"))
         runs.append(Run(arguments: ["migration", "ls", "--json", unfinished], status: 1, printsJSON: false))
         try validate(runs, against: "migration-ls")
+    }
+
+    @Test func migrationShow() throws {
+        // The sample's virtio fields are not what virtio_save writes: virtio-truncated, exit status 1.
+        var runs = try migrationFiles().map { input in
+            Run(arguments: ["migration", "show", "--json", "-q", input.file], status: input.file.contains("two") ? 1 : input.status)
+        }
+        let s1A = try Fixtures.migrationFile("s1-A-running")
+        runs += [
+            Run(arguments: ["migration", "show", "--json", "-q", "--queue-size", "128", "--device", "38", s1A], status: 1),
+            Run(arguments: ["migration", "show", "--json", "-q", "-"], stdin: try Data(contentsOf: URL(fileURLWithPath: s1A))),
+            Run(arguments: ["migration", "show", "--json", "-q", Self.sample("absent.mig")], status: 2, printsJSON: false),
+        ]
+        try validate(runs, against: "migration-show")
     }
 
     @Test func extract() throws {
