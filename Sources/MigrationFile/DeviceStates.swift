@@ -88,3 +88,15 @@ public struct DeviceStates {
         return states
     }
 }
+
+extension DeviceStates {
+    /// What QEMU's load checks find in the `virtio` field of each virtio-pci
+    /// device (see ``VirtioDeviceState/findings(queueSize:usedIndexes:)``),
+    /// in file order. A field that does not read as virtio-pci state gives
+    /// none: it is not checked (``VirtioDeviceState/decode(_:)`` says why).
+    public func virtioFindings(queueSize: UInt32? = nil) -> [VirtioFinding] {
+        sections.flatMap { section in
+            ((try? VirtioDeviceState.decode(section)) ?? nil)?.findings(queueSize: queueSize) ?? []
+        }
+    }
+}

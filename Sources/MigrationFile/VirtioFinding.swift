@@ -74,11 +74,13 @@ public enum VirtioFinding: Error, Finding, Hashable {
     }
 
     /// An error where QEMU refuses the load; a warning for a queue larger
-    /// than QEMU's default size, a broken device, an unknown subsection.
+    /// than QEMU's default size, a broken device, and where the field does
+    /// not read as virtio-pci state (truncated, malformed, an unknown
+    /// subsection): statetool cannot check it, which is not QEMU refusing it.
     public var severity: Severity {
         switch self {
         case .virtqueueSize(_, _, _, let explicit, _): return explicit ? .error : .warning
-        case .deviceBroken, .unknownSubsection: return .warning
+        case .deviceBroken, .unknownSubsection, .truncated, .malformed: return .warning
         default: return .error
         }
     }

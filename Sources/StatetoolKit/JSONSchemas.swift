@@ -1580,6 +1580,13 @@ public enum JSONSchemas {
           "items": {
             "$ref": "urn:statetool:common:1#/$defs/migrationProblem"
           }
+        },
+        "virtioFindings": {
+          "description": "migration ls only: what QEMU's virtio_load checks find in the virtio field of each virtio-pci device, in file order: virtqueue-size (a queue larger than --queue-size, an error; without it, larger than QEMU's default 128, a warning), virtqueue-address, virtqueue-count, queue-selector, msix-vector (errors), virtio-broken, and virtio-truncated, virtio-malformed, virtio-unknown-subsection where the field does not read as virtio-pci state (warnings). An error here makes valid false.",
+          "type": "array",
+          "items": {
+            "$ref": "urn:statetool:common:1#/$defs/finding"
+          }
         }
       }
     },
@@ -2781,7 +2788,7 @@ public enum JSONSchemas {
           ]
         },
         "problems": {
-          "description": "Where decoding the fields stopped (field-truncated, missing-subsection, subsection-mismatch, bad-field-value, unread-section-bytes, too-many-values; undescribed-section is a warning), and why a virtio field did not decode (virtio-truncated). The fields before a problem are shown.",
+          "description": "Where decoding the fields stopped (field-truncated, missing-subsection, subsection-mismatch, bad-field-value, unread-section-bytes, too-many-values; undescribed-section is a warning), and why a virtio field did not decode (virtio-truncated, a warning). The fields before a problem are shown.",
           "type": "array",
           "items": {
             "$ref": "urn:statetool:common:1#/$defs/finding"
@@ -3206,7 +3213,7 @@ public enum JSONSchemas {
           ]
         },
         "findings": {
-          "description": "What QEMU's virtio_load would refuse or warn about: virtqueue-size (a queue larger than queueSize; a warning against the default 128), virtqueue-address, virtqueue-count, queue-selector, msix-vector, virtqueue-in-use, virtio-broken (a warning), virtio-unknown-subsection (a warning), virtio-malformed.",
+          "description": "What QEMU's virtio_load would refuse or warn about: virtqueue-size (a queue larger than queueSize; a warning against the default 128), virtqueue-address, virtqueue-count, queue-selector, msix-vector, virtqueue-in-use, virtio-broken, virtio-unknown-subsection and virtio-malformed (warnings).",
           "type": "array",
           "items": {
             "$ref": "urn:statetool:common:1#/$defs/finding"

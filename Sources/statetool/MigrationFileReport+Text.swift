@@ -79,6 +79,9 @@ extension MigrationFileReport {
         for problem in survey.problems {
             StandardError.write("\(file): \(problem.severity.rawValue): \(problem)")
         }
+        for finding in virtioFindings ?? [] {
+            StandardError.write("\(file): \(finding.severity.rawValue): \(finding)")
+        }
         if let streamNote { StandardError.write(streamNote) }
     }
 }
