@@ -62,7 +62,10 @@ extension Walk {
             remaining -= blockLength
             cursor.advance(1 + length + 8)
             if capabilities.contains("x-ignore-shared") { try skip(8, inside: where_) }
-            if capabilities.contains("mapped-ram") { try skipMappedRAMRegion(block: name, length: blockLength, inside: where_) }
+            var region: RAMBlock.MappedRegion?
+            if capabilities.contains("mapped-ram") { region = try skipMappedRAMRegion(block: name, length: blockLength, inside: where_) }
+            try handle(.ramBlock(RAMBlock(
+                name: name, byteCount: blockLength, pageSize: UInt64(1) << targetPageBits, offset: blockOffset, mappedRegion: region)))
         }
     }
 
@@ -72,7 +75,11 @@ extension Walk {
     /// next 1 MiB boundary, and the stream goes on after the pages. Nothing of
     /// the bitmap or the pages is read: the walk moves past them (on a
     /// regular file, without reading).
-    func skipMappedRAMRegion(block: String, length: UInt64, inside where_: String) throws {
+    ///
+    /// - Returns: Where the bitmap and the pages are; `nil` for a block
+    ///   `x-ignore-shared` leaves out.
+    @discardableResult
+    func skipMappedRAMRegion(block: String, length: UInt64, inside where_: String) throws -> RAMBlock.MappedRegion? {
         let headerOffset = cursor.offset
         let what = "the mapped-ram header of RAM block \(block)"
         try require(MigrationFormat.mappedRAMHeaderSize, inside: what)
@@ -88,7 +95,7 @@ extension Walk {
             try stop(.malformed("\(what) gives page size \(pageSize), the file \(UInt64(1) << targetPageBits)", at: headerOffset + 4))
         }
         // A block x-ignore-shared leaves out has no region (QEMU 10.2 on).
-        if bitmapOffset == 0 && pagesOffset == 0 { return }
+        if bitmapOffset == 0 && pagesOffset == 0 { return nil }
         guard bitmapOffset == cursor.offset else {
             try stop(.malformed("\(what) puts its bitmap at \(bitmapOffset), not right after the header at \(cursor.offset)", at: headerOffset + 12))
         }
@@ -98,5 +105,6 @@ extension Walk {
             try stop(.malformed("\(what) puts its pages at \(pagesOffset), inside its \(bitmapBytes)-byte bitmap or beyond any file", at: headerOffset + 20))
         }
         try skip(end - cursor.offset, inside: "RAM block \(block)'s pages (mapped-ram, \(length) bytes from \(pagesOffset))")
+        return RAMBlock.MappedRegion(bitmapOffset: bitmapOffset, pagesOffset: pagesOffset)
     }
 }

@@ -1359,7 +1359,7 @@ public enum JSONSchemas {
                 "minimum": 0
               },
               "byteCount": {
-                "description": "Bytes of all its records, headers and footers included.",
+                "description": "Bytes from its first record's start to its last record's end: headers, footers and what lies between its records (the switchover command between RAM's last PART and its END) included, so offset plus byteCount is where its last record ends.",
                 "type": "integer",
                 "minimum": 0
               },
@@ -1586,6 +1586,70 @@ public enum JSONSchemas {
           "type": "array",
           "items": {
             "$ref": "urn:statetool:common:1#/$defs/finding"
+          }
+        },
+        "ramBlocks": {
+          "description": "The RAM blocks the RAM section's block list names, in its order; empty when the RAM section was not read (a file read from its end) or has none.",
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "name",
+              "byteCount",
+              "pageSize",
+              "offset",
+              "mappedRegion"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "name": {
+                "description": "The block's name, e.g. \"pc.ram\".",
+                "type": "string"
+              },
+              "byteCount": {
+                "description": "Its size in bytes.",
+                "type": "integer",
+                "minimum": 0
+              },
+              "pageSize": {
+                "description": "The size of the pages its records carry: the target page size.",
+                "type": "integer",
+                "minimum": 0
+              },
+              "offset": {
+                "description": "The offset of its entry in the block list.",
+                "type": "integer",
+                "minimum": 0
+              },
+              "mappedRegion": {
+                "description": "With mapped-ram, where its bitmap and pages are; null otherwise.",
+                "anyOf": [
+                  {
+                    "type": "object",
+                    "required": [
+                      "bitmapOffset",
+                      "pagesOffset"
+                    ],
+                    "additionalProperties": false,
+                    "properties": {
+                      "bitmapOffset": {
+                        "description": "The offset of its page bitmap.",
+                        "type": "integer",
+                        "minimum": 0
+                      },
+                      "pagesOffset": {
+                        "description": "The offset of its first page.",
+                        "type": "integer",
+                        "minimum": 0
+                      }
+                    }
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            }
           }
         }
       }

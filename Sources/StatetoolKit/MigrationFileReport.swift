@@ -56,7 +56,15 @@ public struct MigrationFileReport: Encodable, Sendable {
 
     private enum Key: String, CodingKey {
         case file, compression, libvirt, valid, configuration, sections, commands, backEndStates
-        case endOfFileOffset, description, reading, problems, virtioFindings
+        case endOfFileOffset, description, reading, problems, virtioFindings, ramBlocks
+    }
+
+    private struct Block: Encodable {
+        let name: String
+        let byteCount: UInt64
+        let pageSize: UInt64
+        let offset: UInt64
+        let mappedRegion: Nullable<RAMBlock.MappedRegion>
     }
 
     private struct Section: Encodable {
@@ -128,6 +136,9 @@ public struct MigrationFileReport: Encodable, Sendable {
         try container.encode(Nullable(survey.reading), forKey: .reading)
         try container.encode(survey.problems.map { FindingRecord($0) }, forKey: .problems)
         if let virtioFindings { try container.encode(virtioFindings.map { FindingRecord($0) }, forKey: .virtioFindings) }
+        try container.encode(survey.ramBlocks.map { block in
+            Block(name: block.name, byteCount: block.byteCount, pageSize: block.pageSize, offset: block.offset, mappedRegion: Nullable(block.mappedRegion))
+        }, forKey: .ramBlocks)
     }
 }
 

@@ -80,7 +80,7 @@ struct MigrationList: ParsableCommand {
             try output.write(Data(try JSONText.document(report, schema: "migration-ls").utf8))
             try output.write("\n")
         } else {
-            try output.write(report.summaryLines + (report.lacksMagic ? "" : report.sectionTable + report.trailerLines + report.stateLines))
+            try output.write(report.summaryLines + (report.lacksMagic ? "" : report.sectionTable + report.ramBlockLines + report.trailerLines + report.stateLines))
         }
         try output.flush()
         report.reportProblems()

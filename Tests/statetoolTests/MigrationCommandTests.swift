@@ -48,10 +48,12 @@ import Testing
         }.joined())
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "\(Fixtures.compressedMigrationFile): QEMU migration file (zstd), machine pc-q35-10.0, page size 4096")
-        #expect(lines.contains { $0.hasPrefix("      1  START  ram ") && $0.hasSuffix("            24      63818730        7") })
+        #expect(lines.contains { $0.hasPrefix("      1  START  ram ") && $0.hasSuffix("            24      63818735        7") })
         #expect(lines.contains {
             $0 == "     38  FULL   0000:00:01.0/vhost-user-fs                   0        0      63851239        284163        1  back-end state"
         })
+        #expect(lines.contains("RAM block mem: 268435456 bytes (256.0 MiB), page size 4096, listed at offset 49"))
+        #expect(lines.contains("RAM block /rom@etc/acpi/rsdp: 4096 bytes (4.0 KiB), page size 4096, listed at offset 151"))
         #expect(lines.contains("EOF marker at offset 64135566"))
         #expect(lines.contains("JSON description at offset 64135567, 45924 bytes, 31 devices"))
         #expect(lines.suffix(2) == [
