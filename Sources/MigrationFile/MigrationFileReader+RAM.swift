@@ -13,21 +13,32 @@ extension Walk {
             let word = cursor.bigEndian(UInt64.self, at: 0)
             cursor.advance(8)
             var flags = MigrationFormat.RAMFlags(rawValue: word & (pageSize - 1))
+            let address = word & ~(pageSize - 1)
             if !flags.isDisjoint(with: [.zero, .page, .xbzrle]) && !flags.contains(.continue) {
                 try require(1, inside: where_)
                 let length = Int(cursor.byte(at: 0))
                 try require(1 + length, inside: where_)
+                if ramPages != nil { currentBlock = String(decoding: cursor.bytes(at: 1, count: length), as: UTF8.self) }
                 cursor.advance(1 + length)
             }
             flags.remove(.continue)
             switch flags {
             case .memorySize:
-                try readRAMBlockList(totalBytes: word & ~(pageSize - 1), at: offset, inside: where_)
+                try readRAMBlockList(totalBytes: address, at: offset, inside: where_)
             case .zero:
-                try skip(1, inside: where_)
+                try require(1, inside: where_)
+                try ramPages?.zeroPage(block: currentBlock, address: address, fill: cursor.byte(at: 0))
+                cursor.advance(1)
             case .page:
-                try skip(pageSize, inside: where_)
+                if let ramPages {
+                    try require(Int(pageSize), inside: where_)
+                    try ramPages.page(block: currentBlock, address: address, bytes: UnsafeRawBufferPointer(rebasing: cursor.availableBytes.prefix(Int(pageSize))))
+                    cursor.advance(Int(pageSize))
+                } else {
+                    try skip(pageSize, inside: where_)
+                }
             case .xbzrle:
+                if ramPages != nil { try stop(.unsupported("XBZRLE-encoded RAM page: its content depends on the page before it, which is not rebuilt", at: offset)) }
                 try require(3, inside: where_)
                 let length = UInt64(cursor.bigEndian(UInt16.self, at: 1))
                 cursor.advance(3)
@@ -107,4 +118,14 @@ extension Walk {
         try skip(end - cursor.offset, inside: "RAM block \(block)'s pages (mapped-ram, \(length) bytes from \(pagesOffset))")
         return RAMBlock.MappedRegion(bitmapOffset: bitmapOffset, pagesOffset: pagesOffset)
     }
+}
+
+/// What a walk hands RAM page records to, as it reads them
+/// (``MigrationFileReader/init(input:maximumChunkLength:strategy:keepsSectionBodies:ramPages:)``).
+/// A page's bytes are valid only during the call.
+public protocol RAMPageHandler: AnyObject {
+    /// A page of `block` at `address` (its offset in the block): its bytes, one target page.
+    func page(block: String, address: UInt64, bytes: UnsafeRawBufferPointer) throws
+    /// A page of `block` at `address` whose every byte is `fill` (QEMU writes 0).
+    func zeroPage(block: String, address: UInt64, fill: UInt8) throws
 }

@@ -38,6 +38,7 @@ public struct MigrationFileReader {
     private let maximumChunkLength: UInt32
     private let strategy: ReadingStrategy
     private let keepsSectionBodies: Bool
+    private let ramPages: (any RAMPageHandler)?
     private let lastReading = ReadingRecord()
 
     /// Reads `input`, the migration file raw or compressed; embedded chunks
@@ -48,10 +49,14 @@ public struct MigrationFileReader {
     /// body (``MigrationEvent/sectionBody(_:)``, at most
     /// ``SectionBody/maximumKeptByteCount`` bytes of each) and the JSON
     /// description's text (``MigrationEvent/descriptionText(_:offset:)``).
+    /// With `ramPages` every RAM page record is handed to it as the walk
+    /// reads it (the file is then walked front to back, whatever `strategy`
+    /// says: the pages are what is wanted).
     public init(
         input: StateStreamInput, maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength,
-        strategy: ReadingStrategy = .placeFromEnd, keepsSectionBodies: Bool = false
+        strategy: ReadingStrategy = .placeFromEnd, keepsSectionBodies: Bool = false, ramPages: (any RAMPageHandler)? = nil
     ) {
+        self.ramPages = ramPages
         self.input = input
         self.maximumChunkLength = maximumChunkLength
         self.strategy = strategy
@@ -97,6 +102,7 @@ public struct MigrationFileReader {
                 readDescriptionAhead: { () throws(InputError) in try describedAhead }, handle: handle)
             walk.placement = try? placement.get()
             walk.keepsSectionBodies = keepsSectionBodies
+            walk.ramPages = ramPages
             defer { resumed = walk.resumed }
             do {
                 try walk.run()
@@ -123,6 +129,7 @@ public struct MigrationFileReader {
     /// The device sections placed from the end, or why they are not.
     private func place(bytesRead: inout UInt64) -> Result<TailPlacement, TailPlacement.Failure> {
         if case .walk(let reason) = strategy { return .failure(TailPlacement.Failure(reason)) }
+        if ramPages != nil { return .failure(TailPlacement.Failure("the RAM pages are read")) }
         guard input.compression == .none else {
             return .failure(TailPlacement.Failure("\(input.compression.rawValue)-compressed input is read front to back"))
         }
@@ -188,6 +195,10 @@ struct Walk {
     var resumed = false
     /// Whether device section bodies and the description's text are sent as events.
     var keepsSectionBodies = false
+    /// What RAM pages are handed to, if anything.
+    var ramPages: (any RAMPageHandler)?
+    /// The RAM block the last page record named.
+    var currentBlock = ""
     /// The offset at which the next progress event is due.
     var nextProgressOffset: UInt64 = Walk.progressInterval
     static let progressInterval: UInt64 = 16 << 20
