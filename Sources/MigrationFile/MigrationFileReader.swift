@@ -195,6 +195,8 @@ struct Walk {
     var resumed = false
     /// Whether device section bodies and the description's text are sent as events.
     var keepsSectionBodies = false
+    /// Bytes of section bodies kept so far.
+    var keptBytes = 0
     /// What RAM pages are handed to, if anything.
     var ramPages: (any RAMPageHandler)?
     /// The RAM block the last page record named.
@@ -394,7 +396,9 @@ struct Walk {
             try readRAM(section: section)
             try readFooter(of: section, optional: true)
         } else {
-            let recorder = keepsSectionBodies && type == .sectionFull ? SectionRecorder(startOffset: cursor.offset) : nil
+            let recorder = keepsSectionBodies && type == .sectionFull
+                ? SectionRecorder(startOffset: cursor.offset, limit: SectionBody.maximumKeptByteCountPerWalk - keptBytes) : nil
+            defer { keptBytes += recorder?.bytes.count ?? 0 }
             cursor.recorder = recorder
             defer { cursor.recorder = nil }
             do {

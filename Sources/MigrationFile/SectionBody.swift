@@ -6,12 +6,16 @@ import StateStream
 ///
 /// A vhost-user back-end's state stream inside the section is not kept (the
 /// walk parses it, and it may be large): ``elided`` says where it was. A body
-/// longer than ``maximumKeptByteCount`` keeps its first bytes only, and a
+/// longer than ``maximumKeptByteCount`` (or than what is left of
+/// ``maximumKeptByteCountPerWalk``) keeps its first bytes only, and a
 /// section the file ends inside keeps what there was: ``isComplete`` is then false.
 public struct SectionBody: Hashable, Sendable {
     /// The most bytes kept of one section: QEMU's device sections take at
     /// most a few hundred KiB besides a back-end's state.
     public static let maximumKeptByteCount = 16 << 20
+    /// The most bytes kept of all sections of one walk together; a section
+    /// past it keeps what is left (nothing, once it is spent).
+    public static let maximumKeptByteCountPerWalk = 64 << 20
 
     /// The section it is the body of.
     public let section: SectionIdentity
@@ -55,15 +59,19 @@ final class SectionRecorder {
     private(set) var overflowed = false
     /// While paused (inside a back-end state stream), consumed bytes are not kept.
     var paused = false
+    /// The most bytes kept: ``SectionBody/maximumKeptByteCount``, or less
+    /// when the walk's budget for all sections runs low.
+    let limit: Int
 
-    init(startOffset: UInt64) {
+    init(startOffset: UInt64, limit: Int = SectionBody.maximumKeptByteCount) {
         self.startOffset = startOffset
+        self.limit = min(limit, SectionBody.maximumKeptByteCount)
         nextOffset = startOffset
     }
 
     func keep(_ consumed: UnsafeRawBufferPointer) {
         guard !paused else { return }
-        let room = max(0, SectionBody.maximumKeptByteCount - bytes.count)
+        let room = max(0, limit - bytes.count)
         if consumed.count > room { overflowed = true }
         bytes += consumed.prefix(room)
         nextOffset += UInt64(consumed.count)
