@@ -104,6 +104,11 @@ public struct RAMExtraction {
         } catch let error as OutputError {
             throw Failure.output(error)
         }
+        do {
+            try writer.flush()
+        } catch let error as OutputError {
+            throw Failure.output(error)
+        }
         if let problem { throw Failure.invalidFile(problem) }
         if let block, !writer.blocks.contains(where: { $0.block.name == block }) {
             throw Failure.noSuchBlock(block, known: writer.listed)
@@ -177,6 +182,8 @@ private final class PageWriter: RAMPageHandler {
         let file: OutputFile
         var dataPages: UInt64 = 0
         var zeroPages: UInt64 = 0
+        /// The end of the highest data written: below it a zero page may have to be zeroed.
+        var dataEnd: UInt64 = 0
 
         init(block: RAMBlock, path: String, file: OutputFile) {
             self.block = block
@@ -200,7 +207,10 @@ private final class PageWriter: RAMPageHandler {
         zeros.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
-    deinit { zeros.deallocate() }
+    deinit {
+        zeros.deallocate()
+        run.deallocate()
+    }
 
     /// Opens the output of a listed block (if it is selected), a hole of its size.
     func open(_ block: RAMBlock) throws {
@@ -221,11 +231,33 @@ private final class PageWriter: RAMPageHandler {
         return output
     }
 
+    /// Consecutive data pages of one block, written with one `pwrite`.
+    private var pending: (output: Output, address: UInt64, count: Int)?
+    private let run = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+
+    /// Writes the pages gathered so far.
+    func flush() throws {
+        guard let (output, address, count) = pending else { return }
+        pending = nil
+        try output.file.write(UnsafeRawBufferPointer(rebasing: run[..<count]), at: address)
+        output.dataEnd = max(output.dataEnd, address + UInt64(count))
+    }
+
     func page(block: String, address: UInt64, bytes: UnsafeRawBufferPointer) throws {
         guard let output = try output(for: block, address: address, count: bytes.count) else { return }
         let count = Int(min(UInt64(bytes.count), output.block.byteCount - address))
-        try output.file.write(UnsafeRawBufferPointer(rebasing: bytes[..<count]), at: address)
         output.dataPages += 1
+        if let (current, start, length) = pending, current !== output || start + UInt64(length) != address || length + count > run.count {
+            try flush()
+        }
+        if count > run.count {
+            try output.file.write(UnsafeRawBufferPointer(rebasing: bytes[..<count]), at: address)
+            output.dataEnd = max(output.dataEnd, address + UInt64(count))
+            return
+        }
+        let length = pending?.count ?? 0
+        UnsafeMutableRawBufferPointer(rebasing: run[length..<length + count]).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[..<count]))
+        pending = (output, pending?.address ?? address, length + count)
     }
 
     func zeroPage(block: String, address: UInt64, fill: UInt8) throws {
@@ -233,12 +265,16 @@ private final class PageWriter: RAMPageHandler {
         let count = min(output.block.pageSize, output.block.byteCount - address)
         output.zeroPages += 1
         if fill == 0 {
-            // A hole already, unless an earlier record of this page wrote data there.
-            guard try output.file.holdsData(at: address, count: count) else { return }
+            // A hole already, unless an earlier record of this page wrote data
+            // there: only possible below the end of the data written so far.
+            if let (current, start, length) = pending, current === output, address < start + UInt64(length) { try flush() }
+            guard address < output.dataEnd, try output.file.holdsData(at: address, count: count) else { return }
             try output.file.write(UnsafeRawBufferPointer(rebasing: zeros[..<Int(min(count, UInt64(zeros.count)))]), at: address)
         } else {
+            try flush()
             var filled = [UInt8](repeating: fill, count: Int(min(count, UInt64(zeros.count))))
             try filled.withUnsafeMutableBytes { try output.file.write(UnsafeRawBufferPointer($0), at: address) }
+            output.dataEnd = max(output.dataEnd, address + count)
         }
     }
 
