@@ -147,6 +147,18 @@ def main():
     write("SaveImage", "lying-data-len", save_image(0, mig[:100], data_len=0x7FFFFFFF))
     write("SaveImage", "version-one", save_image(0, mig[:5000], version=1))
 
+    # FieldDecoder: 8 bytes choose the description, the rest is the section body.
+    body = bytes(range(64)) * 4
+    write("FieldDecoder", "scalars", bytes([0, 1, 2, 3, 4, 5, 6, 7]) + body)
+    write("FieldDecoder", "struct-subsection-arrays", bytes([0x8F, 0x4F, 0x23, 0x35, 0x0F, 0x46, 0x50, 0x0A]) + body)
+    write("FieldDecoder", "nullptr-and-capability", bytes([7, 7, 10, 7, 0, 0, 0, 0]) + b"000\x03abc" + body)
+    # The real vhost-user-fs virtio field (QEMU 10.0, s1-A), whole: the virtio decoder's input.
+    fixture = os.path.join(ROOT, "Tests", "Fixtures", "qemu-virtiofsd", "migration", "s1-A-running.mig.zst")
+    if os.path.exists(fixture):
+        import subprocess
+        mig_bytes = subprocess.run(["zstd", "-d", "-c", fixture], check=True, stdout=subprocess.PIPE).stdout
+        write("FieldDecoder", "s1-A-virtio", bytes([8] * 8) + mig_bytes[63851279:63851279 + 45619])
+
     for name in sorted(os.listdir(os.path.join(ROOT, "Samples"))):
         if name.endswith(".state") or name.endswith(".zst"):
             shutil.copy(os.path.join(ROOT, "Samples", name), os.path.join(CORPUS, "StateStreamReader", name))

@@ -53,6 +53,7 @@ public enum FuzzTargets {
         Target(name: "PasstState", run: { try PasstStateTarget.run($0) }),
         Target(name: "SaveImage", run: { try SaveImageTarget.run($0) }),
         Target(name: "TailPlacement", run: { try TailPlacementTarget.run($0) }),
+        Target(name: "FieldDecoder", run: { try FieldDecoderTarget.run($0) }),
     ]
 
     /// The target called `name`, or `nil` if there is none.

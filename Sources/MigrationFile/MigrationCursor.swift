@@ -19,6 +19,8 @@ final class MigrationCursor: ByteSource {
     /// When set, a fill reads about this many bytes rather than a whole
     /// buffer: for reading a file's head before passing over most of it.
     var readSize: Int?
+    /// When set, every byte consumed is handed to it (a device section being kept).
+    var recorder: SectionRecorder?
 
     /// Reads go to page-aligned addresses in page-sized multiples, which keeps
     /// the kernel's copy out of the page cache as fast as `cat`'s: unread bytes
@@ -91,6 +93,7 @@ final class MigrationCursor: ByteSource {
     /// Consumes `count` available bytes.
     func advance(_ count: Int) {
         precondition(count <= available)
+        recorder?.keep(UnsafeRawBufferPointer(rebasing: storage[start..<start + count]))
         start += count
         offset += UInt64(count)
     }
@@ -110,6 +113,7 @@ final class MigrationCursor: ByteSource {
         var remaining = count - UInt64(buffered)
         if remaining > 0 && !sourceExhausted {
             let skipped = try source.skip(remaining)
+            recorder?.missed(skipped)
             offset += skipped
             remaining -= skipped
             if remaining > 0 { sourceExhausted = true }
@@ -130,6 +134,7 @@ final class MigrationCursor: ByteSource {
             count = try source.read(into: buffer)
             if count == 0 { sourceExhausted = true }
         }
+        recorder?.keep(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))  // both branches
         offset += UInt64(count)
         return count
     }
@@ -139,6 +144,7 @@ final class MigrationCursor: ByteSource {
     func unread(_ bytes: ArraySlice<UInt8>) {
         let count = bytes.count
         guard count > 0 else { return }
+        recorder?.forget(count)
         if count > start {
             let needed = count + available
             if needed > storage.count {

@@ -100,6 +100,11 @@ extension Walk {
     func readBackEndState(_ subsection: BackEndStateSubsection, of section: SectionIdentity, sectionOffset: UInt64) throws -> UInt64 {
         let headerOffset = cursor.offset
         cursor.advance(subsection.header.count)
+        // A kept section body leaves out a stream that is a field of its own
+        // (vhost-user-fs); one inside the `virtio` field (virtio-net) is kept
+        // with the field.
+        if subsection.endsSection { cursor.recorder?.paused = true }
+        defer { if subsection.endsSection { cursor.recorder?.resume(at: cursor.offset) } }
         let location = BackEndStateLocation(
             section: section, sectionOffset: sectionOffset, subsection: subsection,
             headerOffset: headerOffset, streamOffset: cursor.offset)

@@ -13,21 +13,32 @@ extension Walk {
             let word = cursor.bigEndian(UInt64.self, at: 0)
             cursor.advance(8)
             var flags = MigrationFormat.RAMFlags(rawValue: word & (pageSize - 1))
+            let address = word & ~(pageSize - 1)
             if !flags.isDisjoint(with: [.zero, .page, .xbzrle]) && !flags.contains(.continue) {
                 try require(1, inside: where_)
                 let length = Int(cursor.byte(at: 0))
                 try require(1 + length, inside: where_)
+                if ramPages != nil { currentBlock = String(decoding: cursor.bytes(at: 1, count: length), as: UTF8.self) }
                 cursor.advance(1 + length)
             }
             flags.remove(.continue)
             switch flags {
             case .memorySize:
-                try readRAMBlockList(totalBytes: word & ~(pageSize - 1), at: offset, inside: where_)
+                try readRAMBlockList(totalBytes: address, at: offset, inside: where_)
             case .zero:
-                try skip(1, inside: where_)
+                try require(1, inside: where_)
+                try ramPages?.zeroPage(block: currentBlock, address: address, fill: cursor.byte(at: 0))
+                cursor.advance(1)
             case .page:
-                try skip(pageSize, inside: where_)
+                if let ramPages {
+                    try require(Int(pageSize), inside: where_)
+                    try ramPages.page(block: currentBlock, address: address, bytes: UnsafeRawBufferPointer(rebasing: cursor.availableBytes.prefix(Int(pageSize))))
+                    cursor.advance(Int(pageSize))
+                } else {
+                    try skip(pageSize, inside: where_)
+                }
             case .xbzrle:
+                if ramPages != nil { try stop(.unsupported("XBZRLE-encoded RAM page: its content depends on the page before it, which is not rebuilt", at: offset)) }
                 try require(3, inside: where_)
                 let length = UInt64(cursor.bigEndian(UInt16.self, at: 1))
                 cursor.advance(3)
@@ -62,7 +73,10 @@ extension Walk {
             remaining -= blockLength
             cursor.advance(1 + length + 8)
             if capabilities.contains("x-ignore-shared") { try skip(8, inside: where_) }
-            if capabilities.contains("mapped-ram") { try skipMappedRAMRegion(block: name, length: blockLength, inside: where_) }
+            var region: RAMBlock.MappedRegion?
+            if capabilities.contains("mapped-ram") { region = try skipMappedRAMRegion(block: name, length: blockLength, inside: where_) }
+            try handle(.ramBlock(RAMBlock(
+                name: name, byteCount: blockLength, pageSize: UInt64(1) << targetPageBits, offset: blockOffset, mappedRegion: region)))
         }
     }
 
@@ -72,7 +86,11 @@ extension Walk {
     /// next 1 MiB boundary, and the stream goes on after the pages. Nothing of
     /// the bitmap or the pages is read: the walk moves past them (on a
     /// regular file, without reading).
-    func skipMappedRAMRegion(block: String, length: UInt64, inside where_: String) throws {
+    ///
+    /// - Returns: Where the bitmap and the pages are; `nil` for a block
+    ///   `x-ignore-shared` leaves out.
+    @discardableResult
+    func skipMappedRAMRegion(block: String, length: UInt64, inside where_: String) throws -> RAMBlock.MappedRegion? {
         let headerOffset = cursor.offset
         let what = "the mapped-ram header of RAM block \(block)"
         try require(MigrationFormat.mappedRAMHeaderSize, inside: what)
@@ -88,7 +106,7 @@ extension Walk {
             try stop(.malformed("\(what) gives page size \(pageSize), the file \(UInt64(1) << targetPageBits)", at: headerOffset + 4))
         }
         // A block x-ignore-shared leaves out has no region (QEMU 10.2 on).
-        if bitmapOffset == 0 && pagesOffset == 0 { return }
+        if bitmapOffset == 0 && pagesOffset == 0 { return nil }
         guard bitmapOffset == cursor.offset else {
             try stop(.malformed("\(what) puts its bitmap at \(bitmapOffset), not right after the header at \(cursor.offset)", at: headerOffset + 12))
         }
@@ -98,5 +116,16 @@ extension Walk {
             try stop(.malformed("\(what) puts its pages at \(pagesOffset), inside its \(bitmapBytes)-byte bitmap or beyond any file", at: headerOffset + 20))
         }
         try skip(end - cursor.offset, inside: "RAM block \(block)'s pages (mapped-ram, \(length) bytes from \(pagesOffset))")
+        return RAMBlock.MappedRegion(bitmapOffset: bitmapOffset, pagesOffset: pagesOffset)
     }
+}
+
+/// What a walk hands RAM page records to, as it reads them
+/// (``MigrationFileReader/init(input:maximumChunkLength:strategy:keepsSectionBodies:ramPages:)``).
+/// A page's bytes are valid only during the call.
+public protocol RAMPageHandler: AnyObject {
+    /// A page of `block` at `address` (its offset in the block): its bytes, one target page.
+    func page(block: String, address: UInt64, bytes: UnsafeRawBufferPointer) throws
+    /// A page of `block` at `address` whose every byte is `fill` (QEMU writes 0).
+    func zeroPage(block: String, address: UInt64, fill: UInt8) throws
 }

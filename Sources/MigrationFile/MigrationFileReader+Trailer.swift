@@ -25,6 +25,7 @@ extension Walk {
             json += cursor.availableBytes.prefix(count)
             cursor.advance(count)
         }
+        if keepsSectionBodies { try handle(.descriptionText(json, offset: offset + 5)) }
         let description: VMDescription
         if let placed = placement?.trailer, placed.endOfFileOffset + 1 == offset {
             // These bytes were decoded when the device sections were placed from them.

@@ -37,19 +37,30 @@ public struct MigrationFileReader {
     private let input: StateStreamInput
     private let maximumChunkLength: UInt32
     private let strategy: ReadingStrategy
+    private let keepsSectionBodies: Bool
+    private let ramPages: (any RAMPageHandler)?
     private let lastReading = ReadingRecord()
 
     /// Reads `input`, the migration file raw or compressed; embedded chunks
     /// longer than `maximumChunkLength` draw an `oversized-chunk` warning.
     /// With ``ReadingStrategy/placeFromEnd`` (the default) a regular,
     /// uncompressed file is read from its end where that checks out.
+    /// With `keepsSectionBodies` the walk also sends each device section's
+    /// body (``MigrationEvent/sectionBody(_:)``, at most
+    /// ``SectionBody/maximumKeptByteCount`` bytes of each) and the JSON
+    /// description's text (``MigrationEvent/descriptionText(_:offset:)``).
+    /// With `ramPages` every RAM page record is handed to it as the walk
+    /// reads it (the file is then walked front to back, whatever `strategy`
+    /// says: the pages are what is wanted).
     public init(
         input: StateStreamInput, maximumChunkLength: UInt32 = StateStreamFormat.qemuMaximumChunkLength,
-        strategy: ReadingStrategy = .placeFromEnd
+        strategy: ReadingStrategy = .placeFromEnd, keepsSectionBodies: Bool = false, ramPages: (any RAMPageHandler)? = nil
     ) {
+        self.ramPages = ramPages
         self.input = input
         self.maximumChunkLength = maximumChunkLength
         self.strategy = strategy
+        self.keepsSectionBodies = keepsSectionBodies
     }
 
     /// How the last walk read the file (also after a walk that `handle` ended
@@ -90,6 +101,8 @@ public struct MigrationFileReader {
                 cursor: cursor, maximumChunkLength: maximumChunkLength,
                 readDescriptionAhead: { () throws(InputError) in try describedAhead }, handle: handle)
             walk.placement = try? placement.get()
+            walk.keepsSectionBodies = keepsSectionBodies
+            walk.ramPages = ramPages
             defer { resumed = walk.resumed }
             do {
                 try walk.run()
@@ -116,6 +129,7 @@ public struct MigrationFileReader {
     /// The device sections placed from the end, or why they are not.
     private func place(bytesRead: inout UInt64) -> Result<TailPlacement, TailPlacement.Failure> {
         if case .walk(let reason) = strategy { return .failure(TailPlacement.Failure(reason)) }
+        if ramPages != nil { return .failure(TailPlacement.Failure("the RAM pages are read")) }
         guard input.compression == .none else {
             return .failure(TailPlacement.Failure("\(input.compression.rawValue)-compressed input is read front to back"))
         }
@@ -123,7 +137,8 @@ public struct MigrationFileReader {
             return .failure(TailPlacement.Failure("the input is no regular file"))
         }
         do {
-            return .success(try TailPlacement.place(in: file, size: size, streamStart: input.baseOffset, bytesRead: &bytesRead))
+            return .success(try TailPlacement.place(
+                in: file, size: size, streamStart: input.baseOffset, allDevices: keepsSectionBodies, bytesRead: &bytesRead))
         } catch {
             return .failure(error)
         }
@@ -178,6 +193,14 @@ struct Walk {
     var placement: TailPlacement?
     /// Whether it did.
     var resumed = false
+    /// Whether device section bodies and the description's text are sent as events.
+    var keepsSectionBodies = false
+    /// Bytes of section bodies kept so far.
+    var keptBytes = 0
+    /// What RAM pages are handed to, if anything.
+    var ramPages: (any RAMPageHandler)?
+    /// The RAM block the last page record named.
+    var currentBlock = ""
     /// The offset at which the next progress event is due.
     var nextProgressOffset: UInt64 = Walk.progressInterval
     static let progressInterval: UInt64 = 16 << 20
@@ -230,6 +253,17 @@ struct Walk {
     }
 
     func skip(_ count: UInt64, inside what: @autoclosure () -> String) throws {
+        if cursor.recorder != nil {
+            // A kept section is read, not skipped, so its bytes are kept.
+            var remaining = count
+            while remaining > 0 {
+                guard try cursor.fill(atLeast: 1) else { try stop(.truncated(at: cursor.offset, inside: what())) }
+                let step = Int(min(UInt64(cursor.available), remaining))
+                cursor.advance(step)
+                remaining -= UInt64(step)
+            }
+            return
+        }
         let skipped = try cursor.skip(count)
         guard skipped == count else { try stop(.truncated(at: cursor.offset, inside: what())) }
     }
@@ -361,7 +395,36 @@ struct Walk {
         if section.name == MigrationFormat.ramSectionName {
             try readRAM(section: section)
             try readFooter(of: section, optional: true)
-        } else if footersPresent != false {
+        } else {
+            let recorder = keepsSectionBodies && type == .sectionFull
+                ? SectionRecorder(startOffset: cursor.offset, limit: SectionBody.maximumKeptByteCountPerWalk - keptBytes) : nil
+            defer { keptBytes += recorder?.bytes.count ?? 0 }
+            cursor.recorder = recorder
+            defer { cursor.recorder = nil }
+            do {
+                try readDeviceSectionBody(type: type, section: section, offset: offset)
+            } catch let stopped as Stop {
+                cursor.recorder = nil
+                if let recorder {
+                    try handle(.sectionBody(recorder.body(of: section, sectionOffset: offset, endingAt: cursor.offset + UInt64(cursor.available), complete: false)))
+                }
+                throw stopped
+            }
+            cursor.recorder = nil
+            if let recorder {
+                let end = cursor.offset - (footersPresent == true ? UInt64(MigrationFormat.footerSize) : 0)
+                try handle(.sectionBody(recorder.body(of: section, sectionOffset: offset, endingAt: end, complete: true)))
+            }
+        }
+        try handle(.section(SectionRecord(
+            type: type, section: section, offset: offset, byteCount: cursor.offset - offset,
+            headerByteCount: headerByteCount, hasFooter: footersPresent == true)))
+    }
+
+    /// Reads the body and footer of a section other than RAM: to its footer,
+    /// or by the sizes in the JSON description in a file without footers.
+    mutating func readDeviceSectionBody(type: MigrationFormat.RecordType, section: SectionIdentity, offset: UInt64) throws {
+        if footersPresent != false {
             try scanToFooter(of: section, sectionOffset: offset)
             footersPresent = true
         } else if type == .sectionFull, let device = try describedAhead()?.device(for: section) {
@@ -370,9 +433,6 @@ struct Walk {
             try stop(.unsupported(
                 "section \(section.id) (\(section.name)) cannot be delimited: the file has no section footers, and no JSON description describes it", at: offset))
         }
-        try handle(.section(SectionRecord(
-            type: type, section: section, offset: offset, byteCount: cursor.offset - offset,
-            headerByteCount: headerByteCount, hasFooter: footersPresent == true)))
     }
 
     /// Reads the footer of `section`. Where footers may be absent (before the

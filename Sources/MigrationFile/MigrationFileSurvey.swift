@@ -15,7 +15,10 @@ public struct MigrationFileSurvey: Sendable {
         public let firstType: MigrationFormat.RecordType
         /// The offset of its first record.
         public let offset: UInt64
-        /// Bytes of all its records, headers and footers included.
+        /// Bytes from its first record's start to its last record's end:
+        /// headers and footers included, and what lies between its records
+        /// (the switchover command between RAM's last PART and its END), so
+        /// that ``offset`` plus this is where its last record ends.
         public fileprivate(set) var byteCount: UInt64
         /// How many records it took.
         public fileprivate(set) var recordCount: Int
@@ -48,6 +51,8 @@ public struct MigrationFileSurvey: Sendable {
     public private(set) var configuration: MigrationConfiguration?
     /// The sections, in the order their first records came.
     public private(set) var sections: [Section] = []
+    /// The RAM blocks the RAM section lists, in its order.
+    public private(set) var ramBlocks: [RAMBlock] = []
     /// The COMMAND records, in file order.
     public private(set) var commands: [MigrationCommand] = []
     /// The embedded back-end states, in file order.
@@ -77,7 +82,7 @@ public struct MigrationFileSurvey: Sendable {
             self.configuration = configuration
         case .section(let record):
             if let index = sections.lastIndex(where: { $0.identity.id == record.section.id }), record.type == .sectionPart || record.type == .sectionEnd {
-                sections[index].byteCount += record.byteCount
+                sections[index].byteCount = record.offset + record.byteCount - sections[index].offset
                 sections[index].recordCount += 1
             } else {
                 let holds = backEndStates.contains { $0.location.sectionOffset == record.offset }
@@ -107,7 +112,9 @@ public struct MigrationFileSurvey: Sendable {
                 backEndStates[backEndStates.count - 1].problems.append(streamProblem)
             }
             problems.append(problem)
-        case .progress:
+        case .ramBlock(let block):
+            ramBlocks.append(block)
+        case .progress, .sectionBody, .descriptionText:
             break
         }
     }

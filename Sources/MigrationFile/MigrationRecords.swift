@@ -108,6 +108,43 @@ public struct BackEndStateLocation: Hashable, Sendable {
     public let streamOffset: UInt64
 }
 
+/// One block of guest RAM, as the RAM section's block list gives it.
+public struct RAMBlock: Hashable, Sendable, Codable {
+    /// Where a `mapped-ram` file keeps a block's pages.
+    public struct MappedRegion: Hashable, Sendable, Codable {
+        /// The file offset of its bitmap: one bit per page, set for a page the file holds.
+        public let bitmapOffset: UInt64
+        /// The file offset of its first page; page `i` is at `pagesOffset + i * pageSize`.
+        public let pagesOffset: UInt64
+
+        /// A region from its offsets.
+        public init(bitmapOffset: UInt64, pagesOffset: UInt64) {
+            self.bitmapOffset = bitmapOffset
+            self.pagesOffset = pagesOffset
+        }
+    }
+
+    /// Its name (`pc.ram`, `/rom@etc/acpi/tables`): the RAMBlock's idstr.
+    public let name: String
+    /// Its size (`used_length`).
+    public let byteCount: UInt64
+    /// The size of the pages its records carry: the target page size.
+    public let pageSize: UInt64
+    /// The file offset of its entry in the block list.
+    public let offset: UInt64
+    /// With `mapped-ram`, where its pages are; `nil` otherwise.
+    public let mappedRegion: MappedRegion?
+
+    /// A block from its parts.
+    public init(name: String, byteCount: UInt64, pageSize: UInt64, offset: UInt64, mappedRegion: MappedRegion?) {
+        self.name = name
+        self.byteCount = byteCount
+        self.pageSize = pageSize
+        self.offset = offset
+        self.mappedRegion = mappedRegion
+    }
+}
+
 /// What the walk finds, in file order.
 public enum MigrationEvent {
     /// The configuration section.
@@ -127,6 +164,16 @@ public enum MigrationEvent {
     case endOfFile(offset: UInt64)
     /// The JSON description after the EOF marker: its record's offset and size.
     case description(VMDescription, offset: UInt64, byteCount: UInt64)
+    /// A RAM block of the block list at the RAM section's start.
+    case ramBlock(RAMBlock)
+    /// A device (FULL) section's body, before its ``section(_:)`` event;
+    /// only from a reader that keeps them. Also sent, incomplete, for a
+    /// section the walk stops inside.
+    case sectionBody(SectionBody)
+    /// The JSON description's text as the file holds it, before its
+    /// ``description(_:offset:byteCount:)`` event; only from a reader that
+    /// keeps section bodies. `offset` is the text's first byte.
+    case descriptionText([UInt8], offset: UInt64)
     /// A problem. After an error the walk ends.
     case problem(MigrationProblem)
     /// The walk has read this many bytes of the (decompressed) file; sent every

@@ -17,7 +17,8 @@ import SystemPackage
 /// must end exactly at the described size.
 ///
 /// Sections are placed back to the first device that can hold a back-end
-/// state (see ``BackEndStateSubsection``): what the walk then reads is those
+/// state (see ``BackEndStateSubsection``), or for a walk that keeps section
+/// bodies back to the first device: what the walk then reads is those
 /// sections and the description, whatever the size of the guest's RAM.
 ///
 /// ```swift
@@ -61,7 +62,13 @@ public struct TailPlacement: Hashable, Sendable {
     /// move) is added to `bytesRead`, placed or not.
     ///
     /// - Throws: ``Failure`` when anything does not check out.
-    public static func place(in file: FileDescriptor, size: UInt64, streamStart: UInt64, bytesRead: inout UInt64) throws(Failure) -> TailPlacement {
+    ///
+    /// With `allDevices`, every device section of the description is placed
+    /// (for a walk that keeps every section's body), not only those from the
+    /// first that may hold a back-end state on.
+    public static func place(
+        in file: FileDescriptor, size: UInt64, streamStart: UInt64, allDevices: Bool = false, bytesRead: inout UInt64
+    ) throws(Failure) -> TailPlacement {
         let found: VMDescription.Trailer?
         do {
             found = try VMDescription.readTrailer(of: file, size: size, bytesRead: &bytesRead)
@@ -74,8 +81,8 @@ public struct TailPlacement: Hashable, Sendable {
         var reads = PositionalReads(file: file, lowest: streamStart + UInt64(MigrationFormat.headerSize))
         defer { bytesRead += reads.bytesRead }
         let devices = trailer.description.devices
-        guard let first = devices.firstIndex(where: { $0.mayHoldBackEndState }) else {
-            throw Failure("the JSON description names no device that holds a back-end state")
+        guard let first = allDevices ? (devices.isEmpty ? nil : 0) : devices.firstIndex(where: { $0.mayHoldBackEndState }) else {
+            throw Failure(allDevices ? "the JSON description names no device" : "the JSON description names no device that holds a back-end state")
         }
         var sections: [Section] = []
         var end = trailer.endOfFileOffset

@@ -9,6 +9,9 @@ import SystemPackage
 public struct VMDescription: Hashable, Sendable, Decodable {
     /// The target page size.
     public let pageSize: UInt64?
+    /// How the configuration record reads (QEMU 9.1 and later describe it):
+    /// its fields and its `configuration/…` subsections.
+    public let configuration: Subsection?
     /// The device (FULL) sections, in file order.
     public let devices: [Device]
 
@@ -20,11 +23,50 @@ public struct VMDescription: Hashable, Sendable, Decodable {
         public let type: String
         /// The bytes one element of the field took in the file.
         public let size: UInt64
-        /// The number of elements, for an array.
+        /// The number of elements, for an array QEMU compressed to one entry.
         public let arrayLength: UInt64?
+        /// The element's index, for an array QEMU lists entry by entry
+        /// (elements that cannot be compressed: a struct with subsections,
+        /// a field that exists only sometimes).
+        public let index: UInt64?
+        /// What one element holds, for a `struct` field: its vmsd name,
+        /// version, fields and subsections.
+        public let structure: Subsection?
+        /// The fields a `tmp` field (`VMSTATE_WITH_TMP`) writes in its place, in file order.
+        public let temporaryFields: [Field]
 
         enum CodingKeys: String, CodingKey {
-            case name, type, size, arrayLength = "array_len"
+            case name, type, size, arrayLength = "array_len", index, structure = "struct", temporaryFields = "fields"
+        }
+
+        /// A field from its parts, as QEMU's JSON gives them.
+        public init(
+            name: String, type: String, size: UInt64, arrayLength: UInt64? = nil, index: UInt64? = nil,
+            structure: Subsection? = nil, temporaryFields: [Field] = []
+        ) {
+            self.name = name
+            self.type = type
+            self.size = size
+            self.arrayLength = arrayLength
+            self.index = index
+            self.structure = structure
+            self.temporaryFields = temporaryFields
+        }
+
+        /// Decodes `name`, `type` and `size`, and `array_len`, `index`,
+        /// `struct` and a `tmp` field's `fields` where present.
+        ///
+        /// - Throws: `DecodingError` when `name`, `type` or `size` is missing
+        ///   or of another type.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            type = try container.decode(String.self, forKey: .type)
+            size = try container.decode(UInt64.self, forKey: .size)
+            arrayLength = try container.decodeIfPresent(UInt64.self, forKey: .arrayLength)
+            index = try container.decodeIfPresent(UInt64.self, forKey: .index)
+            structure = try container.decodeIfPresent(Subsection.self, forKey: .structure)
+            temporaryFields = try container.decodeIfPresent([Field].self, forKey: .temporaryFields) ?? []
         }
 
         /// The bytes the whole field took: QEMU describes an array by its
@@ -113,7 +155,7 @@ public struct VMDescription: Hashable, Sendable, Decodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case pageSize = "page_size", devices
+        case pageSize = "page_size", configuration, devices
     }
 
     /// The device described for `section`, matched by idstr and instance.

@@ -162,6 +162,46 @@ public final class OutputFile: ByteSink {
         }
     }
 
+    /// Writes `bytes` at `offset` of a file output (`pwrite`), whatever was
+    /// written before; the file position does not move.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(OutputError) {
+        guard isRewindable else { throw .cannotRewind }
+        do {
+            _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
+        } catch let errno as Errno {
+            throw .writeFailed(errno)
+        } catch {
+            throw .writeFailed(.ioError)
+        }
+        bytesWritten = max(bytesWritten, offset + UInt64(bytes.count))
+    }
+
+    /// Whether any of the `count` bytes at `offset` of a file output is data
+    /// rather than a hole (`SEEK_DATA`).
+    public func holdsData(at offset: UInt64, count: UInt64) throws(OutputError) -> Bool {
+        do {
+            guard let data = try Files.nextDataRange(in: descriptor, from: Int64(offset)) else { return false }
+            return data.lowerBound < Int64(offset + count)
+        } catch {
+            throw .writeFailed(error.errno)
+        }
+    }
+
+    /// Copies `count` bytes of the regular file `input` from `offset` to
+    /// `destination` of a file output, inside the kernel (`copy_file_range`)
+    /// where the file systems allow it, through a buffer where not.
+    public func copy(of input: FileDescriptor, offset: UInt64, count: UInt64, to destination: UInt64) throws(OutputError) {
+        guard isRewindable else { throw .cannotRewind }
+        do {
+            _ = try descriptor.seek(offset: Int64(destination), from: .start)
+        } catch {
+            throw .writeFailed((error as? Errno) ?? .ioError)
+        }
+        let before = bytesWritten
+        try appendData(of: input, offset: offset, count: count)
+        bytesWritten = max(before, destination + count)
+    }
+
     /// Moves the output `count` bytes on without writing them, leaving a hole.
     private func appendHole(_ count: UInt64) throws(OutputError) {
         do {

@@ -47,7 +47,7 @@ public enum JSONSchemas {
     },
     "findingKind": {
       "title": "Finding kind",
-      "description": "The stable kebab-case name of a kind of finding, as scripts match it. The union of every family: stream problems, migration-file problems, repair changes, virtiofsd decoding errors and consistency problems, passt decoding errors. Which family a finding belongs to follows from where it appears.",
+      "description": "The stable kebab-case name of a kind of finding, as scripts match it. The union of every family: stream problems, migration-file problems, repair changes, virtiofsd decoding errors and consistency problems, passt decoding errors, migration show's field-decoding problems and virtio checks. Which family a finding belongs to follows from where it appears.",
       "enum": [
         "missing-terminator",
         "truncated-length",
@@ -97,7 +97,24 @@ public enum JSONSchemas {
         "invalid-version",
         "too-many-flows",
         "queue-too-long",
-        "not-sent-beyond-queue"
+        "not-sent-beyond-queue",
+        "field-truncated",
+        "missing-subsection",
+        "subsection-mismatch",
+        "bad-field-value",
+        "unread-section-bytes",
+        "too-many-values",
+        "undescribed-section",
+        "virtqueue-size",
+        "virtqueue-address",
+        "virtqueue-count",
+        "queue-selector",
+        "msix-vector",
+        "virtqueue-in-use",
+        "virtio-broken",
+        "virtio-truncated",
+        "virtio-unknown-subsection",
+        "virtio-malformed"
       ]
     },
     "finding": {
@@ -1342,7 +1359,7 @@ public enum JSONSchemas {
                 "minimum": 0
               },
               "byteCount": {
-                "description": "Bytes of all its records, headers and footers included.",
+                "description": "Bytes from its first record's start to its last record's end: headers, footers and what lies between its records (the switchover command between RAM's last PART and its END) included, so offset plus byteCount is where its last record ends.",
                 "type": "integer",
                 "minimum": 0
               },
@@ -1562,6 +1579,77 @@ public enum JSONSchemas {
           "type": "array",
           "items": {
             "$ref": "urn:statetool:common:1#/$defs/migrationProblem"
+          }
+        },
+        "virtioFindings": {
+          "description": "migration ls only: what QEMU's virtio_load checks find in the virtio field of each virtio-pci device, in file order: virtqueue-size (a queue larger than --queue-size, an error; without it, larger than QEMU's default 128, a warning), virtqueue-address, virtqueue-count, queue-selector, msix-vector (errors), virtio-broken, and virtio-truncated, virtio-malformed, virtio-unknown-subsection where the field does not read as virtio-pci state (warnings). An error here makes valid false.",
+          "type": "array",
+          "items": {
+            "$ref": "urn:statetool:common:1#/$defs/finding"
+          }
+        },
+        "ramBlocks": {
+          "description": "The RAM blocks the RAM section's block list names, in its order; empty when the RAM section was not read (a file read from its end) or has none.",
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "name",
+              "byteCount",
+              "pageSize",
+              "offset",
+              "mappedRegion"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "name": {
+                "description": "The block's name, e.g. \"pc.ram\".",
+                "type": "string"
+              },
+              "byteCount": {
+                "description": "Its size in bytes.",
+                "type": "integer",
+                "minimum": 0
+              },
+              "pageSize": {
+                "description": "The size of the pages its records carry: the target page size.",
+                "type": "integer",
+                "minimum": 0
+              },
+              "offset": {
+                "description": "The offset of its entry in the block list.",
+                "type": "integer",
+                "minimum": 0
+              },
+              "mappedRegion": {
+                "description": "With mapped-ram, where its bitmap and pages are; null otherwise.",
+                "anyOf": [
+                  {
+                    "type": "object",
+                    "required": [
+                      "bitmapOffset",
+                      "pagesOffset"
+                    ],
+                    "additionalProperties": false,
+                    "properties": {
+                      "bitmapOffset": {
+                        "description": "The offset of its page bitmap.",
+                        "type": "integer",
+                        "minimum": 0
+                      },
+                      "pagesOffset": {
+                        "description": "The offset of its first page.",
+                        "type": "integer",
+                        "minimum": 0
+                      }
+                    }
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            }
           }
         }
       }
@@ -2563,6 +2651,644 @@ public enum JSONSchemas {
 }
 
 """#,
+        "migration-show": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "urn:statetool:migration-show:1",
+  "title": "statetool migration show --json",
+  "description": "One object per run of migration show --json: every device section of a migration file or libvirt save image decoded through the file's JSON description, with the file offset of each field, and the virtio state of each virtio-pci device with QEMU's load checks. Printed for valid and broken files alike (exit status 0 or 1); nothing is printed when the file cannot be read, a save image's own header or XML is bad, or --device names no section. Offsets count bytes of the decompressed file; for a save image, of the image with libvirt's header.",
+  "type": "object",
+  "required": [
+    "schema",
+    "file",
+    "compression",
+    "valid",
+    "configuration",
+    "queueSize",
+    "devices",
+    "reading",
+    "problems"
+  ],
+  "additionalProperties": false,
+  "properties": {
+    "schema": {
+      "description": "Which schema and version this object follows: always \"urn:statetool:migration-show:1\".",
+      "const": "urn:statetool:migration-show:1"
+    },
+    "file": {
+      "description": "The input as given on the command line: a path, or \"-\" for standard input.",
+      "type": "string"
+    },
+    "compression": {
+      "description": "How the migration stream is stored (for a save image, the stream inside it).",
+      "$ref": "urn:statetool:common:1#/$defs/compression"
+    },
+    "libvirt": {
+      "description": "libvirt's header, present only for a libvirt save image.",
+      "$ref": "urn:statetool:common:1#/$defs/libvirtSaveImage"
+    },
+    "valid": {
+      "description": "Whether nothing is an error: the file reads, every device section decodes through its description, and no virtio check fails.",
+      "type": "boolean"
+    },
+    "configuration": {
+      "description": "The configuration section; null when the file has none.",
+      "anyOf": [
+        {
+          "description": "The configuration section: the machine and the settings that change how the rest reads.",
+          "type": "object",
+          "required": [
+            "machineType",
+            "targetPageBits",
+            "capabilities",
+            "offset"
+          ],
+          "additionalProperties": false,
+          "properties": {
+            "machineType": {
+              "description": "The machine type, e.g. \"pc-q35-10.0\".",
+              "type": "string"
+            },
+            "targetPageBits": {
+              "description": "Bits of the target page size: RAM pages are 2^targetPageBits bytes.",
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 4294967295
+            },
+            "capabilities": {
+              "description": "The migration capabilities the source declared must match.",
+              "type": "array",
+              "items": {
+                "description": "A capability name.",
+                "type": "string"
+              }
+            },
+            "offset": {
+              "description": "The offset of the configuration record.",
+              "type": "integer",
+              "minimum": 0
+            }
+          }
+        },
+        {
+          "type": "null"
+        }
+      ]
+    },
+    "queueSize": {
+      "description": "The destination queue-size the virtqueues were checked against (--queue-size); null: QEMU's default 128, a larger queue reported as a warning.",
+      "anyOf": [
+        {
+          "description": "Entries.",
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 4294967295
+        },
+        {
+          "type": "null"
+        }
+      ]
+    },
+    "devices": {
+      "description": "The device (FULL) sections, in file order; with --device, the one it names.",
+      "type": "array",
+      "items": {
+        "$ref": "#/$defs/device"
+      }
+    },
+    "reading": {
+      "description": "How the file was read: from its end or front to back, and why.",
+      "anyOf": [
+        {
+          "$ref": "urn:statetool:common:1#/$defs/reading"
+        },
+        {
+          "type": "null"
+        }
+      ]
+    },
+    "problems": {
+      "description": "The problems of the file itself, as migration ls reports them.",
+      "type": "array",
+      "items": {
+        "$ref": "urn:statetool:common:1#/$defs/finding"
+      }
+    }
+  },
+  "$defs": {
+    "device": {
+      "title": "Decoded device section",
+      "description": "One device section and its fields.",
+      "type": "object",
+      "required": [
+        "section",
+        "name",
+        "instanceID",
+        "version",
+        "offset",
+        "bodyOffset",
+        "fields",
+        "subsections",
+        "virtio",
+        "problems"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "section": {
+          "description": "The section id.",
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 4294967295
+        },
+        "name": {
+          "description": "The section's idstr, e.g. \"0000:00:01.0/vhost-user-fs\".",
+          "type": "string"
+        },
+        "instanceID": {
+          "description": "The instance id.",
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 4294967295
+        },
+        "version": {
+          "description": "The vmsd version.",
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 4294967295
+        },
+        "offset": {
+          "description": "The offset of the section's FULL header.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "bodyOffset": {
+          "description": "The offset of the section's first field.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "fields": {
+          "description": "The fields, in file order, as far as they decode; empty when the description does not describe the section.",
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/field"
+          }
+        },
+        "subsections": {
+          "description": "The subsections, in file order, as far as they decode.",
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/subsection"
+          }
+        },
+        "virtio": {
+          "description": "The decoded virtio field, for a virtio-pci device; null for any other section, or when it does not decode (the reason is then in problems).",
+          "anyOf": [
+            {
+              "$ref": "#/$defs/virtio"
+            },
+            {
+              "type": "null"
+            }
+          ]
+        },
+        "problems": {
+          "description": "Where decoding the fields stopped (field-truncated, missing-subsection, subsection-mismatch, bad-field-value, unread-section-bytes, too-many-values; undescribed-section is a warning), and why a virtio field did not decode (virtio-truncated, a warning). The fields before a problem are shown.",
+          "type": "array",
+          "items": {
+            "$ref": "urn:statetool:common:1#/$defs/finding"
+          }
+        }
+      }
+    },
+    "field": {
+      "title": "Decoded field",
+      "description": "One field of a section, subsection or structure, named as in the JSON description (and by QEMU's analyze-migration.py).",
+      "type": "object",
+      "required": [
+        "name",
+        "type",
+        "offset",
+        "byteCount",
+        "value"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "name": {
+          "description": "The field's name, e.g. \"env.cr[3]\" or \"lcr\".",
+          "type": "string"
+        },
+        "type": {
+          "description": "The type the description gives: uint8 … uint64, int8 … int64, int32 equal, int32 le, bool, nullptr, capability, struct, tmp, buffer, timer, virtio, …",
+          "type": "string"
+        },
+        "offset": {
+          "description": "The offset of the field's first byte; of an array, of its first element.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "byteCount": {
+          "description": "Bytes the field takes; an array's elements together.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "value": {
+          "$ref": "#/$defs/value"
+        }
+      }
+    },
+    "value": {
+      "title": "Decoded value",
+      "description": "A field's value: an integer (exact; signed types may be negative), a boolean, a string (a byte string in lowercase hex, two digits per byte; a capability's name), null (a nullptr, or a vhost-user back-end's state stream, which extract writes), an array (elements in file order, from array_len, index entries or entries sharing a name), or an object with fields and subsections (an element of a struct or tmp field).",
+      "anyOf": [
+        {
+          "type": "integer"
+        },
+        {
+          "type": "boolean"
+        },
+        {
+          "type": "string"
+        },
+        {
+          "type": "null"
+        },
+        {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/value"
+          }
+        },
+        {
+          "type": "object",
+          "required": [
+            "fields",
+            "subsections"
+          ],
+          "additionalProperties": false,
+          "properties": {
+            "fields": {
+              "description": "The structure's fields.",
+              "type": "array",
+              "items": {
+                "$ref": "#/$defs/field"
+              }
+            },
+            "subsections": {
+              "description": "The structure's subsections.",
+              "type": "array",
+              "items": {
+                "$ref": "#/$defs/subsection"
+              }
+            }
+          }
+        }
+      ]
+    },
+    "subsection": {
+      "title": "Decoded subsection",
+      "description": "A subsection as the file holds it: 0x05, its name, its version, its fields.",
+      "type": "object",
+      "required": [
+        "name",
+        "version",
+        "offset",
+        "byteCount",
+        "fields",
+        "subsections"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "name": {
+          "description": "The subsection's vmsd name, e.g. \"hpet/offset\".",
+          "type": "string"
+        },
+        "version": {
+          "description": "Its version.",
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 4294967295
+        },
+        "offset": {
+          "description": "The offset of its 0x05 marker.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "byteCount": {
+          "description": "Its bytes, header included.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "fields": {
+          "description": "Its fields.",
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/field"
+          }
+        },
+        "subsections": {
+          "description": "Its own subsections.",
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/subsection"
+          }
+        }
+      }
+    },
+    "virtio": {
+      "title": "virtio-pci device state",
+      "description": "The virtio field as QEMU's virtio_save writes it for a virtio-pci device.",
+      "type": "object",
+      "required": [
+        "offset",
+        "byteCount",
+        "status",
+        "statusNames",
+        "isr",
+        "queueSelector",
+        "guestFeatures",
+        "config",
+        "fileSystem",
+        "msixVectors",
+        "configVector",
+        "queues",
+        "deviceStateBytes",
+        "subsections",
+        "started",
+        "broken",
+        "findings"
+      ],
+      "additionalProperties": false,
+      "properties": {
+        "offset": {
+          "description": "The offset of the field.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "byteCount": {
+          "description": "Its bytes.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "status": {
+          "description": "The device status byte.",
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 255
+        },
+        "statusNames": {
+          "description": "The status bits set: ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, NEEDS_RESET, FAILED.",
+          "type": "array",
+          "items": {
+            "description": "A status bit's name.",
+            "type": "string"
+          }
+        },
+        "isr": {
+          "description": "The interrupt status byte.",
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 255
+        },
+        "queueSelector": {
+          "description": "The queue the driver selected.",
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 65535
+        },
+        "guestFeatures": {
+          "description": "The features the driver accepted: the low 32 bits, all 64 with virtio/64bit_features.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "config": {
+          "description": "The device config space, in lowercase hex.",
+          "type": "string"
+        },
+        "fileSystem": {
+          "description": "For a vhost-user-fs device (a config of at least 40 bytes): its tag and request queue count; null otherwise.",
+          "anyOf": [
+            {
+              "type": "object",
+              "required": [
+                "tag",
+                "requestQueues"
+              ],
+              "additionalProperties": false,
+              "properties": {
+                "tag": {
+                  "description": "The tag the guest mounts.",
+                  "type": "string"
+                },
+                "requestQueues": {
+                  "description": "The number of request queues.",
+                  "type": "integer",
+                  "minimum": 0,
+                  "maximum": 4294967295
+                }
+              }
+            },
+            {
+              "type": "null"
+            }
+          ]
+        },
+        "msixVectors": {
+          "description": "The MSI-X table size the PCI config space declares; null without MSI-X.",
+          "anyOf": [
+            {
+              "description": "Vectors.",
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 2048
+            },
+            {
+              "type": "null"
+            }
+          ]
+        },
+        "configVector": {
+          "description": "The config-change interrupt's MSI-X vector (65535: none); null without MSI-X.",
+          "anyOf": [
+            {
+              "description": "A vector.",
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 65535
+            },
+            {
+              "type": "null"
+            }
+          ]
+        },
+        "queues": {
+          "description": "The virtqueues, in order.",
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "index",
+              "size",
+              "sizeOffset",
+              "descriptorAddress",
+              "availableAddress",
+              "usedAddress",
+              "lastAvailableIndex",
+              "lastAvailableIndexOffset",
+              "vector"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "index": {
+                "description": "The queue's index.",
+                "type": "integer",
+                "minimum": 0
+              },
+              "size": {
+                "description": "vring.num: the queue's entries.",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 4294967295
+              },
+              "sizeOffset": {
+                "description": "The offset of the size.",
+                "type": "integer",
+                "minimum": 0
+              },
+              "descriptorAddress": {
+                "description": "The guest-physical address of the descriptor table (0: not set up).",
+                "type": "integer",
+                "minimum": 0
+              },
+              "availableAddress": {
+                "description": "The available ring's address (virtio/virtqueues); null without it.",
+                "anyOf": [
+                  {
+                    "description": "An address.",
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "usedAddress": {
+                "description": "The used ring's address (virtio/virtqueues); null without it.",
+                "anyOf": [
+                  {
+                    "description": "An address.",
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "lastAvailableIndex": {
+                "description": "last_avail_idx: the next available-ring entry the device takes.",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 65535
+              },
+              "lastAvailableIndexOffset": {
+                "description": "The offset of last_avail_idx.",
+                "type": "integer",
+                "minimum": 0
+              },
+              "vector": {
+                "description": "The queue's MSI-X vector (65535: none); null without MSI-X.",
+                "anyOf": [
+                  {
+                    "description": "A vector.",
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 65535
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            }
+          }
+        },
+        "deviceStateBytes": {
+          "description": "Bytes of the device's own state between the queues and the subsections (its vmsd or save), not decoded.",
+          "type": "integer",
+          "minimum": 0
+        },
+        "subsections": {
+          "description": "The virtio/ and virtio_pci/ subsections, in file order.",
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "name",
+              "version",
+              "offset",
+              "byteCount"
+            ],
+            "additionalProperties": false,
+            "properties": {
+              "name": {
+                "description": "Its name, e.g. \"virtio/started\".",
+                "type": "string"
+              },
+              "version": {
+                "description": "Its version.",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 4294967295
+              },
+              "offset": {
+                "description": "The offset of its 0x05 marker.",
+                "type": "integer",
+                "minimum": 0
+              },
+              "byteCount": {
+                "description": "Its bytes, header included.",
+                "type": "integer",
+                "minimum": 0
+              }
+            }
+          }
+        },
+        "started": {
+          "description": "virtio/started, when written.",
+          "anyOf": [
+            {
+              "type": "boolean"
+            },
+            {
+              "type": "null"
+            }
+          ]
+        },
+        "broken": {
+          "description": "virtio/broken, when written.",
+          "anyOf": [
+            {
+              "type": "boolean"
+            },
+            {
+              "type": "null"
+            }
+          ]
+        },
+        "findings": {
+          "description": "What QEMU's virtio_load would refuse or warn about: virtqueue-size (a queue larger than queueSize; a warning against the default 128), virtqueue-address, virtqueue-count, queue-selector, msix-vector, virtqueue-in-use, virtio-broken, virtio-unknown-subsection and virtio-malformed (warnings).",
+          "type": "array",
+          "items": {
+            "$ref": "urn:statetool:common:1#/$defs/finding"
+          }
+        }
+      }
+    }
+  }
+}
+
+"""#,
         "preflight": #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -3204,6 +3930,7 @@ public enum JSONSchemas {
         "inspect": "urn:statetool:inspect:1",
         "migration-ls": "urn:statetool:migration-ls:1",
         "migration-replace": "urn:statetool:migration-replace:1",
+        "migration-show": "urn:statetool:migration-show:1",
         "preflight": "urn:statetool:preflight:1",
         "repair": "urn:statetool:repair:1",
         "replay": "urn:statetool:replay:1",

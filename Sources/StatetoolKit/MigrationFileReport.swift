@@ -20,6 +20,9 @@ public struct MigrationFileReport: Encodable, Sendable {
     /// For `migration ls`: what a registered back-end made of each state's
     /// payload, by the offset of its stream.
     public var payloads: [UInt64: RecognizedPayload] = [:]
+    /// For `migration ls`: what QEMU's load checks find in each virtio-pci
+    /// device's `virtio` field (``DeviceStates/virtioFindings(queueSize:)``).
+    public var virtioFindings: [VirtioFinding]?
 
     /// The report of `survey`, the reading of `input`.
     public init(file: String, input: Input, survey: MigrationFileSurvey) {
@@ -29,8 +32,11 @@ public struct MigrationFileReport: Encodable, Sendable {
         self.survey = survey
     }
 
-    /// Whether the file reads cleanly and every back-end state in it is complete.
-    public var valid: Bool { survey.error == nil && !survey.backEndStates.contains { !$0.isComplete } }
+    /// Whether the file reads cleanly, every back-end state in it is complete,
+    /// and no virtio check (``virtioFindings``) is an error.
+    public var valid: Bool {
+        survey.error == nil && !survey.backEndStates.contains { !$0.isComplete } && !(virtioFindings ?? []).contains { $0.severity == .error }
+    }
 
     /// Whether the file has no `QEVM` magic where a migration file begins:
     /// nothing was read that a table or a state line could show.
@@ -50,7 +56,15 @@ public struct MigrationFileReport: Encodable, Sendable {
 
     private enum Key: String, CodingKey {
         case file, compression, libvirt, valid, configuration, sections, commands, backEndStates
-        case endOfFileOffset, description, reading, problems
+        case endOfFileOffset, description, reading, problems, virtioFindings, ramBlocks
+    }
+
+    private struct Block: Encodable {
+        let name: String
+        let byteCount: UInt64
+        let pageSize: UInt64
+        let offset: UInt64
+        let mappedRegion: Nullable<RAMBlock.MappedRegion>
     }
 
     private struct Section: Encodable {
@@ -121,6 +135,10 @@ public struct MigrationFileReport: Encodable, Sendable {
         }), forKey: .description)
         try container.encode(Nullable(survey.reading), forKey: .reading)
         try container.encode(survey.problems.map { FindingRecord($0) }, forKey: .problems)
+        if let virtioFindings { try container.encode(virtioFindings.map { FindingRecord($0) }, forKey: .virtioFindings) }
+        try container.encode(survey.ramBlocks.map { block in
+            Block(name: block.name, byteCount: block.byteCount, pageSize: block.pageSize, offset: block.offset, mappedRegion: Nullable(block.mappedRegion))
+        }, forKey: .ramBlocks)
     }
 }
 

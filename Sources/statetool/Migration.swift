@@ -8,6 +8,6 @@ struct Migration: ParsableCommand {
             every device's state and, for vhost-user-fs and vhost-user net devices, the back-end's \
             chunk-framed state stream. statetool extract writes that stream out.
             """,
-        subcommands: [MigrationList.self, MigrationReplace.self]
+        subcommands: [MigrationList.self, MigrationShow.self, MigrationRAM.self, MigrationReplace.self]
     )
 }

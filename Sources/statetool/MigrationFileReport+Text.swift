@@ -41,6 +41,15 @@ extension MigrationFileReport {
         return text
     }
 
+    /// The RAM blocks the RAM section lists.
+    var ramBlockLines: String {
+        survey.ramBlocks.map { block in
+            var line = "RAM block \(block.name): \(block.byteCount) bytes (\(TextFormat.bytes(block.byteCount))), page size \(block.pageSize), listed at offset \(block.offset)"
+            if let region = block.mappedRegion { line += ", mapped-ram pages at offset \(region.pagesOffset)" }
+            return line + "\n"
+        }.joined()
+    }
+
     /// The end of the file: EOF marker, commands, description.
     var trailerLines: String {
         var text = ""
@@ -78,6 +87,9 @@ extension MigrationFileReport {
     func reportProblems() {
         for problem in survey.problems {
             StandardError.write("\(file): \(problem.severity.rawValue): \(problem)")
+        }
+        for finding in virtioFindings ?? [] {
+            StandardError.write("\(file): \(finding.severity.rawValue): \(finding)")
         }
         if let streamNote { StandardError.write(streamNote) }
     }

@@ -35,10 +35,19 @@ struct MigrationList: ParsableCommand {
             With --json, one JSON object; `statetool schema migration ls` prints its JSON Schema, \
             which names and describes every key, and the object's "schema" key names that schema.
 
+            The virtio field of each virtio-pci device is checked as QEMU's virtio_load checks \
+            it (see migration show): a virtqueue larger than the destination's queue-size \
+            (--queue-size N) is a virtqueue-size error, QEMU 11.1 refuses such a file; without \
+            --queue-size, a queue larger than QEMU's default 128 is a virtqueue-size warning. \
+            With --json these are the report's virtioFindings.
+
             Exit status: 0 the file and its back-end states are valid, 1 a problem (an error), \
             2 unreadable, 64 usage error.
             """
     )
+
+    @Option(help: ArgumentHelp("Check virtqueues against this destination queue-size; without it, against QEMU's default 128, as warnings.", valueName: "n"))
+    var queueSize: UInt32?
 
     @OptionGroup var format: JSONOption
 
@@ -51,21 +60,27 @@ struct MigrationList: ParsableCommand {
         let input = try CommandSupport.open(file)
         let survey: MigrationFileSurvey
         var recognition = BackEndStateRecognition()
+        var devices = DeviceStates()
         do {
             survey = try MigrationFileSurvey.survey(
-                input.stream, strategy: .walk(reason: "migration ls lists every record"), quiet: progress.quiet,
-                observe: { recognition.observe($0) })
+                input.stream, strategy: .walk(reason: "migration ls lists every record"), quiet: progress.quiet, keepsSectionBodies: true,
+                observe: {
+                    recognition.observe($0)
+                    devices.record($0)
+                })
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
+        devices.finish()
         var report = MigrationFileReport(file: file, input: input, survey: survey)
         report.payloads = recognition.payloads
+        report.virtioFindings = devices.virtioFindings(queueSize: queueSize)
         let output = StandardOutput()
         if format.json {
             try output.write(Data(try JSONText.document(report, schema: "migration-ls").utf8))
             try output.write("\n")
         } else {
-            try output.write(report.summaryLines + (report.lacksMagic ? "" : report.sectionTable + report.trailerLines + report.stateLines))
+            try output.write(report.summaryLines + (report.lacksMagic ? "" : report.sectionTable + report.ramBlockLines + report.trailerLines + report.stateLines))
         }
         try output.flush()
         report.reportProblems()

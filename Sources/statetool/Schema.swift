@@ -5,8 +5,8 @@ struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the JSON Schema of a command's --json output.",
         discussion: """
-            Every command with --json (inspect, diff, extract, migration ls, migration replace, \
-            preflight, repair, replay, retarget) prints one JSON object that follows a JSON Schema \
+            Every command with --json (inspect, diff, extract, migration ls, migration show, \
+            migration replace, preflight, repair, replay, retarget) prints one JSON object that follows a JSON Schema \
             (draft 2020-12) kept in the repository as schemas/NAME.schema.json; this prints it, \
             byte for byte the same as the file. COMMAND is the command's name, a two-word one as \
             two words or joined with - (migration ls, migration-ls); common is the schema of the \

@@ -181,7 +181,7 @@ struct WalkRecord {
         #expect(survey.sections[2].byteCount == file.mark("net section") - file.mark("fs section"))
         #expect(survey.sections[3].byteCount == file.mark("eof") - file.mark("net section"))
         let ramBytes = survey.sections[0].byteCount
-        #expect(ramBytes == file.mark("section 1") - file.mark("ram") - 5)  // less the command record
+        #expect(ramBytes == file.mark("section 1") - file.mark("ram"))  // the command between its records included
         #expect(survey.commands == [MigrationCommand(command: 0x0b, offset: survey.commands.first?.offset ?? 0, dataLength: 0)])
         #expect(survey.endOfFileOffset == file.mark("eof"))
         #expect(survey.descriptionRecord?.offset == file.mark("description"))

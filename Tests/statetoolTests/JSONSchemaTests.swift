@@ -123,7 +123,7 @@ import Testing
         let commands = try Self.commandsWithJSON()
         // Derived from the parser; the list below only guards against a command losing --json unnoticed.
         #expect(Set(commands.map { $0.joined(separator: " ") }) == [
-            "inspect", "diff", "repair", "replay", "migration ls", "migration replace", "extract", "preflight", "retarget",
+            "inspect", "diff", "repair", "replay", "migration ls", "migration show", "migration replace", "extract", "preflight", "retarget",
         ])
         let names = try Self.schemaNames()
         for command in commands {
@@ -404,6 +404,7 @@ import Testing
 
     @Test func migrationLs() throws {
         var runs = try migrationFiles().map { Run(arguments: ["migration", "ls", "--json", $0.file], status: $0.status) }
+        runs.append(Run(arguments: ["migration", "ls", "--json", "--queue-size", "128", Fixtures.compressedMigrationFile], status: 1))
         runs += [
             Run(arguments: ["migration", "ls", "--json", "-"], stdin: try Data(contentsOf: URL(fileURLWithPath: Self.sample("two-devices.mig")))),
             Run(arguments: ["migration", "ls", "--json", Self.sample("absent.mig")], status: 2, printsJSON: false),
@@ -411,6 +412,17 @@ import Testing
         let unfinished = try write("unfinished.save", LibvirtImageCommandTests.header(format: 0, magic: "LibvirtQemudPart"))
         runs.append(Run(arguments: ["migration", "ls", "--json", unfinished], status: 1, printsJSON: false))
         try validate(runs, against: "migration-ls")
+    }
+
+    @Test func migrationShow() throws {
+        var runs = try migrationFiles().map { Run(arguments: ["migration", "show", "--json", "-q", $0.file], status: $0.status) }
+        let s1A = try Fixtures.migrationFile("s1-A-running")
+        runs += [
+            Run(arguments: ["migration", "show", "--json", "-q", "--queue-size", "128", "--device", "38", s1A], status: 1),
+            Run(arguments: ["migration", "show", "--json", "-q", "-"], stdin: try Data(contentsOf: URL(fileURLWithPath: s1A))),
+            Run(arguments: ["migration", "show", "--json", "-q", Self.sample("absent.mig")], status: 2, printsJSON: false),
+        ]
+        try validate(runs, against: "migration-show")
     }
 
     @Test func extract() throws {

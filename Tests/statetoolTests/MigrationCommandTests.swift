@@ -42,13 +42,18 @@ import Testing
     @Test func migrationListShowsEverySectionOfARealFile() throws {
         let result = try StatetoolRunner.run(["migration", "ls", Fixtures.compressedMigrationFile])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr == "")
+        // The vhost-user-fs queues are larger than QEMU's default queue-size: a warning each, at its size's offset.
+        #expect(result.stderr == [63_851_662, 63_851_678].enumerated().map { queue, offset in
+            "\(Fixtures.compressedMigrationFile): warning: virtqueue-size at offset \(offset): virtqueue \(queue) has 1024 entries, more than QEMU's default queue-size 128: QEMU 11.1 refuses it (VQ \(queue) vring.num 1024 exceeds allocated max 128)\n"
+        }.joined())
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "\(Fixtures.compressedMigrationFile): QEMU migration file (zstd), machine pc-q35-10.0, page size 4096")
-        #expect(lines.contains { $0.hasPrefix("      1  START  ram ") && $0.hasSuffix("            24      63818730        7") })
+        #expect(lines.contains { $0.hasPrefix("      1  START  ram ") && $0.hasSuffix("            24      63818735        7") })
         #expect(lines.contains {
             $0 == "     38  FULL   0000:00:01.0/vhost-user-fs                   0        0      63851239        284163        1  back-end state"
         })
+        #expect(lines.contains("RAM block mem: 268435456 bytes (256.0 MiB), page size 4096, listed at offset 49"))
+        #expect(lines.contains("RAM block /rom@etc/acpi/rsdp: 4096 bytes (4.0 KiB), page size 4096, listed at offset 151"))
         #expect(lines.contains("EOF marker at offset 64135566"))
         #expect(lines.contains("JSON description at offset 64135567, 45924 bytes, 31 devices"))
         #expect(lines.suffix(2) == [
@@ -148,6 +153,22 @@ import Testing
         let missing = try StatetoolRunner.run(["extract", sample, "-o", path("none.state"), "--device", "nic9"])
         #expect(missing.status == 1)
         #expect(missing.stderr.hasSuffix("error: no back-end state of device nic9\n"))
+    }
+
+    /// `migration ls --queue-size`: a destination with 128-entry queues
+    /// refuses the real file (exit status 1), one with 1024 takes it.
+    @Test func migrationListChecksTheQueueSize() throws {
+        let refused = try StatetoolRunner.run(["migration", "ls", "--queue-size", "128", "--json", Fixtures.compressedMigrationFile])
+        #expect(refused.status == 1)
+        let report = try refused.jsonObject()
+        #expect(report["valid"] as? Bool == false)
+        let findings = try #require(report["virtioFindings"] as? [[String: Any]])
+        #expect(findings.map { $0["kind"] as? String } == ["virtqueue-size", "virtqueue-size"])
+        #expect(findings.map { $0["severity"] as? String } == ["error", "error"])
+        #expect(findings.map { $0["offset"] as? UInt64 } == [63_851_662, 63_851_678])
+        let taken = try StatetoolRunner.run(["migration", "ls", "--queue-size", "1024", Fixtures.compressedMigrationFile])
+        #expect(taken.status == 0)
+        #expect(taken.stderr == "")
     }
 
     /// A state stream given to `migration ls` or `extract`: said to be no

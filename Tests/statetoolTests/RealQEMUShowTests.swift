@@ -1,0 +1,92 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `migration show` and `migration ram` on files real QEMU 10 writes now: a
+/// q35 guest with a vhost-user-fs device of 1024-entry queues and a known
+/// pattern loaded into its RAM (QEMU's generic loader device), saved
+/// regularly and with mapped-ram.
+@Suite(.serialized) final class RealQEMUShowTests {
+    let scratch: ScratchDirectory
+
+    init() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: RealQEMUTests.qemu), "QEMU is missing: run Scripts/install-peers")
+        scratch = try ScratchDirectory("qemu-show")
+    }
+
+    private func path(_ name: String) -> String { scratch.path(name) }
+
+    /// Where the loader puts the pattern in guest memory (and so in the `mem` block).
+    static let patternAddress = 0x10_0000
+
+    /// Saves a paused guest to `file` with `capabilities`.
+    private func save(to file: String, capabilities: [String], pattern: String) throws {
+        var generator = SeededGenerator(seed: 7)
+        try Data((0..<5000).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(to: URL(fileURLWithPath: path("served.payload")))
+        let backEnd = try Peer.start(
+            StatetoolRunner.executable.path, ["serve", "--socket", path("src.sock"), "--state", path("served.payload")],
+            log: path("serve.log"), waitingFor: path("src.sock"))
+        let qemu = try Peer.start(RealQEMUTests.qemu, [
+            "-machine", "q35,memory-backend=mem", "-m", "256M",
+            "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
+            "-accel", "tcg", "-nodefaults", "-display", "none", "-S",
+            "-chardev", "socket,id=char0,path=\(path("src.sock"))",
+            "-device", "vhost-user-fs-pci,chardev=char0,tag=myfs,queue-size=1024",
+            "-device", "loader,file=\(pattern),addr=\(Self.patternAddress)",
+            "-qmp", "unix:\(path("src.qmp")),server=on,wait=off",
+        ], log: path("qemu.log"))
+        let migrated = try Peer.python(["Tests/Peers/qmp.py", path("src.qmp"), "migrate", file] + capabilities).status
+        _ = try Peer.python(["Tests/Peers/qmp.py", path("src.qmp"), "quit"])
+        RealPeers.stop(qemu, backEnd)
+        try #require(migrated == 0, "the migration did not complete")
+    }
+
+    @Test(arguments: [[], ["mapped-ram"]])
+    func freshFilesDecodeAndTheirRAMComesOut(capabilities: [String]) throws {
+        var generator = SeededGenerator(seed: 24)
+        let pattern = Data((0..<(64 << 10)).map { _ in UInt8.random(in: 1...255, using: &generator) })
+        try pattern.write(to: URL(fileURLWithPath: path("pattern.bin")))
+        let file = path("vm.mig")
+        try save(to: file, capabilities: capabilities, pattern: path("pattern.bin"))
+
+        // Every device decodes through the description; the vhost-user-fs queues are 1024 long.
+        let shown = try StatetoolRunner.run(["migration", "show", file, "--json", "-q"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        let report = try shown.jsonObject()
+        let devices = try #require(report["devices"] as? [[String: Any]])
+        #expect(devices.count > 20)
+        for device in devices {
+            #expect((device["problems"] as? [Any])?.isEmpty == true, "\(device["name"] ?? ""): \(device["problems"] ?? "")")
+        }
+        let fs = try #require(devices.first { ($0["name"] as? String)?.hasSuffix("/vhost-user-fs") == true })
+        let virtio = try #require(fs["virtio"] as? [String: Any])
+        let queues = try #require(virtio["queues"] as? [[String: Any]])
+        #expect(queues.map { $0["size"] as? Int } == [1024, 1024])
+        // QEMU fills the config it saves when the driver reads it: no guest ran here, so no tag yet (s1-A's says myfs).
+        #expect((virtio["fileSystem"] as? [String: Any])?["tag"] as? String == "")
+        #expect(virtio["status"] as? Int == 0)
+        let findings = try #require(virtio["findings"] as? [[String: Any]])
+        #expect(findings.map { $0["kind"] as? String } == ["virtqueue-size", "virtqueue-size"])
+        #expect(findings.map { $0["severity"] as? String } == ["warning", "warning"])
+
+        // A destination with queue-size 128 refuses it; one with 1024 takes it.
+        #expect(try StatetoolRunner.run(["migration", "show", file, "--queue-size", "128", "-q"]).status == 1)
+        let taken = try StatetoolRunner.run(["migration", "ls", file, "--queue-size", "1024"])
+        #expect(taken.status == 0, "\(taken.stderr)")
+        #expect(!taken.stderr.contains("virtqueue-size"))
+
+        // The guest's RAM: the pattern at its address, the block 256 MiB, mostly holes.
+        let folder = path("ram")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let ram = try StatetoolRunner.run(["migration", "ram", file, "-o", folder, "--block", "mem", "-q"])
+        #expect(ram.status == 0, "\(ram.stderr)")
+        let mem = try FileHandle(forReadingFrom: URL(fileURLWithPath: "\(folder)/mem"))
+        defer { try? mem.close() }
+        try mem.seek(toOffset: UInt64(Self.patternAddress))
+        #expect(try mem.read(upToCount: pattern.count) == pattern)
+        var status = stat()
+        try #require(stat("\(folder)/mem", &status) == 0)
+        #expect(status.st_size == 256 << 20)
+        #expect(UInt64(status.st_blocks) * 512 < 32 << 20, "the block is not sparse: \(status.st_blocks) blocks")
+    }
+}
