@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `migration show` and `migration ram` on files real QEMU 10 writes now: a
+/// `migration show` and `migration ram` on files real QEMU (10.0 and 11.1) writes now: a
 /// q35 guest with a vhost-user-fs device of 1024-entry queues and a known
 /// pattern loaded into its RAM (QEMU's generic loader device), saved
 /// regularly and with mapped-ram.
@@ -10,7 +10,6 @@ import Testing
     let scratch: ScratchDirectory
 
     init() throws {
-        try #require(FileManager.default.isExecutableFile(atPath: RealQEMUTests.qemu), "QEMU is missing: run Scripts/install-peers")
         scratch = try ScratchDirectory("qemu-show")
     }
 
@@ -20,13 +19,13 @@ import Testing
     static let patternAddress = 0x10_0000
 
     /// Saves a paused guest to `file` with `capabilities`.
-    private func save(to file: String, capabilities: [String], pattern: String) throws {
+    private func save(to file: String, on generation: PeerGeneration, capabilities: [String], pattern: String) throws {
         var generator = SeededGenerator(seed: 7)
         try Data((0..<5000).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(to: URL(fileURLWithPath: path("served.payload")))
         let backEnd = try Peer.start(
             StatetoolRunner.executable.path, ["serve", "--socket", path("src.sock"), "--state", path("served.payload")],
             log: path("serve.log"), waitingFor: path("src.sock"))
-        let qemu = try Peer.start(RealQEMUTests.qemu, [
+        let qemu = try Peer.start(generation.qemu, [
             "-machine", "q35,memory-backend=mem", "-m", "256M",
             "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
             "-accel", "tcg", "-nodefaults", "-display", "none", "-S",
@@ -41,13 +40,14 @@ import Testing
         try #require(migrated == 0, "the migration did not complete")
     }
 
-    @Test(arguments: [[], ["mapped-ram"]])
-    func freshFilesDecodeAndTheirRAMComesOut(capabilities: [String]) throws {
+    @Test(arguments: PeerGeneration.all, [[], ["mapped-ram"]])
+    func freshFilesDecodeAndTheirRAMComesOut(generation: PeerGeneration, capabilities: [String]) throws {
+        try generation.require()
         var generator = SeededGenerator(seed: 24)
         let pattern = Data((0..<(64 << 10)).map { _ in UInt8.random(in: 1...255, using: &generator) })
         try pattern.write(to: URL(fileURLWithPath: path("pattern.bin")))
         let file = path("vm.mig")
-        try save(to: file, capabilities: capabilities, pattern: path("pattern.bin"))
+        try save(to: file, on: generation, capabilities: capabilities, pattern: path("pattern.bin"))
 
         // Every device decodes through the description; the vhost-user-fs queues are 1024 long.
         let shown = try StatetoolRunner.run(["migration", "show", file, "--json", "-q"])

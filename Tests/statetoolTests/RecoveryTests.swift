@@ -115,6 +115,18 @@ import Testing
         #expect(!restore.completed)
         #expect(restore.qemuLog.contains("VQ 0 vring.num 1024 exceeds allocated max 128"), "\(restore.qemuLog)")
         #expect(restore.qemuLog.contains("load of migration failed: Invalid argument"), "\(restore.qemuLog)")
+
+        // statetool says so before the restore, from the file's virtio field alone.
+        let checked = try StatetoolRunner.run(["migration", "ls", file, "--queue-size", "128"])
+        #expect(checked.status == 1)
+        #expect(checked.stderr == """
+            \(file): error: virtqueue-size at offset 63851662: virtqueue 0 has 1024 entries, more than the destination's queue-size 128: \
+            QEMU 11.1 refuses it (VQ 0 vring.num 1024 exceeds allocated max 128)
+            \(file): error: virtqueue-size at offset 63851678: virtqueue 1 has 1024 entries, more than the destination's queue-size 128: \
+            QEMU 11.1 refuses it (VQ 1 vring.num 1024 exceeds allocated max 128)
+
+            """)
+        #expect(try StatetoolRunner.run(["migration", "ls", file, "--queue-size", "1024"]).status == 0)
     }
 }
 
