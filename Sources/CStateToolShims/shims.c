@@ -128,3 +128,18 @@ int statetool_open_path_beneath(int directory, const char *path) {
     };
     return (int)syscall(SYS_openat2, directory, path, &how, sizeof(how));
 }
+
+int statetool_open_by_handle(int mount_fd, int type, const unsigned char *bytes, unsigned int length) {
+    union {
+        struct file_handle handle;
+        char room[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+    } buffer;
+    if (length > MAX_HANDLE_SZ) {
+        errno = EINVAL;
+        return -1;
+    }
+    buffer.handle.handle_bytes = length;
+    buffer.handle.handle_type = type;
+    memcpy(buffer.handle.f_handle, bytes, length);
+    return open_by_handle_at(mount_fd, &buffer.handle, O_PATH | O_CLOEXEC);
+}

@@ -185,6 +185,42 @@ public enum Files {
         return Handle(type: type, bytes: Array(bytes.prefix(Int(length))))
     }
 
+    /// Opens the file `handle` names on the file system that `mount` is on
+    /// (`open_by_handle_at` with `O_PATH`, close-on-exec), as virtiofsd opens a
+    /// file-handle inode: the file is named, never opened for I/O. `mount` must
+    /// be open for reading (an `O_PATH` descriptor gives `EBADF`). The file may
+    /// lie anywhere on that file system, not only under `mount`.
+    ///
+    /// Fails with `ESTALE` when the file system no longer has the file, `EPERM`
+    /// without `CAP_DAC_READ_SEARCH`, `EINVAL` for a handle longer than 128 bytes.
+    public static func openPath(by handle: Handle, onFileSystemOf mount: FileDescriptor) throws(SystemCallError) -> OwnedDescriptor {
+        let raw = try valueOrErrno { statetool_open_by_handle(mount.rawValue, handle.type, handle.bytes, UInt32(clamping: handle.bytes.count)) }
+            .get(naming: "open_by_handle_at")
+        return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
+    }
+
+    /// A file's identity on this machine: its device and inode number.
+    public struct Identity: Hashable, Sendable {
+        /// The device the file is on (`st_dev`).
+        public var device: UInt64
+        /// Its inode number on that device (`st_ino`).
+        public var inode: UInt64
+
+        /// An identity from its parts.
+        public init(device: UInt64, inode: UInt64) {
+            self.device = device
+            self.inode = inode
+        }
+    }
+
+    /// The device and inode of the file open on `descriptor` (`fstat`, which
+    /// also works on an `O_PATH` descriptor).
+    public static func identity(of descriptor: FileDescriptor) throws(SystemCallError) -> Identity {
+        var status = stat()
+        _ = try valueOrErrno { fstat(descriptor.rawValue, &status) }.get(naming: "fstat")
+        return Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+    }
+
     /// Whether `descriptor` is a terminal.
     public static func isTerminal(_ descriptor: FileDescriptor) -> Bool {
         isatty(descriptor.rawValue) == 1

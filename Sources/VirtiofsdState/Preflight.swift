@@ -20,6 +20,9 @@ public struct PreflightReport: Hashable, Sendable {
         /// (`name_to_handle_at` failed), so it cannot be compared with the one
         /// the source recorded.
         case fileHandleUnreadable(Errno)
+        /// It is located by file handle and the handle does not open on the
+        /// destination's file system (``FileHandleResolution/stale(_:)``).
+        case fileHandleStale(FileHandleFailure)
     }
 
     /// What makes the load fail whatever `--migration-on-error` says: a
@@ -144,6 +147,7 @@ public struct PreflightReport: Hashable, Sendable {
             case .sentInvalid: return "Migration source has lost inode \(id)"
             case .fileHandleDiffers: return "Inode \(id) is not the same inode as in the migration source: File handle differs"
             case .fileHandleUnreadable(let errno): return "Inode \(id): cannot read its file handle to compare it with the source's: \(errno)"
+            case .fileHandleStale(let failure): return failure.description
             }
         }
     }
@@ -187,9 +191,13 @@ public struct PreflightReport: Hashable, Sendable {
     public internal(set) var failingInodes: [InodeFailure] = []
     /// Handles open on failing inodes, in the state's order.
     public internal(set) var failingHandles: [HandleFailure] = []
-    /// Inodes located by file handle: statetool cannot open them without the
-    /// source's mounts, so they are not checked.
+    /// Inodes located by file handle that statetool could not open by handle
+    /// (``FileHandleResolution/unchecked(_:)``: no `CAP_DAC_READ_SEARCH`, or a
+    /// mount outside the shared directory).
     public internal(set) var uncheckedInodes: [UInt64] = []
+    /// Every inode located by file handle, in the order virtiofsd meets them,
+    /// with what its handle comes to on the destination's file system.
+    public internal(set) var fileHandleInodes: [FileHandleInode] = []
     /// What makes the load fail whatever `--migration-on-error` says.
     public internal(set) var fatalProblems: [FatalProblem] = []
     /// Inodes that resolve outside the shared directory (a name `..` under
@@ -210,8 +218,31 @@ public struct PreflightReport: Hashable, Sendable {
     /// `StrongInodeReference` dropped). The guest's references to them are lost.
     public internal(set) var drainedInodes: [UInt64] = []
 
-    /// Whether the state would load with nothing invalid.
-    public var isClean: Bool { failingInodes.isEmpty && failingHandles.isEmpty && fatalProblems.isEmpty }
+    /// A file-handle inode and what its handle comes to on the destination.
+    public struct FileHandleInode: Hashable, Sendable {
+        /// The inode's id.
+        public let id: UInt64
+        /// Where its handle leads.
+        public let resolution: FileHandleResolution
+
+        /// A file-handle inode from its id and resolution.
+        public init(id: UInt64, resolution: FileHandleResolution) {
+            self.id = id
+            self.resolution = resolution
+        }
+    }
+
+    /// The file-handle inodes whose handles open files outside the shared
+    /// directory: the load succeeds and the guest is served those files.
+    public var fileHandlesOutsideShare: [FileHandleInode] {
+        fileHandleInodes.filter { if case .outsideShare = $0.resolution { true } else { false } }
+    }
+
+    /// Whether the state would load with nothing invalid and every file-handle
+    /// inode on a file under the shared directory.
+    public var isClean: Bool {
+        failingInodes.isEmpty && failingHandles.isEmpty && fatalProblems.isEmpty && fileHandlesOutsideShare.isEmpty
+    }
 }
 
 /// Why a pre-flight check could not run at all.
@@ -288,6 +319,12 @@ public enum PreflightCheck {
         var pending = state.inodes
         if !state.mountPaths.isEmpty, let rootIndex = pending.firstIndex(where: { $0.id == VirtiofsdState.rootID }) {
             _ = loader.load(pending.swapRemove(at: rootIndex), into: &report)
+        }
+        // File-handle inodes open on the mounts the state names, relative to the shared directory.
+        do {
+            loader.resolver = try FileHandleResolver(root: root.descriptor, mountPaths: state.mountPaths)
+        } catch {
+            throw .cannotOpenSharedDirectory(sharedDirectory, error.errno)
         }
         while !pending.isEmpty && !loader.aborted {
             var index = 0
@@ -376,6 +413,8 @@ private struct Loader {
     var drainOrder: [UInt64] = []
     /// Set when the load stops whatever `--migration-on-error` says (a root mismatch).
     var aborted = false
+    /// Opens file-handle inodes on the shared directory's file system.
+    var resolver: FileHandleResolver?
 
     init(root: FileDescriptor, paths: InodePaths) {
         self.root = root
@@ -417,9 +456,9 @@ private struct Loader {
             }
         case .invalid:
             fail(inode, .sentInvalid, &report)
-        case .fileHandle:
-            report.uncheckedInodes.append(inode.id)
-            if inodesHoldDescriptors { descriptorsNeeded += 1 }
+        case .fileHandle(let handle):
+            guard let resolver else { return false }
+            resolveFileHandle(handle, with: resolver, for: inode, report: &report)
         }
         loaded.insert(inode.id)
         refcounts[inode.id] = inode.refcount
@@ -443,6 +482,38 @@ private struct Loader {
         }
         // Every reopened handle holds a descriptor for the guest, whatever the inode mode.
         return takeDescriptor() ? nil : .reopenFailed(.tooManyOpenFilesInSystem)
+    }
+
+    /// Opens a file-handle inode as virtiofsd does (`open_by_handle_at`,
+    /// `O_PATH`; no parent, so no refcount drains) and records where it leads.
+    /// One under the shared directory is kept like a path inode (reopened
+    /// beneath the directory when a child or handle needs it); one outside is
+    /// never opened again, nor anything under it, nor its handles.
+    private mutating func resolveFileHandle(
+        _ handle: VirtiofsdState.FileHandle, with resolver: FileHandleResolver, for inode: VirtiofsdState.Inode, report: inout PreflightReport
+    ) {
+        let resolution = resolver.resolve(handle)
+        report.fileHandleInodes.append(.init(id: inode.id, resolution: resolution))
+        switch resolution {
+        case .resolving(let path):
+            if parents.contains(inode.id) || handleInodes.contains(inode.id) {
+                do {
+                    keep(try Files.openPathBeneath(path.isEmpty ? "." : path, in: root), for: inode, report: &report)
+                } catch {
+                    fail(inode, .openFailed(error.errno), &report)
+                }
+            } else if inodesHoldDescriptors, !takeDescriptor() {
+                fail(inode, .openFailed(.tooManyOpenFilesInSystem), &report)
+            }
+        case .outsideShare:
+            outside.insert(inode.id)
+            if inodesHoldDescriptors { _ = takeDescriptor() }
+        case .stale(let failure):
+            fail(inode, .fileHandleStale(failure), &report)
+        case .unchecked:
+            report.uncheckedInodes.append(inode.id)
+            if inodesHoldDescriptors { descriptorsNeeded += 1 }
+        }
     }
 
     /// Drops the reference a loaded child took from `parent`'s refcount; at

@@ -482,7 +482,7 @@ import Testing
             Run(arguments: check(Fixtures.state("s1-A-running"), broken), status: 1),
             Run(arguments: check(Fixtures.state("s1-D-more-open"), broken) + ["--all"], status: 1),
             Run(arguments: check(Fixtures.state("s2-verify-handles"), share), status: 1),
-            Run(arguments: check(Fixtures.state("s3-file-handles"), share)),
+            Run(arguments: check(Fixtures.state("s3-file-handles"), share), status: 1),
             Run(arguments: check(Fixtures.compressedMigrationFile, broken), status: 1),
             Run(arguments: check(try Fixtures.migrationFile("s1-A-running"), share)),
             Run(arguments: check(v1, small), status: 1),

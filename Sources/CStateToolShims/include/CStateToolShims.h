@@ -59,4 +59,11 @@ ssize_t statetool_copy_file_range(int in, long long *offset, int out, size_t len
 /// errno set.
 int statetool_open_path_beneath(int directory, const char *path);
 
+/// open_by_handle_at(mount_fd, handle, O_PATH | O_CLOEXEC): opens the file the
+/// file handle (`type`, `length` bytes at `bytes`, at most 128) names on the
+/// file system of `mount_fd` (which must not be O_PATH), without opening it for
+/// I/O. Needs CAP_DAC_READ_SEARCH (EPERM without it). Returns -1 with errno set
+/// (ESTALE when the file system no longer has the file).
+int statetool_open_by_handle(int mount_fd, int type, const unsigned char *bytes, unsigned int length);
+
 #endif
