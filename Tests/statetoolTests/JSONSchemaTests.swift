@@ -527,7 +527,7 @@ import Testing
             Run(arguments: retarget(state, share, ["-o", path("2.state")])),
             Run(arguments: retarget(state, broken, ["--rename", "tree/d08=tree/d07x", "--drop-missing", "-o", path("3.state")])),
             Run(arguments: retarget(Fixtures.state("s2-verify-handles"), share, ["--strip-file-handles", "-o", path("4.state")])),
-            Run(arguments: retarget(Fixtures.state("s3-file-handles"), share, ["-o", path("5.state")])),
+            Run(arguments: retarget(Fixtures.state("s3-file-handles"), share, ["--drop-missing", "-o", path("5.state")])),
             Run(arguments: retarget(try Fixtures.migrationFile("s1-A-running"), broken, ["--drop-missing", "-o", path("6.mig")])),
             Run(arguments: retarget(Fixtures.compressedMigrationFile, broken, ["--drop-missing", "--zstd", "-o", path("7.mig.zst")])),
             Run(arguments: retarget(v1, small, ["--drop-missing", "-o", path("8.state")])),
