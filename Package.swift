@@ -191,7 +191,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VirtiofsdStateTests",
-            dependencies: ["TestSupport", "VirtiofsdState", "StateStream"]
+            dependencies: ["TestSupport", "VirtiofsdState", "StateStream", "SystemCalls"]
         ),
         .testTarget(
             name: "LibvirtSaveImageTests",

@@ -221,6 +221,38 @@ public enum Files {
         return Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
     }
 
+    /// One entry of a directory, as `readdir` gives it.
+    public struct DirectoryEntry: Sendable, Hashable {
+        /// Its name in the directory.
+        public var name: String
+        /// Its inode number (`d_ino`; for a mount point, the covered directory's).
+        public var inode: UInt64
+        /// Whether it is a directory; `nil` when the file system does not say (`DT_UNKNOWN`).
+        public var isDirectory: Bool?
+    }
+
+    /// Calls `body` with each entry of the directory open on `directory`
+    /// (except `.` and `..`) until it returns `false`, reading through a new
+    /// descriptor of its own (`O_RDONLY | O_DIRECTORY` through
+    /// `/proc/self/fd`), so `directory` may be an `O_PATH` one. Memory stays
+    /// one entry, however large the directory.
+    public static func forEachEntry(in directory: FileDescriptor, _ body: (DirectoryEntry) -> Bool) throws(SystemCallError) {
+        let readable = try reopen(directory, flags: O_DIRECTORY)
+        var opened: UnsafeMutableRawPointer?
+        _ = try valueOrErrno { statetool_open_directory_stream(readable.descriptor.rawValue, &opened) }.get(naming: "fdopendir")
+        _ = readable.release()  // the stream owns it now
+        guard let stream = opened else { return }
+        defer { statetool_close_directory_stream(stream) }
+        var name = [CChar](repeating: 0, count: 256)
+        var inode: UInt64 = 0
+        var type: UInt8 = 0
+        while try valueOrErrno({ statetool_read_directory_entry(stream, &name, &inode, &type) }).get(naming: "readdir") == 1 {
+            let entryName = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let isDirectory: Bool? = type == 0 ? nil : type == 4  // DT_UNKNOWN, DT_DIR
+            guard body(DirectoryEntry(name: entryName, inode: inode, isDirectory: isDirectory)) else { return }
+        }
+    }
+
     /// Whether `descriptor` is a terminal.
     public static func isTerminal(_ descriptor: FileDescriptor) -> Bool {
         isatty(descriptor.rawValue) == 1

@@ -63,18 +63,23 @@ public enum FileHandleFailure: Hashable, Sendable, CustomStringConvertible {
 /// virtiofsd's loader does, and decides whether each file found lies under
 /// the directory.
 ///
-/// Whether the file lies under the directory is decided from the kernel's
-/// name for the descriptor (`/proc/self/fd/N`), *verified*: that name less the
-/// directory's own is opened again beneath the directory (`openat2` with
-/// `RESOLVE_BENEATH`) and must be the same device and inode. A name the
-/// verification does not confirm is outside. This is chosen over walking up
+/// Whether the file lies under the directory is decided by device and inode,
+/// never by a name alone. First from the kernel's name for the descriptor
+/// (`/proc/self/fd/N`): that name less the directory's own is opened again
+/// beneath the directory (`openat2` with `RESOLVE_BENEATH`) and must be the
+/// same device and inode. The kernel's name is not enough on its own: for a
+/// regular file whose dentry is not cached it is a disconnected `/NAME`, and
+/// for a file with several hard links it is any one of them. So the files
+/// the names do not confirm are then looked for under the directory, in one
+/// walk of it for all of them (`readdir`, each entry's inode number compared
+/// on its directory's device, a match confirmed beneath as above; the walk
+/// stops when all are found): a file found is resolving, the others are
+/// outside, named by the kernel's name. This is chosen over walking up
 /// through `..` from the descriptor because a regular file has no `..` to
-/// walk, and because the walk would open directories outside the share; the
-/// verified name never opens anything outside beyond the one `O_PATH` open of
-/// the handle itself, and cannot be fooled by a name that merely looks inside
-/// (a rename since, a symbolic link, a bind mount). A file whose kernel name
-/// is another of its hard links, outside, is reported outside although one of
-/// its links lies inside.
+/// walk, and because that walk would open directories outside the share;
+/// nothing outside is opened here beyond the one `O_PATH` open of the handle
+/// itself. The walk costs a `readdir` of the share, only when some handle
+/// does not resolve by its name (on a copy of the share: all of them).
 public struct FileHandleResolver {
     /// The shared directory (`O_PATH`), owned by the caller.
     let root: FileDescriptor
@@ -102,26 +107,78 @@ public struct FileHandleResolver {
         }
     }
 
-    /// Opens `handle` (`O_PATH`, nothing else) and says where the file is;
-    /// the descriptor is closed before it returns.
-    public func resolve(_ handle: VirtiofsdState.FileHandle) -> FileHandleResolution {
-        guard let mount = mounts[handle.mountID] else {
-            if let errno = unopened[handle.mountID] { return .unchecked(errno) }
-            return .stale(.unknownMount(handle.mountID))
+    /// Opens the handle of every inode of `inodes` located by one (`O_PATH`,
+    /// nothing else; each descriptor closed at once) and says where each file
+    /// is, by inode id. The root is never taken by handle.
+    public func resolve(_ inodes: [VirtiofsdState.Inode]) -> [UInt64: FileHandleResolution] {
+        var resolutions: [UInt64: FileHandleResolution] = [:]
+        var unconfirmed: [Files.Identity: [UInt64]] = [:]
+        for inode in inodes where inode.id != VirtiofsdState.rootID {
+            guard case .fileHandle(let handle) = inode.location else { continue }
+            let (resolution, identity) = resolve(handle)
+            resolutions[inode.id] = resolution
+            if case .outsideShare = resolution, let identity { unconfirmed[identity, default: []].append(inode.id) }
         }
-        guard handle.bytes.count <= 128 else { return .stale(.tooLong(handle.bytes.count)) }
+        for (identity, path) in find(Set(unconfirmed.keys)) {
+            for id in unconfirmed[identity] ?? [] { resolutions[id] = .resolving(path: path) }
+        }
+        return resolutions
+    }
+
+    /// Opens `handle` and says where the file is as its kernel name says it:
+    /// `.outsideShare` also for a file the name does not confirm, with its identity.
+    private func resolve(_ handle: VirtiofsdState.FileHandle) -> (FileHandleResolution, Files.Identity?) {
+        guard let mount = mounts[handle.mountID] else {
+            if let errno = unopened[handle.mountID] { return (.unchecked(errno), nil) }
+            return (.stale(.unknownMount(handle.mountID)), nil)
+        }
+        guard handle.bytes.count <= 128 else { return (.stale(.tooLong(handle.bytes.count)), nil) }
         let opened: OwnedDescriptor
         do throws(SystemCallError) {
             opened = try Files.openPath(by: Files.Handle(type: handle.handleType, bytes: handle.bytes), onFileSystemOf: mount)
         } catch {
-            return error.errno == .notPermitted ? .unchecked(error.errno) : .stale(.openFailed(error.errno))
+            return (error.errno == .notPermitted ? .unchecked(error.errno) : .stale(.openFailed(error.errno)), nil)
         }
         let found = (try? Files.location(of: opened.descriptor)) ?? ""
-        guard let relative = relativePath(of: found), let identity = try? Files.identity(of: opened.descriptor),
-            let beneath = try? Files.openPathBeneath(relative.isEmpty ? "." : relative, in: root),
-            (try? Files.identity(of: beneath.descriptor)) == identity
-        else { return .outsideShare(path: found) }
-        return .resolving(path: relative)
+        let identity = try? Files.identity(of: opened.descriptor)
+        if let relative = relativePath(of: found), let identity, isBeneath(relative, identity) {
+            return (.resolving(path: relative), identity)
+        }
+        return (.outsideShare(path: found), identity)
+    }
+
+    /// Whether `relative` opens beneath the shared directory as the file `identity`.
+    private func isBeneath(_ relative: String, _ identity: Files.Identity) -> Bool {
+        guard let beneath = try? Files.openPathBeneath(relative.isEmpty ? "." : relative, in: root) else { return false }
+        return (try? Files.identity(of: beneath.descriptor)) == identity
+    }
+
+    /// Walks the shared directory (depth first, never following a symbolic
+    /// link, crossing mounts as virtiofsd does) for the files `wanted`, until
+    /// all are found: each found one's path, confirmed beneath.
+    func find(_ wanted: Set<Files.Identity>) -> [Files.Identity: String] {
+        var found: [Files.Identity: String] = [:]
+        guard !wanted.isEmpty else { return found }
+        var pending = [""]
+        while let directory = pending.popLast(), found.count < wanted.count {
+            guard let opened = try? Files.openPathBeneath(directory.isEmpty ? "." : directory, in: root),
+                let device = try? Files.identity(of: opened.descriptor).device
+            else { continue }
+            try? Files.forEachEntry(in: opened.descriptor) { entry in
+                let path = directory.isEmpty ? entry.name : directory + "/" + entry.name
+                let identity = Files.Identity(device: device, inode: entry.inode)
+                if wanted.contains(identity), found[identity] == nil, isBeneath(path, identity) { found[identity] = path }
+                if entry.isDirectory ?? isDirectory(path) { pending.append(path) }
+                return found.count < wanted.count
+            }
+        }
+        return found
+    }
+
+    /// Whether `relative` names a directory beneath the shared directory (for `DT_UNKNOWN`).
+    private func isDirectory(_ relative: String) -> Bool {
+        guard let opened = try? Files.openPathBeneath(relative, in: root) else { return false }
+        return (try? Files.kind(of: opened.descriptor)) == .directory
     }
 
     /// `location` relative to the shared directory (`""` for the directory),

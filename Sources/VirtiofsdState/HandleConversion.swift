@@ -42,9 +42,9 @@ enum HandleConversion {
         }
         var found: [UInt64: String] = [:]
         var unresolved: [(id: UInt64, reason: String)] = []
-        for inode in dropping.state.inodes where inode.id != VirtiofsdState.rootID {
-            guard case .fileHandle(let handle) = inode.location else { continue }
-            let resolution = resolver.resolve(handle)
+        let resolutions = resolver.resolve(dropping.state.inodes)
+        for inode in dropping.state.inodes {
+            guard let resolution = resolutions[inode.id] else { continue }
             if case .resolving(let path) = resolution {
                 found[inode.id] = path
                 continue

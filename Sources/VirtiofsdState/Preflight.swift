@@ -321,10 +321,12 @@ public enum PreflightCheck {
             _ = loader.load(pending.swapRemove(at: rootIndex), into: &report)
         }
         // File-handle inodes open on the mounts the state names, relative to the shared directory.
-        do {
-            loader.resolver = try FileHandleResolver(root: root.descriptor, mountPaths: state.mountPaths)
-        } catch {
-            throw .cannotOpenSharedDirectory(sharedDirectory, error.errno)
+        if state.inodes.contains(where: { $0.location.kind == .fileHandle }) {
+            do {
+                loader.fileHandles = try FileHandleResolver(root: root.descriptor, mountPaths: state.mountPaths).resolve(state.inodes)
+            } catch {
+                throw .cannotOpenSharedDirectory(sharedDirectory, error.errno)
+            }
         }
         while !pending.isEmpty && !loader.aborted {
             var index = 0
@@ -413,8 +415,8 @@ private struct Loader {
     var drainOrder: [UInt64] = []
     /// Set when the load stops whatever `--migration-on-error` says (a root mismatch).
     var aborted = false
-    /// Opens file-handle inodes on the shared directory's file system.
-    var resolver: FileHandleResolver?
+    /// Where each file-handle inode's handle leads on the shared directory's file system.
+    var fileHandles: [UInt64: FileHandleResolution] = [:]
 
     init(root: FileDescriptor, paths: InodePaths) {
         self.root = root
@@ -456,9 +458,9 @@ private struct Loader {
             }
         case .invalid:
             fail(inode, .sentInvalid, &report)
-        case .fileHandle(let handle):
-            guard let resolver else { return false }
-            resolveFileHandle(handle, with: resolver, for: inode, report: &report)
+        case .fileHandle:
+            // The root by handle is refused as a bad root (a consistency problem).
+            resolveFileHandle(fileHandles[inode.id] ?? .stale(.unknownMount(0)), for: inode, report: &report)
         }
         loaded.insert(inode.id)
         refcounts[inode.id] = inode.refcount
@@ -484,15 +486,15 @@ private struct Loader {
         return takeDescriptor() ? nil : .reopenFailed(.tooManyOpenFilesInSystem)
     }
 
-    /// Opens a file-handle inode as virtiofsd does (`open_by_handle_at`,
-    /// `O_PATH`; no parent, so no refcount drains) and records where it leads.
+    /// Takes a file-handle inode as virtiofsd does (opened by handle before the
+    /// passes, ``FileHandleResolver``; no parent, so no refcount drains) and
+    /// records where it leads.
     /// One under the shared directory is kept like a path inode (reopened
     /// beneath the directory when a child or handle needs it); one outside is
     /// never opened again, nor anything under it, nor its handles.
     private mutating func resolveFileHandle(
-        _ handle: VirtiofsdState.FileHandle, with resolver: FileHandleResolver, for inode: VirtiofsdState.Inode, report: inout PreflightReport
+        _ resolution: FileHandleResolution, for inode: VirtiofsdState.Inode, report: inout PreflightReport
     ) {
-        let resolution = resolver.resolve(handle)
         report.fileHandleInodes.append(.init(id: inode.id, resolution: resolution))
         switch resolution {
         case .resolving(let path):
