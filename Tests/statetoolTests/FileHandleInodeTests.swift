@@ -89,6 +89,15 @@ import VirtiofsdState
         return try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", log, stream])
     }
 
+    /// Checks `output`'s one JSON line against `schemas/NAME.schema.json`.
+    private func expectValid(_ output: String, against name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let file = path("\(name)-\(UUID().uuidString.prefix(8)).jsonl")
+        try Data(output.utf8).write(to: URL(fileURLWithPath: file))
+        let validator = StatetoolRunner.packageDirectory.appendingPathComponent("Tests/Schemas/validate.py").path
+        let checked = try ProcessRunner.run("/usr/bin/python3", [validator, name, file])
+        #expect(checked.status == 0, "not valid against schemas/\(name).schema.json:\n\(checked.stdout)\(checked.stderr)", sourceLocation: sourceLocation)
+    }
+
     @Test func aCopyOfTheShareIsServedTheOriginalsUntilTheHandlesBecomePaths() throws {
         let original = try makeOriginal()
         let state = try realFileHandleState(of: original)
@@ -104,6 +113,7 @@ import VirtiofsdState
         // On the original every handle resolves, under it.
         let onOriginal = try StatetoolRunner.run(["preflight", "--json", state, "--shared-dir", original])
         #expect(onOriginal.status == 0, "\(onOriginal.stdout)\(onOriginal.stderr)")
+        try expectValid(onOriginal.stdout, against: "preflight")
         let resolved = try #require(try onOriginal.jsonObject()["fileHandleInodes"] as? [[String: Any]])
         #expect(resolved.map { $0["status"] as? String } == Array(repeating: "resolving", count: 5))
         #expect(
@@ -113,6 +123,7 @@ import VirtiofsdState
         // On the copy every handle opens the original's file: the real load accepts it all the same.
         let onCopy = try StatetoolRunner.run(["preflight", "--json", state, "--shared-dir", copy])
         #expect(onCopy.status == 1, "\(onCopy.stdout)\(onCopy.stderr)")
+        try expectValid(onCopy.stdout, against: "preflight")
         let report = try onCopy.jsonObject()
         #expect(report["failingInodes"] as? [Int] == [])
         #expect(report["clean"] as? Bool == false)
@@ -145,6 +156,7 @@ import VirtiofsdState
             "retarget", state, "--shared-dir", copy, "--handles-to-paths", original, "--drop-missing", "--json", "-o", converted,
         ])
         #expect(retarget.status == 0, "\(retarget.stderr)")
+        try expectValid(retarget.stdout, against: "retarget")
         let changes = try retarget.jsonObject()
         let convertedInodes = try #require(changes["convertedInodes"] as? [[String: Any]])
         #expect(convertedInodes.map { $0["id"] as? Int } == [2, 3, 4, 5, 6])
@@ -167,6 +179,23 @@ import VirtiofsdState
         #expect(onCopyNow.status == 0, "\(onCopyNow.stdout)")
         let loads = try replay(converted, onto: copy, name: "converted")
         #expect(loads.status == 0, "\(loads.stdout)\(loads.stderr)")
+    }
+
+    /// The fixture's s3 capture on a share rebuilt from the manifest: its handles name inodes of
+    /// the capture machine's file system, which the rebuilt files are not, so every one is stale;
+    /// the real virtiofsd stops at the same inode preflight names first.
+    @Test func theFixtureFileHandlesAreStaleOnARebuiltShareForTheRealLoaderToo() throws {
+        let share = scratch.url("rebuilt")
+        try RealPeers.makeShare(at: share)
+        let state = Fixtures.state("s3-file-handles")
+        let checked = try StatetoolRunner.run(["preflight", "--json", state, "--shared-dir", share.path])
+        #expect(checked.status == 1)
+        try expectValid(checked.stdout, against: "preflight")
+        let first = try #require(try checked.jsonObject()["firstFailure"] as? [String: Any])
+        #expect(first["id"] as? Int == 5398)
+        let replayed = try replay(state, onto: share.path, name: "s3")
+        #expect(replayed.status == 3, "\(replayed.stdout)\(replayed.stderr)")
+        #expect(replayed.stderr.contains("Failed to load state: Inode 5398: Opening file handle: Stale file handle (os error 116)"), "\(replayed.stderr)")
     }
 
     @Test func aFileDeletedSinceMakesItsHandleStaleWhereTheRealLoaderStops() throws {
