@@ -229,6 +229,13 @@ public enum Files {
         public var inode: UInt64
         /// Whether it is a directory; `nil` when the file system does not say (`DT_UNKNOWN`).
         public var isDirectory: Bool?
+
+        /// An entry from its parts.
+        public init(name: String, inode: UInt64, isDirectory: Bool?) {
+            self.name = name
+            self.inode = inode
+            self.isDirectory = isDirectory
+        }
     }
 
     /// Calls `body` with each entry of the directory open on `directory`
