@@ -64,7 +64,7 @@ import VirtiofsdState
         let virtiofsd = try RealPeers.startVirtiofsd(
             sharedDirectory: share, socket: socket, log: log, options: ["--migration-mode=file-handles", "--modcaps=+dac_read_search"])
         defer { RealPeers.stop(virtiofsd) }
-        var frontEnd = try FrontEnd(socketPath: socket, timeout: .seconds(10))
+        var frontEnd = try connect(to: socket, log: log)
         try frontEnd.initialize()
         let load = try frontEnd.startTransfer(.load)
         let payload = Self.pathState.encoded()
@@ -78,6 +78,21 @@ import VirtiofsdState
         let stream = path("file-handles.state")
         try Data(sink.bytes).write(to: URL(fileURLWithPath: stream))
         return stream
+    }
+
+    /// Connects to the virtiofsd at `socket`: its socket file appears at bind(2), a moment before
+    /// it listens, so a refused connection is tried again for up to 5 s.
+    private func connect(to socket: String, log: String) throws -> FrontEnd {
+        for _ in 0..<500 {
+            do {
+                return try FrontEnd(socketPath: socket, timeout: .seconds(10))
+            } catch {
+                guard case .cannotConnect(_, .connectionRefused) = error else { throw error }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+        Issue.record("virtiofsd does not listen at \(socket): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        throw VhostUserError.cannotConnect(path: socket, .connectionRefused)
     }
 
     /// Replays `stream` into a real virtiofsd serving `share` in abort mode (able to open file handles).
