@@ -2832,7 +2832,7 @@ public enum JSONSchemas {
             "minimum": 0
           },
           "status": {
-            "description": "resolving: the handle opens a file under the shared directory. resolving-outside-share (a finding: clean is false, exit status 1): it opens a file outside, which the load would use (virtiofsd accepts it, and the guest is served that file, not the share's); retarget --handles-to-paths SOURCE_DIR turns such inodes into path inodes. stale: it does not open (the reason in virtiofsd's words); the inode is also among the failures (abort stops there, guest-error makes it invalid). unchecked: statetool could not open it (see uncheckedInodes).",
+            "description": "resolving: the handle opens a file under the shared directory. resolving-outside-share (a finding: clean is false, exit status 1): it opens a file outside, which the load would use (virtiofsd accepts it, and the guest is served that file, not the share's); retarget --handles-to-paths SOURCE_DIR turns such inodes into path inodes. stale: it does not open (the reason in virtiofsd's words: \"Opening file handle: Stale file handle\", \"Unknown mount ID N\", and \"Opening file handle: Operation not permitted\" for every one when --destination-args names a virtiofsd that cannot open file handles: run as root it keeps CAP_DAC_READ_SEARCH only with --modcaps=+dac_read_search or --inode-file-handles other than never); the inode is also among the failures (abort stops there, guest-error makes it invalid). unchecked: statetool could not open it (see uncheckedInodes).",
             "enum": [
               "resolving",
               "resolving-outside-share",

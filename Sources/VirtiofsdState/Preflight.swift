@@ -327,6 +327,16 @@ public enum PreflightCheck {
             } catch {
                 throw .cannotOpenSharedDirectory(sharedDirectory, error.errno)
             }
+            // A destination that cannot open file handles fails each one that would open.
+            if let destination, !destination.opensFileHandles {
+                for (id, resolution) in loader.fileHandles {
+                    // The capability is checked before the handle is looked at: only what fails before the call stays.
+                    switch resolution {
+                    case .stale(.unknownMount), .stale(.tooLong): break
+                    case .resolving, .outsideShare, .unchecked, .stale(.openFailed): loader.fileHandles[id] = .stale(.openFailed(.notPermitted))
+                    }
+                }
+            }
         }
         while !pending.isEmpty && !loader.aborted {
             var index = 0

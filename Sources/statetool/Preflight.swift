@@ -28,7 +28,10 @@ struct Preflight: ParsableCommand {
             that file; a finding, exit status 1; retarget --handles-to-paths SOURCE_DIR turns such \
             inodes into path inodes), or stale (the handle does not open: a failing inode, where \
             abort stops and which guest-error makes invalid). Without the capability they are \
-            listed as unchecked.
+            listed as unchecked. virtiofsd run as root opens file handles only with \
+            --modcaps=+dac_read_search (or --inode-file-handles other than never): with \
+            --destination-args lacking both, each file-handle inode fails with "Opening file handle: \
+            Operation not permitted", as the real one fails.
 
             Lists the failing inodes with the ids virtiofsd names in its log (with \
             --migration-on-error=guest-error each becomes "Invalid inode N"; with abort, the first \
@@ -119,6 +122,9 @@ struct Preflight: ParsableCommand {
             let counts = Dictionary(grouping: report.fileHandleInodes, by: \.resolution.status).mapValues(\.count)
             text += "file handles: \(report.fileHandleInodes.count) inodes located by file handle: \(counts["resolving", default: 0]) resolving under \(sharedDirectory), "
                 + "\(counts["resolving-outside-share", default: 0]) resolving outside it, \(counts["stale", default: 0]) stale\n"
+        }
+        if !report.fileHandleInodes.isEmpty {
+            text += "needs: a destination virtiofsd that can open file handles (CAP_DAC_READ_SEARCH: --modcaps=+dac_read_search)\n"
         }
         if !report.uncheckedInodes.isEmpty {
             text += "unchecked: \(report.uncheckedInodes.count) inodes located by file handle could not be opened by handle (CAP_DAC_READ_SEARCH needed)\n"

@@ -132,4 +132,19 @@ import VirtiofsdState
                 + "the load would serve the guest those files (--handles-to-paths SOURCE_DIR turns them into path inodes)")
         }
     }
+
+    @Test func aDestinationWithoutDACReadSearchFailsEveryHandleThatWouldOpen() throws {
+        let state = try state(["a", "a/b/c"], extra: [.init(id: 6, refcount: 1, location: .fileHandle(.init(mountID: 99, handleType: 1, bytes: [1])))])
+        let plain = try DestinationConfiguration(arguments: ["--sandbox=none", "--modcaps=+sys_admin"])
+        #expect(!plain.opensFileHandles)
+        let report = try PreflightCheck.check(state, sharedDirectory: original, destination: plain)
+        #expect(report.failingInodes.map(\.id) == [6, 3, 2])
+        #expect(report.failingInodes.map(\.reason) == ["Unknown mount ID 99", "Opening file handle: Operation not permitted", "Opening file handle: Operation not permitted"])
+        for arguments in [["--modcaps=+dac_read_search"], ["--modcaps", "-chown:+DAC_READ_SEARCH"], ["--inode-file-handles=prefer"]] {
+            let able = try DestinationConfiguration(arguments: arguments)
+            #expect(able.opensFileHandles, "\(arguments)")
+            #expect(try PreflightCheck.check(state, sharedDirectory: original, destination: able).failingInodes.map(\.id) == [6])
+        }
+        #expect(!(try DestinationConfiguration(arguments: ["--modcaps=+dac_read_search:-dac_read_search"])).opensFileHandles)
+    }
 }

@@ -95,11 +95,13 @@ import VirtiofsdState
         throw VhostUserError.cannotConnect(path: socket, .connectionRefused)
     }
 
-    /// Replays `stream` into a real virtiofsd serving `share` in abort mode (able to open file handles).
-    private func replay(_ stream: String, onto share: String, name: String) throws -> StatetoolRunner.Result {
+    /// Replays `stream` into a real virtiofsd serving `share` in abort mode, able to open file
+    /// handles unless `capabilities` is off.
+    private func replay(_ stream: String, onto share: String, name: String, capabilities: Bool = true) throws -> StatetoolRunner.Result {
         let socket = path("\(name).sock"), log = path("\(name).log")
         let virtiofsd = try RealPeers.startVirtiofsd(
-            sharedDirectory: share, socket: socket, log: log, options: ["--migration-on-error=abort", "--modcaps=+dac_read_search"])
+            sharedDirectory: share, socket: socket, log: log,
+            options: ["--migration-on-error=abort"] + (capabilities ? ["--modcaps=+dac_read_search"] : []))
         defer { RealPeers.stop(virtiofsd) }
         return try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", log, stream])
     }
@@ -152,6 +154,17 @@ import VirtiofsdState
         #expect(text.status == 1)
         #expect(text.stdout.contains("file handles: 5 inodes located by file handle: 0 resolving under \(copy), 5 resolving outside it, 0 stale\n"))
         #expect(text.stdout.contains("outside share: inode 6: its file handle opens \(original)/only-original.txt, outside \(copy): "))
+        // A destination virtiofsd without CAP_DAC_READ_SEARCH refuses every handle, as predicted.
+        let predicted = try StatetoolRunner.run(["preflight", "--json", "--destination-args=--sandbox=none", state, "--shared-dir", original])
+        #expect(predicted.status == 1)
+        let refusedFirst = try #require(try predicted.jsonObject()["firstFailure"] as? [String: Any])
+        #expect(refusedFirst["id"] as? Int == 6)
+        #expect(refusedFirst["reason"] as? String == "Opening file handle: Operation not permitted")
+        let withoutCapability = try replay(state, onto: original, name: "no-caps", capabilities: false)
+        #expect(withoutCapability.status == 3)
+        #expect(
+            withoutCapability.stderr.contains("Failed to load state: Inode 6: Opening file handle: Operation not permitted (os error 1)"),
+            "\(withoutCapability.stderr)")
         let silently = try replay(state, onto: copy, name: "as-saved")
         #expect(silently.status == 0, "\(silently.stdout)\(silently.stderr)")
 
