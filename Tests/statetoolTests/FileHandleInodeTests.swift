@@ -97,11 +97,13 @@ import VirtiofsdState
 
     /// Replays `stream` into a real virtiofsd serving `share` in abort mode, able to open file
     /// handles unless `capabilities` is off.
-    private func replay(_ stream: String, onto share: String, name: String, capabilities: Bool = true) throws -> StatetoolRunner.Result {
+    private func replay(
+        _ stream: String, onto share: String, name: String, capabilities: Bool = true, onError mode: String = "abort"
+    ) throws -> StatetoolRunner.Result {
         let socket = path("\(name).sock"), log = path("\(name).log")
         let virtiofsd = try RealPeers.startVirtiofsd(
             sharedDirectory: share, socket: socket, log: log,
-            options: ["--migration-on-error=abort"] + (capabilities ? ["--modcaps=+dac_read_search"] : []))
+            options: ["--migration-on-error=\(mode)"] + (capabilities ? ["--modcaps=+dac_read_search"] : []))
         defer { RealPeers.stop(virtiofsd) }
         return try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", log, stream])
     }
@@ -246,6 +248,13 @@ import VirtiofsdState
         let replayed = try replay(state, onto: original, name: "stale")
         #expect(replayed.status == 3, "\(replayed.stdout)\(replayed.stderr)")
         #expect(replayed.stderr.contains("Failed to load state: Inode 5: Opening file handle: Stale file handle (os error 116)"), "\(replayed.stderr)")
+        // guest-error loads, with just that inode invalid.
+        let tolerated = try replay(state, onto: original, name: "stale-guest-error", onError: "guest-error")
+        #expect(tolerated.status == 0, "\(tolerated.stdout)\(tolerated.stderr)")
+        let log = try String(contentsOfFile: path("stale-guest-error.log"), encoding: .utf8)
+        let invalid = log.split(separator: "\n").filter { $0.contains("Invalid inode") }
+        #expect(invalid.count == 1, "\(log)")
+        #expect(invalid.first?.hasSuffix("Invalid inode 5 indexed: Opening file handle: Stale file handle (os error 116)") == true, "\(log)")
 
         let refused = try StatetoolRunner.run(["retarget", state, "--shared-dir", original, "--handles-to-paths", original, "-o", path("x.state")])
         #expect(refused.status == 1)
