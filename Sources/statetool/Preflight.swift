@@ -118,13 +118,13 @@ struct Preflight: ParsableCommand {
         } else {
             text += "\(report.failingInodes.count) inodes would be invalid, \(report.failingHandles.count) open handles would fail\n"
         }
+        text += "needs: options \(report.requiredOptions.isEmpty ? "none" : report.requiredOptions.joined(separator: ", ")), "
+            + "\(report.descriptorsNeeded) \(report.descriptorsNeeded == 1 ? "descriptor" : "descriptors") for the guest's inodes and handles\n"
         if !report.fileHandleInodes.isEmpty {
+            text += "needs: a destination virtiofsd that can open file handles (CAP_DAC_READ_SEARCH: --modcaps=+dac_read_search)\n"
             let counts = Dictionary(grouping: report.fileHandleInodes, by: \.resolution.status).mapValues(\.count)
             text += "file handles: \(report.fileHandleInodes.count) inodes located by file handle: \(counts["resolving", default: 0]) resolving under \(sharedDirectory), "
                 + "\(counts["resolving-outside-share", default: 0]) resolving outside it, \(counts["stale", default: 0]) stale\n"
-        }
-        if !report.fileHandleInodes.isEmpty {
-            text += "needs: a destination virtiofsd that can open file handles (CAP_DAC_READ_SEARCH: --modcaps=+dac_read_search)\n"
         }
         if !report.uncheckedInodes.isEmpty {
             text += "unchecked: \(report.uncheckedInodes.count) inodes located by file handle could not be opened by handle (CAP_DAC_READ_SEARCH needed)\n"
@@ -136,8 +136,6 @@ struct Preflight: ParsableCommand {
                 + "virtiofsd loads it and serves the guest that file (retarget --handles-to-paths SOURCE_DIR makes it a path inode)\n"
         }
         if outside.count > 20 && !all { text += "  ... and \(outside.count - 20) more outside the share (--all lists them)\n" }
-        text += "needs: options \(report.requiredOptions.isEmpty ? "none" : report.requiredOptions.joined(separator: ", ")), "
-            + "\(report.descriptorsNeeded) \(report.descriptorsNeeded == 1 ? "descriptor" : "descriptors") for the guest's inodes and handles\n"
         for problem in report.fatalProblems { text += "fatal: \(problem)\n" }
         if !report.outsideShare.isEmpty {
             let paths = InodePaths(state)
