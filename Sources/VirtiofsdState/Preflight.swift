@@ -518,8 +518,12 @@ private struct Loader {
                 fail(inode, .openFailed(.tooManyOpenFilesInSystem), &report)
             }
         case .outsideShare:
-            outside.insert(inode.id)
-            if inodesHoldDescriptors { _ = takeDescriptor() }
+            // It loads outside (and holds a descriptor there) unless the descriptors are spent.
+            if inodesHoldDescriptors, !takeDescriptor() {
+                fail(inode, .openFailed(.tooManyOpenFilesInSystem), &report)
+            } else {
+                outside.insert(inode.id)
+            }
         case .stale(let failure):
             fail(inode, .fileHandleStale(failure), &report)
         case .unchecked:

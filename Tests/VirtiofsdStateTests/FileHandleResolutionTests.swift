@@ -147,4 +147,14 @@ import VirtiofsdState
         }
         #expect(!(try DestinationConfiguration(arguments: ["--modcaps=+dac_read_search:-dac_read_search"])).opensFileHandles)
     }
+
+    @Test func fileHandleInodesTakeTheGuestsDescriptorsAsTheyLoad() throws {
+        // 609 + 1 reserved, 2 for the guest: the root and the first inode met (4) take them.
+        let limited = try DestinationConfiguration(arguments: ["--modcaps=+dac_read_search", "--rlimit-nofile=612"])
+        for share in [original, copy] {
+            let report = try PreflightCheck.check(try state(["a", "a/b/c", "top"]), sharedDirectory: share, destination: limited)
+            #expect(report.failingInodes.map(\.id) == [3, 2], "\(share)")
+            #expect(report.failingInodes.map(\.reason) == ["Opening <file handle>: Too many open files in system", "Opening <file handle>: Too many open files in system"])
+        }
+    }
 }
