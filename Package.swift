@@ -191,7 +191,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VirtiofsdStateTests",
-            dependencies: ["TestSupport", "VirtiofsdState", "StateStream"]
+            dependencies: ["TestSupport", "VirtiofsdState", "StateStream", "SystemCalls"]
         ),
         .testTarget(
             name: "LibvirtSaveImageTests",
@@ -213,7 +213,7 @@ let package = Package(
         // End-to-end tests: run the built `statetool` binary the way a user does.
         .testTarget(
             name: "statetoolTests",
-            dependencies: ["TestSupport", "statetool", "VirtiofsdState", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["TestSupport", "statetool", "VirtiofsdState", "VhostUser", "StateStream", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

@@ -128,3 +128,43 @@ int statetool_open_path_beneath(int directory, const char *path) {
     };
     return (int)syscall(SYS_openat2, directory, path, &how, sizeof(how));
 }
+
+int statetool_open_by_handle(int mount_fd, int type, const unsigned char *bytes, unsigned int length) {
+    union {
+        struct file_handle handle;
+        char room[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+    } buffer;
+    if (length > MAX_HANDLE_SZ) {
+        errno = EINVAL;
+        return -1;
+    }
+    buffer.handle.handle_bytes = length;
+    buffer.handle.handle_type = type;
+    memcpy(buffer.handle.f_handle, bytes, length);
+    return open_by_handle_at(mount_fd, &buffer.handle, O_PATH | O_CLOEXEC);
+}
+
+#include <dirent.h>
+
+int statetool_open_directory_stream(int fd, void **stream) {
+    *stream = fdopendir(fd);
+    return *stream == NULL ? -1 : 0;
+}
+
+int statetool_read_directory_entry(void *stream, char name[256], unsigned long long *inode, unsigned char *type) {
+    for (;;) {
+        errno = 0;
+        struct dirent *entry = readdir((DIR *)stream);
+        if (entry == NULL) return errno == 0 ? 0 : -1;
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+        strncpy(name, entry->d_name, 255);
+        name[255] = 0;
+        *inode = entry->d_ino;
+        *type = entry->d_type;
+        return 1;
+    }
+}
+
+void statetool_close_directory_stream(void *stream) {
+    closedir((DIR *)stream);
+}

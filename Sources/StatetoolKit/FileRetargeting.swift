@@ -200,6 +200,14 @@ public struct RetargetReport: Encodable {
     private enum CodingKeys: String, CodingKey {
         case file, origin, sharedDirectory, output, version, inodeCount, handleCount, renamed, droppedTrees, droppedInodes
         case droppedHandles, refcountChanges, strippedFileHandles, identityVerified, uncheckedInodes, changed, migration
+        case convertedInodes
+    }
+
+    private struct Converted: Encodable {
+        let id: UInt64
+        let path: String
+        let parent: UInt64
+        let name: String
     }
 
     private struct Count: Encodable {
@@ -277,6 +285,8 @@ public struct RetargetReport: Encodable {
         try container.encode(result.strippedFileHandles, forKey: .strippedFileHandles)
         try container.encode(result.state.inodes.contains { $0.fileHandle != nil }, forKey: .identityVerified)
         try container.encode(result.uncheckedInodes, forKey: .uncheckedInodes)
+        try container.encode(
+            result.convertedInodes.map { Converted(id: $0.id, path: $0.path, parent: $0.parent, name: $0.name) }, forKey: .convertedInodes)
         try container.encode(result.changesState, forKey: .changed)
         try container.encode(
             migration.map { SchemaDocument(MigrationRewriteReport(file: file, output: output, result: $0), schema: "migration-replace") },

@@ -3317,7 +3317,8 @@ public enum JSONSchemas {
     "requiredOptions",
     "descriptorsNeeded",
     "destination",
-    "outsideShare"
+    "outsideShare",
+    "fileHandleInodes"
   ],
   "additionalProperties": false,
   "properties": {
@@ -3356,7 +3357,7 @@ public enum JSONSchemas {
       "minimum": 0
     },
     "clean": {
-      "description": "Whether every inode and handle would load and nothing is fatal.",
+      "description": "Whether every inode and handle would load, nothing is fatal, and no file-handle inode opens a file outside the shared directory (resolving-outside-share).",
       "type": "boolean"
     },
     "failingInodes": {
@@ -3378,7 +3379,7 @@ public enum JSONSchemas {
       }
     },
     "uncheckedInodes": {
-      "description": "The ids of inodes located by file handle: not checked.",
+      "description": "The ids of inodes located by file handle that statetool could not open by handle: it lacks CAP_DAC_READ_SEARCH (open_by_handle_at gives EPERM), or the mount path lies outside the shared directory.",
       "type": "array",
       "items": {
         "description": "An inode id.",
@@ -3536,6 +3537,51 @@ public enum JSONSchemas {
           }
         }
       }
+    },
+    "fileHandleInodes": {
+      "description": "Every inode located by file handle (--migration-mode=file-handles), in the order virtiofsd meets them, opened as virtiofsd opens it: open_by_handle_at (O_PATH) on the mount the state's mount paths name, relative to the shared directory. A file handle names an inode of a file system, not a path: on a copy of the share on the same file system it opens the original file. The file found is under the shared directory only if its name, less the directory's, opens beneath the directory (openat2 RESOLVE_BENEATH) as the same device and inode.",
+      "type": "array",
+      "items": {
+        "description": "One file-handle inode.",
+        "type": "object",
+        "required": [
+          "id",
+          "status",
+          "path",
+          "reason"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "id": {
+            "description": "The inode id.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "status": {
+            "description": "resolving: the handle opens a file under the shared directory. resolving-outside-share (a finding: clean is false, exit status 1): it opens a file outside, which the load would use (virtiofsd accepts it, and the guest is served that file, not the share's); retarget --handles-to-paths SOURCE_DIR turns such inodes into path inodes. stale: it does not open (the reason in virtiofsd's words: \"Opening file handle: Stale file handle\", \"Unknown mount ID N\", and \"Opening file handle: Operation not permitted\" for every one when --destination-args names a virtiofsd that cannot open file handles: run as root it keeps CAP_DAC_READ_SEARCH only with --modcaps=+dac_read_search or --inode-file-handles other than never); the inode is also among the failures (abort stops there, guest-error makes it invalid). unchecked: statetool could not open it (see uncheckedInodes).",
+            "enum": [
+              "resolving",
+              "resolving-outside-share",
+              "stale",
+              "unchecked"
+            ]
+          },
+          "path": {
+            "description": "resolving: the path relative to the shared directory (\".\" for the directory itself); resolving-outside-share: the file's absolute path, as the kernel names it; otherwise null.",
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "reason": {
+            "description": "Why it is not resolving, in one line; null when it is.",
+            "type": [
+              "string",
+              "null"
+            ]
+          }
+        }
+      }
     }
   }
 }
@@ -3688,7 +3734,8 @@ public enum JSONSchemas {
     "identityVerified",
     "uncheckedInodes",
     "changed",
-    "migration"
+    "migration",
+    "convertedInodes"
   ],
   "additionalProperties": false,
   "properties": {
@@ -3892,7 +3939,7 @@ public enum JSONSchemas {
       "type": "boolean"
     },
     "uncheckedInodes": {
-      "description": "The ids of inodes located by file handle, left as they are: not checked.",
+      "description": "The ids of inodes located by file handle that could not be opened by handle (no CAP_DAC_READ_SEARCH, or a mount outside the shared directory), left as they are.",
       "type": "array",
       "items": {
         "description": "An inode id.",
@@ -3914,6 +3961,41 @@ public enum JSONSchemas {
           "type": "null"
         }
       ]
+    },
+    "convertedInodes": {
+      "description": "--handles-to-paths SOURCE_DIR: every inode located by file handle made a path inode, in the state's order; empty without the option.",
+      "type": "array",
+      "items": {
+        "description": "One converted inode.",
+        "type": "object",
+        "required": [
+          "id",
+          "path",
+          "parent",
+          "name"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "id": {
+            "description": "The inode id.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "path": {
+            "description": "Where its file handle led, relative to SOURCE_DIR (\"\" for SOURCE_DIR itself).",
+            "type": "string"
+          },
+          "parent": {
+            "description": "The inode it now names as parent: the deepest inode of the state at a directory above path, else the root (1).",
+            "type": "integer",
+            "minimum": 0
+          },
+          "name": {
+            "description": "Its name in that parent: the rest of path (several components when the directories between are no inodes of the state).",
+            "type": "string"
+          }
+        }
+      }
     }
   }
 }

@@ -99,7 +99,7 @@ public struct PreflightResult: Encodable, Sendable {
     private enum CodingKeys: String, CodingKey {
         case file, origin, sharedDirectory, version, inodeCount, handleCount, clean, failingInodes, failingHandles
         case uncheckedInodes, drainedInodes, firstFailure, failures, handleFailures, fatalProblems, reading
-        case requiredOptions, descriptorsNeeded, destination, outsideShare
+        case requiredOptions, descriptorsNeeded, destination, outsideShare, fileHandleInodes
     }
 
     /// Encodes the `preflight --json` object.
@@ -129,6 +129,7 @@ public struct PreflightResult: Encodable, Sendable {
         try container.encode(reading, forKey: .reading)
         try container.encode(
             report.outsideShare.map { InodeRecord(id: $0, path: paths.display($0)) }, forKey: .outsideShare)
+        try container.encode(report.fileHandleInodes.map(FileHandleInodeRecord.init), forKey: .fileHandleInodes)
         try container.encode(report.requiredOptions, forKey: .requiredOptions)
         try container.encode(report.descriptorsNeeded, forKey: .descriptorsNeeded)
         try container.encode(destination.map(DestinationRecord.init), forKey: .destination)
@@ -139,6 +140,46 @@ public struct PreflightResult: Encodable, Sendable {
 private struct InodeRecord: Encodable {
     let id: UInt64
     let path: String
+}
+
+/// A file-handle inode as `preflight --json` shows it: `{id, status, path,
+/// reason}`, `path` `null` when the handle opens nothing, `reason` `null` when
+/// it resolves under the shared directory.
+private struct FileHandleInodeRecord: Encodable {
+    let id: UInt64
+    let status: String
+    let path: String?
+    let reason: String?
+
+    init(_ inode: PreflightReport.FileHandleInode) {
+        id = inode.id
+        status = inode.resolution.status
+        switch inode.resolution {
+        case .resolving(let found):
+            path = found.isEmpty ? "." : found
+            reason = nil
+        case .outsideShare(let found):
+            path = found
+            reason = "its file handle opens \(found), outside the shared directory: virtiofsd loads it and serves the guest that file"
+        case .stale(let failure):
+            path = nil
+            reason = failure.description
+        case .unchecked(let errno):
+            path = nil
+            reason = errno == .notPermitted
+                ? "opening by file handle needs CAP_DAC_READ_SEARCH: \(errno)" : "its mount lies outside the shared directory: statetool does not open it"
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, status, path, reason }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(status, forKey: .status)
+        try container.encode(path, forKey: .path)
+        try container.encode(reason, forKey: .reason)
+    }
 }
 
 /// A destination's configuration as `preflight --json` shows it.

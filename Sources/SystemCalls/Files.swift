@@ -185,6 +185,81 @@ public enum Files {
         return Handle(type: type, bytes: Array(bytes.prefix(Int(length))))
     }
 
+    /// Opens the file `handle` names on the file system that `mount` is on
+    /// (`open_by_handle_at` with `O_PATH`, close-on-exec), as virtiofsd opens a
+    /// file-handle inode: the file is named, never opened for I/O. `mount` must
+    /// be open for reading (an `O_PATH` descriptor gives `EBADF`). The file may
+    /// lie anywhere on that file system, not only under `mount`.
+    ///
+    /// Fails with `ESTALE` when the file system no longer has the file, `EPERM`
+    /// without `CAP_DAC_READ_SEARCH`, `EINVAL` for a handle longer than 128 bytes.
+    public static func openPath(by handle: Handle, onFileSystemOf mount: FileDescriptor) throws(SystemCallError) -> OwnedDescriptor {
+        let raw = try valueOrErrno { statetool_open_by_handle(mount.rawValue, handle.type, handle.bytes, UInt32(clamping: handle.bytes.count)) }
+            .get(naming: "open_by_handle_at")
+        return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
+    }
+
+    /// A file's identity on this machine: its device and inode number.
+    public struct Identity: Hashable, Sendable {
+        /// The device the file is on (`st_dev`).
+        public var device: UInt64
+        /// Its inode number on that device (`st_ino`).
+        public var inode: UInt64
+
+        /// An identity from its parts.
+        public init(device: UInt64, inode: UInt64) {
+            self.device = device
+            self.inode = inode
+        }
+    }
+
+    /// The device and inode of the file open on `descriptor` (`fstat`, which
+    /// also works on an `O_PATH` descriptor).
+    public static func identity(of descriptor: FileDescriptor) throws(SystemCallError) -> Identity {
+        var status = stat()
+        _ = try valueOrErrno { fstat(descriptor.rawValue, &status) }.get(naming: "fstat")
+        return Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+    }
+
+    /// One entry of a directory, as `readdir` gives it.
+    public struct DirectoryEntry: Sendable, Hashable {
+        /// Its name in the directory.
+        public var name: String
+        /// Its inode number (`d_ino`; for a mount point, the covered directory's).
+        public var inode: UInt64
+        /// Whether it is a directory; `nil` when the file system does not say (`DT_UNKNOWN`).
+        public var isDirectory: Bool?
+
+        /// An entry from its parts.
+        public init(name: String, inode: UInt64, isDirectory: Bool?) {
+            self.name = name
+            self.inode = inode
+            self.isDirectory = isDirectory
+        }
+    }
+
+    /// Calls `body` with each entry of the directory open on `directory`
+    /// (except `.` and `..`) until it returns `false`, reading through a new
+    /// descriptor of its own (`O_RDONLY | O_DIRECTORY` through
+    /// `/proc/self/fd`), so `directory` may be an `O_PATH` one. Memory stays
+    /// one entry, however large the directory.
+    public static func forEachEntry(in directory: FileDescriptor, _ body: (DirectoryEntry) -> Bool) throws(SystemCallError) {
+        let readable = try reopen(directory, flags: O_DIRECTORY)
+        var opened: UnsafeMutableRawPointer?
+        _ = try valueOrErrno { statetool_open_directory_stream(readable.descriptor.rawValue, &opened) }.get(naming: "fdopendir")
+        _ = readable.release()  // the stream owns it now
+        guard let stream = opened else { return }
+        defer { statetool_close_directory_stream(stream) }
+        var name = [CChar](repeating: 0, count: 256)
+        var inode: UInt64 = 0
+        var type: UInt8 = 0
+        while try valueOrErrno({ statetool_read_directory_entry(stream, &name, &inode, &type) }).get(naming: "readdir") == 1 {
+            let entryName = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let isDirectory: Bool? = type == 0 ? nil : type == 4  // DT_UNKNOWN, DT_DIR
+            guard body(DirectoryEntry(name: entryName, inode: inode, isDirectory: isDirectory)) else { return }
+        }
+    }
+
     /// Whether `descriptor` is a terminal.
     public static func isTerminal(_ descriptor: FileDescriptor) -> Bool {
         isatty(descriptor.rawValue) == 1

@@ -28,6 +28,15 @@ public struct DestinationConfiguration: Hashable, Sendable {
     public var openFileLimit: UInt64?
     /// `--thread-pool-size` (0 by default).
     public var threadPoolSize: UInt64 = 0
+    /// Whether `--modcaps` adds `dac_read_search` (the last `+` or `-` of it wins).
+    public var addsDACReadSearch = false
+
+    /// Whether it can open file handles (`open_by_handle_at` needs
+    /// `CAP_DAC_READ_SEARCH`): virtiofsd run as root drops every capability
+    /// but its defaults, and keeps that one only with `--modcaps=+dac_read_search`
+    /// or with `--inode-file-handles` other than `never`. Without it each
+    /// file-handle inode fails: `Opening file handle: Operation not permitted`.
+    public var opensFileHandles: Bool { addsDACReadSearch || inodeFileHandles != .never }
 
     /// virtiofsd 1.13's defaults.
     public init() {}
@@ -79,6 +88,10 @@ public struct DestinationConfiguration: Hashable, Sendable {
                 } else if let size = value(of: "--thread-pool-size", argument) {
                     guard let number = UInt64(size) else { throw .badValue(option: "--thread-pool-size", value: size) }
                     threadPoolSize = number
+                } else if let changes = value(of: "--modcaps", argument) {
+                    for change in changes.split(separator: ":") where change.dropFirst().lowercased() == "dac_read_search" {
+                        addsDACReadSearch = change.first == "+"
+                    }
                 } else if let options = value(of: "-o", argument) {
                     for option in options.split(separator: ",") {
                         switch option {

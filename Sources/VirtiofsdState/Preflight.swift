@@ -20,6 +20,9 @@ public struct PreflightReport: Hashable, Sendable {
         /// (`name_to_handle_at` failed), so it cannot be compared with the one
         /// the source recorded.
         case fileHandleUnreadable(Errno)
+        /// It is located by file handle and the handle does not open on the
+        /// destination's file system (``FileHandleResolution/stale(_:)``).
+        case fileHandleStale(FileHandleFailure)
     }
 
     /// What makes the load fail whatever `--migration-on-error` says: a
@@ -144,6 +147,7 @@ public struct PreflightReport: Hashable, Sendable {
             case .sentInvalid: return "Migration source has lost inode \(id)"
             case .fileHandleDiffers: return "Inode \(id) is not the same inode as in the migration source: File handle differs"
             case .fileHandleUnreadable(let errno): return "Inode \(id): cannot read its file handle to compare it with the source's: \(errno)"
+            case .fileHandleStale(let failure): return failure.description
             }
         }
     }
@@ -187,9 +191,13 @@ public struct PreflightReport: Hashable, Sendable {
     public internal(set) var failingInodes: [InodeFailure] = []
     /// Handles open on failing inodes, in the state's order.
     public internal(set) var failingHandles: [HandleFailure] = []
-    /// Inodes located by file handle: statetool cannot open them without the
-    /// source's mounts, so they are not checked.
+    /// Inodes located by file handle that statetool could not open by handle
+    /// (``FileHandleResolution/unchecked(_:)``: no `CAP_DAC_READ_SEARCH`, or a
+    /// mount outside the shared directory).
     public internal(set) var uncheckedInodes: [UInt64] = []
+    /// Every inode located by file handle, in the order virtiofsd meets them,
+    /// with what its handle comes to on the destination's file system.
+    public internal(set) var fileHandleInodes: [FileHandleInode] = []
     /// What makes the load fail whatever `--migration-on-error` says.
     public internal(set) var fatalProblems: [FatalProblem] = []
     /// Inodes that resolve outside the shared directory (a name `..` under
@@ -210,8 +218,31 @@ public struct PreflightReport: Hashable, Sendable {
     /// `StrongInodeReference` dropped). The guest's references to them are lost.
     public internal(set) var drainedInodes: [UInt64] = []
 
-    /// Whether the state would load with nothing invalid.
-    public var isClean: Bool { failingInodes.isEmpty && failingHandles.isEmpty && fatalProblems.isEmpty }
+    /// A file-handle inode and what its handle comes to on the destination.
+    public struct FileHandleInode: Hashable, Sendable {
+        /// The inode's id.
+        public let id: UInt64
+        /// Where its handle leads.
+        public let resolution: FileHandleResolution
+
+        /// A file-handle inode from its id and resolution.
+        public init(id: UInt64, resolution: FileHandleResolution) {
+            self.id = id
+            self.resolution = resolution
+        }
+    }
+
+    /// The file-handle inodes whose handles open files outside the shared
+    /// directory: the load succeeds and the guest is served those files.
+    public var fileHandlesOutsideShare: [FileHandleInode] {
+        fileHandleInodes.filter { if case .outsideShare = $0.resolution { true } else { false } }
+    }
+
+    /// Whether the state would load with nothing invalid and every file-handle
+    /// inode on a file under the shared directory.
+    public var isClean: Bool {
+        failingInodes.isEmpty && failingHandles.isEmpty && fatalProblems.isEmpty && fileHandlesOutsideShare.isEmpty
+    }
 }
 
 /// Why a pre-flight check could not run at all.
@@ -288,6 +319,24 @@ public enum PreflightCheck {
         var pending = state.inodes
         if !state.mountPaths.isEmpty, let rootIndex = pending.firstIndex(where: { $0.id == VirtiofsdState.rootID }) {
             _ = loader.load(pending.swapRemove(at: rootIndex), into: &report)
+        }
+        // File-handle inodes open on the mounts the state names, relative to the shared directory.
+        if state.inodes.contains(where: { $0.location.kind == .fileHandle }) {
+            do {
+                loader.fileHandles = try FileHandleResolver(root: root.descriptor, mountPaths: state.mountPaths).resolve(state.inodes)
+            } catch {
+                throw .cannotOpenSharedDirectory(sharedDirectory, error.errno)
+            }
+            // A destination that cannot open file handles fails each one that would open.
+            if let destination, !destination.opensFileHandles {
+                for (id, resolution) in loader.fileHandles {
+                    // The capability is checked before the handle is looked at: only what fails before the call stays.
+                    switch resolution {
+                    case .stale(.unknownMount), .stale(.tooLong): break
+                    case .resolving, .outsideShare, .unchecked, .stale(.openFailed): loader.fileHandles[id] = .stale(.openFailed(.notPermitted))
+                    }
+                }
+            }
         }
         while !pending.isEmpty && !loader.aborted {
             var index = 0
@@ -376,6 +425,8 @@ private struct Loader {
     var drainOrder: [UInt64] = []
     /// Set when the load stops whatever `--migration-on-error` says (a root mismatch).
     var aborted = false
+    /// Where each file-handle inode's handle leads on the shared directory's file system.
+    var fileHandles: [UInt64: FileHandleResolution] = [:]
 
     init(root: FileDescriptor, paths: InodePaths) {
         self.root = root
@@ -418,8 +469,8 @@ private struct Loader {
         case .invalid:
             fail(inode, .sentInvalid, &report)
         case .fileHandle:
-            report.uncheckedInodes.append(inode.id)
-            if inodesHoldDescriptors { descriptorsNeeded += 1 }
+            // The root by handle is refused as a bad root (a consistency problem).
+            resolveFileHandle(fileHandles[inode.id] ?? .stale(.unknownMount(0)), for: inode, report: &report)
         }
         loaded.insert(inode.id)
         refcounts[inode.id] = inode.refcount
@@ -443,6 +494,42 @@ private struct Loader {
         }
         // Every reopened handle holds a descriptor for the guest, whatever the inode mode.
         return takeDescriptor() ? nil : .reopenFailed(.tooManyOpenFilesInSystem)
+    }
+
+    /// Takes a file-handle inode as virtiofsd does (opened by handle before the
+    /// passes, ``FileHandleResolver``; no parent, so no refcount drains) and
+    /// records where it leads.
+    /// One under the shared directory is kept like a path inode (reopened
+    /// beneath the directory when a child or handle needs it); one outside is
+    /// never opened again, nor anything under it, nor its handles.
+    private mutating func resolveFileHandle(
+        _ resolution: FileHandleResolution, for inode: VirtiofsdState.Inode, report: inout PreflightReport
+    ) {
+        report.fileHandleInodes.append(.init(id: inode.id, resolution: resolution))
+        switch resolution {
+        case .resolving(let path):
+            if parents.contains(inode.id) || handleInodes.contains(inode.id) {
+                do {
+                    keep(try Files.openPathBeneath(path.isEmpty ? "." : path, in: root), for: inode, report: &report)
+                } catch {
+                    fail(inode, .openFailed(error.errno), &report)
+                }
+            } else if inodesHoldDescriptors, !takeDescriptor() {
+                fail(inode, .openFailed(.tooManyOpenFilesInSystem), &report)
+            }
+        case .outsideShare:
+            // It loads outside (and holds a descriptor there) unless the descriptors are spent.
+            if inodesHoldDescriptors, !takeDescriptor() {
+                fail(inode, .openFailed(.tooManyOpenFilesInSystem), &report)
+            } else {
+                outside.insert(inode.id)
+            }
+        case .stale(let failure):
+            fail(inode, .fileHandleStale(failure), &report)
+        case .unchecked:
+            report.uncheckedInodes.append(inode.id)
+            if inodesHoldDescriptors { descriptorsNeeded += 1 }
+        }
     }
 
     /// Drops the reference a loaded child took from `parent`'s refcount; at

@@ -9,12 +9,18 @@ public struct RetargetRequest: Hashable, Sendable {
     /// Drop the file handles the source recorded (`--migration-verify-handles`),
     /// so that the destination finds the files by path alone.
     public var stripFileHandles: Bool
+    /// The shared directory the state was saved from (`--handles-to-paths
+    /// SOURCE_DIR`), still there: each inode located by file handle is opened
+    /// by its handle on that directory's file system and becomes a path inode
+    /// at the path found under it. `nil` leaves file-handle inodes as they are.
+    public var handlesToPaths: String?
 
     /// A request; by default, one that changes nothing.
-    public init(renames: [Rename] = [], dropMissing: Bool = false, stripFileHandles: Bool = false) {
+    public init(renames: [Rename] = [], dropMissing: Bool = false, stripFileHandles: Bool = false, handlesToPaths: String? = nil) {
         self.renames = renames
         self.dropMissing = dropMissing
         self.stripFileHandles = stripFileHandles
+        self.handlesToPaths = handlesToPaths
     }
 }
 
@@ -79,6 +85,13 @@ public enum RetargetError: Error, Hashable, Sendable, CustomStringConvertible {
     case unloadable(PreflightReport)
     /// The state built does not check out; a bug, reported rather than written.
     case verificationFailed(String)
+    /// `--handles-to-paths`: the file handle of inode `id` does not resolve
+    /// under the source directory `source` (it opens a file outside it, or
+    /// nothing), and dropping was not asked for.
+    case fileHandleNotInSource(id: UInt64, source: String, resolution: FileHandleResolution)
+    /// Inodes located by file handle would open files outside the destination's
+    /// shared directory: the load would succeed and serve the guest those files.
+    case fileHandlesOutsideShare(PreflightReport)
 
     /// Why, in one line, naming the option that would help where one would.
     public var description: String {
@@ -96,6 +109,23 @@ public enum RetargetError: Error, Hashable, Sendable, CustomStringConvertible {
             let hint = report.fatalProblems.contains(where: \.isCuredByStrippingFileHandles) ? " (--strip-file-handles drops the recorded file handles)" : ""
             return "the load would fail whatever is dropped: " + report.fatalProblems.map(\.description).joined(separator: "; ") + hint
         case .verificationFailed(let what): return "the new state does not check out: \(what); nothing written"
+        case .fileHandleNotInSource(let id, let source, let resolution):
+            let why: String
+            switch resolution {
+            case .outsideShare(let found): why = "opens \(found), outside \(source)"
+            case .stale(let failure): why = "does not open on the file system of \(source): \(failure)"
+            case .unchecked(let errno): why = "cannot be opened by statetool: \(errno) (opening by file handle needs CAP_DAC_READ_SEARCH)"
+            case .resolving(let path): why = "resolves to \(path)"
+            }
+            return "--handles-to-paths: the file handle of inode \(id) \(why) (--drop-missing drops it)"
+        case .fileHandlesOutsideShare(let report):
+            let outside = report.fileHandlesOutsideShare
+            let first = outside.first.map { inode -> String in
+                if case .outsideShare(let found) = inode.resolution { return ", inode \(inode.id) at \(found) first" }
+                return ""
+            } ?? ""
+            return "\(outside.count) inodes located by file handle resolve outside the shared directory\(first): "
+                + "the load would serve the guest those files (--handles-to-paths SOURCE_DIR turns them into path inodes)"
         }
     }
 }
@@ -201,6 +231,29 @@ public struct RetargetResult: Sendable {
         }
     }
 
+    /// An inode located by file handle, made a path inode: its handle opened
+    /// on the source directory's file system, the file found at ``path`` under it.
+    public struct ConvertedInode: Hashable, Sendable {
+        /// The inode's id.
+        public let id: UInt64
+        /// Where its handle led, relative to the source directory.
+        public let path: String
+        /// The inode it now names as parent: the deepest inode of the state
+        /// at a directory above ``path`` (the root when there is none).
+        public let parent: UInt64
+        /// Its name in that parent: the rest of ``path`` (several components
+        /// when the directories between are not inodes of the state).
+        public let name: String
+
+        /// A converted inode from its fields.
+        public init(id: UInt64, path: String, parent: UInt64, name: String) {
+            self.id = id
+            self.path = path
+            self.parent = parent
+            self.name = name
+        }
+    }
+
     /// The state as it was given.
     public let original: VirtiofsdState
     /// The state to write.
@@ -218,8 +271,10 @@ public struct RetargetResult: Sendable {
     /// Inodes whose recorded file handle was dropped (`--strip-file-handles`):
     /// their identity is no longer verified on the destination.
     public let strippedFileHandles: Int
-    /// Inodes located by file handle, left as they are: they cannot be checked from paths.
+    /// Inodes located by file handle that could not be opened by handle, left as they are.
     public let uncheckedInodes: [UInt64]
+    /// Inodes located by file handle made path inodes (`--handles-to-paths`).
+    public let convertedInodes: [ConvertedInode]
     /// The new state checked against the shared directory.
     public let check: PreflightReport
 
@@ -249,6 +304,12 @@ public enum Retargeting {
         _ original: VirtiofsdState, sharedDirectory: String, request: RetargetRequest
     ) throws(RetargetError) -> RetargetResult {
         var state = original
+        var dropped = Dropping(state: state, paths: InodePaths(original))
+        var converted: [RetargetResult.ConvertedInode] = []
+        if let source = request.handlesToPaths {
+            converted = try HandleConversion.convert(&dropped, source: source, dropMissing: request.dropMissing)
+            state = dropped.state
+        }
         var renamed: [RetargetResult.Renamed] = []
         for rename in request.renames {
             renamed += try apply(rename, to: &state)
@@ -262,7 +323,9 @@ public enum Retargeting {
         }
         let report = try check(state, in: sharedDirectory)
         guard report.fatalProblems.isEmpty else { throw .unloadable(report) }
-        var dropped = Dropping(state: state, paths: InodePaths(original))
+        // Dropping does not cure a handle that opens a file outside: converting it to a path does.
+        guard report.fileHandlesOutsideShare.isEmpty else { throw .fileHandlesOutsideShare(report) }
+        dropped.state = state
         // A state with nothing failing is checked already; one with drops is checked again.
         var final = report
         let reopenFailures = report.failingHandles.filter { $0.cause != .inodeInvalid }
@@ -279,7 +342,8 @@ public enum Retargeting {
         return RetargetResult(
             original: original, state: state, renamed: renamed, droppedInodes: dropped.droppedInodes,
             droppedHandles: dropped.droppedHandles, refcountChanges: refcountChanges(from: original, to: state),
-            droppedTrees: dropped.trees, strippedFileHandles: stripped, uncheckedInodes: final.uncheckedInodes, check: final)
+            droppedTrees: dropped.trees, strippedFileHandles: stripped, uncheckedInodes: final.uncheckedInodes, convertedInodes: converted,
+            check: final)
     }
 
     private static func check(_ state: VirtiofsdState, in directory: String) throws(RetargetError) -> PreflightReport {
@@ -340,7 +404,7 @@ public enum Retargeting {
 }
 
 /// Takes failing inodes, everything under them and their handles out of a state.
-private struct Dropping {
+struct Dropping {
     var state: VirtiofsdState
     let paths: InodePaths
     var droppedInodes: [RetargetResult.DroppedInode] = []
@@ -362,6 +426,11 @@ private struct Dropping {
     }
 
     mutating func drop(_ failures: [PreflightReport.InodeFailure]) {
+        drop(failures.map { ($0.id, $0.reason) })
+    }
+
+    /// Drops each inode `(id, reason)`, everything under it and the handles on them.
+    mutating func drop(_ failures: [(id: UInt64, reason: String)]) {
         var parentOf: [UInt64: UInt64] = [:]
         var children: [UInt64: [UInt64]] = [:]
         for inode in state.inodes {
@@ -405,7 +474,7 @@ private struct Dropping {
             droppedHandles.append(.init(id: handle.id, inode: handle.inode, path: paths.display(handle.inode), flags: handle.flags))
             handleCounts[top(of: handle.inode), default: 0] += 1
         }
-        trees = tops.map { id in
+        trees += tops.map { id in
             .init(id: id, path: paths.display(id), reason: reasons[id]!, descendants: descendants[id] ?? 0, handles: handleCounts[id] ?? 0)
         }
         state.inodes.removeAll { reasons[$0.id] != nil }

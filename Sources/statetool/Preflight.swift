@@ -17,8 +17,21 @@ struct Preflight: ParsableCommand {
             the last). An inode fails if it cannot be opened, if its parent failed, if the source sent \
             it as invalid, if its name is not a single directory entry, or if its file handle differs \
             from the one the source recorded (--migration-verify-handles). Handles on failing inodes \
-            fail too. File-handle inodes (--migration-mode=file-handles) cannot be checked and are \
-            listed as unchecked.
+            fail too.
+
+            File-handle inodes (--migration-mode=file-handles) are opened as virtiofsd opens them, \
+            with open_by_handle_at (O_PATH, nothing else; it needs CAP_DAC_READ_SEARCH) on the mount \
+            the state's mount paths name in DIR. A handle names a file of a file system, not a path: \
+            each is resolving (the file found is under DIR: its name, less DIR's, opens beneath DIR \
+            as the same device and inode), resolving outside the share (the file lies outside DIR, \
+            on a copy of the share typically the original: virtiofsd loads it and serves the guest \
+            that file; a finding, exit status 1; retarget --handles-to-paths SOURCE_DIR turns such \
+            inodes into path inodes), or stale (the handle does not open: a failing inode, where \
+            abort stops and which guest-error makes invalid). Without the capability they are \
+            listed as unchecked. virtiofsd run as root opens file handles only with \
+            --modcaps=+dac_read_search (or --inode-file-handles other than never): with \
+            --destination-args lacking both, each file-handle inode fails with "Opening file handle: \
+            Operation not permitted", as the real one fails.
 
             Lists the failing inodes with the ids virtiofsd names in its log (with \
             --migration-on-error=guest-error each becomes "Invalid inode N"; with abort, the first \
@@ -31,7 +44,8 @@ struct Preflight: ParsableCommand {
 
             \(MigrationReadingOptions.discussion)
 
-            Exit status: 0 every inode resolves, 1 something would fail, 2 the state cannot be read \
+            Exit status: 0 every inode resolves, 1 something would fail or a file-handle inode \
+            resolves outside DIR, 2 the state cannot be read \
             or decoded or DIR cannot be opened, 64 usage error.
             """
     )
@@ -97,16 +111,31 @@ struct Preflight: ParsableCommand {
         text += "checked against \(sharedDirectory): "
         if report.isClean {
             text += "every inode resolves\n"
+        } else if report.failingInodes.isEmpty && report.failingHandles.isEmpty && report.fatalProblems.isEmpty {
+            text += "the state would load, but \(report.fileHandlesOutsideShare.count) inodes located by file handle resolve outside it\n"
         } else if !report.fatalProblems.isEmpty && report.failingInodes.isEmpty {
             text += "the load would fail whatever --migration-on-error says\n"
         } else {
             text += "\(report.failingInodes.count) inodes would be invalid, \(report.failingHandles.count) open handles would fail\n"
         }
-        if !report.uncheckedInodes.isEmpty {
-            text += "unchecked: \(report.uncheckedInodes.count) inodes located by file handle\n"
-        }
         text += "needs: options \(report.requiredOptions.isEmpty ? "none" : report.requiredOptions.joined(separator: ", ")), "
             + "\(report.descriptorsNeeded) \(report.descriptorsNeeded == 1 ? "descriptor" : "descriptors") for the guest's inodes and handles\n"
+        if !report.fileHandleInodes.isEmpty {
+            text += "needs: a destination virtiofsd that can open file handles (CAP_DAC_READ_SEARCH: --modcaps=+dac_read_search)\n"
+            let counts = Dictionary(grouping: report.fileHandleInodes, by: \.resolution.status).mapValues(\.count)
+            text += "file handles: \(report.fileHandleInodes.count) inodes located by file handle: \(counts["resolving", default: 0]) resolving under \(sharedDirectory), "
+                + "\(counts["resolving-outside-share", default: 0]) resolving outside it, \(counts["stale", default: 0]) stale\n"
+        }
+        if !report.uncheckedInodes.isEmpty {
+            text += "unchecked: \(report.uncheckedInodes.count) inodes located by file handle could not be opened by handle (CAP_DAC_READ_SEARCH needed)\n"
+        }
+        let outside = report.fileHandlesOutsideShare
+        for inode in outside.prefix(all ? .max : 20) {
+            guard case .outsideShare(let found) = inode.resolution else { continue }
+            text += "outside share: inode \(inode.id): its file handle opens \(found), outside \(sharedDirectory): "
+                + "virtiofsd loads it and serves the guest that file (retarget --handles-to-paths SOURCE_DIR makes it a path inode)\n"
+        }
+        if outside.count > 20 && !all { text += "  ... and \(outside.count - 20) more outside the share (--all lists them)\n" }
         for problem in report.fatalProblems { text += "fatal: \(problem)\n" }
         if !report.outsideShare.isEmpty {
             let paths = InodePaths(state)

@@ -17,7 +17,19 @@ struct Retarget: ParsableCommand {
             file in which only that device's back-end state (and the sizes of the JSON description) \
             differ, as migration replace writes it.
 
-            In order: each --rename OLD=NEW gives the inode at path OLD NEW's parent and last name, \
+            In order: --handles-to-paths SOURCE_DIR turns every inode located by file handle \
+            (--migration-mode=file-handles) into a path inode. A file handle names a file of a file \
+            system, not a path: restored onto a copy of the share on the same file system, such a \
+            state serves the guest the original files (preflight reports them resolving outside the \
+            share). SOURCE_DIR is the directory the state was saved from, while it still exists: each \
+            handle is opened there (O_PATH, as virtiofsd opens it; CAP_DAC_READ_SEARCH needed), the \
+            file found must lie under SOURCE_DIR (its name, less SOURCE_DIR's, opens beneath it as the \
+            same device and inode), and the inode then names as parent the deepest inode of the state \
+            at a directory above that path (the root when none) and as name the rest of the path; \
+            each parent's refcount gains one per such child, as a find-paths source counts it. A \
+            handle that opens a file outside SOURCE_DIR or nothing is refused with the inode's id; \
+            --drop-missing drops it instead. The mount paths go when no file-handle inode is left. \
+            Then each --rename OLD=NEW gives the inode at path OLD NEW's parent and last name, \
             and everything under it follows (OLD must be a path the state holds, NEW's parent a \
             directory the state holds or the root, NEW no path it holds); the old and new parents' \
             refcounts move with it (find-paths mode counts one reference per child). \
@@ -27,8 +39,8 @@ struct Retarget: ParsableCommand {
             something would still fail, retarget exits 1 with preflight's report and writes nothing; \
             with --drop-missing it drops each inode that would fail, every inode under it, and the \
             open handles on them, and takes one off each surviving parent's refcount per dropped \
-            child. Inodes located by file handle cannot be checked from paths: they are left and \
-            listed. Everything else stays byte for byte: inode and handle order, ids, untouched \
+            child. A file-handle inode that would open a file outside DIR is refused (dropping does \
+            not cure it; --handles-to-paths does). Everything else stays byte for byte: inode and handle order, ids, untouched \
             refcounts, handle flags, next_inode, next_handle, the negotiated options, V2's mount \
             paths; V1 stays V1.
 
@@ -69,6 +81,12 @@ struct Retarget: ParsableCommand {
     @Flag(help: "Drop the file handles a --migration-verify-handles source recorded (identity no longer verified).")
     var stripFileHandles = false
 
+    @Option(
+        help: ArgumentHelp(
+            "The shared directory the state was saved from, still there: make every inode located by file handle a path inode at the path its handle opens under it.",
+            valueName: "source-dir"))
+    var handlesToPaths: String?
+
     @Option(help: ArgumentHelp("In a migration file, the device whose state to change: its name (idstr) or section id.", valueName: "id"))
     var device: String?
 
@@ -102,7 +120,8 @@ struct Retarget: ParsableCommand {
 
     func run() throws {
         let request = RetargetRequest(
-            renames: try rename.map { try Rename(parsing: $0) }, dropMissing: dropMissing, stripFileHandles: stripFileHandles)
+            renames: try rename.map { try Rename(parsing: $0) }, dropMissing: dropMissing, stripFileHandles: stripFileHandles,
+            handlesToPaths: handlesToPaths)
         var retargeting = FileRetargeting(try CommandSupport.open(file), sharedDirectory: sharedDirectory, request: request)
         retargeting.device = device
         retargeting.chunkSize = Int(chunkSize.bytes)
@@ -161,6 +180,14 @@ struct Retarget: ParsableCommand {
         let original = result.original
         var text = "\(file): virtiofsd state V\(original.version.number) (\(outcome.origin)), \(original.inodes.count) inodes, \(original.handles.count) open handles\n"
         if !result.changesState { text += "nothing to change: the state already loads on \(sharedDirectory)\n" }
+        if !result.convertedInodes.isEmpty {
+            text += "converted \(result.convertedInodes.count) inodes located by file handle into path inodes, their paths found through their handles under \(handlesToPaths ?? "")\n"
+            if reading.verbose {
+                for inode in result.convertedInodes {
+                    text += "  inode \(inode.id) \(inode.path): parent inode \(inode.parent), name \(inode.name)\n"
+                }
+            }
+        }
         for rename in Set(result.renamed.map { "\($0.oldPath) -> \($0.newPath)" }).sorted() {
             let ids = result.renamed.filter { "\($0.oldPath) -> \($0.newPath)" == rename }.map { String($0.id) }
             text += "renamed \(rename) (inode \(ids.joined(separator: ", ")))\n"
@@ -180,7 +207,7 @@ struct Retarget: ParsableCommand {
             if shown.count < result.refcountChanges.count { text += "... and \(result.refcountChanges.count - shown.count) more refcount changes (-v lists them)\n" }
         }
         if !result.uncheckedInodes.isEmpty {
-            text += "unchecked: \(result.uncheckedInodes.count) inodes located by file handle, left as they are\n"
+            text += "unchecked: \(result.uncheckedInodes.count) inodes located by file handle could not be opened by handle, left as they are\n"
         }
         if reading.verbose {
             for inode in result.droppedInodes { text += "  dropped inode \(inode.id) \(inode.path): \(inode.reason)\n" }

@@ -1,6 +1,7 @@
 import Foundation
 import SystemCalls
 import SystemPackage
+import TestSupport
 import Testing
 
 /// The typed system layer: ownership closes each descriptor once, errors name
@@ -97,6 +98,57 @@ import Testing
         #expect(received.descriptors.isEmpty)
         #expect(throws: SystemCallError("connect", .fileNameTooLong)) {
             try UnixSocket.connect(try UnixSocket.stream(), to: "/" + String(repeating: "x", count: 200))
+        }
+    }
+
+    @Test func aFileHandleOpensItsFileWhereverItIsOnTheFileSystem() throws {
+        try ScratchDirectory.using("handles") { scratch in
+            try FileManager.default.createDirectory(atPath: scratch.path("share/sub"), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: scratch.path("elsewhere"), withIntermediateDirectories: true)
+            try Data("x".utf8).write(to: scratch.url("share/sub/file"))
+            let file = try Files.open(scratch.path("share/sub/file"), .readOnly)
+            let handle = try Files.handle(of: file.descriptor)
+            // A mount descriptor anywhere on the file system opens it, at its own place.
+            let mount = try Files.open(scratch.path("elsewhere"), .readOnly)
+            let opened = try Files.openPath(by: handle, onFileSystemOf: mount.descriptor)
+            #expect(try Files.location(of: opened.descriptor) == scratch.path("share/sub/file"))
+            #expect(try Files.identity(of: opened.descriptor) == Files.identity(of: file.descriptor))
+            #expect(try Files.kind(of: opened.descriptor) == .regular)
+            // An O_PATH mount descriptor cannot be used; a deleted file's handle is stale.
+            let pathOnly = try Files.openPathDirectory(scratch.path("elsewhere"))
+            #expect(throws: SystemCallError("open_by_handle_at", .badFileDescriptor)) {
+                _ = try Files.openPath(by: handle, onFileSystemOf: pathOnly.descriptor)
+            }
+            try FileManager.default.removeItem(atPath: scratch.path("share/sub/file"))
+            _ = consume file
+            _ = consume opened
+            #expect(throws: SystemCallError("open_by_handle_at", .staleNFSFileHandle)) {
+                _ = try Files.openPath(by: handle, onFileSystemOf: mount.descriptor)
+            }
+            #expect(throws: SystemCallError("open_by_handle_at", .invalidArgument)) {
+                _ = try Files.openPath(by: Files.Handle(type: handle.type, bytes: Array(repeating: 0, count: 129)), onFileSystemOf: mount.descriptor)
+            }
+        }
+    }
+
+    @Test func aDirectoryIsReadAnEntryAtATimeUntilTheCallerStops() throws {
+        try ScratchDirectory.using("entries") { scratch in
+            try FileManager.default.createDirectory(atPath: scratch.path("dir/sub"), withIntermediateDirectories: true)
+            try Data("x".utf8).write(to: scratch.url("dir/file"))
+            let directory = try Files.openPathDirectory(scratch.path("dir"))
+            var entries: [Files.DirectoryEntry] = []
+            try Files.forEachEntry(in: directory.descriptor) { entries.append($0); return true }
+            let file = try Files.openPath("file", in: directory.descriptor), sub = try Files.openPath("sub", in: directory.descriptor)
+            #expect(entries.sorted { $0.name < $1.name } == [
+                .init(name: "file", inode: try Files.identity(of: file.descriptor).inode, isDirectory: false),
+                .init(name: "sub", inode: try Files.identity(of: sub.descriptor).inode, isDirectory: true),
+            ])
+            var seen = 0
+            try Files.forEachEntry(in: directory.descriptor) { _ in seen += 1; return false }
+            #expect(seen == 1)
+            #expect(throws: SystemCallError("open", .notDirectory)) {
+                try Files.forEachEntry(in: file.descriptor) { _ in true }
+            }
         }
     }
 }

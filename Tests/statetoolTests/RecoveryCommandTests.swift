@@ -252,16 +252,17 @@ import Testing
         #expect(same)
     }
 
-    /// Inodes located by file handle are left as they are, and said to be unchecked.
-    @Test func fileHandleInodesAreLeftAndListed() throws {
+    /// The fixture's file handles name inodes of the capture machine's file system: on a share
+    /// rebuilt from the manifest every one is stale, so retarget refuses and writes nothing.
+    @Test func staleFileHandleInodesAreRefused() throws {
         let share = scratch.url("share")
         try RealPeers.makeShare(at: share)
         let result = try StatetoolRunner.run(["retarget", Fixtures.state("s3-file-handles"), "--shared-dir", share.path, "--json", "-o", path("s3.state")])
-        #expect(result.status == 0, "\(result.stderr)")
-        let report = try result.jsonObject()
-        #expect((report["uncheckedInodes"] as? [Int])?.count == 5221)
-        #expect(report["changed"] as? Bool == false)
-        #expect(try data(path("s3.state")) == data(Fixtures.state("s3-file-handles")))
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("file handles: 5221 inodes located by file handle: 0 resolving under \(share.path), 0 resolving outside it, 5221 stale\n"))
+        #expect(result.stderr.contains("first failure (where --migration-on-error=abort stops): inode 5398: Opening file handle: Stale file handle\n"))
+        #expect(result.stderr.contains("error: 5221 inodes would still be invalid on the destination, 200 open handles would fail (--drop-missing drops them)"))
+        #expect(!FileManager.default.fileExists(atPath: path("s3.state")))
     }
 
     /// A state that already loads is written unchanged, and says so.

@@ -165,14 +165,26 @@ import Testing
         #expect(text.stdout.contains("       954  on inode 1936 tree/d07/s00/file-01750-5ffde9f3051532c7e4601bd2.dat, O_RDONLY|O_LARGEFILE\n"))
     }
 
-    @Test func preflightListsFileHandleInodesAsUnchecked() throws {
+    /// The fixture's file handles name inodes (and their generations) of the capture machine's file
+    /// system; the files of a share rebuilt from the manifest are other inodes, so every handle is
+    /// stale here: virtiofsd's loader stops at the first it meets, 5398 (the root loads first,
+    /// swapped out for the last inode), and guest-error makes all 5221 invalid.
+    @Test func preflightOpensTheFixtureFileHandlesAndFindsThemStale() throws {
         let share = scratch.url("share")
         try RealPeers.makeShare(at: share)
         let result = try StatetoolRunner.run(["preflight", "--json", Fixtures.state("s3-file-handles"), "--shared-dir", share.path])
-        #expect(result.status == 0)
+        #expect(result.status == 1)
         let report = try result.jsonObject()
-        #expect((report["uncheckedInodes"] as? [Int])?.count == 5221)
-        #expect(report["failingInodes"] as? [Int] == [])
+        #expect(report["uncheckedInodes"] as? [Int] == [])
+        #expect((report["failingInodes"] as? [Int])?.count == 5221)
+        #expect((report["failingHandles"] as? [Int])?.count == 200)
+        let first = try #require(report["firstFailure"] as? [String: Any])
+        #expect(first["id"] as? Int == 5398)
+        #expect(first["reason"] as? String == "Opening file handle: Stale file handle")
+        let inodes = try #require(report["fileHandleInodes"] as? [[String: Any]])
+        #expect(inodes.count == 5221)
+        #expect(inodes.allSatisfy { $0["status"] as? String == "stale" && $0["reason"] as? String == "Opening file handle: Stale file handle" })
+        #expect(inodes.first?["id"] as? Int == 5398)
     }
 
     @Test func preflightOfAMissingDirectoryIsTrouble() throws {

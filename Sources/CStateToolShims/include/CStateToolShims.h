@@ -59,4 +59,23 @@ ssize_t statetool_copy_file_range(int in, long long *offset, int out, size_t len
 /// errno set.
 int statetool_open_path_beneath(int directory, const char *path);
 
+/// open_by_handle_at(mount_fd, handle, O_PATH | O_CLOEXEC): opens the file the
+/// file handle (`type`, `length` bytes at `bytes`, at most 128) names on the
+/// file system of `mount_fd` (which must not be O_PATH), without opening it for
+/// I/O. Needs CAP_DAC_READ_SEARCH (EPERM without it). Returns -1 with errno set
+/// (ESTALE when the file system no longer has the file).
+int statetool_open_by_handle(int mount_fd, int type, const unsigned char *bytes, unsigned int length);
+
+/// fdopendir(fd): a directory stream that owns `fd` (open for reading) into
+/// `*stream`. Returns 0, or -1 with errno set (then `fd` is still the caller's).
+int statetool_open_directory_stream(int fd, void **stream);
+
+/// The next entry of `stream` (not "." or ".."): its name (NUL-terminated,
+/// at most 255 bytes) into `name`, its inode number and d_type. Returns 1 for
+/// an entry, 0 at the end, -1 with errno set.
+int statetool_read_directory_entry(void *stream, char name[256], unsigned long long *inode, unsigned char *type);
+
+/// closedir(stream), which closes its descriptor.
+void statetool_close_directory_stream(void *stream);
+
 #endif
