@@ -3457,11 +3457,12 @@ public enum JSONSchemas {
       "minimum": 0
     },
     "destination": {
-      "description": "The destination virtiofsd's configuration the check applied (--destination-args); null when none was given, and virtiofsd 1.13's defaults were assumed without a descriptor limit.",
+      "description": "The destination virtiofsd's configuration the check applied (--destination-args, --destination-release); null when neither was given, and virtiofsd 1.13's defaults were assumed without a descriptor limit.",
       "anyOf": [
         {
           "type": "object",
           "required": [
+            "release",
             "writeback",
             "announceSubmounts",
             "posixACL",
@@ -3471,6 +3472,13 @@ public enum JSONSchemas {
           ],
           "additionalProperties": false,
           "properties": {
+            "release": {
+              "description": "The virtiofsd release whose defaults filled in what the arguments left out (--destination-release).",
+              "enum": [
+                "1.13",
+                "1.14"
+              ]
+            },
             "writeback": {
               "description": "--writeback.",
               "type": "boolean"

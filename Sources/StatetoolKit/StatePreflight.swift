@@ -184,6 +184,7 @@ private struct FileHandleInodeRecord: Encodable {
 
 /// A destination's configuration as `preflight --json` shows it.
 private struct DestinationRecord: Encodable {
+    let release: String
     let writeback: Bool
     let announceSubmounts: Bool
     let posixACL: Bool
@@ -192,6 +193,7 @@ private struct DestinationRecord: Encodable {
     let guestDescriptorLimit: UInt64?
 
     init(_ configuration: DestinationConfiguration) {
+        release = configuration.release.rawValue
         writeback = configuration.writeback
         announceSubmounts = configuration.announceSubmounts
         posixACL = configuration.posixACL
@@ -201,11 +203,12 @@ private struct DestinationRecord: Encodable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case writeback, announceSubmounts, posixACL, inodeFileHandles, openFileLimit, guestDescriptorLimit
+        case release, writeback, announceSubmounts, posixACL, inodeFileHandles, openFileLimit, guestDescriptorLimit
     }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(release, forKey: .release)
         try container.encode(writeback, forKey: .writeback)
         try container.encode(announceSubmounts, forKey: .announceSubmounts)
         try container.encode(posixACL, forKey: .posixACL)

@@ -2,14 +2,24 @@
 /// depends on it: the options the source negotiated must be enabled there, and
 /// without inode file handles every loaded inode holds a descriptor.
 ///
-/// Read from the destination's command line (``init(arguments:)``), with
-/// virtiofsd 1.13's defaults for what it leaves out.
+/// Read from the destination's command line (``init(arguments:release:)``), with
+/// the defaults of its virtiofsd release for what it leaves out.
 public struct DestinationConfiguration: Hashable, Sendable {
+    /// A virtiofsd release whose defaults differ from the others'.
+    public enum Release: String, CaseIterable, Hashable, Sendable {
+        /// virtiofsd 1.13 (Debian trixie): `--inode-file-handles=never` by default.
+        case v1_13 = "1.13"
+        /// virtiofsd 1.14 (Debian sid): `--inode-file-handles=prefer` by default, so it
+        /// keeps `CAP_DAC_READ_SEARCH` and opens file handles unasked; `--posix-acl`
+        /// takes `never`, `auto` or `always`.
+        case v1_14 = "1.14"
+    }
+
     /// `--inode-file-handles`: how inodes are held.
     public enum InodeFileHandles: String, Hashable, Sendable {
         /// An `O_PATH` descriptor per inode (1.13's default).
         case never
-        /// File handles where the file system gives them, else descriptors.
+        /// File handles where the file system gives them, else descriptors (1.14's default).
         case prefer
         /// File handles only.
         case mandatory
@@ -21,8 +31,10 @@ public struct DestinationConfiguration: Hashable, Sendable {
     public var announceSubmounts = true
     /// `--posix-acl` (off by default).
     public var posixACL = false
+    /// The release whose defaults fill in what the arguments leave out.
+    public var release: Release
     /// `--inode-file-handles`.
-    public var inodeFileHandles = InodeFileHandles.never
+    public var inodeFileHandles: InodeFileHandles
     /// `--rlimit-nofile`: the descriptor limit virtiofsd sets; `nil` when not given
     /// (virtiofsd then raises it to min(1,000,000, `fs.nr_open`) where it may).
     public var openFileLimit: UInt64?
@@ -38,8 +50,11 @@ public struct DestinationConfiguration: Hashable, Sendable {
     /// file-handle inode fails: `Opening file handle: Operation not permitted`.
     public var opensFileHandles: Bool { addsDACReadSearch || inodeFileHandles != .never }
 
-    /// virtiofsd 1.13's defaults.
-    public init() {}
+    /// The defaults of `release` (virtiofsd 1.13's when not given).
+    public init(release: Release = .v1_13) {
+        self.release = release
+        inodeFileHandles = release == .v1_14 ? .prefer : .never
+    }
 
     /// Why a destination's arguments cannot be read.
     public enum ArgumentError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -55,11 +70,13 @@ public struct DestinationConfiguration: Hashable, Sendable {
     }
 
     /// The configuration `arguments` (virtiofsd's command line, without the
-    /// program's name) give; options that do not bear on loading a state
-    /// (`--shared-dir`, `--socket-path`, `--sandbox`, ...) are passed over.
+    /// program's name) give to a virtiofsd of `release`; options that do not
+    /// bear on loading a state (`--shared-dir`, `--socket-path`, `--sandbox`,
+    /// ...) are passed over.
     ///
     /// - Throws: ``ArgumentError`` for a value virtiofsd would refuse.
-    public init(arguments: [String]) throws(ArgumentError) {
+    public init(arguments: [String], release: Release = .v1_13) throws(ArgumentError) {
+        self.init(release: release)
         var index = 0
         func value(of option: String, _ argument: String) -> String? {
             if argument.hasPrefix(option + "=") { return String(argument.dropFirst(option.count + 1)) }
@@ -81,6 +98,12 @@ public struct DestinationConfiguration: Hashable, Sendable {
                     case "prefer", "fallback": inodeFileHandles = .prefer
                     case "mandatory": inodeFileHandles = .mandatory
                     default: throw .badValue(option: "--inode-file-handles", value: mode)
+                    }
+                } else if argument.hasPrefix("--posix-acl="), let mode = value(of: "--posix-acl", argument) {
+                    switch mode {
+                    case "never": posixACL = false
+                    case "auto", "always": posixACL = true
+                    default: throw .badValue(option: "--posix-acl", value: mode)
                     }
                 } else if let limit = value(of: "--rlimit-nofile", argument) {
                     guard let number = UInt64(limit) else { throw .badValue(option: "--rlimit-nofile", value: limit) }

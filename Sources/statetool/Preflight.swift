@@ -62,6 +62,12 @@ struct Preflight: ParsableCommand {
             valueName: "args"))
     var destinationArgs: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The destination's virtiofsd release, whose defaults fill in what --destination-args leaves out: 1.13 (inode file handles never) or 1.14 (inode file handles prefer, so file handles open without --modcaps=+dac_read_search).",
+            valueName: "release"))
+    var destinationRelease: DestinationConfiguration.Release = .v1_13
+
     @OptionGroup var format: JSONOption
 
     @Flag(help: "List every failing inode, not only the first 20.")
@@ -75,7 +81,7 @@ struct Preflight: ParsableCommand {
     func validate() throws {
         if let destinationArgs {
             do {
-                _ = try DestinationConfiguration(arguments: destinationArgs.split(separator: " ").map(String.init))
+                _ = try DestinationConfiguration(arguments: destinationArgs.split(separator: " ").map(String.init), release: destinationRelease)
             } catch {
                 throw ValidationError("--destination-args: \(error)")
             }
@@ -83,7 +89,9 @@ struct Preflight: ParsableCommand {
     }
 
     func run() throws {
-        let destination = try destinationArgs.map { try DestinationConfiguration(arguments: $0.split(separator: " ").map(String.init)) }
+        let destination = try destinationArgs.map {
+            try DestinationConfiguration(arguments: $0.split(separator: " ").map(String.init), release: destinationRelease)
+        } ?? (destinationRelease == .v1_13 ? nil : DestinationConfiguration(release: destinationRelease))
         let result: PreflightResult
         do {
             result = try StatePreflight.check(
@@ -170,3 +178,5 @@ struct Preflight: ParsableCommand {
         return text
     }
 }
+
+extension DestinationConfiguration.Release: ExpressibleByArgument {}

@@ -14,6 +14,23 @@ import VirtiofsdState
         #expect(noLimit)
     }
 
+    /// virtiofsd 1.14 holds inodes by file handle where it can unless told not to, and so
+    /// keeps CAP_DAC_READ_SEARCH (measured: it loads a file-handles state without
+    /// --modcaps, which 1.13 refuses); its --posix-acl takes never, auto or always.
+    @Test func virtiofsd114sDefaults() throws {
+        let defaults = try DestinationConfiguration(arguments: ["--shared-dir=/srv/share", "--sandbox=none"], release: .v1_14)
+        #expect(defaults == DestinationConfiguration(release: .v1_14))
+        #expect(defaults.inodeFileHandles == .prefer && defaults.opensFileHandles && !defaults.inodesHoldDescriptors)
+        #expect(!DestinationConfiguration().opensFileHandles)
+        let never = try DestinationConfiguration(arguments: ["--inode-file-handles=never"], release: .v1_14)
+        #expect(!never.opensFileHandles && never.inodesHoldDescriptors)
+        #expect(try DestinationConfiguration(arguments: ["--posix-acl=auto"], release: .v1_14).posixACL)
+        #expect(try !DestinationConfiguration(arguments: ["--posix-acl=never"], release: .v1_14).posixACL)
+        #expect(throws: DestinationConfiguration.ArgumentError.badValue(option: "--posix-acl", value: "sometimes")) {
+            try DestinationConfiguration(arguments: ["--posix-acl=sometimes"], release: .v1_14)
+        }
+    }
+
     @Test func everyFormOfTheOptionsThatBearOnALoad() throws {
         let long = try DestinationConfiguration(arguments: [
             "--writeback", "--no-announce-submounts", "--posix-acl", "--inode-file-handles=mandatory", "--rlimit-nofile", "20000",

@@ -5,7 +5,7 @@ import Testing
 import VhostUser
 import VirtiofsdState
 
-/// File-handle inodes (`--migration-mode=file-handles`) against the real virtiofsd 1.13: a state
+/// File-handle inodes (`--migration-mode=file-handles`) against the real virtiofsd (1.13 and 1.14): a state
 /// it saves in that mode from a share, restored onto a copy of the share on the same file system,
 /// loads and serves the original files (preflight: resolving-outside-share);
 /// `retarget --handles-to-paths ORIGINAL` makes it a path state that loads onto the copy; a file
@@ -14,7 +14,6 @@ import VirtiofsdState
     let scratch: ScratchDirectory
 
     init() throws {
-        try RealPeers.requireVirtiofsd()
         scratch = try ScratchDirectory("file-handles")
     }
 
@@ -59,9 +58,9 @@ import VirtiofsdState
     /// A state the real virtiofsd writes in `--migration-mode=file-handles`: it serves `share`,
     /// takes ``pathState`` (so it holds those inodes as a guest's lookups leave them) and saves
     /// on the same connection. Returns the saved state stream's path.
-    private func realFileHandleState(of share: String) throws -> String {
+    private func realFileHandleState(of share: String, on generation: PeerGeneration) throws -> String {
         let socket = path("source.sock"), log = path("source.log")
-        let virtiofsd = try RealPeers.startVirtiofsd(
+        let virtiofsd = try generation.startVirtiofsd(
             sharedDirectory: share, socket: socket, log: log, options: ["--migration-mode=file-handles", "--modcaps=+dac_read_search"])
         defer { RealPeers.stop(virtiofsd) }
         var frontEnd = try connect(to: socket, log: log)
@@ -98,10 +97,10 @@ import VirtiofsdState
     /// Replays `stream` into a real virtiofsd serving `share` in abort mode, able to open file
     /// handles unless `capabilities` is off.
     private func replay(
-        _ stream: String, onto share: String, name: String, capabilities: Bool = true, onError mode: String = "abort"
+        _ stream: String, onto share: String, on generation: PeerGeneration, name: String, capabilities: Bool = true, onError mode: String = "abort"
     ) throws -> StatetoolRunner.Result {
         let socket = path("\(name).sock"), log = path("\(name).log")
-        let virtiofsd = try RealPeers.startVirtiofsd(
+        let virtiofsd = try generation.startVirtiofsd(
             sharedDirectory: share, socket: socket, log: log,
             options: ["--migration-on-error=\(mode)"] + (capabilities ? ["--modcaps=+dac_read_search"] : []))
         defer { RealPeers.stop(virtiofsd) }
@@ -117,9 +116,11 @@ import VirtiofsdState
         #expect(checked.status == 0, "not valid against schemas/\(name).schema.json:\n\(checked.stdout)\(checked.stderr)", sourceLocation: sourceLocation)
     }
 
-    @Test func aCopyOfTheShareIsServedTheOriginalsUntilTheHandlesBecomePaths() throws {
+    @Test(arguments: PeerGeneration.all)
+    func aCopyOfTheShareIsServedTheOriginalsUntilTheHandlesBecomePaths(generation: PeerGeneration) throws {
+        try generation.require()
         let original = try makeOriginal()
-        let state = try realFileHandleState(of: original)
+        let state = try realFileHandleState(of: original, on: generation)
         let copy = try copy(of: original)
 
         // What the real virtiofsd saved: the root and five file-handle inodes on the share's mount ".".
@@ -156,18 +157,29 @@ import VirtiofsdState
         #expect(text.status == 1)
         #expect(text.stdout.contains("file handles: 5 inodes located by file handle: 0 resolving under \(copy), 5 resolving outside it, 0 stale\n"))
         #expect(text.stdout.contains("outside share: inode 6: its file handle opens \(original)/only-original.txt, outside \(copy): "))
-        // A destination virtiofsd without CAP_DAC_READ_SEARCH refuses every handle, as predicted.
-        let predicted = try StatetoolRunner.run(["preflight", "--json", "--destination-args=--sandbox=none", state, "--shared-dir", original])
-        #expect(predicted.status == 1)
-        let refusedFirst = try #require(try predicted.jsonObject()["firstFailure"] as? [String: Any])
-        #expect(refusedFirst["id"] as? Int == 6)
-        #expect(refusedFirst["reason"] as? String == "Opening file handle: Operation not permitted")
-        let withoutCapability = try replay(state, onto: original, name: "no-caps", capabilities: false)
-        #expect(withoutCapability.status == 3)
-        #expect(
-            withoutCapability.stderr.contains("Failed to load state: Inode 6: Opening file handle: Operation not permitted (os error 1)"),
-            "\(withoutCapability.stderr)")
-        let silently = try replay(state, onto: copy, name: "as-saved")
+        // A destination virtiofsd 1.13 started without --modcaps=+dac_read_search has no
+        // CAP_DAC_READ_SEARCH and refuses every handle, as predicted; 1.14 holds inodes by
+        // file handle by default (--inode-file-handles=prefer), keeps the capability and
+        // loads the state, as predicted too.
+        let predicted = try StatetoolRunner.run([
+            "preflight", "--json", "--destination-args=--sandbox=none", "--destination-release", generation.virtiofsdVersion, state,
+            "--shared-dir", original,
+        ])
+        let withoutCapability = try replay(state, onto: original, on: generation, name: "no-caps", capabilities: false)
+        if generation.virtiofsdVersion == "1.13" {
+            #expect(predicted.status == 1)
+            let refusedFirst = try #require(try predicted.jsonObject()["firstFailure"] as? [String: Any])
+            #expect(refusedFirst["id"] as? Int == 6)
+            #expect(refusedFirst["reason"] as? String == "Opening file handle: Operation not permitted")
+            #expect(withoutCapability.status == 3)
+            #expect(
+                withoutCapability.stderr.contains("Failed to load state: Inode 6: Opening file handle: Operation not permitted (os error 1)"),
+                "\(withoutCapability.stderr)")
+        } else {
+            #expect(predicted.status == 0, "\(predicted.stdout)")
+            #expect(withoutCapability.status == 0, "\(withoutCapability.stderr)")
+        }
+        let silently = try replay(state, onto: copy, on: generation, name: "as-saved")
         #expect(silently.status == 0, "\(silently.stdout)\(silently.stderr)")
 
         // retarget refuses it as it is, and converts it through the original.
@@ -207,14 +219,16 @@ import VirtiofsdState
         #expect(written.mountPaths.isEmpty)
         let onCopyNow = try StatetoolRunner.run(["preflight", converted, "--shared-dir", copy])
         #expect(onCopyNow.status == 0, "\(onCopyNow.stdout)")
-        let loads = try replay(converted, onto: copy, name: "converted")
+        let loads = try replay(converted, onto: copy, on: generation, name: "converted")
         #expect(loads.status == 0, "\(loads.stdout)\(loads.stderr)")
     }
 
     /// The fixture's s3 capture on a share rebuilt from the manifest: its handles name inodes of
     /// the capture machine's file system, which the rebuilt files are not, so every one is stale;
     /// the real virtiofsd stops at the same inode preflight names first.
-    @Test func theFixtureFileHandlesAreStaleOnARebuiltShareForTheRealLoaderToo() throws {
+    @Test(arguments: PeerGeneration.all)
+    func theFixtureFileHandlesAreStaleOnARebuiltShareForTheRealLoaderToo(generation: PeerGeneration) throws {
+        try generation.require()
         let share = scratch.url("rebuilt")
         try RealPeers.makeShare(at: share)
         let state = Fixtures.state("s3-file-handles")
@@ -223,14 +237,16 @@ import VirtiofsdState
         try expectValid(checked.stdout, against: "preflight")
         let first = try #require(try checked.jsonObject()["firstFailure"] as? [String: Any])
         #expect(first["id"] as? Int == 5398)
-        let replayed = try replay(state, onto: share.path, name: "s3")
+        let replayed = try replay(state, onto: share.path, on: generation, name: "s3")
         #expect(replayed.status == 3, "\(replayed.stdout)\(replayed.stderr)")
         #expect(replayed.stderr.contains("Failed to load state: Inode 5398: Opening file handle: Stale file handle (os error 116)"), "\(replayed.stderr)")
     }
 
-    @Test func aFileDeletedSinceMakesItsHandleStaleWhereTheRealLoaderStops() throws {
+    @Test(arguments: PeerGeneration.all)
+    func aFileDeletedSinceMakesItsHandleStaleWhereTheRealLoaderStops(generation: PeerGeneration) throws {
+        try generation.require()
         let original = try makeOriginal()
-        let state = try realFileHandleState(of: original)
+        let state = try realFileHandleState(of: original, on: generation)
         try FileManager.default.removeItem(atPath: original + "/dir/deeper/leaf.txt")
 
         let checked = try StatetoolRunner.run(["preflight", "--json", state, "--shared-dir", original])
@@ -245,11 +261,11 @@ import VirtiofsdState
         #expect(inodes.map { $0["id"] as? Int } == [6, 5, 4, 3, 2])
         #expect(inodes.map { $0["status"] as? String } == ["resolving", "stale", "resolving", "resolving", "resolving"])
 
-        let replayed = try replay(state, onto: original, name: "stale")
+        let replayed = try replay(state, onto: original, on: generation, name: "stale")
         #expect(replayed.status == 3, "\(replayed.stdout)\(replayed.stderr)")
         #expect(replayed.stderr.contains("Failed to load state: Inode 5: Opening file handle: Stale file handle (os error 116)"), "\(replayed.stderr)")
         // guest-error loads, with just that inode invalid.
-        let tolerated = try replay(state, onto: original, name: "stale-guest-error", onError: "guest-error")
+        let tolerated = try replay(state, onto: original, on: generation, name: "stale-guest-error", onError: "guest-error")
         #expect(tolerated.status == 0, "\(tolerated.stdout)\(tolerated.stderr)")
         let log = try String(contentsOfFile: path("stale-guest-error.log"), encoding: .utf8)
         let invalid = log.split(separator: "\n").filter { $0.contains("Invalid inode") }
@@ -267,7 +283,7 @@ import VirtiofsdState
         ])
         #expect(dropped.status == 0, "\(dropped.stderr)")
         #expect(dropped.stdout.contains("converted 4 inodes located by file handle into path inodes"), "\(dropped.stdout)")
-        let loads = try replay(path("dropped.state"), onto: original, name: "dropped")
+        let loads = try replay(path("dropped.state"), onto: original, on: generation, name: "dropped")
         #expect(loads.status == 0, "\(loads.stdout)\(loads.stderr)")
     }
 }
