@@ -110,11 +110,16 @@ struct FixtureRestore {
     /// Each probe's output, its lines joined.
     let output: [String]
     let virtiofsdLog: String
+    /// Where QEMU's standard error and virtiofsd's log were written (they stay).
+    let qemuLogPath: String
+    let virtiofsdLogPath: String
 
-    init(migrationFile: String, share: String, in directory: URL, probes: [String] = []) throws {
+    init(migrationFile: String, share: String, in directory: URL, probes: [String] = [], virtiofsdOptions: [String] = []) throws {
         let run = UUID().uuidString.prefix(8)
         func path(_ name: String) -> String { directory.appendingPathComponent("\(run)-\(name)").path }
-        let virtiofsd = try RealPeers.startVirtiofsd(sharedDirectory: share, socket: path("vfsd.sock"), log: path("vfsd.log"))
+        qemuLogPath = path("qemu.log")
+        virtiofsdLogPath = path("vfsd.log")
+        let virtiofsd = try RealPeers.startVirtiofsd(sharedDirectory: share, socket: path("vfsd.sock"), log: path("vfsd.log"), options: virtiofsdOptions)
         defer { RealPeers.stop(virtiofsd) }
         let qemu = try Peer.start(Self.qemu, [
             "-machine", "q35,memory-backend=mem", "-m", "256M",

@@ -44,6 +44,8 @@ extension Diagnosis {
         switch reason {
         case .openFailed(_, let path, _) where reason.errorNumber == 23 || reason.errorNumber == 24:
             causes.add(.descriptorLimit, device: device, summary: "the destination virtiofsd ran out of descriptors opening \(path)", evidence: evidence)
+        case .inodeFailed(let inode, _) where reason.errorNumber == 23 || reason.errorNumber == 24:
+            causes.add(.descriptorLimit, device: device, summary: "the destination virtiofsd ran out of descriptors loading inode \(inode)", evidence: evidence)
         case .openFailed(_, let path, let error):
             causes.add(.missingPaths, device: device, summary: "\(path) cannot be opened on the destination: \(error)", evidence: evidence)
         case .lostOnSource(let inode):
@@ -69,7 +71,7 @@ extension Diagnosis {
         case .optionDisabled(let option):
             remedies.options.insert(option)
             causes.add(.optionMismatch, device: device, summary: "the source negotiated \(option); the destination has it disabled", evidence: evidence)
-        case .fileHandleOpenFailed, .parentInvalid, .other:
+        case .fileHandleOpenFailed, .parentInvalid, .inodeFailed, .other:
             causes.add(.unknown, device: device, summary: "virtiofsd refused the state for a reason statetool does not know", evidence: evidence)
         }
     }

@@ -12,6 +12,9 @@ public indirect enum LoaderReason: Hashable, Sendable {
     case fileHandleOpenFailed(inode: UInt64, error: String)
     /// `Opening inode N (PATH) as handle M: ERROR`: an open file could not be reopened.
     case handleReopenFailed(handle: UInt64, inode: UInt64, path: String, error: String)
+    /// `Inode N: ERROR` without a path: seen as `Too many open files in
+    /// system (os error 23)` when the guest's descriptors run out.
+    case inodeFailed(inode: UInt64, error: String)
     /// `Unresolved references between serialized inodes`.
     case unresolvedReferences
     /// `Migration source wants OPTION enabled, but it is disabled on the destination`.
@@ -86,6 +89,10 @@ public indirect enum LoaderReason: Hashable, Sendable {
             self = .openFailed(inode: inode, path: String(rest[rest.index(rest.startIndex, offsetBy: 8)..<colon.lowerBound]), error: String(rest[colon.upperBound...]))
             return
         }
+        if let inode, rest.contains("(os error ") {
+            self = .inodeFailed(inode: inode, error: String(rest))
+            return
+        }
         self = .other(text)
     }
 
@@ -99,7 +106,8 @@ public indirect enum LoaderReason: Hashable, Sendable {
     public var errorNumber: Int32? {
         let error: String
         switch root {
-        case .openFailed(_, _, let text), .fileHandleOpenFailed(_, let text), .handleReopenFailed(_, _, _, let text): error = text
+        case .openFailed(_, _, let text), .fileHandleOpenFailed(_, let text), .handleReopenFailed(_, _, _, let text), .inodeFailed(_, let text):
+            error = text
         default: return nil
         }
         guard let number = error.text(after: "(os error ")?.leadingNumber else { return nil }
