@@ -155,7 +155,7 @@ import Testing
         #expect(status == 1)
         #expect(json["verdict"] as? String == "destination")
         #expect(kinds(json) == ["virtqueue-size"])
-        #expect(evidence(json).map { $0["line"] as? Int } == [1])
+        #expect(evidence(json).map { $0["line"] as? Int } == [1, 2])
         #expect(json["device"] as? String == Self.device)
         #expect(fix(json)["destinationArgs"] as? [String] == ["queue-size=1024"])
     }

@@ -1,6 +1,8 @@
 /// The causes found so far: one per kind and device, evidence merged.
 struct CauseList {
     private(set) var causes: [Cause] = []
+    /// The most evidence kept per cause (a guest-error log names every invalid inode).
+    static let maximumEvidence = 50
 
     /// Adds a cause, or its evidence to the cause of the same kind and device
     /// (a cause whose device is unknown takes the first of its kind).
@@ -12,9 +14,11 @@ struct CauseList {
     mutating func add(_ kind: CauseKind, device: String?, summary: String, evidence: [Evidence]) {
         if let index = causes.firstIndex(where: { $0.kind == kind && ($0.device == device || $0.device == nil || device == nil) }) {
             if causes[index].device == nil { causes[index].device = device }
-            for item in evidence where !causes[index].evidence.contains(item) { causes[index].evidence.append(item) }
+            for item in evidence where causes[index].evidence.count < Self.maximumEvidence && !causes[index].evidence.contains(item) {
+                causes[index].evidence.append(item)
+            }
         } else {
-            causes.append(Cause(kind: kind, device: device, summary: summary, evidence: evidence))
+            causes.append(Cause(kind: kind, device: device, summary: summary, evidence: Array(evidence.prefix(Self.maximumEvidence))))
         }
     }
 

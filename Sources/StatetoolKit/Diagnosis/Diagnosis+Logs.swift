@@ -31,7 +31,10 @@ extension Diagnosis {
                 classify(reason.root, evidence: evidence, device: device, causes: &causes, remedies: &remedies)
             }
         }
-        if !qemuFailures.isEmpty && backEndLines == 0 && causes.causes.isEmpty {
+        if let first = causes.causes.first(where: { $0.kind != .unknown }), !qemuFailures.isEmpty {
+            // QEMU's side of the same failure.
+            causes.add(first.kind, device: first.device, summary: first.summary, evidence: qemuFailures.map(\.evidence))
+        } else if !qemuFailures.isEmpty && backEndLines == 0 && causes.causes.isEmpty {
             causes.add(
                 .unknown, device: device, summary: "QEMU could not load the device's state, and no log read says why",
                 evidence: qemuFailures.map(\.evidence))
