@@ -91,3 +91,66 @@ import Testing
         #expect(restore.output == ["hello from the host"])
     }
 }
+
+/// `diagnose --libvirt` on the private libvirtd the libvirt tests run: a save
+/// image at the managed-save path, libvirt's own domain log, virtiofsd's log
+/// where libvirt puts it, a restore that failed for a lost directory.
+///
+/// The lab's domain runs its vhost-user-fs device by qemu:commandline with a
+/// virtiofsd the test starts (not a libvirt `<filesystem>`), so the XML names
+/// no share here: it is given with --shared-dir. `virsh managedsave` refuses
+/// the lab's transient domain, so `virsh save` writes the image to the
+/// managed-save path.
+@Suite(.serialized) struct DiagnoseLibvirtTests {
+    @Test func aSaveImageWhoseShareLostADirectoryIsDiagnosedAndFixed() throws {
+        let lab = try LibvirtLab()
+        defer { lab.close() }
+        try lab.boot()
+        // A root laid out as libvirt's: the daemon's own log folder, the image at the managed-save path.
+        let root = lab.path("root")
+        try FileManager.default.createDirectory(atPath: root + "/var/lib/libvirt/qemu/save", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/var/log/libvirt", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/var/log/libvirt/qemu", withDestinationPath: lab.path("daemon/log/qemu"))
+        let image = root + "/var/lib/libvirt/qemu/save/\(LibvirtLab.domain).save"
+        try lab.save(to: image)
+        try lab.removeDoomedDirectory()
+        let refused = try lab.restore(image, log: "root/var/log/libvirt/qemu/\(LibvirtLab.domain)-fs0-virtiofsd.log")
+        #expect(refused.status != 0, "the image restored onto a share without doomed/")
+
+        let arguments = ["diagnose", "--libvirt", LibvirtLab.domain, "--libvirt-root", root, "--shared-dir", lab.share]
+        let result = try StatetoolRunner.run(arguments + ["--json"])
+        #expect(result.status == 1, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["verdict"] as? String == "fixable")
+        #expect(json["file"] as? String == image)
+        #expect(json["device"] as? String == "0000:00:09.0/vhost-user-fs")
+        let cause = try #require((json["causes"] as? [[String: Any]])?.first)
+        #expect(cause["kind"] as? String == "missing-paths")
+        let evidence = cause["evidence"] as? [[String: Any]] ?? []
+        // virtiofsd's line in its libvirt-named log; QEMU's in libvirt's domain log, from the last start on.
+        #expect(evidence.contains { $0["source"] as? String == "virtiofsd" && ($0["text"] as? String)?.contains("Opening \(lab.share)/doomed") == true })
+        #expect(evidence.contains { $0["source"] as? String == "qemu" && ($0["path"] as? String)?.hasSuffix("/qemu/\(LibvirtLab.domain).log") == true })
+        let checked = json["checked"] as? [String] ?? []
+        #expect(checked.contains { $0.hasSuffix("/\(LibvirtLab.domain).log from line \(Self.lastStart(lab)) (libvirt, qemu)") }, "\(checked)")
+
+        let fixed = lab.path("fixed.save")
+        let applied = try StatetoolRunner.run(arguments + ["--fix", "-o", fixed])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let restored = try lab.restore(fixed, log: "restore.log")
+        #expect(restored.status == 0, "virsh restore of the fixed image failed: \(restored.stderr)")
+        let read = try lab.readHeldFiles()
+        let console = try lab.console()
+        #expect(read == [
+            "GUEST: fd 3: alpha",
+            "GUEST: fd 4: beta",
+            "GUEST: fd 5 failed: cat: read error: Bad file descriptor",
+        ], "\(console)")
+    }
+
+    /// The line of the domain log's last `starting up`, from 1.
+    static func lastStart(_ lab: LibvirtLab) -> Int {
+        let text = (try? String(contentsOfFile: lab.path("daemon/log/qemu/\(LibvirtLab.domain).log"), encoding: .utf8)) ?? ""
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return (lines.lastIndex { $0.contains("starting up libvirt version") } ?? -1) + 1
+    }
+}
