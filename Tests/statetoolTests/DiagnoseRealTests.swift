@@ -55,6 +55,44 @@ import Testing
         ])
     }
 
+    @Test func aMovedDirectoryIsFoundAndFollowed() throws {
+        let share = scratch.url("moved")
+        try RealPeers.makeShare(at: share)
+        try FileManager.default.moveItem(at: share.appendingPathComponent("tree/d07"), to: share.appendingPathComponent("tree/moved-d07"))
+        let file = try Fixtures.migrationFile("s1-A-running")
+        let failed = try FixtureRestore(migrationFile: file, share: share.path, in: scratch.url)
+        #expect(!failed.completed)
+        let arguments = [file, "--log", failed.qemuLogPath, "--log", failed.virtiofsdLogPath, "--shared-dir", share.path]
+        let json = try diagnose(arguments + ["-o", path("renamed.mig")])
+        #expect(json["verdict"] as? String == "fixable")
+        #expect(kinds(json) == ["moved-paths"])
+        #expect((json["fix"] as? [String: Any])?["command"] as? [String] == [
+            "statetool", "retarget", file, "--shared-dir", share.path, "--rename", "tree/d07=tree/moved-d07", "-o", path("renamed.mig"),
+        ])
+        let fixed = try StatetoolRunner.run(["diagnose"] + arguments + ["--fix", "-o", path("renamed.mig")])
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        let restore = try FixtureRestore(
+            migrationFile: path("renamed.mig"), share: share.path, in: scratch.url, probes: ["cat <&80", "ls /mnt/tree/moved-d07/s03 | wc -l", "cat <&70"])
+        #expect(restore.completed, "\(restore.virtiofsdLog)")
+        #expect(restore.output == [RecoveryTests.fd80, "25", RecoveryTests.fd70])
+    }
+
+    @Test func aVerifyHandlesStateOnACopyIsFixedByStrippingTheHandles() throws {
+        try RealPeers.makeShare(at: scratch.url("copy"))
+        let file = try Fixtures.migrationFile("s2-verify-handles")
+        let failed = try FixtureRestore(migrationFile: file, share: path("copy"), in: scratch.url)
+        #expect(!failed.completed)
+        let arguments = [file, "--log", failed.qemuLogPath, "--log", failed.virtiofsdLogPath, "--shared-dir", path("copy")]
+        let json = try diagnose(arguments)
+        #expect(json["verdict"] as? String == "fixable")
+        #expect(kinds(json) == ["file-handle-differs"])
+        let fixed = try StatetoolRunner.run(["diagnose"] + arguments + ["--fix", "-o", path("stripped.mig")])
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        let restore = try FixtureRestore(migrationFile: path("stripped.mig"), share: path("copy"), in: scratch.url, probes: ["cat <&80", "cat /mnt/hello.txt"])
+        #expect(restore.completed, "\(restore.virtiofsdLog)")
+        #expect(restore.output == [RecoveryTests.fd80, "hello from the host"])
+    }
+
     @Test func aDescriptorLimitTooLowIsADestinationFixThatWorks() throws {
         try RealPeers.makeShare(at: scratch.url("share"))
         let file = try Fixtures.migrationFile("s1-A-running")

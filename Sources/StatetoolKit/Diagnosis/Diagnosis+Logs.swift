@@ -49,6 +49,9 @@ extension Diagnosis {
             causes.add(.descriptorLimit, device: device, summary: "the destination virtiofsd ran out of descriptors opening \(path)", evidence: evidence)
         case .inodeFailed(let inode, _) where reason.errorNumber == 23 || reason.errorNumber == 24:
             causes.add(.descriptorLimit, device: device, summary: "the destination virtiofsd ran out of descriptors loading inode \(inode)", evidence: evidence)
+        case .openFailed(_, let path, _) where remedies.renames.contains(where: { path == $0.old || path.hasSuffix("/" + $0.old) }):
+            // The share shows where it went: the line is the moved path's evidence.
+            causes.add(.movedPaths, device: device, summary: "\(path) moved", evidence: evidence)
         case .openFailed(_, let path, let error):
             causes.add(.missingPaths, device: device, summary: "\(path) cannot be opened on the destination: \(error)", evidence: evidence)
         case .lostOnSource(let inode):
