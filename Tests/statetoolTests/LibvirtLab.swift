@@ -21,11 +21,15 @@ final class LibvirtLab {
     /// The virsh that matches the daemon.
     let virshPath: String
     private var virtiofsd: Process?
+    /// Whether libvirt starts virtiofsd itself from a virtiofs `<filesystem>`
+    /// (the domain is then defined, persistent: `virsh managedsave` takes it).
+    let libvirtRunsVirtiofsd: Bool
 
     /// Starts a daemon whose `virsh save` writes `format` (qemu.conf's
     /// save_image_format), libvirt 9.0's or with `libvirt11` the unpacked
     /// 11.3, and makes the share.
-    init(format: String = "raw", libvirt11: Bool = false) throws {
+    init(format: String = "raw", libvirt11: Bool = false, libvirtRunsVirtiofsd: Bool = false) throws {
+        self.libvirtRunsVirtiofsd = libvirtRunsVirtiofsd
         virshPath = libvirt11 ? Self.libvirt11.appendingPathComponent("bin/virsh-wrapper").path : "/usr/bin/virsh"
         let daemon = libvirt11 ? Self.libvirt11.appendingPathComponent("usr/sbin/libvirtd").path : "/usr/sbin/libvirtd"
         for tool in [daemon, virshPath] {
@@ -121,22 +125,62 @@ final class LibvirtLab {
           <devices>
             <serial type='file'><source path='\(path("console.log"))' append='on'/><target port='0'/></serial>
             <memballoon model='none'/>
+            \(libvirtRunsVirtiofsd ? filesystemXML : "")
           </devices>
+          \(libvirtRunsVirtiofsd ? "" : commandLineXML)
+        </domain>
+        """
+    }
+
+    /// The vhost-user-fs device by qemu:commandline, on the test's own virtiofsd.
+    private var commandLineXML: String {
+        """
           <qemu:commandline>
             <qemu:arg value='-chardev'/><qemu:arg value='socket,id=char0,path=\(path("vfsd.sock"))'/>
             <qemu:arg value='-device'/><qemu:arg value='vhost-user-fs-pci,id=fs0,chardev=char0,tag=myfs,bus=pcie.0,addr=0x9'/>
           </qemu:commandline>
-        </domain>
+        """
+    }
+
+    /// The virtiofs `<filesystem>` libvirt serves the share with: virtiofsd
+    /// through a wrapper that adds `--sandbox=none` (the lab's virtiofsd runs as
+    /// root without namespaces), on the root bus at slot 9.
+    private var filesystemXML: String {
+        """
+        <filesystem type='mount' accessmode='passthrough'>
+          <driver type='virtiofs'/>
+          <binary path='\(path("virtiofsd-for-libvirt"))'/>
+          <source dir='\(share)'/>
+          <target dir='myfs'/>
+          <address type='pci' domain='0x0000' bus='0x00' slot='0x09' function='0x0'/>
+        </filesystem>
         """
     }
 
     /// Starts the guest on a fresh virtiofsd and waits until it holds its files open.
     func boot(virtiofsdOptions: [String] = []) throws {
-        try startVirtiofsd(options: virtiofsdOptions)
         try Data(domainXML.utf8).write(to: URL(fileURLWithPath: path("domain.xml")))
-        let created = try virsh(["create", path("domain.xml")])
-        try #require(created.status == 0, "virsh create failed: \(created.stderr)")
+        if libvirtRunsVirtiofsd {
+            try "#!/bin/sh\nexec \(RealPeers.virtiofsd) \"$@\" --sandbox=none \(virtiofsdOptions.joined(separator: " "))\n"
+                .write(toFile: path("virtiofsd-for-libvirt"), atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path("virtiofsd-for-libvirt"))
+            let defined = try virsh(["define", path("domain.xml")])
+            try #require(defined.status == 0, "virsh define failed: \(defined.stderr)")
+            let started = try virsh(["start", Self.domain])
+            try #require(started.status == 0, "virsh start failed: \(started.stderr)")
+        } else {
+            try startVirtiofsd(options: virtiofsdOptions)
+            let created = try virsh(["create", path("domain.xml")])
+            try #require(created.status == 0, "virsh create failed: \(created.stderr)")
+        }
         try waitForConsole("GUEST: ready")
+    }
+
+    /// `virsh start` of the defined domain: from its managed-save image when
+    /// there is one; the console starts afresh.
+    func start() throws -> ProcessRunner.Result {
+        try Data().write(to: URL(fileURLWithPath: path("console.log")))
+        return try virsh(["start", Self.domain])
     }
 
     /// `virsh save` to `image` (with `options`, e.g. `--image-format sparse`).
