@@ -213,7 +213,7 @@ let package = Package(
         // End-to-end tests: run the built `statetool` binary the way a user does.
         .testTarget(
             name: "statetoolTests",
-            dependencies: ["TestSupport", "statetool", "VirtiofsdState", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["TestSupport", "statetool", "StatetoolKit", "VirtiofsdState", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

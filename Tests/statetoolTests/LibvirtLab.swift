@@ -196,6 +196,14 @@ final class LibvirtLab {
         return try virsh(["restore", image])
     }
 
+    /// What the guest reads through its held files once doomed/ is gone and
+    /// the state was retargeted: keep/a.txt, keep/b.txt, and EBADF on doomed/c.txt.
+    static let heldFilesWithoutDoomed = [
+        "GUEST: fd 3: alpha",
+        "GUEST: fd 4: beta",
+        "GUEST: fd 5 failed: cat: read error: Bad file descriptor",
+    ]
+
     /// Tells the restored guest to read its held files (it waits for `go` in
     /// the share) and returns its `GUEST:` lines about them.
     func readHeldFiles() throws -> [String] {
