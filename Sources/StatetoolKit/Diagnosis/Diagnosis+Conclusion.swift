@@ -95,7 +95,8 @@ extension Diagnosis {
             case .wrongShare:
                 explanation.append("serve the directory the state was saved from: --shared-dir names another directory")
             case .passtStateRejected:
-                explanation.append("run a passt that reads the state's version on the destination (passt's log names what it refused)")
+                explanation.append(
+                    "run a passt on the destination that reads this state (passt's line names what it refused: a version it does not read, or a state that is not one; statetool inspect FILE says whether the state itself decodes)")
             case .fileHandleOutsideShare:
                 explanation.append("restore onto the original share, or turn the file-handle inodes into paths first")
             default:

@@ -18,9 +18,9 @@ extension Diagnosis {
                     evidence: evidence)
             case .backEndLacksDeviceState:
                 causes.add(.backendWithoutMigration, device: device, summary: "the destination back-end cannot load a device state", evidence: evidence)
-            case .passtRejectedState:
+            case .passtRejectedState(let reason):
                 backEndLines += 1
-                causes.add(.passtStateRejected, device: device, summary: "passt refused the state it was sent", evidence: evidence)
+                causes.add(.passtStateRejected, device: device, summary: "passt refused the state it was sent: \(reason)", evidence: evidence)
             case .descriptorsExhausted(_, let initially):
                 backEndLines += 1
                 causes.add(

@@ -33,8 +33,10 @@ public enum LogMessage: Hashable, Sendable {
     /// virtiofsd: `No more file descriptors available to the guest (A
     /// available out of I initially), consider increasing the --rlimit-nofile value`.
     case descriptorsExhausted(available: UInt64, initially: UInt64)
-    /// passt: `Invalid incoming device state`.
-    case passtRejectedState
+    /// passt refused the state: `Invalid incoming device state` (its magic),
+    /// `Unsupported device state version: N`, or `Target migration stage:
+    /// ...: abort` (it ended early); `reason` is the line from passt's words on.
+    case passtRejectedState(reason: String)
 
     /// Recognises `line` (without its line feed); `nil` for a line no rule
     /// of the diagnosis reads.
@@ -73,8 +75,11 @@ public enum LogMessage: Hashable, Sendable {
             let initially = rest.text(after: "out of ")?.leadingNumber
         {
             self = .descriptorsExhausted(available: available, initially: initially)
-        } else if line.contains("Invalid incoming device state") {
-            self = .passtRejectedState
+        } else if let reason = line.text(after: "Invalid incoming device state").map({ _ in "Invalid incoming device state" })
+            ?? line.text(after: "Unsupported device state version: ").map({ "Unsupported device state version: " + $0 })
+            ?? (line.hasSuffix(", abort") ? line.text(after: "Target migration stage: ").map { "Target migration stage: " + $0 } : nil)
+        {
+            self = .passtRejectedState(reason: reason)
         } else {
             return nil
         }
