@@ -38,6 +38,10 @@ import Testing
             LogMessage(line: "2026-12-06T12:00:00.000000Z qemu-system-x86_64: Error loading back-end state of virtio-user-fs device /machine/peripheral-anon/device[0]/virtio-backend (tag: \"myfs\"): Back-end failed to process its internal state")
                 == .backEndRejectedState)
         #expect(LogMessage(line: "qemu-system-x86_64: Failed to load vhost-user-fs-backend:back-end") == nil)
+        // QEMU 10.0.2 loading into a back-end without DEVICE_STATE (statetool serve --no-device-state), measured.
+        #expect(
+            LogMessage(line: "qemu-system-x86_64: Back-end of virtio-user-fs device /machine/peripheral-anon/device[0]/virtio-backend (tag: \"myfs\") does not support migration through qemu")
+                == .backEndLacksDeviceState)
     }
 
     @Test func virtiofsdReasons() {
