@@ -1,3 +1,4 @@
+import Glibc
 import SystemCalls
 import SystemPackage
 
@@ -90,7 +91,7 @@ public struct LogAttempt: Sendable {
         var position: UInt64 = 0
         while position < start {
             let count = try readFully(file, at: position, into: &buffer, count: Int(min(UInt64(blockSize), start - position)))
-            firstLine += buffer[0..<count].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            firstLine += lineFeeds(in: buffer, count: count).count
             position += UInt64(count)
         }
         // 3. The attempt, front to back.
@@ -119,12 +120,12 @@ public struct LogAttempt: Sendable {
         }
         while position < UInt64(size) {
             let count = try readFully(file, at: position, into: &buffer, count: Int(min(UInt64(blockSize), UInt64(size) - position)))
-            for index in 0..<count {
-                if buffer[index] == 0x0A {
-                    finish(position + UInt64(index) + 1)
-                } else if current.count < longestLine {
-                    current.append(buffer[index])
-                }
+            var lineStart = 0
+            for feed in lineFeeds(in: buffer, count: count) + [count] {
+                let end = min(feed, lineStart + max(0, longestLine - current.count))
+                if end > lineStart { current += buffer[lineStart..<end] }
+                if feed < count { finish(position + UInt64(feed) + 1) }
+                lineStart = feed + 1
             }
             position += UInt64(count)
         }
@@ -138,6 +139,21 @@ public struct LogAttempt: Sendable {
         if line.contains("qemu-system-") { return .qemu }
         if line.hasPrefix("passt") || line.contains(" passt:") { return .passt }
         return nil
+    }
+
+    /// The indices of the line feeds in `buffer`'s first `count` bytes, found with `memchr`.
+    private static func lineFeeds(in buffer: [UInt8], count: Int) -> [Int] {
+        buffer.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return [] }
+            var found: [Int] = []
+            var index = 0
+            while index < count, let hit = memchr(base + index, 0x0A, count - index) {
+                let at = base.distance(to: UnsafeRawPointer(hit))
+                found.append(at)
+                index = at + 1
+            }
+            return found
+        }
     }
 
     private static func readFully(_ file: FileDescriptor, at offset: UInt64, into buffer: inout [UInt8], count: Int) throws -> Int {
