@@ -85,6 +85,7 @@ struct Diagnose: ParsableCommand {
         }
         if fix && output == nil { throw ValidationError("--fix writes the fixed file to -o FILE: give -o.") }
         if output == "-" { throw ValidationError("-o names a file: the fixed file is checked by reading it back.") }
+        if fix && file == "-" { throw ValidationError("--fix reads FILE twice (to diagnose, then to rewrite): give a file, not standard input.") }
         if file != nil && libvirt != nil { throw ValidationError("--libvirt takes the domain's save image: give FILE or --libvirt, not both.") }
     }
 

@@ -200,6 +200,8 @@ import Testing
 
     @Test func usageErrors() throws {
         #expect(try StatetoolRunner.run(["diagnose", "--fix"]).status == 64)
+        #expect(try StatetoolRunner.run(["diagnose", "-", "--fix", "-o", path("x")]).status == 64)
+        #expect(try StatetoolRunner.run(["diagnose", "x.mig", "--libvirt", "vm"]).status == 64)
         #expect(try StatetoolRunner.run(["diagnose", "--destination-args=--rlimit-nofile=x"]).status == 64)
         let missing = try StatetoolRunner.run(["diagnose", "--log", path("nothing.log")])
         #expect(missing.status == 2)
