@@ -97,6 +97,7 @@ struct Diagnose: ParsableCommand {
             let domain = LibvirtDomainFiles(domain: libvirt, root: libvirtRoot)
             request.file = domain.saveImage
             request.logs = domain.logs + logs
+            for path in domain.absent { StandardError.write("note: \(path) does not exist") }
         }
         var diagnosis: Diagnosis
         do {

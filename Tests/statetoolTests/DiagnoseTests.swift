@@ -198,6 +198,13 @@ import Testing
         #expect(kinds(json) == ["wrong-share"])
     }
 
+    @Test func aDomainWithNothingInLibvirtsPlacesNamesWhatIsAbsent() throws {
+        let result = try StatetoolRunner.run(["diagnose", "--libvirt", "vm", "--libvirt-root", path("root")])
+        #expect(result.status == 1)
+        #expect(result.stdout.hasPrefix("verdict: unknown\n"))
+        #expect(result.stderr == "note: \(path("root"))/var/lib/libvirt/qemu/save/vm.save does not exist\nnote: \(path("root"))/var/log/libvirt/qemu/vm.log does not exist\n")
+    }
+
     @Test func usageErrors() throws {
         #expect(try StatetoolRunner.run(["diagnose", "--fix"]).status == 64)
         #expect(try StatetoolRunner.run(["diagnose", "-", "--fix", "-o", path("x")]).status == 64)
