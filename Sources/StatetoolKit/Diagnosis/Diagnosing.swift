@@ -307,8 +307,9 @@ extension Diagnosis {
     }
 
     /// For each missing directory with entries in the state, a directory of
-    /// the share (at most 4 levels down, 20,000 directories looked at) that
-    /// holds every one of them.
+    /// the share (at most 4 levels down, 20,000 directories and 200,000
+    /// entries looked at) that holds every one of them and the entries under
+    /// them (up to 200), and is no path the state already holds.
     static func movedDirectories(_ missing: [PreflightReport.InodeFailure], state: VirtiofsdState, paths: InodePaths, share: String) -> [MovedDirectory] {
         var children: [UInt64: Set<String>] = [:]
         var byParent: [UInt64: [(UInt64, String)]] = [:]
@@ -328,13 +329,14 @@ extension Diagnosis {
         let files = FileManager.default
         var found: [MovedDirectory] = []
         var queue: [(String, Int)] = [("", 0)]
-        var looked = 0
+        var looked = 0, entriesSeen = 0
         var remaining = Array(wanted)
-        while !queue.isEmpty, looked < 20_000, !remaining.isEmpty {
+        while !queue.isEmpty, looked < 20_000, entriesSeen < 200_000, !remaining.isEmpty {
             let (relative, depth) = queue.removeFirst()
             looked += 1
             let absolute = relative.isEmpty ? share : share + "/" + relative
             guard let entries = try? files.contentsOfDirectory(atPath: absolute) else { continue }
+            entriesSeen += entries.count
             let names = Set(entries)
             if !relative.isEmpty, !statePaths.contains(relative),
                 let index = remaining.firstIndex(where: { failure in
