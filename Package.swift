@@ -213,7 +213,10 @@ let package = Package(
         // End-to-end tests: run the built `statetool` binary the way a user does.
         .testTarget(
             name: "statetoolTests",
-            dependencies: ["TestSupport", "statetool", "VirtiofsdState", "VhostUser", "StateStream", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "TestSupport", "statetool", "StatetoolKit", "VirtiofsdState", "VhostUser", "StateStream",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
     ]
 )

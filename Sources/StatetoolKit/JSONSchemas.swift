@@ -1690,6 +1690,97 @@ public enum JSONSchemas {
 }
 
 """#,
+        "diagnose": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "urn:statetool:diagnose:1",
+  "title": "statetool diagnose --json",
+  "description": "One object per run of diagnose --json that could read its inputs (exit status 0 restorable or fixed, 1 any other verdict). Nothing is printed when a log or the file cannot be read (exit status 2).",
+  "type": "object",
+  "required": ["schema", "verdict", "causes", "fix", "file", "device", "sharedDirectory", "checked", "missing", "written"],
+  "additionalProperties": false,
+  "properties": {
+    "schema": {
+      "description": "Which schema and version this object follows: always \"urn:statetool:diagnose:1\".",
+      "const": "urn:statetool:diagnose:1"
+    },
+    "verdict": {
+      "description": "restorable: nothing read predicts a failure (checked says what was checked); fixable: a rewrite of the file fixes it (fix.command); destination: the destination must change (fix.destinationArgs, fix.explanation); unrecoverable: nothing brings the state back (fix.explanation says what is lost); unknown: what was given does not decide it (missing says what to add).",
+      "enum": ["restorable", "fixable", "destination", "unrecoverable", "unknown"]
+    },
+    "causes": {
+      "description": "Why the restore fails or would fail, in the catalogue's order; empty when nothing was found.",
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": ["kind", "device", "summary", "evidence"],
+        "additionalProperties": false,
+        "properties": {
+          "kind": {
+            "description": "The cause's kind, from the catalogue.",
+            "enum": [
+              "missing-paths", "moved-paths", "file-handle-differs", "file-handle-outside-share", "file-handle-capability",
+              "handle-reopen-failed", "refcount-drained", "descriptor-limit", "option-mismatch", "virtqueue-size",
+              "backend-without-migration", "truncated-file", "damaged-state", "wrong-share", "passt-state-rejected", "unknown"
+            ]
+          },
+          "device": {
+            "description": "The device section it is about (\"0000:00:01.0/vhost-user-fs\"); null when nothing read names it.",
+            "type": ["string", "null"]
+          },
+          "summary": { "description": "What is wrong, in one line.", "type": "string" },
+          "evidence": {
+            "description": "Where it shows: log lines, places in the file, paths in the share.",
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": ["source", "path", "line", "offset", "text"],
+              "additionalProperties": false,
+              "properties": {
+                "source": {
+                  "description": "Where it was found: a log line of qemu, libvirt, virtiofsd or passt; the file; the share; the destination's arguments.",
+                  "enum": ["qemu", "libvirt", "virtiofsd", "passt", "file", "share", "arguments"]
+                },
+                "path": { "description": "The log's, file's or share's path as given; null for the destination's arguments.", "type": ["string", "null"] },
+                "line": { "description": "The line number in the log, from 1; null for anything but a log line.", "type": ["integer", "null"], "minimum": 1 },
+                "offset": {
+                  "description": "Bytes: the log line's offset in its log, or the state's stream offset in the file; null where there is none.",
+                  "type": ["integer", "null"],
+                  "minimum": 0
+                },
+                "text": { "description": "The log line as written, or what was found.", "type": "string" }
+              }
+            }
+          }
+        }
+      }
+    },
+    "fix": {
+      "type": "object",
+      "description": "What brings the VM back.",
+      "required": ["kind", "command", "destinationArgs", "explanation"],
+      "additionalProperties": false,
+      "properties": {
+        "kind": { "description": "rewrite: rewrite the file (command); destination: start the destination differently; none: nothing to do, or nothing that can be done.", "enum": ["rewrite", "destination", "none"] },
+        "command": { "description": "The command that rewrites the file, as its arguments; null unless kind is rewrite.", "type": ["array", "null"], "items": { "type": "string" } },
+        "destinationArgs": {
+          "description": "Arguments the destination needs: virtiofsd's (\"--rlimit-nofile=7000\"), or QEMU's device property (\"queue-size=1024\"); null when there are none to give.",
+          "type": ["array", "null"],
+          "items": { "type": "string" }
+        },
+        "explanation": { "description": "What to do and why.", "type": "string" }
+      }
+    },
+    "file": { "description": "The file diagnosed as given; null when none was given.", "type": ["string", "null"] },
+    "device": { "description": "The device whose state was diagnosed; null when nothing named it.", "type": ["string", "null"] },
+    "sharedDirectory": { "description": "The shared directory the state was checked against; null when none was known.", "type": ["string", "null"] },
+    "checked": { "description": "What was read and checked, one phrase each.", "type": "array", "items": { "type": "string" } },
+    "missing": { "description": "What to add to decide more, one phrase each.", "type": "array", "items": { "type": "string" } },
+    "written": { "description": "The file --fix wrote; null when none was written.", "type": ["string", "null"] }
+  }
+}
+
+"""#,
         "diff": #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -4015,6 +4106,7 @@ public enum JSONSchemas {
     /// of the `schema` key in the objects that follow it.
     public static let identifiers: [String: String] = [
         "common": "urn:statetool:common:1",
+        "diagnose": "urn:statetool:diagnose:1",
         "diff": "urn:statetool:diff:1",
         "extract": "urn:statetool:extract:1",
         "inspect": "urn:statetool:inspect:1",

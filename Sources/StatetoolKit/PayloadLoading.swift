@@ -20,6 +20,9 @@ public struct LoadedPayload: Sendable {
     public let origin: Origin
     /// How a migration file was read (from its end or front to back); `nil` for other inputs.
     public var reading: MigrationReading?
+    /// Where the state's stream starts in a migration file or save image
+    /// (its first chunk's length); `nil` for other inputs.
+    public var streamOffset: UInt64?
 
     /// The largest payload loaded into memory to decode (virtiofsd's are about
     /// 50 bytes per inode: 240 KiB for 5,000 files).
@@ -101,6 +104,7 @@ public struct LoadedPayload: Sendable {
         struct Found: Error {}
         var bytes: [UInt8] = []
         var found: String?
+        var streamOffset: UInt64?
         var collecting = false
         var failure: Failure?
         let reader = MigrationFileReader(input: input, strategy: strategy)
@@ -110,6 +114,7 @@ public struct LoadedPayload: Sendable {
                 case .backEndStateStart(let location) where found == nil:
                     if isWanted(location, device: device, subsection: subsection) {
                         found = location.section.name
+                        streamOffset = location.streamOffset
                         collecting = true
                     }
                 case .backEndState(.payload(let piece)) where collecting:
@@ -130,7 +135,7 @@ public struct LoadedPayload: Sendable {
         } catch is Found {}
         if let failure { throw failure }
         guard let found else { throw Failure.noState(device: device) }
-        return LoadedPayload(bytes: bytes, origin: .migrationFile(device: found), reading: reader.reading)
+        return LoadedPayload(bytes: bytes, origin: .migrationFile(device: found), reading: reader.reading, streamOffset: streamOffset)
     }
 
     private static func fromStreamOrPayload(source: any ByteSource) throws -> LoadedPayload {

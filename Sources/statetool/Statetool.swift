@@ -41,7 +41,7 @@ struct Statetool: ParsableCommand {
         subcommands: [
             Validate.self, Inspect.self, Diff.self, Payload.self, Frame.self, Rechunk.self,
             Compress.self, Decompress.self, Repair.self, Replay.self, Capture.self, Serve.self,
-            Migration.self, Extract.self, Preflight.self, Retarget.self, Libvirt.self, Schema.self,
+            Migration.self, Extract.self, Preflight.self, Retarget.self, Diagnose.self, Libvirt.self, Schema.self,
         ]
     )
 

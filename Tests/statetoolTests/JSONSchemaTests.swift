@@ -124,6 +124,7 @@ import Testing
         // Derived from the parser; the list below only guards against a command losing --json unnoticed.
         #expect(Set(commands.map { $0.joined(separator: " ") }) == [
             "inspect", "diff", "repair", "replay", "migration ls", "migration show", "migration replace", "extract", "preflight", "retarget",
+            "diagnose",
         ])
         let names = try Self.schemaNames()
         for command in commands {
@@ -484,6 +485,26 @@ import Testing
         let v2 = try write("v2.payload", Self.everyLocationKind(v2: true))
         let inconsistent = try write("inconsistent.state", StreamBytes.frame([Self.inconsistent]))
         return (share, broken, small, v1, v2, inconsistent)
+    }
+
+    @Test func diagnose() throws {
+        let (share, broken, _, _, _, inconsistent) = try sharesAndStates()
+        let logs = Fixtures.directory.appendingPathComponent("logs")
+        let log = { (name: String) in ["--log", logs.appendingPathComponent(name).path] }
+        let objects = try validate([
+            Run(arguments: ["diagnose", "--json"], status: 1),
+            Run(arguments: ["diagnose", "--json", Fixtures.state("s1-A-running"), "--shared-dir", share.path]),
+            Run(arguments: ["diagnose", "--json", Fixtures.state("s1-A-running"), "--shared-dir", broken.path] + log("s1-dst-fail-abort.virtiofsd.log"), status: 1),
+            Run(arguments: ["diagnose", "--json"] + log("s1-dst-fail-abort.qemu-stderr.log"), status: 1),
+            Run(arguments: ["diagnose", "--json"] + log("s3-dst-fail-nocaps.virtiofsd.log"), status: 1),
+            Run(arguments: ["diagnose", "--json", Fixtures.state("s1-A-running"), "--shared-dir", share.path, "--destination-args=--rlimit-nofile=2000"], status: 1),
+            Run(arguments: ["diagnose", "--json", inconsistent, "--shared-dir", share.path], status: 1),
+            Run(arguments: ["diagnose", "--json", Self.sample("truncated-chunk.state")], status: 1),
+            Run(arguments: ["diagnose", "--json", Fixtures.state("s1-A-running"), "--shared-dir", broken.path, "--fix", "-o", path("fixed.state")]),
+            // Trouble: no JSON.
+            Run(arguments: ["diagnose", "--json", "--log", path("absent.log")], status: 2, printsJSON: false),
+        ], against: "diagnose")
+        #expect(Set(objects.compactMap { $0["verdict"] as? String }) == ["unknown", "restorable", "fixable", "destination", "unrecoverable"])
     }
 
     @Test func preflight() throws {

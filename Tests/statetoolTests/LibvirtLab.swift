@@ -27,13 +27,17 @@ final class LibvirtLab {
     private var daemonDirectory: String
     private let format: String
     private var virtiofsd: Process?
+    /// Whether libvirt starts virtiofsd itself from a virtiofs `<filesystem>`
+    /// (the domain is then defined, persistent: `virsh managedsave` takes it).
+    let libvirtRunsVirtiofsd: Bool
 
     /// Starts a daemon whose `virsh save` writes `format` (qemu.conf's
     /// save_image_format) and makes the share: libvirt 9.0's (the `current`
     /// generation), with `libvirt11` the unpacked 11.3, or with `generation`
     /// `.today` the sid root's libvirt 12, whose QEMU 11.1 and virtiofsd 1.14 then
-    /// run the guest.
-    init(format: String = "raw", libvirt11: Bool = false, generation: PeerGeneration = .current) throws {
+    /// run the guest. With `libvirtRunsVirtiofsd`, libvirt starts virtiofsd itself.
+    init(format: String = "raw", libvirt11: Bool = false, generation: PeerGeneration = .current, libvirtRunsVirtiofsd: Bool = false) throws {
+        self.libvirtRunsVirtiofsd = libvirtRunsVirtiofsd
         for file in ["vmlinuz", "initrd.gz"] {
             try #require(
                 FileManager.default.fileExists(atPath: Self.guest.appendingPathComponent(file).path),
@@ -93,6 +97,10 @@ final class LibvirtLab {
         try generation.require()
         try startDaemon(generation)
     }
+
+    /// `name` in the running daemon's folder, where its `/etc/libvirt`, `/run/libvirt`,
+    /// `/var/lib/libvirt` (`lib`) and `/var/log/libvirt` (`log`) are.
+    func daemonPath(_ name: String) -> String { daemonDirectory + "/" + name }
 
     /// The daemon's process id, from its pid file.
     private var daemonPID: pid_t? {
@@ -160,22 +168,62 @@ final class LibvirtLab {
           <devices>
             <serial type='file'><source path='\(path("console.log"))' append='on'/><target port='0'/></serial>
             <memballoon model='none'/>
+            \(libvirtRunsVirtiofsd ? filesystemXML : "")
           </devices>
+          \(libvirtRunsVirtiofsd ? "" : commandLineXML)
+        </domain>
+        """
+    }
+
+    /// The vhost-user-fs device by qemu:commandline, on the test's own virtiofsd.
+    private var commandLineXML: String {
+        """
           <qemu:commandline>
             <qemu:arg value='-chardev'/><qemu:arg value='socket,id=char0,path=\(path("vfsd.sock"))'/>
             <qemu:arg value='-device'/><qemu:arg value='vhost-user-fs-pci,id=fs0,chardev=char0,tag=myfs,bus=pcie.0,addr=0x9'/>
           </qemu:commandline>
-        </domain>
+        """
+    }
+
+    /// The virtiofs `<filesystem>` libvirt serves the share with: virtiofsd
+    /// through a wrapper that adds `--sandbox=none` (the lab's virtiofsd runs as
+    /// root without namespaces), on the root bus at slot 9.
+    private var filesystemXML: String {
+        """
+        <filesystem type='mount' accessmode='passthrough'>
+          <driver type='virtiofs'/>
+          <binary path='\(path("virtiofsd-for-libvirt"))'/>
+          <source dir='\(share)'/>
+          <target dir='myfs'/>
+          <address type='pci' domain='0x0000' bus='0x00' slot='0x09' function='0x0'/>
+        </filesystem>
         """
     }
 
     /// Starts the guest on a fresh virtiofsd and waits until it holds its files open.
     func boot(virtiofsdOptions: [String] = []) throws {
-        try startVirtiofsd(options: virtiofsdOptions)
         try Data(domainXML.utf8).write(to: URL(fileURLWithPath: path("domain.xml")))
-        let created = try virsh(["create", path("domain.xml")])
-        try #require(created.status == 0, "virsh create failed: \(created.stderr)")
+        if libvirtRunsVirtiofsd {
+            try "#!/bin/sh\nexec \(generation.virtiofsd) \"$@\" --sandbox=none \(virtiofsdOptions.joined(separator: " "))\n"
+                .write(toFile: path("virtiofsd-for-libvirt"), atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path("virtiofsd-for-libvirt"))
+            let defined = try virsh(["define", path("domain.xml")])
+            try #require(defined.status == 0, "virsh define failed: \(defined.stderr)")
+            let started = try virsh(["start", Self.domain])
+            try #require(started.status == 0, "virsh start failed: \(started.stderr)")
+        } else {
+            try startVirtiofsd(options: virtiofsdOptions)
+            let created = try virsh(["create", path("domain.xml")])
+            try #require(created.status == 0, "virsh create failed: \(created.stderr)")
+        }
         try waitForConsole("GUEST: ready")
+    }
+
+    /// `virsh start` of the defined domain: from its managed-save image when
+    /// there is one; the console starts afresh.
+    func start() throws -> ProcessRunner.Result {
+        try Data().write(to: URL(fileURLWithPath: path("console.log")))
+        return try virsh(["start", Self.domain])
     }
 
     /// `virsh save` to `image` (with `options`, e.g. `--image-format sparse`).
@@ -190,6 +238,14 @@ final class LibvirtLab {
         try Data().write(to: URL(fileURLWithPath: path("console.log")))
         return try virsh(["restore", image])
     }
+
+    /// What the guest reads through its held files once doomed/ is gone and
+    /// the state was retargeted: keep/a.txt, keep/b.txt, and EBADF on doomed/c.txt.
+    static let heldFilesWithoutDoomed = [
+        "GUEST: fd 3: alpha",
+        "GUEST: fd 4: beta",
+        "GUEST: fd 5 failed: cat: read error: Bad file descriptor",
+    ]
 
     /// Tells the restored guest to read its held files (it waits for `go` in
     /// the share) and returns its `GUEST:` lines about them.

@@ -1,4 +1,5 @@
 import Foundation
+import StatetoolKit
 import Glibc
 import TestSupport
 import Testing
@@ -73,8 +74,8 @@ import VirtiofsdState
             }
             outcome.refusedByAbort += abort.accepted ? 0 : 1
             outcome.refusedByGuestError += guestError.failure == nil ? 0 : 1
-            outcome.withInvalidInodes += guestError.ids(after: "Invalid inode ").isEmpty ? 0 : 1
-            outcome.withInvalidHandles += guestError.ids(after: "Invalid handle ").isEmpty ? 0 : 1
+            outcome.withInvalidInodes += guestError.invalidInodes.isEmpty ? 0 : 1
+            outcome.withInvalidHandles += guestError.invalidHandles.isEmpty ? 0 : 1
             outcome.disagreements += compare(report, abort: abort, guestError: guestError).map {
                 "seed \(seed) (\(generated.damage.joined(separator: "; "))): \($0)"
             }
@@ -100,14 +101,23 @@ import VirtiofsdState
         let accepted: Bool
         let log: [Substring]
 
-        /// `Failed to load state: REST`, the reason `abort` stopped.
+        /// `Failed to load state: REST`, the reason `abort` stopped: the line
+        /// diagnose reads as virtiofsd's `Migration failed:`.
         var failure: String? {
-            log.lazy.compactMap { line in line.range(of: "Failed to load state: ").map { String(line[$0.upperBound...]) } }.first
+            log.lazy.compactMap { line -> String? in
+                guard case .loadStopped = LogMessage(line: line), let reason = line.firstRange(of: "Failed to load state: ") else { return nil }
+                return String(line[reason.upperBound...])
+            }.first
         }
 
-        /// The ids after `prefix` in the lines that hold it (`Invalid inode `).
-        func ids(after prefix: String) -> Set<Int> {
-            Set(log.compactMap { line in line.range(of: prefix).flatMap { Int(line[$0.upperBound...].prefix { $0.isNumber }) } })
+        /// The inodes guest-error mode marked invalid (`Invalid inode N indexed: ...`).
+        var invalidInodes: Set<Int> {
+            Set(log.compactMap { if case .invalidInode(let id, _)? = LogMessage(line: $0) { return Int(id) } else { return nil } })
+        }
+
+        /// The handles guest-error mode marked invalid (`Invalid handle N is open in guest: ...`).
+        var invalidHandles: Set<Int> {
+            Set(log.compactMap { if case .invalidHandle(let id, _)? = LogMessage(line: $0) { return Int(id) } else { return nil } })
         }
     }
 
@@ -148,11 +158,11 @@ import VirtiofsdState
             found.append("guest-error \(refused ? "refused: \(guestError.failure!)" : "loaded"), preflight's fatal problems: \(fatal)")
         }
         if !refused {
-            let invalidInodes = guestError.ids(after: "Invalid inode ")
+            let invalidInodes = guestError.invalidInodes
             if invalidInodes != Set(failingInodes) {
                 found.append("guest-error invalid inodes \(invalidInodes.sorted()), preflight \(failingInodes.sorted())")
             }
-            let invalidHandles = guestError.ids(after: "Invalid handle ")
+            let invalidHandles = guestError.invalidHandles
             if invalidHandles != Set(failingHandles) {
                 found.append("guest-error invalid handles \(invalidHandles.sorted()), preflight \(failingHandles.sorted())")
             }

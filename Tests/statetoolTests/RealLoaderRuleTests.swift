@@ -69,6 +69,14 @@ import VirtiofsdState
         #expect(report["clean"] as? Bool == loads)
         #expect((report["fatalProblems"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } == (loads ? [] : ["unresolved-references"]))
         #expect(report["drainedInodes"] as? [Int] == (rootRefcount == UInt64(children) || !loads ? [1] : []))
+
+        // diagnose, from the state, the share and the real log: refcount-drained, nothing to rewrite.
+        if !loads {
+            let diagnosed = try StatetoolRunner.run(["diagnose", "--json", stream, "--shared-dir", share, "--log", stream + ".log"])
+            let json = try diagnosed.jsonObject()
+            #expect(json["verdict"] as? String == "unrecoverable", "\(diagnosed.stdout)")
+            #expect((json["causes"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } == ["refcount-drained"], "\(diagnosed.stdout)")
+        }
     }
 
     /// Handles are reopened from their inodes with their recorded flags: a file that became
@@ -100,6 +108,16 @@ import VirtiofsdState
         if error != nil {
             let reason = (report["handleFailures"] as? [[String: Any]])?.first?["reason"] as? String
             #expect(reason?.hasPrefix("Opening inode 2 (\(name)) as handle 7: ") == true, "\(reason ?? "none")")
+
+            // diagnose names it from the state and the real log, and its fix loads into the real virtiofsd.
+            let arguments = ["diagnose", stream, "--shared-dir", share, "--log", stream + ".log"]
+            let json = try StatetoolRunner.run(arguments + ["--json"]).jsonObject()
+            #expect(json["verdict"] as? String == "fixable")
+            #expect((json["causes"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } == ["handle-reopen-failed"])
+            let fixed = try StatetoolRunner.run(arguments + ["--fix", "-o", stream + ".fixed"])
+            #expect(fixed.status == 0, "\(fixed.stderr)")
+            let reloaded = try replay(stream + ".fixed", share: share, on: generation)
+            #expect(reloaded.status == 0, "\(reloaded.stdout)\(reloaded.stderr)")
         }
     }
 

@@ -36,9 +36,10 @@ import Testing
         return path("vm.mig")
     }
 
-    /// Replays `stream` into a fresh passt of `generation`; returns statetool's result.
-    private func replay(_ stream: String, on generation: PeerGeneration) throws -> StatetoolRunner.Result {
-        let socket = path("dst-\(UUID().uuidString.prefix(6)).sock")
+    /// Replays `stream` into a fresh passt of `generation` on `name` (a fresh socket when
+    /// `nil`); returns statetool's result.
+    private func replay(_ stream: String, on generation: PeerGeneration, socket name: String? = nil) throws -> StatetoolRunner.Result {
+        let socket = path(name ?? "dst-\(UUID().uuidString.prefix(6)).sock")
         let passt = try generation.startPasst(socket: socket, log: socket + ".log")
         defer { passt.stop() }
         return try StatetoolRunner.run(["replay", "--socket", socket, "--backend-log", socket + ".log", "-q", stream])
@@ -130,8 +131,16 @@ import Testing
         ]
         for damaged in cases {
             let stream = try write(damaged.payload, to: "\(damaged.name).state")
-            let replayed = try replay(stream, on: generation)
+            let replayed = try replay(stream, on: generation, socket: "\(damaged.name).sock")
             #expect(replayed.status == 3, "\(damaged.name): \(replayed.stderr)")
+            // diagnose reads passt's log and names it.
+            let diagnosed = try StatetoolRunner.run(["diagnose", "--json", "--log", path("\(damaged.name).sock.log")])
+            #expect(diagnosed.status == 1)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(diagnosed.stdout.utf8)) as? [String: Any], "\(diagnosed.stderr)")
+            let causes = json["causes"] as? [[String: Any]] ?? []
+            #expect(causes.map { $0["kind"] as? String } == ["passt-state-rejected"], "\(damaged.name): \(diagnosed.stdout)")
+            #expect((causes.first?["summary"] as? String)?.hasSuffix(damaged.log) == true, "\(damaged.name): \(diagnosed.stdout)")
+            #expect(json["verdict"] as? String == "destination")
             #expect(replayed.stdout.contains("the back-end rejected the state (CHECK_DEVICE_STATE \(damaged.verdict))"), "\(damaged.name)")
             #expect(replayed.stderr.contains(damaged.log), "\(damaged.name): \(replayed.stderr)")
             // statetool's decoder says as much before any passt is asked.

@@ -167,4 +167,25 @@ import Testing
         RealPeers.stop(sourceQEMU, source)
         #expect(migrated != 0)
     }
+
+    /// A destination back-end without DEVICE_STATE: QEMU's load fails, and
+    /// diagnose reads QEMU's own line from its standard error.
+    @Test(arguments: PeerGeneration.all)
+    func diagnoseNamesADestinationBackEndWithoutDeviceState(generation: PeerGeneration) throws {
+        try generation.require()
+        try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: path("small.payload")))
+        try migrate(on: generation, serving: path("small.payload"), to: path("vm.mig"))
+        let destination = try serve(["--no-device-state"], socket: "dst.sock")
+        let destinationQEMU = try qemu(generation, socket: "dst.sock", qmp: "dst.qmp", extra: ["-incoming", "file:\(path("vm.mig"))"])
+        let loaded = try qmp("dst.qmp", ["wait-incoming"])
+        _ = try? qmp("dst.qmp", ["quit"])
+        RealPeers.stop(destinationQEMU, destination)
+        #expect(loaded != 0)
+        let log = try String(contentsOfFile: path("dst.qmp.log"), encoding: .utf8)
+        let diagnosed = try StatetoolRunner.run(["diagnose", "--json", "--log", path("dst.qmp.log")])
+        #expect(diagnosed.status == 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(diagnosed.stdout.utf8)) as? [String: Any], "\(diagnosed.stderr)")
+        #expect(json["verdict"] as? String == "destination", "\(log)")
+        #expect((json["causes"] as? [[String: Any]])?.map { $0["kind"] as? String } == ["backend-without-migration"], "\(log)\n\(diagnosed.stdout)")
+    }
 }

@@ -143,14 +143,20 @@ struct FixtureRestore {
     let output: [String]
     let virtiofsdLog: String
     let qemuLog: String
+    /// Where QEMU's standard error and virtiofsd's log were written (they stay).
+    let qemuLogPath: String
+    let virtiofsdLogPath: String
 
     init(
         migrationFile: String, share: String, in directory: URL, on generation: PeerGeneration = .current,
-        queueSize: Int? = 1024, probes: [String] = []
+        queueSize: Int? = 1024, probes: [String] = [], virtiofsdOptions: [String] = []
     ) throws {
         let run = UUID().uuidString.prefix(8)
         func path(_ name: String) -> String { directory.appendingPathComponent("\(run)-\(name)").path }
-        let virtiofsd = try generation.startVirtiofsd(sharedDirectory: share, socket: path("vfsd.sock"), log: path("vfsd.log"))
+        qemuLogPath = path("qemu.log")
+        virtiofsdLogPath = path("vfsd.log")
+        let virtiofsd = try generation.startVirtiofsd(
+            sharedDirectory: share, socket: path("vfsd.sock"), log: path("vfsd.log"), options: virtiofsdOptions)
         defer { RealPeers.stop(virtiofsd) }
         let device = "vhost-user-fs-pci,chardev=char0,tag=myfs" + (queueSize.map { ",queue-size=\($0)" } ?? "")
         let qemu = try Peer.start(generation.qemu, [

@@ -49,6 +49,8 @@ import Testing
         ["preflight", "--json", "--shared-dir", "SHARE", state],
         ["retarget", "--drop-missing", "--shared-dir", "SHARE", state, "-o", "OUT"],
         ["retarget", "--json", "--drop-missing", "--shared-dir", "SHARE", state, "-o", "OUT"],
+        ["diagnose", "--shared-dir", "SHARE", state],
+        ["diagnose", "--json", "--shared-dir", "SHARE", state],
         ["schema", "inspect"],
         ["schema", "--list"],
         ["--version"],
