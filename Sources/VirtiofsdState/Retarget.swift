@@ -224,7 +224,7 @@ public struct RetargetResult: Sendable {
     public let check: PreflightReport
 
     /// Whether anything changed.
-    public var changesState: Bool { state.content != original.content }
+    public var changesState: Bool { !state.hasSameContent(as: original) }
 }
 
 /// Changes a virtiofsd state as little as possible so that a destination's
@@ -260,7 +260,7 @@ public enum Retargeting {
                 stripped += 1
             }
         }
-        let report = try check(state, in: sharedDirectory)
+        let (report, opens) = try check(state, in: sharedDirectory, reusing: nil)
         guard report.fatalProblems.isEmpty else { throw .unloadable(report) }
         var dropped = Dropping(state: state, paths: InodePaths(original))
         // A state with nothing failing is checked already; one with drops is checked again.
@@ -271,7 +271,8 @@ public enum Retargeting {
             dropped.drop(report.failingInodes)
             dropped.drop(handles: reopenFailures)
             state = dropped.state
-            final = try check(state, in: sharedDirectory)
+            // What is left is checked again; the files the first check opened at the same parent and name are not opened twice.
+            final = try check(state, in: sharedDirectory, reusing: opens).report
         }
         guard final.isClean else {
             throw .verificationFailed("the pre-flight check still fails: " + (final.failingInodes.first?.reason ?? final.fatalProblems.first?.description ?? "handles"))
@@ -282,9 +283,11 @@ public enum Retargeting {
             droppedTrees: dropped.trees, strippedFileHandles: stripped, uncheckedInodes: final.uncheckedInodes, check: final)
     }
 
-    private static func check(_ state: VirtiofsdState, in directory: String) throws(RetargetError) -> PreflightReport {
+    private static func check(
+        _ state: VirtiofsdState, in directory: String, reusing earlier: ProbedOpens?
+    ) throws(RetargetError) -> (report: PreflightReport, opens: ProbedOpens) {
         do {
-            return try PreflightCheck.check(state, sharedDirectory: directory)
+            return try PreflightCheck.check(state, sharedDirectory: directory, reusing: earlier)
         } catch {
             throw .preflight(error)
         }
@@ -330,10 +333,12 @@ public enum Retargeting {
     }
 
     private static func refcountChanges(from original: VirtiofsdState, to state: VirtiofsdState) -> [RetargetResult.RefcountChange] {
-        let before = Dictionary(original.inodes.map { ($0.id, $0.refcount) }, uniquingKeysWith: { first, _ in first })
+        let before = InodeIndex(original)
         let paths = InodePaths(state)
         return state.inodes.compactMap { inode in
-            guard let old = before[inode.id], old != inode.refcount else { return nil }
+            guard let position = before.position(of: inode.id) else { return nil }
+            let old = original.inodes[position].refcount
+            guard old != inode.refcount else { return nil }
             return .init(id: inode.id, path: paths.display(inode.id), old: old, new: inode.refcount)
         }
     }
@@ -418,13 +423,6 @@ private struct Dropping {
     }
 }
 
-extension InodePaths {
-    /// The inodes whose parent chain resolves to `path`.
-    func ids(at path: String) -> [UInt64] {
-        resolutions.compactMap { id, resolution in resolution == .path(path) ? id : nil }.sorted()
-    }
-}
-
 extension UInt64 {
     fileprivate func subtractingSaturated(_ other: UInt64) -> UInt64 { self >= other ? self - other : 0 }
 }
@@ -444,10 +442,12 @@ extension RetargetResult {
         } catch {
             throw .verificationFailed("what was written does not decode: \(error)")
         }
-        guard decoded.content == state.content else { throw .verificationFailed("what was written decodes to another state") }
-        let before = Dictionary(original.inodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        guard decoded.hasSameContent(as: state) else { throw .verificationFailed("what was written decodes to another state") }
+        let before = InodeIndex(original)
         for inode in decoded.inodes {
-            guard let old = before[inode.id], old.refcount == inode.refcount, old.location == inode.location,
+            guard let position = before.position(of: inode.id) else { continue }
+            let old = original.inodes[position]
+            guard old.refcount == inode.refcount, old.location == inode.location,
                 old.fileHandle == inode.fileHandle
             else { continue }
             let bytes = VirtiofsdState.encoded(inode)
@@ -455,9 +455,10 @@ extension RetargetResult {
                 Self.slice(payload, at: inode.payloadOffset, count: bytes.count) == bytes[...]
             else { throw .verificationFailed("inode \(inode.id) is not byte for byte as in the original") }
         }
-        let handlesBefore = Dictionary(original.handles.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let handlesBefore = InodeIndex(ids: original.handles.map(\.id))
         for handle in decoded.handles {
-            guard let old = handlesBefore[handle.id] else { throw .verificationFailed("handle \(handle.id) is new") }
+            guard let position = handlesBefore.position(of: handle.id) else { throw .verificationFailed("handle \(handle.id) is new") }
+            let old = original.handles[position]
             let bytes = VirtiofsdState.encoded(handle)
             guard Self.slice(originalPayload, at: old.payloadOffset, count: bytes.count) == bytes[...],
                 Self.slice(payload, at: handle.payloadOffset, count: bytes.count) == bytes[...]
@@ -468,5 +469,23 @@ extension RetargetResult {
     private static func slice(_ bytes: [UInt8], at offset: Int, count: Int) -> ArraySlice<UInt8> {
         guard offset >= 0, offset + count <= bytes.count else { return [] }
         return bytes[offset..<offset + count]
+    }
+}
+
+extension VirtiofsdState {
+    /// Whether the state says what `other` says, wherever either was read
+    /// (``content`` equal, without copying either).
+    func hasSameContent(as other: VirtiofsdState) -> Bool {
+        guard version == other.version, nextInode == other.nextInode, nextHandle == other.nextHandle, options == other.options,
+            mountPaths == other.mountPaths, inodes.count == other.inodes.count, handles.count == other.handles.count
+        else { return false }
+        for (mine, theirs) in zip(inodes, other.inodes) {
+            guard mine.id == theirs.id, mine.refcount == theirs.refcount, mine.location == theirs.location, mine.fileHandle == theirs.fileHandle
+            else { return false }
+        }
+        for (mine, theirs) in zip(handles, other.handles) {
+            guard mine.id == theirs.id, mine.inode == theirs.inode, mine.flags == theirs.flags else { return false }
+        }
+        return true
     }
 }
