@@ -580,7 +580,7 @@ private struct Loader {
     }
 
     private func isSingleEntry(_ name: String) -> Bool {
-        !name.isEmpty && name != "." && name != ".." && !name.contains("/")
+        !name.isEmpty && name != "." && name != ".." && !name.utf8.contains(UInt8(ascii: "/"))
     }
 
     private mutating func open(_ name: String, in directory: FileDescriptor, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {

@@ -366,60 +366,87 @@ private struct Dropping {
         state.handles.removeAll { failing.contains($0.id) }
     }
 
+    /// Drops each failing inode and everything under it, with their handles.
+    /// The state has no fatal problem (its ids are unique, its parents held
+    /// and its chains loop-free): parents are found by position, and whether
+    /// an inode is under a failing one is walked once per inode.
     mutating func drop(_ failures: [PreflightReport.InodeFailure]) {
-        var parentOf: [UInt64: UInt64] = [:]
-        var children: [UInt64: [UInt64]] = [:]
-        for inode in state.inodes {
-            if case .path(let parent, _) = inode.location {
-                parentOf[inode.id] = parent
-                children[parent, default: []].append(inode.id)
-            }
+        let index = InodeIndex(state)
+        let count = state.inodes.count
+        let parentOf: [Int] = state.inodes.map { inode in
+            if case .path(let parent, _) = inode.location { return index.position(of: parent) ?? -1 }
+            return -1
         }
         // Each failing inode with preflight's reason, then everything under it.
-        var reasons: [UInt64: String] = [:]
-        for failure in failures where reasons[failure.id] == nil { reasons[failure.id] = failure.reason }
-        var pending = failures.map(\.id)
-        while let id = pending.popLast() {
-            for child in children[id] ?? [] where reasons[child] == nil {
-                reasons[child] = "under \(paths.display(id)) (inode \(id))"
-                pending.append(child)
+        var failing: [UInt64: String] = [:]
+        for failure in failures where failing[failure.id] == nil { failing[failure.id] = failure.reason }
+        // 0 not known yet, 1 dropped, 2 kept.
+        var verdicts = [UInt8](repeating: 0, count: count)
+        var walk: [Int] = []
+        for start in 0..<count where verdicts[start] == 0 {
+            var current = start
+            var verdict: UInt8 = 2
+            while true {
+                if verdicts[current] != 0 {
+                    verdict = verdicts[current]
+                    break
+                }
+                if failing[state.inodes[current].id] != nil {
+                    verdicts[current] = 1
+                    verdict = 1
+                    break
+                }
+                walk.append(current)
+                guard parentOf[current] >= 0, walk.count <= count else { break }
+                current = parentOf[current]
             }
+            for position in walk { verdicts[position] = verdict }
+            walk.removeAll(keepingCapacity: true)
+        }
+        func reason(_ position: Int) -> String {
+            let id = state.inodes[position].id
+            if let reason = failing[id] { return reason }
+            let parent = state.inodes[parentOf[position]].id
+            return "under \(paths.display(parent)) (inode \(parent))"
         }
         // A tree's top is a dropped inode whose parent survives (or that has none).
-        func top(of id: UInt64) -> UInt64 {
-            var current = id
+        func top(of position: Int) -> Int {
+            var current = position
             var steps = 0
-            while let parent = parentOf[current], reasons[parent] != nil, steps <= parentOf.count {
-                current = parent
+            while parentOf[current] >= 0, verdicts[parentOf[current]] == 1, steps <= count {
+                current = parentOf[current]
                 steps += 1
             }
             return current
         }
-        var tops: [UInt64] = []
-        var descendants: [UInt64: Int] = [:]
-        var references: [UInt64: UInt64] = [:]
-        for inode in state.inodes {
-            guard let reason = reasons[inode.id] else { continue }
-            droppedInodes.append(.init(id: inode.id, path: paths.display(inode.id), reason: reason))
-            if let parent = parentOf[inode.id], reasons[parent] == nil { references[parent, default: 0] += 1 }
-            let root = top(of: inode.id)
-            if root == inode.id { tops.append(root) } else { descendants[root, default: 0] += 1 }
+        var tops: [Int] = []
+        var descendants: [Int: Int] = [:]
+        var references: [Int: UInt64] = [:]
+        for position in 0..<count where verdicts[position] == 1 {
+            let inode = state.inodes[position]
+            droppedInodes.append(.init(id: inode.id, path: paths.display(inode.id), reason: reason(position)))
+            if parentOf[position] >= 0, verdicts[parentOf[position]] != 1 { references[parentOf[position], default: 0] += 1 }
+            let root = top(of: position)
+            if root == position { tops.append(root) } else { descendants[root, default: 0] += 1 }
         }
-        var handleCounts: [UInt64: Int] = [:]
-        for handle in state.handles where reasons[handle.inode] != nil {
+        var handleCounts: [Int: Int] = [:]
+        for handle in state.handles {
+            guard let position = index.position(of: handle.inode), verdicts[position] == 1 else { continue }
             droppedHandles.append(.init(id: handle.id, inode: handle.inode, path: paths.display(handle.inode), flags: handle.flags))
-            handleCounts[top(of: handle.inode), default: 0] += 1
+            handleCounts[top(of: position), default: 0] += 1
         }
-        trees = tops.map { id in
-            .init(id: id, path: paths.display(id), reason: reasons[id]!, descendants: descendants[id] ?? 0, handles: handleCounts[id] ?? 0)
+        trees = tops.map { position in
+            let id = state.inodes[position].id
+            return .init(id: id, path: paths.display(id), reason: reason(position), descendants: descendants[position] ?? 0, handles: handleCounts[position] ?? 0)
         }
-        state.inodes.removeAll { reasons[$0.id] != nil }
-        state.handles.removeAll { reasons[$0.inode] != nil }
-        for index in state.inodes.indices {
-            if let count = references[state.inodes[index].id] {
-                state.inodes[index].refcount = state.inodes[index].refcount.subtractingSaturated(count)
-            }
+        for (position, count) in references {
+            state.inodes[position].refcount = state.inodes[position].refcount.subtractingSaturated(count)
         }
+        var kept: [VirtiofsdState.Inode] = []
+        kept.reserveCapacity(count - droppedInodes.count)
+        for position in 0..<count where verdicts[position] != 1 { kept.append(state.inodes[position]) }
+        state.inodes = kept
+        state.handles.removeAll { handle in index.position(of: handle.inode).map { verdicts[$0] == 1 } ?? false }
     }
 }
 
@@ -444,13 +471,16 @@ extension RetargetResult {
         }
         guard decoded.hasSameContent(as: state) else { throw .verificationFailed("what was written decodes to another state") }
         let before = InodeIndex(original)
+        var writer = PostcardWriter()
         for inode in decoded.inodes {
             guard let position = before.position(of: inode.id) else { continue }
             let old = original.inodes[position]
             guard old.refcount == inode.refcount, old.location == inode.location,
                 old.fileHandle == inode.fileHandle
             else { continue }
-            let bytes = VirtiofsdState.encoded(inode)
+            writer.reset()
+            VirtiofsdState.encode(inode, into: &writer)
+            let bytes = writer.bytes
             guard Self.slice(originalPayload, at: old.payloadOffset, count: bytes.count) == bytes[...],
                 Self.slice(payload, at: inode.payloadOffset, count: bytes.count) == bytes[...]
             else { throw .verificationFailed("inode \(inode.id) is not byte for byte as in the original") }

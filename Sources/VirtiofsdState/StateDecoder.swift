@@ -223,20 +223,20 @@ public struct VirtiofsdStateDecoder: Sendable {
 
     private static func decodeInode(_ reader: inout PostcardReader, index: Int) throws(VirtiofsdDecodingError) -> VirtiofsdState.Inode {
         let offset = reader.offset
+        // Field names are formed only for an error (the reader's autoclosures).
         let id = try reader.u64("inodes[\(index)].id")
-        let field = "inodes[\(index)]"
-        let refcount = try reader.u64("\(field).refcount")
+        let refcount = try reader.u64("inodes[\(index)].refcount")
         let tagOffset = reader.offset
         let location: VirtiofsdState.Location
-        switch try reader.u32("\(field).location") {
+        switch try reader.u32("inodes[\(index)].location") {
         case 0: location = .root
-        case 1: location = .path(parent: try reader.u64("\(field).location.parent"), name: try reader.string("\(field).location.filename"))
+        case 1: location = .path(parent: try reader.u64("inodes[\(index)].location.parent"), name: try reader.string("inodes[\(index)].location.filename"))
         case 2: location = .invalid
-        case 3: location = .fullPath(try reader.string("\(field).location.filename"))
-        case 4: location = .fileHandle(try decodeFileHandle(&reader, field: "\(field).location.handle"))
-        case let tag: throw VirtiofsdDecodingError(.unknownTag(tag), field: "\(field).location", offset: tagOffset)
+        case 3: location = .fullPath(try reader.string("inodes[\(index)].location.filename"))
+        case 4: location = .fileHandle(try decodeFileHandle(&reader, field: "inodes[\(index)].location.handle"))
+        case let tag: throw VirtiofsdDecodingError(.unknownTag(tag), field: "inodes[\(index)].location", offset: tagOffset)
         }
-        let fileHandle = try reader.optionTag("\(field).file_handle") ? try decodeFileHandle(&reader, field: "\(field).file_handle") : nil
+        let fileHandle = try reader.optionTag("inodes[\(index)].file_handle") ? try decodeFileHandle(&reader, field: "inodes[\(index)].file_handle") : nil
         return VirtiofsdState.Inode(id: id, refcount: refcount, location: location, fileHandle: fileHandle, payloadOffset: offset)
     }
 
