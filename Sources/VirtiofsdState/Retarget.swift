@@ -472,12 +472,21 @@ extension RetargetResult {
         guard decoded.hasSameContent(as: state) else { throw .verificationFailed("what was written decodes to another state") }
         let before = InodeIndex(original)
         var writer = PostcardWriter()
-        for inode in decoded.inodes {
+        for (index, inode) in decoded.inodes.enumerated() {
             guard let position = before.position(of: inode.id) else { continue }
             let old = original.inodes[position]
             guard old.refcount == inode.refcount, old.location == inode.location,
                 old.fileHandle == inode.fileHandle
             else { continue }
+            // Where both are followed by another inode, their encodings are the bytes up to it:
+            // compared with each other directly (what was written is the encoder's own).
+            if index + 1 < decoded.inodes.count, position + 1 < original.inodes.count {
+                let length = decoded.inodes[index + 1].payloadOffset - inode.payloadOffset
+                guard original.inodes[position + 1].payloadOffset - old.payloadOffset == length,
+                    Self.slice(originalPayload, at: old.payloadOffset, count: length) == Self.slice(payload, at: inode.payloadOffset, count: length)
+                else { throw .verificationFailed("inode \(inode.id) is not byte for byte as in the original") }
+                continue
+            }
             writer.reset()
             VirtiofsdState.encode(inode, into: &writer)
             let bytes = writer.bytes
