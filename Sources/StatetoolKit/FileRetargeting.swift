@@ -145,13 +145,13 @@ public struct FileRetargeting {
         }
         let result: RetargetResult
         do {
-            result = try Retargeting.retarget(state, sharedDirectory: sharedDirectory, request: request)
+            result = try Retargeting.retarget(state, sharedDirectory: sharedDirectory, request: request, verifyingAgainst: payload)
         } catch {
             if case .wouldFail(let report) = error { throw Failure.wouldFail(state, report) }
             throw error
         }
-        let encoded = result.state.encoded()
-        try result.verify(written: encoded, original: payload)
+        // Verified against the payload by retarget itself, while it checked the new state.
+        guard let encoded = result.encoded else { throw RetargetError.verificationFailed("the new state was not encoded") }
         return (result, encoded)
     }
 

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// What `retarget` is asked to change in a state so that a destination's
 /// shared directory takes it.
 public struct RetargetRequest: Hashable, Sendable {
@@ -201,6 +203,10 @@ public struct RetargetResult: Sendable {
         }
     }
 
+    /// The new state's encoding, verified against the original payload,
+    /// when ``Retargeting/retarget(_:sharedDirectory:request:verifyingAgainst:)``
+    /// was given it; `nil` otherwise.
+    public var encoded: [UInt8]?
     /// The state as it was given.
     public let original: VirtiofsdState
     /// The state to write.
@@ -245,8 +251,13 @@ public enum Retargeting {
     ///   dropped; ``RetargetError/wouldFail(_:)`` when inodes would fail and
     ///   ``RetargetRequest/dropMissing`` is off;
     ///   ``RetargetError/verificationFailed(_:)`` when the result still fails.
+    ///
+    /// - Parameter originalPayload: The payload `original` was decoded from:
+    ///   when given, the new state's encoding is verified against it
+    ///   (``RetargetResult/verify(written:original:)``), on a second core
+    ///   while the new state is checked, and kept in ``RetargetResult/encoded``.
     public static func retarget(
-        _ original: VirtiofsdState, sharedDirectory: String, request: RetargetRequest
+        _ original: VirtiofsdState, sharedDirectory: String, request: RetargetRequest, verifyingAgainst originalPayload: [UInt8]? = nil
     ) throws(RetargetError) -> RetargetResult {
         var state = original
         var renamed: [RetargetResult.Renamed] = []
@@ -265,22 +276,46 @@ public enum Retargeting {
         var dropped = Dropping(state: state, paths: InodePaths(original))
         // A state with nothing failing is checked already; one with drops is checked again.
         var final = report
+        var encoded: [UInt8]?
         let reopenFailures = report.failingHandles.filter { $0.cause != .inodeInvalid }
         if !report.failingInodes.isEmpty || !reopenFailures.isEmpty {
             guard request.dropMissing else { throw .wouldFail(report) }
             dropped.drop(report.failingInodes)
             dropped.drop(handles: reopenFailures)
             state = dropped.state
-            // What is left is checked again; the files the first check opened at the same parent and name are not opened twice.
-            final = try check(state, in: sharedDirectory, reusing: opens).report
+            // What is left is checked again; the files the first check opened at the same parent and name are
+            // not opened twice. Its encoding is verified meanwhile, on the other core.
+            let changed = state
+            nonisolated(unsafe) var checked: Result<PreflightReport, RetargetError>?
+            nonisolated(unsafe) var verified: Result<[UInt8], RetargetError>?
+            DispatchQueue.concurrentPerform(iterations: originalPayload == nil ? 1 : 2) { part in
+                if part == 0 {
+                    checked = Result { () throws(RetargetError) in try check(changed, in: sharedDirectory, reusing: opens).report }
+                } else if let originalPayload {
+                    verified = Result { () throws(RetargetError) in try encodingVerified(changed, original: original, originalPayload: originalPayload) }
+                }
+            }
+            final = try checked!.get()
+            encoded = try verified?.get()
         }
         guard final.isClean else {
             throw .verificationFailed("the pre-flight check still fails: " + (final.failingInodes.first?.reason ?? final.fatalProblems.first?.description ?? "handles"))
         }
+        if encoded == nil, let originalPayload { encoded = try encodingVerified(state, original: original, originalPayload: originalPayload) }
         return RetargetResult(
+            encoded: encoded,
             original: original, state: state, renamed: renamed, droppedInodes: dropped.droppedInodes,
             droppedHandles: dropped.droppedHandles, refcountChanges: refcountChanges(from: original, to: state),
             droppedTrees: dropped.trees, strippedFileHandles: stripped, uncheckedInodes: final.uncheckedInodes, check: final)
+    }
+
+    /// The encoding of `state`, verified against `originalPayload`, which `original` was decoded from.
+    private static func encodingVerified(
+        _ state: VirtiofsdState, original: VirtiofsdState, originalPayload: [UInt8]
+    ) throws(RetargetError) -> [UInt8] {
+        let encoded = state.encoded()
+        try RetargetResult.verify(state, written: encoded, original: original, originalPayload: originalPayload)
+        return encoded
     }
 
     private static func check(
@@ -463,6 +498,13 @@ extension RetargetResult {
     ///
     /// - Throws: ``RetargetError/verificationFailed(_:)`` naming the first difference.
     public func verify(written payload: [UInt8], original originalPayload: [UInt8]) throws(RetargetError) {
+        try Self.verify(state, written: payload, original: original, originalPayload: originalPayload)
+    }
+
+    /// ``verify(written:original:)`` of `state`, changed from `original`.
+    static func verify(
+        _ state: VirtiofsdState, written payload: [UInt8], original: VirtiofsdState, originalPayload: [UInt8]
+    ) throws(RetargetError) {
         let decoded: VirtiofsdState
         do {
             decoded = try VirtiofsdState(decoding: payload)
