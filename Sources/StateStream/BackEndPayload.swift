@@ -71,3 +71,12 @@ public protocol DecodedBackEndState: Encodable, Sendable {
     /// `nil` when `other` is not a state of the same back-end.
     func differences(to other: any DecodedBackEndState) -> [StateDifference]?
 }
+
+/// A JSON object that can be written piece by piece, for objects too large
+/// to build whole (a state of a million inodes): what its `Encodable` form
+/// gives with sorted keys, byte for byte.
+public protocol StreamedJSONObject: Encodable {
+    /// Writes the object: each part formatted by `format` (the JSON encoder
+    /// the whole would be encoded with, keys sorted) and handed to `write`.
+    func writeJSON(format: (any Encodable) throws -> [UInt8], write: ([UInt8]) throws -> Void) throws
+}

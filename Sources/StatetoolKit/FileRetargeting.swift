@@ -112,8 +112,7 @@ public struct FileRetargeting {
 
     private func retargetState(into output: OutputFile, named outputName: String) throws -> RetargetReport {
         let loaded = try LoadedPayload.load(from: input, device: nil)
-        let result = try change(loaded.bytes)
-        let payload = result.state.encoded()
+        let (result, payload) = try change(loaded.bytes)
         let sink = try compression.sink(into: output)
         let written: String
         if loaded.origin == .payload {
@@ -136,8 +135,8 @@ public struct FileRetargeting {
             result: result, written: written, migration: nil)
     }
 
-    /// The retargeted state of `payload`, checked against what it encodes to.
-    private func change(_ payload: [UInt8]) throws -> RetargetResult {
+    /// The retargeted state of `payload` and what it encodes to, checked against each other.
+    private func change(_ payload: [UInt8]) throws -> (result: RetargetResult, encoded: [UInt8]) {
         let state: VirtiofsdState
         do {
             state = try VirtiofsdState(decoding: payload)
@@ -146,13 +145,14 @@ public struct FileRetargeting {
         }
         let result: RetargetResult
         do {
-            result = try Retargeting.retarget(state, sharedDirectory: sharedDirectory, request: request)
+            result = try Retargeting.retarget(state, sharedDirectory: sharedDirectory, request: request, verifyingAgainst: payload)
         } catch {
             if case .wouldFail(let report) = error { throw Failure.wouldFail(state, report) }
             throw error
         }
-        try result.verify(written: result.state.encoded(), original: payload)
-        return result
+        // Verified against the payload by retarget itself, while it checked the new state.
+        guard let encoded = result.encoded else { throw RetargetError.verificationFailed("the new state was not encoded") }
+        return (result, encoded)
     }
 
     // MARK: - A migration file
@@ -163,9 +163,9 @@ public struct FileRetargeting {
         let migration = try rewrite.write(
             to: output, selecting: { LoadedPayload.isWanted($0, device: nil) },
             with: .derived(maximumOldPayload: LoadedPayload.maximumSize, chunkSize: chunkSize) { old in
-                let result = try change(old)
+                let (result, encoded) = try change(old)
                 outcome = result
-                return result.state.encoded()
+                return encoded
             },
             progress: progress)
         guard let result = outcome else { throw Failure.noState }

@@ -53,6 +53,30 @@ public struct StreamInspection: Encodable, Sendable {
         return inspection
     }
 
+    /// Writes the `inspect --json` object, following the schema `schema`, as
+    /// `encoder` (sorted keys) encodes it, piece by piece: a back-end state
+    /// that can be written so (``StreamedJSONObject``, a virtiofsd state's
+    /// inodes and handles) is formatted a batch at a time and never held
+    /// whole.
+    public func writeJSON(schema: String, encoder: JSONEncoder, write: ([UInt8]) throws -> Void) throws {
+        // The back-end's key must come last among the sorted keys for its object to be appended.
+        guard let payload, case .success(let state) = payload.result, let streamed = state as? any StreamedJSONObject,
+            payload.backEnd > Key.validPrefix.rawValue
+        else {
+            try write(Array(try encoder.encode(SchemaDocument(self, schema: schema))))
+            return
+        }
+        var head = self
+        head.payload = nil
+        var bytes = Array(try encoder.encode(SchemaDocument(head, schema: schema)))
+        guard bytes.last == UInt8(ascii: "}") else { throw EncodingError.invalidValue(self, .init(codingPath: [], debugDescription: "not an object")) }
+        bytes.removeLast()
+        try write(bytes)
+        try write(Array(",".utf8) + Array(try encoder.encode(payload.backEnd)) + Array(":".utf8))
+        try streamed.writeJSON(format: { Array(try encoder.encode($0)) }, write: write)
+        try write([UInt8(ascii: "}")])
+    }
+
     private enum Key: String, CodingKey {
         case file, compression, valid, chunks, payloadBytes, framedBytes, compressedBytes, framingOverhead
         case payloadSHA256, chunkSizes, chunkHistogram, terminatorOffset, problems, omittedProblems, validPrefix

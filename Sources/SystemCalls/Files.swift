@@ -69,6 +69,18 @@ public enum Files {
         return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
     }
 
+    /// Whether `name` in `directory` opens as ``openPath(_:in:)`` opens it:
+    /// `nil` when it does (the descriptor is closed at once), else why not.
+    /// Safe to call from several threads at once.
+    public static func probePath(_ name: String, in directory: FileDescriptor) -> Errno? {
+        do {
+            _ = try openPath(name, in: directory)
+            return nil
+        } catch {
+            return error.errno
+        }
+    }
+
     /// Whether the file system of `descriptor` gives file handles
     /// (`name_to_handle_at` succeeds on it).
     public static func givesFileHandles(_ descriptor: FileDescriptor) -> Bool {

@@ -141,6 +141,9 @@ struct PostcardReader {
 struct PostcardWriter {
     private(set) var bytes: [UInt8] = []
 
+    /// Empties the writer, keeping its buffer for the next value.
+    mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+
     mutating func u64(_ value: UInt64) {
         var rest = value
         while rest >= 0x80 {

@@ -287,6 +287,16 @@ public enum PreflightCheck {
     public static func check(
         _ state: VirtiofsdState, sharedDirectory: String, destination: DestinationConfiguration? = nil
     ) throws(PreflightError) -> PreflightReport {
+        try check(state, sharedDirectory: sharedDirectory, destination: destination, reusing: nil).report
+    }
+
+    /// ``check(_:sharedDirectory:destination:)``, taking as opened the files
+    /// that `earlier` (a check a moment ago of the state this one derives
+    /// from: retarget's check of what it writes) opened at the same parent
+    /// and name; with the opens this check found to succeed.
+    static func check(
+        _ state: VirtiofsdState, sharedDirectory: String, destination: DestinationConfiguration? = nil, reusing earlier: ProbedOpens?
+    ) throws(PreflightError) -> (report: PreflightReport, opens: ProbedOpens) {
         var report = PreflightReport()
         report.requiredOptions = state.options.required
         let configuration = destination ?? DestinationConfiguration()
@@ -302,7 +312,8 @@ public enum PreflightCheck {
         } catch {
             throw .cannotOpenSharedDirectory(sharedDirectory, error.errno)
         }
-        var loader = Loader(root: root.descriptor, paths: InodePaths(state))
+        var loader = Loader(root: root.descriptor, state: state)
+        loader.earlier = earlier
         // Without inode file handles (or with `prefer` on a file system that gives none) each inode holds a descriptor.
         let givesFileHandles = Files.givesFileHandles(root.descriptor)
         do {
@@ -313,12 +324,10 @@ public enum PreflightCheck {
         loader.inodesHoldDescriptors = configuration.inodesHoldDescriptors
             || (configuration.inodeFileHandles == .prefer && !givesFileHandles)
         loader.descriptorBudget = destination?.guestDescriptorLimit
-        loader.parents = Set(state.inodes.compactMap { if case .path(let parent, _) = $0.location { return parent } else { return nil } })
-        loader.handleInodes = Set(state.handles.map(\.inode))
 
-        var pending = state.inodes
-        if !state.mountPaths.isEmpty, let rootIndex = pending.firstIndex(where: { $0.id == VirtiofsdState.rootID }) {
-            _ = loader.load(pending.swapRemove(at: rootIndex), into: &report)
+        var pending = Array(state.inodes.indices)
+        if !state.mountPaths.isEmpty, let rootIndex = pending.firstIndex(where: { state.inodes[$0].id == VirtiofsdState.rootID }) {
+            _ = loader.load(at: pending.swapRemove(at: rootIndex), into: &report)
         }
         // File-handle inodes open on the mounts the state names, relative to the shared directory.
         if state.inodes.contains(where: { $0.location.kind == .fileHandle }) {
@@ -342,7 +351,7 @@ public enum PreflightCheck {
             var index = 0
             var progressed = false
             while index < pending.count && !loader.aborted {
-                if loader.load(pending[index], into: &report) {
+                if loader.load(at: pending[index], into: &report) {
                     _ = pending.swapRemove(at: index)
                     progressed = true
                 } else {
@@ -350,22 +359,24 @@ public enum PreflightCheck {
                 }
             }
             if !progressed && !loader.aborted {
-                let drainedParent = pending.lazy.compactMap { inode -> UInt64? in
-                    guard case .path(let parent, _) = inode.location, loader.drained.contains(parent) else { return nil }
+                let drainedParent = pending.lazy.compactMap { position -> UInt64? in
+                    guard case .path(let parent, _) = state.inodes[position].location, loader.isDrained(parent) else { return nil }
                     return parent
                 }.first
+                let first = state.inodes[pending[0]]
                 report.fatalProblems.append(
                     .unresolvedReferences(
-                        waiting: pending.count, first: pending[0].id, payloadOffset: pending[0].payloadOffset, drainedParent: drainedParent))
+                        waiting: pending.count, first: first.id, payloadOffset: first.payloadOffset, drainedParent: drainedParent))
                 break
             }
         }
+        loader.openDeferred(into: &report)
         report.drainedInodes = loader.drainOrder
         // Handles come last: each is reopened from its inode with its flags.
         if !loader.aborted && !report.fatalProblems.contains(where: { if case .unresolvedReferences = $0 { true } else { false } }) {
             for handle in state.handles {
                 // A handle on an inode that left the store ends the load in either mode.
-                if loader.drained.contains(handle.inode) {
+                if loader.isDrained(handle.inode) {
                     report.fatalProblems.append(.handleOnDrainedInode(handle: handle.id, inode: handle.inode, payloadOffset: handle.payloadOffset))
                     break
                 }
@@ -376,21 +387,42 @@ public enum PreflightCheck {
             }
         }
         report.descriptorsNeeded = loader.descriptorsNeeded
-        return report
+        return (report, ProbedOpens(inodes: state.inodes, index: loader.index, opened: loader.opened))
+    }
+}
+
+/// The files that are nobody's parent and that a check opened, by inode:
+/// for a second check of a state derived from the same one, which takes an
+/// inode with the same parent and name as opened without opening it again.
+struct ProbedOpens: Sendable {
+    let inodes: [VirtiofsdState.Inode]
+    let index: InodeIndex
+    /// By position in ``inodes``.
+    let opened: [Bool]
+
+    /// Whether `inode` was opened at the same parent and name.
+    func opens(_ inode: VirtiofsdState.Inode) -> Bool {
+        guard let position = index.position(of: inode.id), opened[position] else { return false }
+        return inodes[position].location == inode.location
     }
 }
 
 /// The descriptors of loaded inodes and which inodes are invalid.
+///
+/// What it knows of each inode is kept by the position of the first inode of
+/// its id (``InodeIndex``): a byte of flags and a refcount, not sets and
+/// dictionaries of a million ids. Opening a file that is nobody's parent, has
+/// no handle and no recorded file handle changes nothing but its own verdict:
+/// those opens are deferred and run on every core at the end
+/// (``openDeferred(into:)``), their failures put back in load order.
 private struct Loader {
     /// The shared directory, owned by the caller.
     let root: FileDescriptor
     let paths: InodePaths
-    /// Inodes that are some inode's parent: their descriptors are kept.
-    var parents: Set<UInt64> = []
+    let inodes: [VirtiofsdState.Inode]
+    let index: InodeIndex
     /// The shared directory's location, as the kernel names it.
     var rootLocation = "/"
-    /// Inodes that resolve outside the shared directory.
-    var outside: Set<UInt64> = []
     /// Whether a loaded inode holds a descriptor (no inode file handles).
     var inodesHoldDescriptors = true
     /// How many descriptors the guest's inodes and handles may hold; `nil` for no limit.
@@ -399,6 +431,26 @@ private struct Loader {
     var descriptorsNeeded = 0
     /// The descriptors taken within the budget.
     var descriptorsHeld: UInt64 = 0
+
+    /// What is known of an inode, by the position of the first inode of its id.
+    private struct Flags: OptionSet {
+        let rawValue: UInt8
+        static let loaded = Flags(rawValue: 1)
+        static let invalid = Flags(rawValue: 2)
+        /// It left the store when its refcount reached zero.
+        static let drained = Flags(rawValue: 4)
+        /// It resolves outside the shared directory.
+        static let outside = Flags(rawValue: 8)
+        /// It is some inode's parent: its descriptor is kept.
+        static let parent = Flags(rawValue: 16)
+        /// A handle is open on it: its descriptor and kind are kept.
+        static let handleInode = Flags(rawValue: 32)
+    }
+
+    private var flags: [Flags]
+    /// The refcount each inode in the store holds now: its recorded one, less
+    /// one for each child loaded under it.
+    private var refcounts: [UInt64]
 
     /// Takes one descriptor for the guest, as virtiofsd's `GuestFdSemaphore`
     /// does; `false` when the budget is spent (virtiofsd: `ENFILE`).
@@ -409,33 +461,58 @@ private struct Loader {
         return true
     }
 
-    /// Inodes a handle is open on: their descriptors and kinds are kept.
-    var handleInodes: Set<UInt64> = []
     /// The kind of each inode a handle is open on, as it loaded.
     var kinds: [UInt64: Files.FileKind] = [:]
     let descriptors = DescriptorTable<UInt64>()
-    var loaded: Set<UInt64> = []
-    var invalid: Set<UInt64> = []
-    /// The refcount each inode in the store holds now: its recorded one, less
-    /// one for each child loaded under it.
-    var refcounts: [UInt64: UInt64] = [:]
-    /// Inodes that left the store when their refcount reached zero.
-    var drained: Set<UInt64> = []
-    /// ``drained`` in the order they left.
+    /// The ids of the inodes that left the store, in the order they left.
     var drainOrder: [UInt64] = []
     /// Set when the load stops whatever `--migration-on-error` says (a root mismatch).
     var aborted = false
     /// Where each file-handle inode's handle leads on the shared directory's file system.
     var fileHandles: [UInt64: FileHandleResolution] = [:]
 
-    init(root: FileDescriptor, paths: InodePaths) {
+    /// Files an earlier check opened (``ProbedOpens``), not opened again.
+    var earlier: ProbedOpens?
+    /// By position: the files opened, deferred or taken from ``earlier``.
+    private(set) var opened: [Bool]
+
+    /// Opens deferred to the end: the inode's position and its parent's descriptor.
+    private var deferred: [(position: Int32, directory: Int32)] = []
+    /// For each failure reported so far, how many opens were deferred before it.
+    private var deferredBeforeFailure: [Int] = []
+
+    init(root: FileDescriptor, state: VirtiofsdState) {
         self.root = root
-        self.paths = paths
+        paths = InodePaths(state)
+        inodes = state.inodes
+        index = InodeIndex(state)
+        flags = [Flags](repeating: [], count: inodes.count)
+        refcounts = [UInt64](repeating: 0, count: inodes.count)
+        opened = [Bool](repeating: false, count: inodes.count)
+        for inode in inodes {
+            if case .path(let parent, _) = inode.location, let slot = index.position(of: parent) { flags[slot].insert(.parent) }
+        }
+        for handle in state.handles {
+            if let slot = index.position(of: handle.inode) { flags[slot].insert(.handleInode) }
+        }
     }
 
-    /// Loads `inode`; returns false if it must wait for its parent.
-    mutating func load(_ inode: VirtiofsdState.Inode, into report: inout PreflightReport) -> Bool {
-        guard !loaded.contains(inode.id) else { return true }  // a duplicate: reported as fatal already
+    private func has(_ id: UInt64, _ flag: Flags) -> Bool {
+        guard let slot = index.position(of: id) else { return false }
+        return flags[slot].contains(flag)
+    }
+
+    private mutating func mark(_ id: UInt64, _ flag: Flags) {
+        if let slot = index.position(of: id) { flags[slot].insert(flag) }
+    }
+
+    /// Whether inode `id` left the store when its refcount drained to zero.
+    func isDrained(_ id: UInt64) -> Bool { has(id, .drained) }
+
+    /// Loads the inode at `position`; returns false if it must wait for its parent.
+    mutating func load(at position: Int, into report: inout PreflightReport) -> Bool {
+        let inode = inodes[position]
+        guard let slot = index.position(of: inode.id), !flags[slot].contains(.loaded) else { return true }  // a duplicate: reported as fatal already
         switch inode.location {
         case .root:
             do {
@@ -445,22 +522,34 @@ private struct Loader {
             }
         case .path(let parent, let name):
             // A parent not loaded yet, or gone from the store, defers the child.
-            guard loaded.contains(parent), !drained.contains(parent) else { return false }
-            if invalid.contains(parent) {
+            guard let parentSlot = index.position(of: parent), flags[parentSlot].contains(.loaded), !flags[parentSlot].contains(.drained) else {
+                return false
+            }
+            if flags[parentSlot].contains(.invalid) {
                 fail(inode, .parentInvalid(parent), &report)
-            } else if outside.contains(parent) {
+            } else if flags[parentSlot].contains(.outside) {
                 markOutside(inode, &report)
             } else if isSingleEntry(name) {
-                open(name, in: descriptors[parent] ?? root, for: inode, report: &report)
+                let directory = descriptors[parent] ?? root
+                if descriptorBudget == nil, inode.fileHandle == nil, flags[slot].isDisjoint(with: [.parent, .handleInode]) {
+                    if earlier?.opens(inode) == true {
+                        opened[position] = true
+                        if inodesHoldDescriptors { _ = takeDescriptor() }
+                    } else {
+                        deferred.append((Int32(truncatingIfNeeded: position), directory.rawValue))
+                    }
+                } else {
+                    open(name, in: directory, for: inode, report: &report)
+                }
             } else if name.isEmpty {
                 fail(inode, .openFailed(.noSuchFileOrDirectory), &report)
             } else {
                 // `.`, `..` or a name holding `/`: virtiofsd passes it to openat as it is.
                 openBeneath(location(of: parent).map { $0.isEmpty ? name : $0 + "/" + name }, for: inode, report: &report)
             }
-            release(parent)
+            release(parentSlot)
         case .fullPath(let path):
-            guard loaded.contains(VirtiofsdState.rootID) else { return false }
+            guard has(VirtiofsdState.rootID, .loaded) else { return false }
             if path.isEmpty {
                 fail(inode, .openFailed(.noSuchFileOrDirectory), &report)
             } else {
@@ -472,9 +561,41 @@ private struct Loader {
             // The root by handle is refused as a bad root (a consistency problem).
             resolveFileHandle(fileHandles[inode.id] ?? .stale(.unknownMount(0)), for: inode, report: &report)
         }
-        loaded.insert(inode.id)
-        refcounts[inode.id] = inode.refcount
+        flags[slot].insert(.loaded)
+        refcounts[slot] = inode.refcount
         return true
+    }
+
+    /// Runs the deferred opens, split across the cores, and puts their
+    /// failures among the others in load order; the descriptors they take
+    /// are counted (there is no budget when opens are deferred).
+    mutating func openDeferred(into report: inout PreflightReport) {
+        guard !deferred.isEmpty else { return }
+        let failures = ParallelProbe.run(deferred, of: inodes)
+        var merged: [PreflightReport.InodeFailure] = []
+        merged.reserveCapacity(report.failingInodes.count)
+        var next = 0
+        func takeDeferred(upTo end: Int) {
+            while next < end {
+                let inode = inodes[Int(deferred[next].position)]
+                if let errno = failures[next] {
+                    mark(inode.id, .invalid)
+                    merged.append(.init(id: inode.id, path: paths.display(inode.id), cause: .openFailed(errno)))
+                } else {
+                    opened[Int(deferred[next].position)] = true
+                    if inodesHoldDescriptors { _ = takeDescriptor() }
+                }
+                next += 1
+            }
+        }
+        for (failure, before) in zip(report.failingInodes, deferredBeforeFailure) {
+            takeDeferred(upTo: before)
+            merged.append(failure)
+        }
+        takeDeferred(upTo: deferred.count)
+        report.failingInodes = merged
+        deferred = []
+        deferredBeforeFailure = []
     }
 
     /// Why `handle` would fail on the destination, or `nil` when it reopens:
@@ -484,7 +605,7 @@ private struct Loader {
     /// `O_EXCL`, `O_TRUNC`, which the source strips) and closed at once.
     /// Inodes located by file handle are not checked.
     mutating func reopen(_ handle: VirtiofsdState.Handle) -> PreflightReport.HandleCause? {
-        if invalid.contains(handle.inode) { return .inodeInvalid }
+        if has(handle.inode, .invalid) { return .inodeInvalid }
         guard let descriptor = descriptors[handle.inode], let kind = kinds[handle.inode] else { return nil }
         guard kind == .regular || kind == .directory else { return .reopenFailed(.badFileDescriptor) }
         do throws(SystemCallError) {
@@ -508,7 +629,7 @@ private struct Loader {
         report.fileHandleInodes.append(.init(id: inode.id, resolution: resolution))
         switch resolution {
         case .resolving(let path):
-            if parents.contains(inode.id) || handleInodes.contains(inode.id) {
+            if has(inode.id, .parent) || has(inode.id, .handleInode) {
                 do {
                     keep(try Files.openPathBeneath(path.isEmpty ? "." : path, in: root), for: inode, report: &report)
                 } catch {
@@ -522,7 +643,7 @@ private struct Loader {
             if inodesHoldDescriptors, !takeDescriptor() {
                 fail(inode, .openFailed(.tooManyOpenFilesInSystem), &report)
             } else {
-                outside.insert(inode.id)
+                mark(inode.id, .outside)
             }
         case .stale(let failure):
             fail(inode, .fileHandleStale(failure), &report)
@@ -532,21 +653,21 @@ private struct Loader {
         }
     }
 
-    /// Drops the reference a loaded child took from `parent`'s refcount; at
-    /// zero the parent leaves the store.
-    private mutating func release(_ parent: UInt64) {
-        let remaining = (refcounts[parent] ?? 0).subtractingReportingOverflow(1)
+    /// Drops the reference a loaded child took from the refcount of the inode
+    /// at position `parent`; at zero it leaves the store.
+    private mutating func release(_ parent: Int) {
+        let remaining = refcounts[parent].subtractingReportingOverflow(1)
         guard !remaining.overflow, remaining.partialValue > 0 else {
             refcounts[parent] = 0
-            drained.insert(parent)
-            drainOrder.append(parent)
+            flags[parent].insert(.drained)
+            drainOrder.append(inodes[parent].id)
             return
         }
         refcounts[parent] = remaining.partialValue
     }
 
     private func isSingleEntry(_ name: String) -> Bool {
-        !name.isEmpty && name != "." && name != ".." && !name.contains("/")
+        !name.isEmpty && name != "." && name != ".." && !name.utf8.contains(UInt8(ascii: "/"))
     }
 
     private mutating func open(_ name: String, in directory: FileDescriptor, for inode: VirtiofsdState.Inode, report: inout PreflightReport) {
@@ -591,7 +712,7 @@ private struct Loader {
     /// its namespace sandbox, opens it there; statetool does not, nor anything
     /// under it.
     private mutating func markOutside(_ inode: VirtiofsdState.Inode, _ report: inout PreflightReport) {
-        outside.insert(inode.id)
+        mark(inode.id, .outside)
         report.outsideShare.append(inode.id)
         if inodesHoldDescriptors { _ = takeDescriptor() }
     }
@@ -622,7 +743,7 @@ private struct Loader {
                 return
             }
         }
-        if handleInodes.contains(inode.id) {
+        if has(inode.id, .handleInode) {
             do {
                 kinds[inode.id] = try Files.kind(of: opened.descriptor)
             } catch {
@@ -630,11 +751,12 @@ private struct Loader {
                 return
             }
         }
-        if parents.contains(inode.id) || handleInodes.contains(inode.id) { descriptors.insert(opened, for: inode.id) }
+        if has(inode.id, .parent) || has(inode.id, .handleInode) { descriptors.insert(opened, for: inode.id) }
     }
 
     private mutating func fail(_ inode: VirtiofsdState.Inode, _ cause: PreflightReport.Cause, _ report: inout PreflightReport) {
-        invalid.insert(inode.id)
+        mark(inode.id, .invalid)
+        deferredBeforeFailure.append(deferred.count)
         report.failingInodes.append(.init(id: inode.id, path: paths.display(inode.id), cause: cause))
     }
 }

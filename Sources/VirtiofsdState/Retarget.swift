@@ -1,3 +1,5 @@
+import Dispatch
+
 /// What `retarget` is asked to change in a state so that a destination's
 /// shared directory takes it.
 public struct RetargetRequest: Hashable, Sendable {
@@ -254,6 +256,10 @@ public struct RetargetResult: Sendable {
         }
     }
 
+    /// The new state's encoding, verified against the original payload,
+    /// when ``Retargeting/retarget(_:sharedDirectory:request:verifyingAgainst:)``
+    /// was given it; `nil` otherwise.
+    public var encoded: [UInt8]?
     /// The state as it was given.
     public let original: VirtiofsdState
     /// The state to write.
@@ -279,7 +285,7 @@ public struct RetargetResult: Sendable {
     public let check: PreflightReport
 
     /// Whether anything changed.
-    public var changesState: Bool { state.content != original.content }
+    public var changesState: Bool { !state.hasSameContent(as: original) }
 }
 
 /// Changes a virtiofsd state as little as possible so that a destination's
@@ -300,8 +306,13 @@ public enum Retargeting {
     ///   dropped; ``RetargetError/wouldFail(_:)`` when inodes would fail and
     ///   ``RetargetRequest/dropMissing`` is off;
     ///   ``RetargetError/verificationFailed(_:)`` when the result still fails.
+    ///
+    /// - Parameter originalPayload: The payload `original` was decoded from:
+    ///   when given, the new state's encoding is verified against it
+    ///   (``RetargetResult/verify(written:original:)``), on a second core
+    ///   while the new state is checked, and kept in ``RetargetResult/encoded``.
     public static func retarget(
-        _ original: VirtiofsdState, sharedDirectory: String, request: RetargetRequest
+        _ original: VirtiofsdState, sharedDirectory: String, request: RetargetRequest, verifyingAgainst originalPayload: [UInt8]? = nil
     ) throws(RetargetError) -> RetargetResult {
         var state = original
         var dropped = Dropping(state: state, paths: InodePaths(original))
@@ -321,34 +332,61 @@ public enum Retargeting {
                 stripped += 1
             }
         }
-        let report = try check(state, in: sharedDirectory)
+        let (report, opens) = try check(state, in: sharedDirectory, reusing: nil)
         guard report.fatalProblems.isEmpty else { throw .unloadable(report) }
         // Dropping does not cure a handle that opens a file outside: converting it to a path does.
         guard report.fileHandlesOutsideShare.isEmpty else { throw .fileHandlesOutsideShare(report) }
         dropped.state = state
         // A state with nothing failing is checked already; one with drops is checked again.
         var final = report
+        var encoded: [UInt8]?
         let reopenFailures = report.failingHandles.filter { $0.cause != .inodeInvalid }
         if !report.failingInodes.isEmpty || !reopenFailures.isEmpty {
             guard request.dropMissing else { throw .wouldFail(report) }
             dropped.drop(report.failingInodes)
             dropped.drop(handles: reopenFailures)
             state = dropped.state
-            final = try check(state, in: sharedDirectory)
+            // What is left is checked again; the files the first check opened at the same parent and name are
+            // not opened twice. Its encoding is verified meanwhile, on the other core.
+            let changed = state
+            nonisolated(unsafe) var checked: Result<PreflightReport, RetargetError>?
+            nonisolated(unsafe) var verified: Result<[UInt8], RetargetError>?
+            DispatchQueue.concurrentPerform(iterations: originalPayload == nil ? 1 : 2) { part in
+                if part == 0 {
+                    checked = Result { () throws(RetargetError) in try check(changed, in: sharedDirectory, reusing: opens).report }
+                } else if let originalPayload {
+                    verified = Result { () throws(RetargetError) in try encodingVerified(changed, original: original, originalPayload: originalPayload) }
+                }
+            }
+            final = try checked!.get()
+            encoded = try verified?.get()
         }
         guard final.isClean else {
             throw .verificationFailed("the pre-flight check still fails: " + (final.failingInodes.first?.reason ?? final.fatalProblems.first?.description ?? "handles"))
         }
+        if encoded == nil, let originalPayload { encoded = try encodingVerified(state, original: original, originalPayload: originalPayload) }
         return RetargetResult(
+            encoded: encoded,
             original: original, state: state, renamed: renamed, droppedInodes: dropped.droppedInodes,
             droppedHandles: dropped.droppedHandles, refcountChanges: refcountChanges(from: original, to: state),
             droppedTrees: dropped.trees, strippedFileHandles: stripped, uncheckedInodes: final.uncheckedInodes, convertedInodes: converted,
             check: final)
     }
 
-    private static func check(_ state: VirtiofsdState, in directory: String) throws(RetargetError) -> PreflightReport {
+    /// The encoding of `state`, verified against `originalPayload`, which `original` was decoded from.
+    private static func encodingVerified(
+        _ state: VirtiofsdState, original: VirtiofsdState, originalPayload: [UInt8]
+    ) throws(RetargetError) -> [UInt8] {
+        let encoded = state.encoded()
+        try RetargetResult.verify(state, written: encoded, original: original, originalPayload: originalPayload)
+        return encoded
+    }
+
+    private static func check(
+        _ state: VirtiofsdState, in directory: String, reusing earlier: ProbedOpens?
+    ) throws(RetargetError) -> (report: PreflightReport, opens: ProbedOpens) {
         do {
-            return try PreflightCheck.check(state, sharedDirectory: directory)
+            return try PreflightCheck.check(state, sharedDirectory: directory, reusing: earlier)
         } catch {
             throw .preflight(error)
         }
@@ -394,10 +432,12 @@ public enum Retargeting {
     }
 
     private static func refcountChanges(from original: VirtiofsdState, to state: VirtiofsdState) -> [RetargetResult.RefcountChange] {
-        let before = Dictionary(original.inodes.map { ($0.id, $0.refcount) }, uniquingKeysWith: { first, _ in first })
+        let before = InodeIndex(original)
         let paths = InodePaths(state)
         return state.inodes.compactMap { inode in
-            guard let old = before[inode.id], old != inode.refcount else { return nil }
+            guard let position = before.position(of: inode.id) else { return nil }
+            let old = original.inodes[position].refcount
+            guard old != inode.refcount else { return nil }
             return .init(id: inode.id, path: paths.display(inode.id), old: old, new: inode.refcount)
         }
     }
@@ -425,72 +465,93 @@ struct Dropping {
         state.handles.removeAll { failing.contains($0.id) }
     }
 
+    /// Drops each failing inode and everything under it, with their handles.
+    /// The state has no fatal problem (its ids are unique, its parents held
+    /// and its chains loop-free): parents are found by position, and whether
+    /// an inode is under a failing one is walked once per inode.
     mutating func drop(_ failures: [PreflightReport.InodeFailure]) {
         drop(failures.map { ($0.id, $0.reason) })
     }
 
-    /// Drops each inode `(id, reason)`, everything under it and the handles on them.
+    /// Drops each inode `(id, reason)`, everything under it and the handles on
+    /// them (called again after file-handle inodes are converted: its trees add up).
     mutating func drop(_ failures: [(id: UInt64, reason: String)]) {
-        var parentOf: [UInt64: UInt64] = [:]
-        var children: [UInt64: [UInt64]] = [:]
-        for inode in state.inodes {
-            if case .path(let parent, _) = inode.location {
-                parentOf[inode.id] = parent
-                children[parent, default: []].append(inode.id)
-            }
+        let index = InodeIndex(state)
+        let count = state.inodes.count
+        let parentOf: [Int] = state.inodes.map { inode in
+            if case .path(let parent, _) = inode.location { return index.position(of: parent) ?? -1 }
+            return -1
         }
         // Each failing inode with preflight's reason, then everything under it.
-        var reasons: [UInt64: String] = [:]
-        for failure in failures where reasons[failure.id] == nil { reasons[failure.id] = failure.reason }
-        var pending = failures.map(\.id)
-        while let id = pending.popLast() {
-            for child in children[id] ?? [] where reasons[child] == nil {
-                reasons[child] = "under \(paths.display(id)) (inode \(id))"
-                pending.append(child)
+        var failing: [UInt64: String] = [:]
+        for failure in failures where failing[failure.id] == nil { failing[failure.id] = failure.reason }
+        // 0 not known yet, 1 dropped, 2 kept.
+        var verdicts = [UInt8](repeating: 0, count: count)
+        var walk: [Int] = []
+        for start in 0..<count where verdicts[start] == 0 {
+            var current = start
+            var verdict: UInt8 = 2
+            while true {
+                if verdicts[current] != 0 {
+                    verdict = verdicts[current]
+                    break
+                }
+                if failing[state.inodes[current].id] != nil {
+                    verdicts[current] = 1
+                    verdict = 1
+                    break
+                }
+                walk.append(current)
+                guard parentOf[current] >= 0, walk.count <= count else { break }
+                current = parentOf[current]
             }
+            for position in walk { verdicts[position] = verdict }
+            walk.removeAll(keepingCapacity: true)
+        }
+        func reason(_ position: Int) -> String {
+            let id = state.inodes[position].id
+            if let reason = failing[id] { return reason }
+            let parent = state.inodes[parentOf[position]].id
+            return "under \(paths.display(parent)) (inode \(parent))"
         }
         // A tree's top is a dropped inode whose parent survives (or that has none).
-        func top(of id: UInt64) -> UInt64 {
-            var current = id
+        func top(of position: Int) -> Int {
+            var current = position
             var steps = 0
-            while let parent = parentOf[current], reasons[parent] != nil, steps <= parentOf.count {
-                current = parent
+            while parentOf[current] >= 0, verdicts[parentOf[current]] == 1, steps <= count {
+                current = parentOf[current]
                 steps += 1
             }
             return current
         }
-        var tops: [UInt64] = []
-        var descendants: [UInt64: Int] = [:]
-        var references: [UInt64: UInt64] = [:]
-        for inode in state.inodes {
-            guard let reason = reasons[inode.id] else { continue }
-            droppedInodes.append(.init(id: inode.id, path: paths.display(inode.id), reason: reason))
-            if let parent = parentOf[inode.id], reasons[parent] == nil { references[parent, default: 0] += 1 }
-            let root = top(of: inode.id)
-            if root == inode.id { tops.append(root) } else { descendants[root, default: 0] += 1 }
+        var tops: [Int] = []
+        var descendants: [Int: Int] = [:]
+        var references: [Int: UInt64] = [:]
+        for position in 0..<count where verdicts[position] == 1 {
+            let inode = state.inodes[position]
+            droppedInodes.append(.init(id: inode.id, path: paths.display(inode.id), reason: reason(position)))
+            if parentOf[position] >= 0, verdicts[parentOf[position]] != 1 { references[parentOf[position], default: 0] += 1 }
+            let root = top(of: position)
+            if root == position { tops.append(root) } else { descendants[root, default: 0] += 1 }
         }
-        var handleCounts: [UInt64: Int] = [:]
-        for handle in state.handles where reasons[handle.inode] != nil {
+        var handleCounts: [Int: Int] = [:]
+        for handle in state.handles {
+            guard let position = index.position(of: handle.inode), verdicts[position] == 1 else { continue }
             droppedHandles.append(.init(id: handle.id, inode: handle.inode, path: paths.display(handle.inode), flags: handle.flags))
-            handleCounts[top(of: handle.inode), default: 0] += 1
+            handleCounts[top(of: position), default: 0] += 1
         }
-        trees += tops.map { id in
-            .init(id: id, path: paths.display(id), reason: reasons[id]!, descendants: descendants[id] ?? 0, handles: handleCounts[id] ?? 0)
+        trees += tops.map { position in
+            let id = state.inodes[position].id
+            return .init(id: id, path: paths.display(id), reason: reason(position), descendants: descendants[position] ?? 0, handles: handleCounts[position] ?? 0)
         }
-        state.inodes.removeAll { reasons[$0.id] != nil }
-        state.handles.removeAll { reasons[$0.inode] != nil }
-        for index in state.inodes.indices {
-            if let count = references[state.inodes[index].id] {
-                state.inodes[index].refcount = state.inodes[index].refcount.subtractingSaturated(count)
-            }
+        for (position, count) in references {
+            state.inodes[position].refcount = state.inodes[position].refcount.subtractingSaturated(count)
         }
-    }
-}
-
-extension InodePaths {
-    /// The inodes whose parent chain resolves to `path`.
-    func ids(at path: String) -> [UInt64] {
-        resolutions.compactMap { id, resolution in resolution == .path(path) ? id : nil }.sorted()
+        var kept: [VirtiofsdState.Inode] = []
+        kept.reserveCapacity(count - droppedInodes.count)
+        for position in 0..<count where verdicts[position] != 1 { kept.append(state.inodes[position]) }
+        state.inodes = kept
+        state.handles.removeAll { handle in index.position(of: handle.inode).map { verdicts[$0] == 1 } ?? false }
     }
 }
 
@@ -507,26 +568,48 @@ extension RetargetResult {
     ///
     /// - Throws: ``RetargetError/verificationFailed(_:)`` naming the first difference.
     public func verify(written payload: [UInt8], original originalPayload: [UInt8]) throws(RetargetError) {
+        try Self.verify(state, written: payload, original: original, originalPayload: originalPayload)
+    }
+
+    /// ``verify(written:original:)`` of `state`, changed from `original`.
+    static func verify(
+        _ state: VirtiofsdState, written payload: [UInt8], original: VirtiofsdState, originalPayload: [UInt8]
+    ) throws(RetargetError) {
         let decoded: VirtiofsdState
         do {
             decoded = try VirtiofsdState(decoding: payload)
         } catch {
             throw .verificationFailed("what was written does not decode: \(error)")
         }
-        guard decoded.content == state.content else { throw .verificationFailed("what was written decodes to another state") }
-        let before = Dictionary(original.inodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        for inode in decoded.inodes {
-            guard let old = before[inode.id], old.refcount == inode.refcount, old.location == inode.location,
+        guard decoded.hasSameContent(as: state) else { throw .verificationFailed("what was written decodes to another state") }
+        let before = InodeIndex(original)
+        var writer = PostcardWriter()
+        for (index, inode) in decoded.inodes.enumerated() {
+            guard let position = before.position(of: inode.id) else { continue }
+            let old = original.inodes[position]
+            guard old.refcount == inode.refcount, old.location == inode.location,
                 old.fileHandle == inode.fileHandle
             else { continue }
-            let bytes = VirtiofsdState.encoded(inode)
+            // Where both are followed by another inode, their encodings are the bytes up to it:
+            // compared with each other directly (what was written is the encoder's own).
+            if index + 1 < decoded.inodes.count, position + 1 < original.inodes.count {
+                let length = decoded.inodes[index + 1].payloadOffset - inode.payloadOffset
+                guard original.inodes[position + 1].payloadOffset - old.payloadOffset == length,
+                    Self.slice(originalPayload, at: old.payloadOffset, count: length) == Self.slice(payload, at: inode.payloadOffset, count: length)
+                else { throw .verificationFailed("inode \(inode.id) is not byte for byte as in the original") }
+                continue
+            }
+            writer.reset()
+            VirtiofsdState.encode(inode, into: &writer)
+            let bytes = writer.bytes
             guard Self.slice(originalPayload, at: old.payloadOffset, count: bytes.count) == bytes[...],
                 Self.slice(payload, at: inode.payloadOffset, count: bytes.count) == bytes[...]
             else { throw .verificationFailed("inode \(inode.id) is not byte for byte as in the original") }
         }
-        let handlesBefore = Dictionary(original.handles.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let handlesBefore = InodeIndex(ids: original.handles.map(\.id))
         for handle in decoded.handles {
-            guard let old = handlesBefore[handle.id] else { throw .verificationFailed("handle \(handle.id) is new") }
+            guard let position = handlesBefore.position(of: handle.id) else { throw .verificationFailed("handle \(handle.id) is new") }
+            let old = original.handles[position]
             let bytes = VirtiofsdState.encoded(handle)
             guard Self.slice(originalPayload, at: old.payloadOffset, count: bytes.count) == bytes[...],
                 Self.slice(payload, at: handle.payloadOffset, count: bytes.count) == bytes[...]
@@ -537,5 +620,23 @@ extension RetargetResult {
     private static func slice(_ bytes: [UInt8], at offset: Int, count: Int) -> ArraySlice<UInt8> {
         guard offset >= 0, offset + count <= bytes.count else { return [] }
         return bytes[offset..<offset + count]
+    }
+}
+
+extension VirtiofsdState {
+    /// Whether the state says what `other` says, wherever either was read
+    /// (``content`` equal, without copying either).
+    func hasSameContent(as other: VirtiofsdState) -> Bool {
+        guard version == other.version, nextInode == other.nextInode, nextHandle == other.nextHandle, options == other.options,
+            mountPaths == other.mountPaths, inodes.count == other.inodes.count, handles.count == other.handles.count
+        else { return false }
+        for (mine, theirs) in zip(inodes, other.inodes) {
+            guard mine.id == theirs.id, mine.refcount == theirs.refcount, mine.location == theirs.location, mine.fileHandle == theirs.fileHandle
+            else { return false }
+        }
+        for (mine, theirs) in zip(handles, other.handles) {
+            guard mine.id == theirs.id, mine.inode == theirs.inode, mine.flags == theirs.flags else { return false }
+        }
+        return true
     }
 }

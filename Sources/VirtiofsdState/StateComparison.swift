@@ -98,7 +98,7 @@ extension VirtiofsdState {
         var keyed: [String: Inode] = [:]
         for inode in inodes {
             let key: String
-            switch paths.resolutions[inode.id] {
+            switch paths.resolution(inode.id) {
             case .path(let path)?: key = path
             case .fileHandle(let handle)?: key = "<file handle \(handle.mountID):\(handle.handleType):\(handle.bytes.hexString)>"
             default: key = "<\(inode.location.kind.rawValue) inode \(inode.id)>"

@@ -41,6 +41,10 @@ public struct VirtiofsdStateDecoder: Sendable {
     private var inodes: [VirtiofsdState.Inode] = []
     private var handles: [VirtiofsdState.Handle] = []
     private var mountPaths: [VirtiofsdState.MountPath] = []
+    /// Where inodes and handles go instead of the arrays, for ``finishCompact()``.
+    private var compact: CompactVirtiofsdState?
+    private var decodedInodes = 0
+    private var decodedHandles = 0
     private var nextInode: UInt64 = 0
     private var nextHandle: UInt64 = 0
     private var options = VirtiofsdState.NegotiatedOptions(writeback: false, announceSubmounts: false, posixACL: false, supplementaryGroupExtension: false)
@@ -50,6 +54,13 @@ public struct VirtiofsdStateDecoder: Sendable {
     /// hold is an error at once, as in a whole payload.
     public init(totalLength: Int? = nil) {
         self.totalLength = totalLength
+    }
+
+    /// A decoder that keeps what it decodes compact (``CompactVirtiofsdState``,
+    /// about a quarter of the memory), to be ended with ``finishCompact()``.
+    public init(compactWithTotalLength totalLength: Int?) {
+        self.totalLength = totalLength
+        compact = CompactVirtiofsdState()
     }
 
     /// The error that ended decoding, if one did (trailing bytes are known
@@ -93,6 +104,30 @@ public struct VirtiofsdStateDecoder: Sendable {
     /// - Throws: ``VirtiofsdDecodingError`` at the first malformed value, at
     ///   a value the payload ends inside, or for bytes after the state.
     public mutating func finish() throws(VirtiofsdDecodingError) -> VirtiofsdState {
+        try complete()
+        if let compact { return compact.state }
+        return VirtiofsdState(
+            version: version, inodes: inodes, nextInode: nextInode, handles: handles, nextHandle: nextHandle,
+            options: options, mountPaths: mountPaths)
+    }
+
+    /// The state kept compact, once the payload has ended (for a decoder made
+    /// with ``init(compactWithTotalLength:)``; another converts what it holds).
+    ///
+    /// - Throws: as ``finish()``.
+    public mutating func finishCompact() throws(VirtiofsdDecodingError) -> CompactVirtiofsdState {
+        try complete()
+        var state = compact ?? CompactVirtiofsdState(
+            VirtiofsdState(version: version, inodes: inodes, nextInode: nextInode, handles: handles, nextHandle: nextHandle, options: options))
+        state.version = version
+        state.nextInode = nextInode
+        state.nextHandle = nextHandle
+        state.options = options
+        state.mountPaths = mountPaths
+        return state
+    }
+
+    private mutating func complete() throws(VirtiofsdDecodingError) {
         if let failure {
             if case .trailingBytes = failure.reason { throw VirtiofsdDecodingError(.trailingBytes(trailingBytes), field: "", offset: failure.payloadOffset) }
             throw failure
@@ -109,9 +144,6 @@ public struct VirtiofsdStateDecoder: Sendable {
             consume(upTo: reader.index)
             if let failure { throw failure }
         }
-        return VirtiofsdState(
-            version: version, inodes: inodes, nextInode: nextInode, handles: handles, nextHandle: nextHandle,
-            options: options, mountPaths: mountPaths)
     }
 
     /// Ends decoding: what was decoded is dropped.
@@ -121,6 +153,7 @@ public struct VirtiofsdStateDecoder: Sendable {
         handles = []
         mountPaths = []
         pending = []
+        if compact != nil { compact = CompactVirtiofsdState() }
     }
 
     private mutating func consume(upTo index: Int) {
@@ -148,8 +181,9 @@ public struct VirtiofsdStateDecoder: Sendable {
                 version = decoded
                 part = count > 0 ? .inodes(left: count) : .afterInodes
             case .inodes(let left):
-                let inode = try Self.decodeInode(&reader, index: inodes.count)
-                inodes.append(inode)
+                let inode = try Self.decodeInode(&reader, index: decodedInodes)
+                if compact != nil { compact!.append(inode) } else { inodes.append(inode) }
+                decodedInodes += 1
                 part = left > 1 ? .inodes(left: left - 1) : .afterInodes
             case .afterInodes:
                 let next = try reader.u64("next_inode")
@@ -157,7 +191,9 @@ public struct VirtiofsdStateDecoder: Sendable {
                 nextInode = next
                 part = count > 0 ? .handles(left: count) : .afterHandles
             case .handles(let left):
-                handles.append(try Self.decodeHandle(&reader, index: handles.count))
+                let handle = try Self.decodeHandle(&reader, index: decodedHandles)
+                if compact != nil { compact!.append(handle) } else { handles.append(handle) }
+                decodedHandles += 1
                 part = left > 1 ? .handles(left: left - 1) : .afterHandles
             case .afterHandles:
                 let next = try reader.u64("next_handle")
@@ -187,20 +223,20 @@ public struct VirtiofsdStateDecoder: Sendable {
 
     private static func decodeInode(_ reader: inout PostcardReader, index: Int) throws(VirtiofsdDecodingError) -> VirtiofsdState.Inode {
         let offset = reader.offset
-        let field = "inodes[\(index)]"
-        let id = try reader.u64("\(field).id")
-        let refcount = try reader.u64("\(field).refcount")
+        // Field names are formed only for an error (the reader's autoclosures).
+        let id = try reader.u64("inodes[\(index)].id")
+        let refcount = try reader.u64("inodes[\(index)].refcount")
         let tagOffset = reader.offset
         let location: VirtiofsdState.Location
-        switch try reader.u32("\(field).location") {
+        switch try reader.u32("inodes[\(index)].location") {
         case 0: location = .root
-        case 1: location = .path(parent: try reader.u64("\(field).location.parent"), name: try reader.string("\(field).location.filename"))
+        case 1: location = .path(parent: try reader.u64("inodes[\(index)].location.parent"), name: try reader.string("inodes[\(index)].location.filename"))
         case 2: location = .invalid
-        case 3: location = .fullPath(try reader.string("\(field).location.filename"))
-        case 4: location = .fileHandle(try decodeFileHandle(&reader, field: "\(field).location.handle"))
-        case let tag: throw VirtiofsdDecodingError(.unknownTag(tag), field: "\(field).location", offset: tagOffset)
+        case 3: location = .fullPath(try reader.string("inodes[\(index)].location.filename"))
+        case 4: location = .fileHandle(try decodeFileHandle(&reader, field: "inodes[\(index)].location.handle"))
+        case let tag: throw VirtiofsdDecodingError(.unknownTag(tag), field: "inodes[\(index)].location", offset: tagOffset)
         }
-        let fileHandle = try reader.optionTag("\(field).file_handle") ? try decodeFileHandle(&reader, field: "\(field).file_handle") : nil
+        let fileHandle = try reader.optionTag("inodes[\(index)].file_handle") ? try decodeFileHandle(&reader, field: "inodes[\(index)].file_handle") : nil
         return VirtiofsdState.Inode(id: id, refcount: refcount, location: location, fileHandle: fileHandle, payloadOffset: offset)
     }
 

@@ -251,7 +251,7 @@ extension VirtiofsdState {
         return writer.bytes
     }
 
-    private static func encode(_ inode: Inode, into writer: inout PostcardWriter) {
+    static func encode(_ inode: Inode, into writer: inout PostcardWriter) {
         writer.u64(inode.id)
         writer.u64(inode.refcount)
         switch inode.location {
@@ -272,7 +272,7 @@ extension VirtiofsdState {
         if let handle = inode.fileHandle { encode(handle, into: &writer) }
     }
 
-    private static func encode(_ handle: Handle, into writer: inout PostcardWriter) {
+    static func encode(_ handle: Handle, into writer: inout PostcardWriter) {
         writer.u64(handle.id)
         writer.u64(handle.inode)
         writer.u64(0)  // source: OpenInode

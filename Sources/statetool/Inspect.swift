@@ -91,12 +91,14 @@ struct Inspect: ParsableCommand {
         }
         if let listingFailure { throw listingFailure }
         if format.json {
-            var object = Data(try JSONText.document(report, schema: "inspect").utf8)
-            if chunks {
-                object.removeFirst()
-                try output.write("],")
+            // Written as it is formatted: a state's inodes and handles a batch at a time.
+            var opening = chunks
+            if chunks { try output.write("],") }
+            try report.writeJSON(schema: "inspect", encoder: .statetool) { bytes in
+                // After the chunk list, the object's keys go on in its object.
+                try output.write(opening ? Array(bytes.dropFirst()) : bytes)
+                opening = false
             }
-            try output.write(object)
             try output.write("\n")
         } else {
             if chunks { try output.write("\n") }

@@ -23,6 +23,11 @@ final class StandardOutput {
         if pending.count >= blockSize { try flush() }
     }
 
+    func write(_ bytes: [UInt8]) throws(CommandFailure) {
+        pending.append(contentsOf: bytes)
+        if pending.count >= blockSize { try flush() }
+    }
+
     func flush() throws(CommandFailure) {
         guard !pending.isEmpty else { return }
         defer { pending.removeAll(keepingCapacity: true) }

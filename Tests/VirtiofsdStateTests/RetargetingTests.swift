@@ -181,5 +181,26 @@ import VirtiofsdState
         }
         #expect(throws: RetargetError.self) { try result.verify(written: Array(written.dropLast()), original: payload) }
     }
+
+    /// A kept inode whose original bytes are not what the encoder writes (a
+    /// refcount as a two-byte varint, `0x81 0x00`, still 1): the kept inodes
+    /// are compared with the original byte for byte, the one in the middle by
+    /// its span up to the next inode, the last by its encoding.
+    @Test(arguments: [2, 8])
+    func verificationFindsAKeptInodeNotWrittenAsInTheOriginal(position: Int) throws {
+        let (state, canonical) = try Self.state(.v1)
+        let inode = state.inodes[position]
+        #expect(inode.refcount == 1 && (position == 8 || state.inodes[position + 1].id == inode.id + 1))
+        let refcountOffset = inode.payloadOffset + 1
+        #expect(canonical[refcountOffset] == 1)
+        let original = Array(canonical[..<refcountOffset]) + [0x81, 0x00] + Array(canonical[(refcountOffset + 1)...])
+        let decoded = try State(decoding: original)
+        #expect(decoded.content == state.content)
+        let result = try Retargeting.retarget(decoded, sharedDirectory: share.path, request: .init(dropMissing: true))
+        #expect(result.state.inodes.contains { $0.id == inode.id })
+        #expect(throws: RetargetError.verificationFailed("inode \(inode.id) is not byte for byte as in the original")) {
+            try result.verify(written: result.state.encoded(), original: original)
+        }
+    }
 }
 

@@ -78,7 +78,7 @@ enum Postcard {
         #expect(tree.refcount == 23)
         #expect(paths.display(12) == "tree/d07")
         let resolved = state.inodes.compactMap { inode -> String? in
-            if case .path(let path)? = paths.resolutions[inode.id] { return path } else { return nil }
+            if case .path(let path)? = paths.resolution(inode.id) { return path } else { return nil }
         }
         #expect(resolved.count == 5222)
         #expect(resolved.filter { $0.hasPrefix("tree/d07/") || $0 == "tree/d07" }.count == 261)
