@@ -121,6 +121,47 @@ import VirtiofsdState
         }
     }
 
+    /// A handle open for writing on a file that became immutable (`chattr +i`) fails to
+    /// reopen with `Operation not permitted`, and on a share mounted read-only with
+    /// `Read-only file system`; preflight reopens it the same way and names the same handle.
+    @Test(arguments: PeerGeneration.all, ["immutable", "read-only-share"])
+    func writeHandlesOnFilesThatRefuseWritingFailAsTheRealLoaderFindsThem(generation: PeerGeneration, damage: String) throws {
+        try generation.require()
+        let files = try share("share-\(damage)", files: ["target"])
+        var share = files
+        if damage == "immutable" {
+            let locked = try ProcessRunner.run("/usr/bin/chattr", ["+i", files + "/target"])
+            try #require(locked.status == 0, "chattr +i: \(locked.stderr)")
+        } else {
+            share = path("read-only-\(generation.name)")
+            try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true)
+            let bound = try ProcessRunner.run("/bin/mount", ["--bind", "-o", "ro", files, share])
+            try #require(bound.status == 0, "mount --bind -o ro: \(bound.stderr)")
+        }
+        defer {
+            if damage == "immutable" {
+                _ = try? ProcessRunner.run("/usr/bin/chattr", ["-i", files + "/target"])
+            } else {
+                _ = try? ProcessRunner.run("/bin/umount", [share])
+            }
+        }
+        let stream = try stream(
+            "write-\(damage)", inodes: [.init(id: 1, refcount: 2, location: .root), .init(id: 2, refcount: 1, location: .path(parent: 1, name: "target"))],
+            handles: [.init(id: 7, inode: 2, flags: O_WRONLY)])
+        let error = damage == "immutable" ? "Operation not permitted (os error 1)" : "Read-only file system (os error 30)"
+
+        let replayed = try replay(stream, share: share, on: generation)
+        #expect(replayed.status == 3, "\(replayed.stdout)\(replayed.stderr)")
+        #expect(replayed.stderr.contains("as handle 7: \(error)"), "\(replayed.stderr)")
+
+        let preflight = try StatetoolRunner.run(["preflight", "--json", "--shared-dir", share, stream])
+        #expect(preflight.status == 1, "\(preflight.stderr)")
+        let report = try preflight.jsonObject()
+        #expect(report["failingHandles"] as? [Int] == [7])
+        let reason = (report["handleFailures"] as? [[String: Any]])?.first?["reason"] as? String
+        #expect(reason == "Opening inode 2 (target) as handle 7: \(error.prefix { $0 != "(" }.trimmingCharacters(in: .whitespaces))", "\(reason ?? "none")")
+    }
+
     /// A state whose source negotiated announce-submounts, into a destination started
     /// without it: refused before any inode (`Migration source wants announce-submounts
     /// enabled, but it is disabled on the destination`); with it, taken.
