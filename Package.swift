@@ -7,19 +7,34 @@ import PackageDescription
 enum BuildInfo {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
-    static func read(_ path: String) -> String? {
-        (try? String(contentsOf: root.appendingPathComponent(path), encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+    static func read(_ url: URL) -> String? {
+        (try? String(contentsOf: url, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    static let version = read("VERSION") ?? "unknown"
+    static let version = read(root.appendingPathComponent("VERSION")) ?? "unknown"
+
+    /// The checkout's git directory: `.git`, or in a linked worktree the folder its
+    /// `.git` file names (`gitdir: PATH`).
+    static let gitDirectory: URL = {
+        let dotGit = root.appendingPathComponent(".git")
+        guard let link = read(dotGit), link.hasPrefix("gitdir: ") else { return dotGit }
+        return URL(fileURLWithPath: String(link.dropFirst(8)), relativeTo: root).standardizedFileURL
+    }()
+
+    /// Where the refs are: a worktree's `commondir` (the main `.git`), else the git directory.
+    static let commonDirectory: URL = {
+        guard let common = read(gitDirectory.appendingPathComponent("commondir")) else { return gitDirectory }
+        return URL(fileURLWithPath: common, relativeTo: gitDirectory.appendingPathComponent("")).standardizedFileURL
+    }()
 
     static let commit: String = {
-        guard let head = read(".git/HEAD") else { return "unknown" }
+        guard let head = read(gitDirectory.appendingPathComponent("HEAD")) else { return "unknown" }
         guard head.hasPrefix("ref: ") else { return String(head.prefix(12)) }
         let ref = String(head.dropFirst(5))
-        if let loose = read(".git/\(ref)") { return String(loose.prefix(12)) }
-        let packed = read(".git/packed-refs")?.split(separator: "\n").first { $0.hasSuffix(" \(ref)") }
+        for directory in [gitDirectory, commonDirectory] {
+            if let loose = read(directory.appendingPathComponent(ref)) { return String(loose.prefix(12)) }
+        }
+        let packed = read(commonDirectory.appendingPathComponent("packed-refs"))?.split(separator: "\n").first { $0.hasSuffix(" \(ref)") }
         return packed.map { String($0.prefix(12)) } ?? "unknown"
     }()
 }
