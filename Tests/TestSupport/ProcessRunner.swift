@@ -50,7 +50,8 @@ public enum ProcessRunner {
 
     /// Starts `executable` with its output going to `log` (nowhere when
     /// `nil`) and its standard input from `stdin` when given, and waits up to
-    /// 5 s for `socket` to appear when one is named. The caller stops it.
+    /// 5 s for `socket` to listen when one is named (``isListening(_:)``). The
+    /// caller stops it.
     public static func start(
         _ executable: String, _ arguments: [String], log: String?, stdin: Pipe? = nil, waitingFor socket: String? = nil
     ) throws -> Process {
@@ -67,8 +68,23 @@ public enum ProcessRunner {
         process.standardInput = stdin ?? FileHandle.nullDevice
         try process.run()
         if let socket {
-            for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.01) }
+            for _ in 0..<500 where !isListening(socket) { Thread.sleep(forTimeInterval: 0.01) }
         }
         return process
+    }
+
+    /// Whether a Unix socket bound at `path` listens: `/proc/net/unix` lists it
+    /// with `__SO_ACCEPTCON` (flags 00010000). The socket file appears at
+    /// bind(2), a moment before listen(2): a client that connects in between
+    /// is refused. Listening is read from the kernel, not probed by connecting,
+    /// because virtiofsd serves one connection and exits.
+    public static func isListening(_ path: String) -> Bool {
+        guard FileManager.default.fileExists(atPath: path),
+            let table = try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8)
+        else { return false }
+        return table.split(separator: "\n").contains { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return fields.count >= 8 && fields[3] == "00010000" && fields[7] == path
+        }
     }
 }
