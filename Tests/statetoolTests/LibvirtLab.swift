@@ -69,11 +69,14 @@ final class LibvirtLab {
         daemonScript = generation.privateLibvirtd
         daemonDirectory = path("daemon-\(generation.name)")
         connection = "qemu:///system?socket=\(daemonDirectory)/run/libvirt-sock"
+        // The reaper ends a daemon whose owner is gone: this test process owns this one. The
+        // owner is written before the daemon starts, or another lab's reaper, running in
+        // parallel, takes the new daemon for a leftover and ends it while it comes up.
+        try FileManager.default.createDirectory(atPath: daemonDirectory, withIntermediateDirectories: true)
+        try String(getpid()).write(toFile: daemonDirectory + "/owner", atomically: true, encoding: .utf8)
         let started = try ProcessRunner.run(
             "/usr/bin/env", (libvirt11 ? ["LIBVIRT_ROOT=\(Self.libvirt11.path)"] : []) + [daemonScript, "start", daemonDirectory, format])
         try #require(started.status == 0, "the private libvirtd did not start: \(started.stderr)")
-        // The reaper ends a daemon whose owner is gone: this test process owns this one.
-        try String(getpid()).write(toFile: daemonDirectory + "/owner", atomically: true, encoding: .utf8)
     }
 
     /// Stops the daemon running now; true when it is gone.
