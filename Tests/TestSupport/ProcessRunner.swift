@@ -67,10 +67,13 @@ public enum ProcessRunner {
         process.standardOutput = process.standardError
         process.standardInput = stdin ?? FileHandle.nullDevice
         try process.run()
-        if let socket {
-            for _ in 0..<500 where !isListening(socket) { Thread.sleep(forTimeInterval: 0.01) }
-        }
+        if let socket { waitUntilListening(socket) }
         return process
+    }
+
+    /// Waits up to 5 s for the Unix socket at `path` to listen (``isListening(_:)``).
+    public static func waitUntilListening(_ path: String) {
+        for _ in 0..<500 where !isListening(path) { Thread.sleep(forTimeInterval: 0.01) }
     }
 
     /// Whether a Unix socket bound at `path` listens: `/proc/net/unix` lists it

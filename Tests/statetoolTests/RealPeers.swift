@@ -34,7 +34,7 @@ enum RealPeers {
         let pidFile = socket + ".pid"
         let started = try ProcessRunner.run(executable, ["--vhost-user", "--socket", socket, "-d", "-l", log, "-P", pidFile])
         try #require(started.status == 0, "passt did not start: \(started.stderr)")
-        for _ in 0..<500 where !ProcessRunner.isListening(socket) { Thread.sleep(forTimeInterval: 0.01) }
+        ProcessRunner.waitUntilListening(socket)
         let pid = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return Passt(pid: try #require(Int32(pid), "passt wrote no pid"))
     }
