@@ -31,6 +31,7 @@ public struct Pseudonyms: Sendable {
             default: break
             }
         }
+        for mount in state?.mountPaths ?? [] { add(path: mount.path) }
     }
 
     /// Gives `name` a pseudonym if it has none; returns it.
@@ -63,12 +64,22 @@ public struct Pseudonyms: Sendable {
             switch inode.location {
             case .path(let parent, let name): inode.location = .path(parent: parent, name: pseudonym(for: name))
             case .fullPath(let path):
-                inode.location = .fullPath(path.split(separator: "/", omittingEmptySubsequences: false).map { pseudonym(for: String($0)) }.joined(separator: "/"))
+                inode.location = .fullPath(pseudonymised(path: path))
             default: break
             }
             return inode
         }
+        renamed.mountPaths = state.mountPaths.map { mount in
+            var mount = mount
+            mount.path = pseudonymised(path: mount.path)
+            return mount
+        }
         return renamed
+    }
+
+    /// `path` (relative to the share) with each component replaced by its pseudonym.
+    func pseudonymised(path: String) -> String {
+        path.split(separator: "/", omittingEmptySubsequences: false).map { pseudonym(for: String($0)) }.joined(separator: "/")
     }
 
     /// `text` with the shared directory's path and every name of the share replaced.
@@ -80,14 +91,29 @@ public struct Pseudonyms: Sendable {
         for name in literalNames where name.count > 0 {
             text = text.replacing(name, with: names[name]!)
         }
-        var result = String.UnicodeScalarView()
+        var result: [Unicode.Scalar] = []
         var run = String.UnicodeScalarView()
+        var lastReplacementEnd = -2
         func flush() {
-            if !run.isEmpty {
-                let word = String(run)
-                result.append(contentsOf: (names[word] ?? word).unicodeScalars)
-                run.removeAll(keepingCapacity: true)
+            guard !run.isEmpty else { return }
+            let word = String(run)
+            run.removeAll(keepingCapacity: true)
+            guard let pseudonym = names[word] else {
+                result.append(contentsOf: word.unicodeScalars)
+                return
             }
+            // The first name of the share in an absolute path: what comes
+            // before it is a shared directory (the source's, as a log names it).
+            if result.last == "/", result.count != lastReplacementEnd + 1 {
+                var start = result.count - 1
+                while start > 0, !Self.endsPath(result[start - 1]) { start -= 1 }
+                if result[start] == "/" {
+                    result.removeSubrange(start...)
+                    result.append(contentsOf: (Self.sharedDirectoryPseudonym + "/").unicodeScalars)
+                }
+            }
+            result.append(contentsOf: pseudonym.unicodeScalars)
+            lastReplacementEnd = result.count
         }
         for scalar in text.unicodeScalars {
             if Self.isNameCharacter(scalar) {
@@ -98,7 +124,14 @@ public struct Pseudonyms: Sendable {
             }
         }
         flush()
-        return String(result)
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: result)
+        return String(view)
+    }
+
+    /// Whether `scalar` ends a path in text (white space, quotes, brackets, `,`, `:`, `=`).
+    static func endsPath(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.isWhitespace || "\"'()[]{}<>,:;=`".unicodeScalars.contains(scalar)
     }
 
     /// Whether `scalar` continues a name run.

@@ -92,6 +92,13 @@ public struct TarReader {
         public let size: UInt64
         /// Where its header starts in the archive.
         public let offset: UInt64
+
+        /// A member from its parts.
+        public init(name: String, size: UInt64, offset: UInt64) {
+            self.name = name
+            self.size = size
+            self.offset = offset
+        }
     }
 
     private let source: any ByteSource
