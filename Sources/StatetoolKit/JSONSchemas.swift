@@ -24,7 +24,18 @@ public enum JSONSchemas {
   "title": "manifest.json of a statetool diagnose --bundle",
   "description": "The first member of a forensic bundle (a zstd-compressed ustar archive) that diagnose --bundle writes: what made it, which originals it was made from, and what it keeps of them. Every file and directory name of the share and the share's path are pseudonymised in every member.",
   "type": "object",
-  "required": ["schema", "statetoolVersion", "device", "sharedDirectory", "verdict", "pseudonyms", "logs", "originals"],
+  "required": [
+    "schema",
+    "statetoolVersion",
+    "device",
+    "sharedDirectory",
+    "verdict",
+    "pseudonyms",
+    "logs",
+    "originals",
+    "sections",
+    "description"
+  ],
   "additionalProperties": false,
   "properties": {
     "schema": {
@@ -37,15 +48,27 @@ public enum JSONSchemas {
     },
     "device": {
       "description": "The device section whose back-end state is bundled; null when nothing named it.",
-      "type": ["string", "null"]
+      "type": [
+        "string",
+        "null"
+      ]
     },
     "sharedDirectory": {
       "description": "The pseudonym of the shared directory the state was checked against (/shared-directory); null when no share was checked.",
-      "type": ["string", "null"]
+      "type": [
+        "string",
+        "null"
+      ]
     },
     "verdict": {
       "description": "The verdict of the diagnosis the bundle holds.",
-      "enum": ["restorable", "fixable", "destination", "unrecoverable", "unknown"]
+      "enum": [
+        "restorable",
+        "fixable",
+        "destination",
+        "unrecoverable",
+        "unknown"
+      ]
     },
     "pseudonyms": {
       "description": "How many file and directory names were given a pseudonym.",
@@ -61,16 +84,122 @@ public enum JSONSchemas {
       "type": "array",
       "items": {
         "type": "object",
-        "required": ["role", "path", "size", "sha256"],
+        "required": [
+          "role",
+          "path",
+          "size",
+          "sha256"
+        ],
         "additionalProperties": false,
         "properties": {
-          "role": { "description": "file (the migration file, save image or state) or log.", "enum": ["file", "log"] },
-          "path": { "description": "Its path as given, pseudonymised.", "type": "string" },
-          "size": { "description": "Its size in bytes.", "type": "integer", "minimum": 0 },
-          "sha256": { "description": "The SHA-256 of all its bytes, lowercase hex.", "type": "string", "pattern": "^[0-9a-f]{64}$" },
-          "member": { "description": "The bundle member made from it; absent or null when none (a file without a back-end state).", "type": ["string", "null"] }
+          "role": {
+            "description": "file (the migration file, save image or state) or log.",
+            "enum": [
+              "file",
+              "log"
+            ]
+          },
+          "path": {
+            "description": "Its path as given, pseudonymised.",
+            "type": "string"
+          },
+          "size": {
+            "description": "Its size in bytes.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "sha256": {
+            "description": "The SHA-256 of all its bytes, lowercase hex.",
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$"
+          },
+          "member": {
+            "description": "The bundle member made from it; absent or null when none (a file without a back-end state).",
+            "type": [
+              "string",
+              "null"
+            ]
+          }
         }
       }
+    },
+    "sections": {
+      "description": "The device sections of a migration file or save image, in file order, each kept as a member: its body between header and footer with any back-end state stream inside it left out (that is the state member). No RAM: only device sections are read. Empty for a state.",
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": [
+          "member",
+          "id",
+          "name",
+          "instanceID",
+          "version",
+          "sectionOffset",
+          "offset",
+          "elided",
+          "complete"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "member": {
+            "description": "The member holding the body: sections/ID-NAME.bin.",
+            "type": "string"
+          },
+          "id": {
+            "description": "The section id.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "name": {
+            "description": "The section's name (idstr).",
+            "type": "string"
+          },
+          "instanceID": {
+            "description": "The section's instance id.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "version": {
+            "description": "The section's version.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "sectionOffset": {
+            "description": "The file offset of the section's header.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "offset": {
+            "description": "The file offset of the body's first byte.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "elided": {
+            "description": "The file ranges left out of the body (back-end state streams), [start, end] each.",
+            "type": "array",
+            "items": {
+              "type": "array",
+              "items": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "minItems": 2,
+              "maxItems": 2
+            }
+          },
+          "complete": {
+            "description": "Whether the body is whole (false when the file ends inside it or it is longer than statetool keeps).",
+            "type": "boolean"
+          }
+        }
+      }
+    },
+    "description": {
+      "description": "The member holding the file's VM description JSON (sections/vmdesc.json), names of the share pseudonymised; null when the file has none.",
+      "type": [
+        "string",
+        "null"
+      ]
     }
   }
 }

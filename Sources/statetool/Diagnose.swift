@@ -139,7 +139,7 @@ struct Diagnose: ParsableCommand {
             let output = StandardOutput()
             try output.write(Self.describe(diagnosis))
             if let bundled, let bundle {
-                try output.write("bundle: wrote \(bundle) (\(bundled.size) bytes: \(bundled.members.joined(separator: ", ")); \(bundled.manifest.pseudonyms) names pseudonymised)\n")
+                try output.write("bundle: wrote \(bundle) (\(bundled.size) bytes, \(bundled.members.count) members, \(bundled.manifest.sections.count) device sections; \(bundled.manifest.pseudonyms) names pseudonymised)\n")
             }
             try output.flush()
         }

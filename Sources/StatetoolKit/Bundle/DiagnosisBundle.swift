@@ -1,5 +1,6 @@
 import Crypto
 import FoundationEssentials
+import MigrationFile
 import StateStream
 import SystemPackage
 import VirtiofsdState
@@ -51,6 +52,30 @@ public enum DiagnosisBundle {
             public var member: String?
         }
 
+        /// One device section of a migration file or save image, kept as
+        /// `sections/ID-NAME.bin`: its body between header and footer, any
+        /// back-end state stream inside it left out (it is the state member).
+        public struct Section: Codable, Hashable, Sendable {
+            /// The member holding its body.
+            public var member: String
+            /// Its section id.
+            public var id: UInt32
+            /// Its name (idstr).
+            public var name: String
+            /// Its instance id.
+            public var instanceID: UInt32
+            /// Its version.
+            public var version: UInt32
+            /// The file offset of its header.
+            public var sectionOffset: UInt64
+            /// The file offset of its body's first byte.
+            public var offset: UInt64
+            /// The file ranges left out of the body (back-end state streams), `[start, end]` each.
+            public var elided: [[UInt64]]
+            /// Whether the body is whole.
+            public var complete: Bool
+        }
+
         /// The statetool version that made the bundle.
         public var statetoolVersion: String
         /// The device whose state is bundled; `nil` when nothing named it.
@@ -65,6 +90,28 @@ public enum DiagnosisBundle {
         public var logs: String
         /// The original inputs.
         public var originals: [Original]
+        /// The device sections kept (no RAM: only the file's device sections are read).
+        public var sections: [Section]
+        /// The VM description member (`sections/vmdesc.json`); `nil` when the file has none.
+        public var description: String?
+
+        private enum CodingKeys: String, CodingKey {
+            case statetoolVersion, device, sharedDirectory, verdict, pseudonyms, logs, originals, sections, description
+        }
+
+        /// Encodes every key, absent values as `null`.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(statetoolVersion, forKey: .statetoolVersion)
+            try container.encode(device, forKey: .device)
+            try container.encode(sharedDirectory, forKey: .sharedDirectory)
+            try container.encode(verdict, forKey: .verdict)
+            try container.encode(pseudonyms, forKey: .pseudonyms)
+            try container.encode(logs, forKey: .logs)
+            try container.encode(originals, forKey: .originals)
+            try container.encode(sections, forKey: .sections)
+            try container.encode(description, forKey: .description)
+        }
     }
 
     /// Why a bundle cannot be written or read.
@@ -131,13 +178,32 @@ public enum DiagnosisBundle {
             members.append((name, Array(rename(try lastAttempt(of: log)).utf8)))
             originals.append(Manifest.Original(role: "log", path: rename(log), size: size, sha256: digest, member: name))
         }
+        var sections: [Manifest.Section] = []
+        var descriptionMember: String?
+        if let file = request.file, let devices = deviceStates(file, strategy: request.strategy) {
+            for body in devices.bodies where body.section.name != "ram" {
+                let safe = String(body.section.name.map { $0.isLetter || $0.isNumber || ".-_".contains($0) ? $0 : "_" }.prefix(60))
+                let name = "sections/\(body.section.id)-\(safe).bin"
+                members.append((name, body.bytes))
+                sections.append(
+                    Manifest.Section(
+                        member: name, id: body.section.id, name: body.section.name, instanceID: body.section.instanceID,
+                        version: body.section.version, sectionOffset: body.sectionOffset, offset: body.offset,
+                        elided: body.elided.map { [$0.lowerBound, $0.upperBound] }, complete: body.isComplete))
+            }
+            if let text = devices.descriptionText {
+                descriptionMember = "sections/vmdesc.json"
+                members.append((descriptionMember!, Array(rename(String(decoding: text, as: UTF8.self)).utf8)))
+            }
+        }
         if let record = diagnosis.shareCheck?.mapped(rename) {
             members.insert((shareCheckName, try json(record)), at: 0)
         }
         members.insert((diagnosisName, try json(SchemaDocument(diagnosis.mapped(rename), schema: "diagnose"))), at: 0)
         let manifest = Manifest(
             statetoolVersion: statetoolVersion, device: diagnosis.device, sharedDirectory: diagnosis.sharedDirectory.map(rename),
-            verdict: diagnosis.verdict.rawValue, pseudonyms: pseudonyms.names.count, logs: logPolicy, originals: originals)
+            verdict: diagnosis.verdict.rawValue, pseudonyms: pseudonyms.names.count, logs: logPolicy, originals: originals,
+            sections: sections, description: descriptionMember)
         members.insert((manifestName, try json(SchemaDocument(manifest, schema: "bundle-manifest"))), at: 0)
 
         do throws(OutputError) {
@@ -237,6 +303,15 @@ public enum DiagnosisBundle {
         } while start < payload.count
         try! writer.finish()
         return sink.bytes
+    }
+
+    /// The device sections of a migration file or save image (bodies kept,
+    /// back-end state streams elided, RAM never read); `nil` for a state or
+    /// a file that does not walk.
+    static func deviceStates(_ file: String, strategy: ReadingStrategy) -> DeviceStates? {
+        guard let input = try? Input.open(file), input.kind != .stream else { return nil }
+        let reader = MigrationFileReader(input: input.stream, strategy: strategy, keepsSectionBodies: true)
+        return try? DeviceStates.read(reader)
     }
 
     /// The size and SHA-256 of the file at `path`, read in blocks.
