@@ -34,11 +34,14 @@ struct Diagnose: ParsableCommand {
 
             --bundle OUT.tar.zst also writes a forensic bundle to attach to a bug report: a zstd-compressed \
             tar of manifest.json (statetool version, SHA-256 of every original input), diagnosis.json, \
-            share-check.json (what the check of the share found), the back-end state (no guest RAM) and \
-            the last attempt of each log (at most its last 4 MiB), with every file and directory name of \
-            the share and the share's path replaced by stable pseudonyms (n1, n2, ...; /shared-directory) \
-            in all of them. `statetool diagnose BUNDLE` reads a bundle (recognised by content) and \
-            diagnoses its state and logs with the recorded share check.
+            share-check.json (what the check of the share found), the back-end state re-encoded, the \
+            file's device sections (their back-end state streams left out; never guest RAM) and VM \
+            description, and the last attempt of each log (at most its last 4 MiB), with every file and \
+            directory name of the share and the share's path replaced by stable pseudonyms (n1, n2, ... in \
+            the order the state names them; /shared-directory) in all of them. `statetool diagnose \
+            BUNDLE` reads a bundle (recognised by content: zstd, a tar whose first member is \
+            manifest.json) and diagnoses its state and logs with the recorded share check; a bundle it \
+            cannot read is exit status 1, a bundle that cannot be written 2.
 
             With --json, one JSON object; `statetool schema diagnose` prints its JSON Schema.
 
