@@ -32,7 +32,7 @@ public enum DiagnosisBundle {
     /// The most of each log's last attempt kept (its last bytes).
     public static let logLimit: UInt64 = 4 << 20
     /// The most a JSON member is read.
-    static let jsonLimit: UInt64 = 64 << 20
+    static let jsonLimit: UInt64 = 16 << 20
     /// What the manifest says about the logs.
     static let logPolicy = "the last attempt of each log (from its start marker to its end), at most its last 4 MiB"
 
