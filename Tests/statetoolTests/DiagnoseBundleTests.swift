@@ -114,6 +114,15 @@ import Testing
         #expect(bundledDiagnosis["verdict"] as? String == "fixable")
         #expect(bundledDiagnosis["sharedDirectory"] as? String == "/shared-directory")
 
+        // The share check, per inode: the failing ids and reasons, names pseudonymised.
+        let shareCheck = try json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: unpacked + "/share-check.json")), as: UTF8.self))
+        #expect(shareCheck["failingInodeCount"] as? Int == 261)
+        #expect(shareCheck["failingHandleCount"] as? Int == 10)
+        let failing = try #require(shareCheck["failingInodes"] as? [[String: Any]])
+        #expect(failing.count == 261)
+        #expect(failing.first?["id"] as? Int == 12)
+        #expect(failing.first?["reason"] as? String == "Opening n1/n11: No such file or directory")
+
         // The manifest: the version, the originals' hashes.
         let manifest = try json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: unpacked + "/manifest.json")), as: UTF8.self))
         #expect(manifest["schema"] as? String == "urn:statetool:bundle-manifest:1")

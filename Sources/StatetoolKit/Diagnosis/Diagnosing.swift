@@ -109,13 +109,21 @@ extension Diagnosis {
                     var shareCauses = CauseList()
                     var shareRemedies = Remedies()
                     var shareChecked: [String] = []
-                    checkAgainstShare(
+                    let report = checkAgainstShare(
                         state, file: file, streamOffset: loaded.streamOffset, device: device, share: share,
                         destination: request.destination, causes: &shareCauses, remedies: &shareRemedies, checked: &shareChecked)
                     causes.add(contentsOf: shareCauses.causes)
                     remedies = shareRemedies
                     checked += shareChecked
-                    shareCheck = ShareCheckRecord(sharedDirectory: share, causes: shareCauses, remedies: shareRemedies, checked: shareChecked)
+                    var record = ShareCheckRecord(sharedDirectory: share, causes: shareCauses, remedies: shareRemedies, checked: shareChecked)
+                    if let report {
+                        let limit = ShareCheckRecord.maximumFailures
+                        record.failingInodes = report.failingInodes.prefix(limit).map { .init(id: $0.id, path: $0.path, reason: $0.reason) }
+                        record.failingInodeCount = report.failingInodes.count
+                        record.failingHandles = report.failingHandles.prefix(limit).map { .init(id: $0.id, path: $0.path, reason: $0.reason) }
+                        record.failingHandleCount = report.failingHandles.count
+                    }
+                    shareCheck = record
                 } else {
                     missing.append("--shared-dir DIR: the destination's shared directory, to check the state against it")
                 }
@@ -261,11 +269,13 @@ extension Diagnosis {
         }
     }
 
-    /// Preflight against `share`, its findings as causes.
+    /// Preflight against `share`, its findings as causes; returns its report
+    /// (`nil` when the share cannot be opened).
+    @discardableResult
     private static func checkAgainstShare(
         _ state: VirtiofsdState, file: String, streamOffset: UInt64?, device: String?, share: String, destination: DestinationArguments?,
         causes: inout CauseList, remedies: inout Remedies, checked: inout [String]
-    ) {
+    ) -> PreflightReport? {
         let report: PreflightReport
         do {
             report = try PreflightCheck.check(state, sharedDirectory: share, destination: destination?.configuration)
@@ -273,7 +283,7 @@ extension Diagnosis {
             causes.add(
                 .wrongShare, device: device, summary: "the shared directory cannot be opened: \(error)",
                 evidence: Evidence(source: .share, path: share, text: "\(error)"))
-            return
+            return nil
         }
         checked.append("every inode and open handle of the state against \(share), as virtiofsd 1.13's loader opens them")
         if let destination { checked.append("the destination's arguments: \(destination.arguments.joined(separator: " "))") }
@@ -398,6 +408,7 @@ extension Diagnosis {
                 .handleReopenFailed, device: device, summary: "\(reopen.count) open files cannot be reopened with their flags on \(share)",
                 evidence: reopen.prefix(10).map { Evidence(source: .share, path: share, text: $0.reason) })
         }
+        return report
     }
 
     /// A missing directory found elsewhere in the share.

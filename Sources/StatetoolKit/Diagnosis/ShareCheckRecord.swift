@@ -19,8 +19,37 @@ public struct ShareCheckRecord: Hashable, Sendable, Codable {
         }
     }
 
+    /// One inode or open handle the check found failing: its id, its path
+    /// in the share and why.
+    public struct Failure: Hashable, Sendable, Codable {
+        /// The inode's or handle's id.
+        public var id: UInt64
+        /// Its path relative to the share.
+        public var path: String
+        /// Why it fails, as preflight says it.
+        public var reason: String
+
+        /// A failure from its parts.
+        public init(id: UInt64, path: String, reason: String) {
+            self.id = id
+            self.path = path
+            self.reason = reason
+        }
+    }
+
+    /// The most failing inodes and handles recorded each (a count says how many there were).
+    public static let maximumFailures = 10_000
+
     /// The shared directory checked.
     public var sharedDirectory: String
+    /// The failing inodes, in the state's order (at most ``maximumFailures``).
+    public var failingInodes: [Failure] = []
+    /// How many inodes failed.
+    public var failingInodeCount = 0
+    /// The failing open handles, in the state's order (at most ``maximumFailures``).
+    public var failingHandles: [Failure] = []
+    /// How many open handles failed.
+    public var failingHandleCount = 0
     /// The causes the check named.
     public var causes: [Cause]
     /// What was checked, one phrase each.
@@ -64,6 +93,8 @@ public struct ShareCheckRecord: Hashable, Sendable, Codable {
         var copy = self
         copy.sharedDirectory = rename(sharedDirectory)
         copy.causes = causes.map { $0.mapped(rename) }
+        copy.failingInodes = failingInodes.map { Failure(id: $0.id, path: rename($0.path), reason: rename($0.reason)) }
+        copy.failingHandles = failingHandles.map { Failure(id: $0.id, path: rename($0.path), reason: rename($0.reason)) }
         copy.checked = checked.map(rename)
         copy.renames = renames.map { Rename(old: rename($0.old), new: rename($0.new)) }
         copy.handlesToPaths = handlesToPaths.map(rename)
