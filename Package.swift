@@ -218,7 +218,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StatetoolKitTests",
-            dependencies: ["TestSupport", "StatetoolKit", "StateStream", "MigrationFile"]
+            dependencies: ["TestSupport", "StatetoolKit", "StateStream", "MigrationFile", "VirtiofsdState"]
         ),
         // Replays every input kept in Fuzz/Corpus through its fuzz target.
         .testTarget(

@@ -17,6 +17,194 @@
 public enum JSONSchemas {
     /// Every schema's text by name: `schemas/NAME.schema.json` exactly, final newline included.
     public static let all: [String: String] = [
+        "bundle-manifest": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "urn:statetool:bundle-manifest:1",
+  "title": "manifest.json of a statetool diagnose --bundle",
+  "description": "The first member of a forensic bundle (a zstd-compressed ustar archive) that diagnose --bundle writes: what made it, which originals it was made from, and what it keeps of them. Every file and directory name of the share and the share's path are pseudonymised in every member.",
+  "type": "object",
+  "required": [
+    "schema",
+    "statetoolVersion",
+    "device",
+    "sharedDirectory",
+    "verdict",
+    "pseudonyms",
+    "logs",
+    "originals",
+    "sections",
+    "description"
+  ],
+  "additionalProperties": false,
+  "properties": {
+    "schema": {
+      "description": "Which schema and version this object follows: always \"urn:statetool:bundle-manifest:1\".",
+      "const": "urn:statetool:bundle-manifest:1"
+    },
+    "statetoolVersion": {
+      "description": "The version and commit of the statetool that wrote the bundle, as statetool --version prints them.",
+      "type": "string"
+    },
+    "device": {
+      "description": "The device section whose back-end state is bundled; null when nothing named it.",
+      "type": [
+        "string",
+        "null"
+      ]
+    },
+    "sharedDirectory": {
+      "description": "The pseudonym of the shared directory the state was checked against (/shared-directory); null when no share was checked.",
+      "type": [
+        "string",
+        "null"
+      ]
+    },
+    "verdict": {
+      "description": "The verdict of the diagnosis the bundle holds.",
+      "enum": [
+        "restorable",
+        "fixable",
+        "destination",
+        "unrecoverable",
+        "unknown"
+      ]
+    },
+    "pseudonyms": {
+      "description": "How many file and directory names were given a pseudonym.",
+      "type": "integer",
+      "minimum": 0
+    },
+    "logs": {
+      "description": "What the bundle keeps of each log.",
+      "type": "string"
+    },
+    "originals": {
+      "description": "Every input the diagnosis read, whole, in the order given: the file first, then the logs.",
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": [
+          "role",
+          "path",
+          "size",
+          "sha256"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "role": {
+            "description": "file (the migration file, save image or state) or log.",
+            "enum": [
+              "file",
+              "log"
+            ]
+          },
+          "path": {
+            "description": "Its path as given, pseudonymised.",
+            "type": "string"
+          },
+          "size": {
+            "description": "Its size in bytes.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "sha256": {
+            "description": "The SHA-256 of all its bytes, lowercase hex.",
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$"
+          },
+          "member": {
+            "description": "The bundle member made from it; absent or null when none (a file without a back-end state).",
+            "type": [
+              "string",
+              "null"
+            ]
+          }
+        }
+      }
+    },
+    "sections": {
+      "description": "The device sections of a migration file or save image, in file order, each kept as a member: its body between header and footer with any back-end state stream inside it left out (that is the state member). No RAM: only device sections are read. Empty for a state.",
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": [
+          "member",
+          "id",
+          "name",
+          "instanceID",
+          "version",
+          "sectionOffset",
+          "offset",
+          "elided",
+          "complete"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "member": {
+            "description": "The member holding the body: sections/ID-NAME.bin.",
+            "type": "string"
+          },
+          "id": {
+            "description": "The section id.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "name": {
+            "description": "The section's name (idstr).",
+            "type": "string"
+          },
+          "instanceID": {
+            "description": "The section's instance id.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "version": {
+            "description": "The section's version.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "sectionOffset": {
+            "description": "The file offset of the section's header.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "offset": {
+            "description": "The file offset of the body's first byte.",
+            "type": "integer",
+            "minimum": 0
+          },
+          "elided": {
+            "description": "The file ranges left out of the body (back-end state streams), [start, end] each.",
+            "type": "array",
+            "items": {
+              "type": "array",
+              "items": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "minItems": 2,
+              "maxItems": 2
+            }
+          },
+          "complete": {
+            "description": "Whether the body is whole (false when the file ends inside it or it is longer than statetool keeps).",
+            "type": "boolean"
+          }
+        }
+      }
+    },
+    "description": {
+      "description": "The member holding the file's VM description JSON (sections/vmdesc.json), names of the share pseudonymised; null when the file has none.",
+      "type": [
+        "string",
+        "null"
+      ]
+    }
+  }
+}
+
+"""#,
         "common": #"""
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -4105,6 +4293,7 @@ public enum JSONSchemas {
     /// Every schema's `$id` by name, e.g. `inspect`: `urn:statetool:inspect:1`: the value
     /// of the `schema` key in the objects that follow it.
     public static let identifiers: [String: String] = [
+        "bundle-manifest": "urn:statetool:bundle-manifest:1",
         "common": "urn:statetool:common:1",
         "diagnose": "urn:statetool:diagnose:1",
         "diff": "urn:statetool:diff:1",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CBuildInfo
 import StateStream
 import StatetoolKit
 import VirtiofsdState
@@ -30,6 +31,17 @@ struct Diagnose: ParsableCommand {
 
             --fix -o OUT applies a rewrite fix through retarget's machinery (checked, written to a temporary \
             file and put in place only on success); it refuses when the verdict is not fixable.
+
+            --bundle OUT.tar.zst also writes a forensic bundle to attach to a bug report: a zstd-compressed \
+            tar of manifest.json (statetool version, SHA-256 of every original input), diagnosis.json, \
+            share-check.json (what the check of the share found), the back-end state re-encoded, the \
+            file's device sections (their back-end state streams left out; never guest RAM) and VM \
+            description, and the last attempt of each log (at most its last 4 MiB), with every file and \
+            directory name of the share and the share's path replaced by stable pseudonyms (n1, n2, ... in \
+            the order the state names them; /shared-directory) in all of them. `statetool diagnose \
+            BUNDLE` reads a bundle (recognised by content: zstd, a tar whose first member is \
+            manifest.json) and diagnoses its state and logs with the recorded share check; a bundle it \
+            cannot read is exit status 1, a bundle that cannot be written 2.
 
             With --json, one JSON object; `statetool schema diagnose` prints its JSON Schema.
 
@@ -68,6 +80,12 @@ struct Diagnose: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Where --fix writes the fixed file (and the name the fix command shows).", valueName: "file"))
     var output: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write a forensic bundle for a bug report (zstd-compressed tar): state, logs, diagnosis, manifest; share names pseudonymised.",
+            valueName: "file.tar.zst"))
+    var bundle: String?
+
     @OptionGroup var format: JSONOption
 
     @OptionGroup var reading: MigrationReadingOptions
@@ -85,6 +103,8 @@ struct Diagnose: ParsableCommand {
         }
         if fix && output == nil { throw ValidationError("--fix writes the fixed file to -o FILE: give -o.") }
         if output == "-" { throw ValidationError("-o names a file: the fixed file is checked by reading it back.") }
+        if bundle == "-" { throw ValidationError("--bundle names a file.") }
+        if bundle != nil && fix { throw ValidationError("--bundle and --fix: run them one at a time.") }
         if fix && file == "-" { throw ValidationError("--fix reads FILE twice (to diagnose, then to rewrite): give a file, not standard input.") }
         if file != nil && libvirt != nil { throw ValidationError("--libvirt takes the domain's save image: give FILE or --libvirt, not both.") }
     }
@@ -108,11 +128,22 @@ struct Diagnose: ParsableCommand {
         if fix {
             diagnosis.written = try apply(diagnosis, request: request)
         }
+        var bundled: DiagnosisBundle.Written?
+        if let bundle {
+            do {
+                bundled = try DiagnosisBundle.write(diagnosis, request: request, to: bundle, statetoolVersion: "\(String(cString: statetool_build_version())) (commit \(String(cString: statetool_build_commit())))")
+            } catch {
+                throw CommandFailure(.unreadable, "\(error)")
+            }
+        }
         if format.json {
             try StandardOutput.printJSON(diagnosis, schema: "diagnose")
         } else {
             let output = StandardOutput()
             try output.write(Self.describe(diagnosis))
+            if let bundled, let bundle {
+                try output.write("bundle: wrote \(bundle) (\(bundled.size) bytes, \(bundled.members.count) members, \(bundled.manifest.sections.count) device sections; \(bundled.manifest.pseudonyms) names pseudonymised)\n")
+            }
             try output.flush()
         }
         if diagnosis.written == nil && diagnosis.verdict != .restorable { throw CommandFailure(.invalid) }
@@ -186,6 +217,9 @@ extension DiagnosisFailure {
     var isInputUnreadable: Bool {
         switch self {
         case .log, .unreadable: return true
+        case .bundle(let failure):
+            if case .malformed = failure { return false }
+            return true
         case .input(let failure):
             if case .badSaveImage = failure { return false }
             return true

@@ -133,7 +133,8 @@ import Testing
             let help = try StatetoolRunner.run(["help"] + command)
             #expect(help.stdout.contains("--json"), "\(command): help shows no --json")
         }
-        let documented = Set(commands.map { $0.joined(separator: "-") } + ["common"])
+        // common: shared definitions; bundle-manifest: the manifest.json that diagnose --bundle writes.
+        let documented = Set(commands.map { $0.joined(separator: "-") } + ["common", "bundle-manifest"])
         for name in names {
             #expect(documented.contains(name), "schemas/\(name).schema.json describes no command with --json")
         }

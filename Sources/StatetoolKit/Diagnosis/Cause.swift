@@ -1,7 +1,7 @@
 /// One reason a restore fails or would fail: its kind from the catalogue, the
 /// device, a one-line summary and the evidence. Its `Encodable` form is
 /// `{kind, device, summary, evidence}`.
-public struct Cause: Hashable, Sendable, Encodable {
+public struct Cause: Hashable, Sendable, Codable {
     /// The kind, from the catalogue.
     public let kind: CauseKind
     /// The device section it is about (`0000:00:01.0/vhost-user-fs`); `nil`
@@ -21,6 +21,15 @@ public struct Cause: Hashable, Sendable, Encodable {
     }
 
     private enum CodingKeys: String, CodingKey { case kind, device, summary, evidence }
+
+    /// Decodes `{kind, device, summary, evidence}` (a bundle's recorded share check).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try container.decode(CauseKind.self, forKey: .kind)
+        device = try container.decodeIfPresent(String.self, forKey: .device)
+        summary = try container.decode(String.self, forKey: .summary)
+        evidence = try container.decode([Evidence].self, forKey: .evidence)
+    }
 
     /// Encodes `{kind, device, summary, evidence}`, `device` `null` when unknown.
     public func encode(to encoder: any Encoder) throws {

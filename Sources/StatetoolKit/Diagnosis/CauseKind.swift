@@ -1,6 +1,6 @@
 /// The catalogue of causes `diagnose` names: each kind's stable kebab-case
 /// name, and what it takes to bring the VM back.
-public enum CauseKind: String, Hashable, Sendable, Encodable, CaseIterable {
+public enum CauseKind: String, Hashable, Sendable, Codable, CaseIterable {
     /// Inodes of the state no longer exist in the share (or their parent does
     /// not): `retarget --drop-missing`.
     case missingPaths = "missing-paths"

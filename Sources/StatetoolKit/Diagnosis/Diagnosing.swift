@@ -13,6 +13,8 @@ public enum DiagnosisFailure: Error, Sendable, CustomStringConvertible {
     case input(InputFailure)
     /// The file cannot be read past some point for a reason other than its content.
     case unreadable(path: String, InputError)
+    /// The file is a bundle that cannot be read, or a bundle cannot be written.
+    case bundle(DiagnosisBundle.Failure)
 
     /// `PATH: error: ...`.
     public var description: String {
@@ -20,6 +22,7 @@ public enum DiagnosisFailure: Error, Sendable, CustomStringConvertible {
         case .log(let failure): return failure.description
         case .input(let failure): return failure.description
         case .unreadable(let path, let error): return "\(path): error: \(error)"
+        case .bundle(let failure): return failure.description
         }
     }
 }
@@ -32,6 +35,9 @@ extension Diagnosis {
     ///
     /// - Throws: ``DiagnosisFailure`` when a log or the file cannot be read at all.
     public static func diagnose(_ request: DiagnosisRequest) throws(DiagnosisFailure) -> Diagnosis {
+        if let file = request.file, request.recordedShareCheck == nil, DiagnosisBundle.isBundle(file) {
+            return try diagnoseBundle(file, request: request)
+        }
         var causes = CauseList()
         var remedies = Remedies()
         var checked: [String] = []
@@ -62,6 +68,7 @@ extension Diagnosis {
         // The file: its state, checked against its share.
         var sharedDirectory: String?
         var stateSummary: StateSummary?
+        var shareCheck: ShareCheckRecord?
         if let file = request.file {
             let input: Input
             do {
@@ -90,11 +97,33 @@ extension Diagnosis {
                 let share = request.shares.first { $0.device != nil && $0.device == device }?.directory
                     ?? request.shares.first { $0.device == nil }?.directory
                     ?? DomainShare.share(for: device, in: domainShares)?.directory
-                if let share {
+                if let recorded = request.recordedShareCheck {
+                    // A bundle's state: what the check of its share found when the bundle was made.
+                    sharedDirectory = recorded.sharedDirectory
+                    causes.add(contentsOf: recorded.causes)
+                    remedies = recorded.remedies
+                    checked += recorded.checked
+                    shareCheck = recorded
+                } else if let share {
                     sharedDirectory = share
-                    checkAgainstShare(
+                    var shareCauses = CauseList()
+                    var shareRemedies = Remedies()
+                    var shareChecked: [String] = []
+                    let report = checkAgainstShare(
                         state, file: file, streamOffset: loaded.streamOffset, device: device, share: share,
-                        destination: request.destination, causes: &causes, remedies: &remedies, checked: &checked)
+                        destination: request.destination, causes: &shareCauses, remedies: &shareRemedies, checked: &shareChecked)
+                    causes.add(contentsOf: shareCauses.causes)
+                    remedies = shareRemedies
+                    checked += shareChecked
+                    var record = ShareCheckRecord(sharedDirectory: share, causes: shareCauses, remedies: shareRemedies, checked: shareChecked)
+                    if let report {
+                        let limit = ShareCheckRecord.maximumFailures
+                        record.failingInodes = report.failingInodes.prefix(limit).map { .init(id: $0.id, path: $0.path, reason: $0.reason) }
+                        record.failingInodeCount = report.failingInodes.count
+                        record.failingHandles = report.failingHandles.prefix(limit).map { .init(id: $0.id, path: $0.path, reason: $0.reason) }
+                        record.failingHandleCount = report.failingHandles.count
+                    }
+                    shareCheck = record
                 } else {
                     missing.append("--shared-dir DIR: the destination's shared directory, to check the state against it")
                 }
@@ -112,7 +141,47 @@ extension Diagnosis {
         if let file = request.file, let cause = causes.first(.virtqueueSize) {
             causes.add(.virtqueueSize, device: cause.device, summary: cause.summary, evidence: virtqueueEvidence(file: file, strategy: request.strategy))
         }
-        return conclude(causes, remedies: remedies, request: request, device: device, share: sharedDirectory, state: stateSummary, checked: checked, missing: missing)
+        var diagnosis = conclude(
+            causes, remedies: remedies, request: request, device: device, share: sharedDirectory, state: stateSummary, checked: checked, missing: missing)
+        diagnosis.shareCheck = shareCheck
+        return diagnosis
+    }
+
+    /// Diagnoses a bundle: its state and logs (unpacked into a temporary
+    /// directory, removed after) with its recorded share check in place of a
+    /// share; logs given beside the bundle are read too. Evidence paths name
+    /// the bundle's members (`BUNDLE/NAME`).
+    static func diagnoseBundle(_ bundle: String, request: DiagnosisRequest) throws(DiagnosisFailure) -> Diagnosis {
+        let directory = FileManager.default.temporaryDirectory.path + "/statetool-bundle-" + UUID().uuidString
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        } catch {
+            throw .bundle(.input(path: directory, "cannot create a temporary directory: \(error)"))
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let opened: DiagnosisBundle.Opened
+        do {
+            opened = try DiagnosisBundle.open(bundle, into: directory)
+        } catch {
+            throw .bundle(error)
+        }
+        var bundled = opened.request
+        bundled.logs += request.logs
+        bundled.device = request.device ?? bundled.device
+        bundled.destination = request.destination
+        bundled.strategy = request.strategy
+        bundled.output = request.output
+        if bundled.recordedShareCheck == nil { bundled.shares = request.shares }
+        let diagnosis = try diagnose(bundled)
+        let members = { (text: String) in
+            text.replacing(directory + "/log-", with: bundle + "/logs/").replacing(directory + "/", with: bundle + "/state/")
+        }
+        var renamed = diagnosis.mapped(members)
+        renamed = Diagnosis(
+            verdict: renamed.verdict, causes: renamed.causes, fix: renamed.fix, file: bundle, device: renamed.device,
+            sharedDirectory: renamed.sharedDirectory, checked: renamed.checked, missing: renamed.missing)
+        renamed.shareCheck = diagnosis.shareCheck
+        return renamed
     }
 
     /// The checks that read the file itself beyond its back-end state: the
@@ -146,7 +215,7 @@ extension Diagnosis {
         let streamOffset: UInt64?
     }
 
-    private enum LoadOutcome {
+    enum LoadOutcome {
         case loaded(LoadedPayload, VirtiofsdState)
         case noState
         case broken
@@ -154,7 +223,7 @@ extension Diagnosis {
     }
 
     /// Loads the state; a broken file or state becomes a cause.
-    private static func loadState(
+    static func loadState(
         _ input: Input, file: String, device: String?, strategy: ReadingStrategy, causes: inout CauseList
     ) -> LoadOutcome {
         let loaded: LoadedPayload
@@ -200,11 +269,13 @@ extension Diagnosis {
         }
     }
 
-    /// Preflight against `share`, its findings as causes.
+    /// Preflight against `share`, its findings as causes; returns its report
+    /// (`nil` when the share cannot be opened).
+    @discardableResult
     private static func checkAgainstShare(
         _ state: VirtiofsdState, file: String, streamOffset: UInt64?, device: String?, share: String, destination: DestinationArguments?,
         causes: inout CauseList, remedies: inout Remedies, checked: inout [String]
-    ) {
+    ) -> PreflightReport? {
         let report: PreflightReport
         do {
             report = try PreflightCheck.check(state, sharedDirectory: share, destination: destination?.configuration)
@@ -212,7 +283,7 @@ extension Diagnosis {
             causes.add(
                 .wrongShare, device: device, summary: "the shared directory cannot be opened: \(error)",
                 evidence: Evidence(source: .share, path: share, text: "\(error)"))
-            return
+            return nil
         }
         checked.append("every inode and open handle of the state against \(share), as virtiofsd 1.13's loader opens them")
         if let destination { checked.append("the destination's arguments: \(destination.arguments.joined(separator: " "))") }
@@ -337,6 +408,7 @@ extension Diagnosis {
                 .handleReopenFailed, device: device, summary: "\(reopen.count) open files cannot be reopened with their flags on \(share)",
                 evidence: reopen.prefix(10).map { Evidence(source: .share, path: share, text: $0.reason) })
         }
+        return report
     }
 
     /// A missing directory found elsewhere in the share.

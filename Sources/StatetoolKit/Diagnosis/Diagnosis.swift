@@ -19,6 +19,10 @@ public struct Diagnosis: Sendable, Encodable {
     public let missing: [String]
     /// The file `diagnose --fix` wrote; `nil` when none was written.
     public var written: String?
+    /// What checking the state against its share found (or, for a bundle,
+    /// what was recorded); `nil` when no share was checked. Not part of the
+    /// JSON: a bundle stores it as `share-check.json`.
+    public var shareCheck: ShareCheckRecord?
 
     /// A diagnosis from its parts.
     public init(

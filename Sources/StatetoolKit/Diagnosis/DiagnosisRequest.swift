@@ -18,6 +18,9 @@ public struct DiagnosisRequest: Sendable {
     public var strategy: ReadingStrategy
     /// The output a rewrite fix writes (`-o`); `nil` for a name next to the file.
     public var output: String?
+    /// What an earlier check of the share found, used instead of checking a
+    /// share (a bundle's `share-check.json`); `nil` to check the share given.
+    public var recordedShareCheck: ShareCheckRecord?
 
     /// A request from its parts.
     public init(

@@ -1,9 +1,9 @@
 /// One piece of evidence for a cause: a log line (its file, line number and
 /// byte offset), a place in the input file (its offset), or a path in a share.
 /// Its `Encodable` form is `{source, path, line, offset, text}`.
-public struct Evidence: Hashable, Sendable, Encodable {
+public struct Evidence: Hashable, Sendable, Codable {
     /// Where the evidence was found.
-    public enum Source: String, Hashable, Sendable, Encodable {
+    public enum Source: String, Hashable, Sendable, Codable {
         /// QEMU's standard error or its lines in libvirt's domain log.
         case qemu
         /// libvirt's own lines in a domain log.
@@ -52,6 +52,16 @@ public struct Evidence: Hashable, Sendable, Encodable {
     }
 
     private enum CodingKeys: String, CodingKey { case source, path, line, offset, text }
+
+    /// Decodes `{source, path, line, offset, text}` (a bundle's recorded share check).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        source = try container.decode(Source.self, forKey: .source)
+        path = try container.decodeIfPresent(String.self, forKey: .path)
+        line = try container.decodeIfPresent(Int.self, forKey: .line)
+        offset = try container.decodeIfPresent(UInt64.self, forKey: .offset)
+        text = try container.decode(String.self, forKey: .text)
+    }
 
     /// Encodes `{source, path, line, offset, text}`, absent values as `null`.
     public func encode(to encoder: any Encoder) throws {
