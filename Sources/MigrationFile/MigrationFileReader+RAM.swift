@@ -32,8 +32,9 @@ extension Walk {
             case .page:
                 if let ramPages {
                     try require(Int(pageSize), inside: where_)
-                    try ramPages.page(block: currentBlock, address: address, bytes: UnsafeRawBufferPointer(rebasing: cursor.availableBytes.prefix(Int(pageSize))))
-                    cursor.advance(Int(pageSize))
+                    let run = pageRun(block: currentBlock, address: address, pageSize: pageSize)
+                    try ramPages.pages(run)
+                    cursor.advance(run.records.count)
                 } else {
                     try skip(pageSize, inside: where_)
                 }
@@ -53,6 +54,27 @@ extension Walk {
                 try stop(.malformed("RAM record with flags 0x\(String(flags.rawValue, radix: 16))", at: offset))
             }
         }
+    }
+
+    /// The page at the cursor (its record header read) and the records of
+    /// the block's next pages that follow it in the buffer: each a header
+    /// with only the page and continue flags, for the address after the last.
+    /// QEMU writes a block's dirty pages in address order, so a guest's RAM
+    /// comes as runs of up to a buffer's worth of pages.
+    func pageRun(block: String, address: UInt64, pageSize: UInt64) -> RAMPageRun {
+        let stride = Int(pageSize) + RAMPageRun.headerSize
+        let available = cursor.available
+        let continuing = MigrationFormat.RAMFlags([.page, .continue]).rawValue
+        var count = 1
+        var length = Int(pageSize)
+        while length + stride <= available {
+            let (next, overflow) = address.addingReportingOverflow(UInt64(count) * pageSize)
+            guard !overflow, cursor.bigEndian(UInt64.self, at: length) == next | continuing else { break }
+            count += 1
+            length += stride
+        }
+        return RAMPageRun(block: block, address: address, pageSize: Int(pageSize), count: count,
+                          records: UnsafeRawBufferPointer(rebasing: cursor.availableBytes.prefix(length)))
     }
 
     /// The RAM block list after a MEM_SIZE word: per block, u8 name length,
@@ -126,6 +148,50 @@ extension Walk {
 public protocol RAMPageHandler: AnyObject {
     /// A page of `block` at `address` (its offset in the block): its bytes, one target page.
     func page(block: String, address: UInt64, bytes: UnsafeRawBufferPointer) throws
+    /// Page records of consecutive pages of one block, as they follow each
+    /// other in the file. By default, each page in turn to
+    /// ``page(block:address:bytes:)``.
+    func pages(_ run: RAMPageRun) throws
     /// A page of `block` at `address` whose every byte is `fill` (QEMU writes 0).
     func zeroPage(block: String, address: UInt64, fill: UInt8) throws
+}
+
+extension RAMPageHandler {
+    /// Hands each page of `run` to ``page(block:address:bytes:)`` in turn.
+    public func pages(_ run: RAMPageRun) throws {
+        for index in 0..<run.count {
+            try page(block: run.block, address: run.address(of: index), bytes: run.page(index))
+        }
+    }
+}
+
+/// Page records of consecutive pages of one RAM block as they sit in the
+/// file (the walk's buffer): the first page's bytes, then for each further
+/// page its 8-byte record header (address and flags, no block name) and its
+/// bytes. Valid only during ``RAMPageHandler/pages(_:)``.
+public struct RAMPageRun {
+    /// The size of a record header between two pages of a run.
+    public static let headerSize = 8
+
+    /// The block the pages belong to.
+    public let block: String
+    /// The first page's offset in the block.
+    public let address: UInt64
+    /// The bytes of a page (the target page size).
+    public let pageSize: Int
+    /// How many pages the run holds, at least one.
+    public let count: Int
+    /// The records, from the first page's bytes to the last page's end.
+    public let records: UnsafeRawBufferPointer
+
+    /// The offset in the block of page `index` of the run.
+    public func address(of index: Int) -> UInt64 {
+        address + UInt64(index) * UInt64(pageSize)
+    }
+
+    /// The bytes of page `index` of the run.
+    public func page(_ index: Int) -> UnsafeRawBufferPointer {
+        let start = index * (pageSize + Self.headerSize)
+        return UnsafeRawBufferPointer(rebasing: records[start..<start + pageSize])
+    }
 }

@@ -176,6 +176,19 @@ public final class OutputFile: ByteSink {
         bytesWritten = max(bytesWritten, offset + UInt64(bytes.count))
     }
 
+    /// Writes `pieces` one after the other at `offset` of a file output
+    /// (`pwritev`), whatever was written before; the file position does not
+    /// move. What ``write(_:at:)`` does for bytes that sit apart in memory.
+    public func write(pieces: [UnsafeRawBufferPointer], at offset: UInt64) throws(OutputError) {
+        guard isRewindable else { throw .cannotRewind }
+        do {
+            try Files.writeAll(pieces, to: descriptor, at: Int64(offset))
+        } catch {
+            throw .writeFailed(error.errno)
+        }
+        bytesWritten = max(bytesWritten, offset + pieces.reduce(0) { $0 + UInt64($1.count) })
+    }
+
     /// Whether any of the `count` bytes at `offset` of a file output is data
     /// rather than a hole (`SEEK_DATA`).
     public func holdsData(at offset: UInt64, count: UInt64) throws(OutputError) -> Bool {

@@ -24,15 +24,23 @@ public struct MigrationShowReport: Encodable, Sendable {
     public let virtioFailures: [UInt32: VirtioFinding]
     /// The destination's virtqueue size the findings check against; `nil`: QEMU's default, as warnings.
     public let queueSize: UInt32?
+    /// Each virtqueue's used index read from the guest's RAM in the file, by
+    /// section id and queue index (``UsedRingIndexes``); empty unless asked for.
+    public let usedIndexes: [UInt32: [Int: UInt16]]
 
     /// Reads `input` and decodes its device sections (only `device`'s, an
     /// idstr or section id, when given), checking virtqueues against
-    /// `queueSize`. `observe` sees every walk event (progress).
+    /// `queueSize`. With `readsUsedRings`, each virtqueue's used index is
+    /// read from the guest's RAM pages in a second pass (``UsedRingIndexes``)
+    /// and `last_avail_idx` checked against it. `observe` sees every walk
+    /// event (progress).
     ///
-    /// - Throws: `InputError` when the file cannot be read, or what `observe` throws.
+    /// - Throws: `InputError` when the file cannot be read,
+    ///   ``UsedRingIndexes/Failure`` when its RAM cannot be read again, or
+    ///   what `observe` throws.
     public init(
         file: String, input: Input, device: String? = nil, queueSize: UInt32? = nil, strategy: ReadingStrategy = .placeFromEnd,
-        observe: (MigrationEvent) throws -> Void = { _ in }
+        readsUsedRings: Bool = false, observe: (MigrationEvent) throws -> Void = { _ in }
     ) throws {
         var states = DeviceStates(device: device)
         let reader = MigrationFileReader(input: input.stream, strategy: strategy, keepsSectionBodies: true)
@@ -60,12 +68,17 @@ public struct MigrationShowReport: Encodable, Sendable {
         self.virtio = virtio
         virtioFailures = failures
         self.queueSize = queueSize
+        if readsUsedRings, survey.error == nil, let configuration = survey.configuration {
+            usedIndexes = try UsedRingIndexes.read(from: input, devices: virtio, machineType: configuration.machineType)
+        } else {
+            usedIndexes = [:]
+        }
     }
 
     /// The virtio findings of section `id`: what its state's check gives, or why it did not decode.
     public func virtioFindings(of id: UInt32) -> [VirtioFinding] {
         if let failure = virtioFailures[id] { return [failure] }
-        return virtio[id]?.findings(queueSize: queueSize) ?? []
+        return virtio[id]?.findings(queueSize: queueSize, usedIndexes: usedIndexes[id] ?? [:]) ?? []
     }
 
     /// Every finding: the walk's problems, each device's field problems and virtio findings.

@@ -260,6 +260,22 @@ private final class PageWriter: RAMPageHandler {
         pending = (output, pending?.address ?? address, length + count)
     }
 
+    /// A run of whole pages inside the block is written straight from the
+    /// walk's buffer with one `pwritev` (the record headers between the pages
+    /// left out); a run that reaches the block's end goes page by page.
+    func pages(_ run: RAMPageRun) throws {
+        guard let output = try output(for: run.block, address: run.address, count: run.pageSize) else { return }
+        let end = run.address(of: run.count - 1) + UInt64(run.pageSize)
+        guard run.count > 1, end <= output.block.byteCount else {
+            for index in 0..<run.count { try page(block: run.block, address: run.address(of: index), bytes: run.page(index)) }
+            return
+        }
+        try flush()
+        try output.file.write(pieces: (0..<run.count).map(run.page), at: run.address)
+        output.dataPages += UInt64(run.count)
+        output.dataEnd = max(output.dataEnd, end)
+    }
+
     func zeroPage(block: String, address: UInt64, fill: UInt8) throws {
         guard let output = try output(for: block, address: address, count: Int(output(pageSizeOf: block))) else { return }
         let count = min(output.block.pageSize, output.block.byteCount - address)

@@ -38,6 +38,34 @@ public enum Files {
         try advancing(&offset, naming: "copy_file_range") { statetool_copy_file_range(input.rawValue, $0, output.rawValue, count) }
     }
 
+    /// Writes every byte of `pieces`, one after the other, to `file` from
+    /// `offset` on (`pwritev`, at most `IOV_MAX` pieces a call, again where a
+    /// call writes fewer bytes than asked); the file position does not move.
+    /// Pieces that sit apart in memory land side by side in the file without
+    /// being copied together first.
+    public static func writeAll(_ pieces: [UnsafeRawBufferPointer], to file: FileDescriptor, at offset: Int64) throws(SystemCallError) {
+        let maximumPieces = 1024  // Linux's IOV_MAX
+        var vectors = pieces.filter { $0.count > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        var first = 0
+        var position = offset
+        while first < vectors.count {
+            let last = min(vectors.count, first + maximumPieces)
+            var written = try vectors[first..<last].withUnsafeBufferPointer { batch throws(SystemCallError) in
+                try valueOrErrno { pwritev(file.rawValue, batch.baseAddress, Int32(batch.count), Int(position)) }.get(naming: "pwritev")
+            }
+            position += Int64(written)
+            // Past the pieces written whole, and into the one written in part.
+            while first < last, written >= vectors[first].iov_len {
+                written -= vectors[first].iov_len
+                first += 1
+            }
+            if written > 0 {
+                vectors[first].iov_base = vectors[first].iov_base.map { $0 + written }
+                vectors[first].iov_len -= written
+            }
+        }
+    }
+
     /// The next range of `file` that holds data, at or after `offset`
     /// (`lseek` with `SEEK_DATA`, then `SEEK_HOLE`); `nil` when only a hole
     /// follows. The descriptor's position is put back as it was. A file system

@@ -23,7 +23,12 @@ struct MigrationShow: ParsableCommand {
             QEMU's virtio_load checks it, each finding with its offset: virtqueue-size (a queue \
             larger than the destination's queue-size, --queue-size, QEMU 11.1 refuses it; without \
             --queue-size, against QEMU's default 128 and as a warning), virtqueue-address, \
-            virtqueue-count, queue-selector, msix-vector, virtio-broken.
+            virtqueue-count, queue-selector, msix-vector, virtio-broken. With --used-rings, each \
+            queue's used index is read from the guest's RAM in the file (the u16 at its used ring \
+            address + 2, placed in the main RAM block by the x86 q35 and i440fx layouts; a second \
+            pass over the RAM pages of the regular, uncompressed file, or two bytes read in place \
+            in a mapped-ram one) and virtqueue-in-use reports a last_avail_idx more than the \
+            queue's size ahead of it, which QEMU's load refuses.
 
             Text output: one block per device, one line per value, aligned; byte strings longer \
             than 32 bytes are shortened (--full shows them whole). With --json, one JSON object \
@@ -37,7 +42,7 @@ struct MigrationShow: ParsableCommand {
             (a warning), and the virtio kinds above. What decodes before a problem is still shown.
 
             Exit status: 0 everything decodes and no check fails, 1 a problem (an error), 2 \
-            unreadable, 64 usage error.
+            unreadable (or, with --used-rings, not a regular uncompressed file), 64 usage error.
 
             \(MigrationReadingOptions.discussion)
             """
@@ -48,6 +53,9 @@ struct MigrationShow: ParsableCommand {
 
     @Option(help: ArgumentHelp("Check virtqueues against this destination queue-size; without it, against QEMU's default 128, as warnings.", valueName: "n"))
     var queueSize: UInt32?
+
+    @Flag(help: "Also read each virtqueue's used index from the guest's RAM in the file (a second pass over its RAM: the regular, uncompressed file) and check last_avail_idx against it, as QEMU's load does (virtqueue-in-use).")
+    var usedRings = false
 
     @Flag(help: "Show byte strings whole instead of their first 32 bytes.")
     var full = false
@@ -82,10 +90,12 @@ struct MigrationShow: ParsableCommand {
         do {
             defer { progressLine.clear() }
             report = try MigrationShowReport(
-                file: file, input: input, device: device, queueSize: queueSize, strategy: reading.strategy
+                file: file, input: input, device: device, queueSize: queueSize, strategy: reading.strategy, readsUsedRings: usedRings
             ) { event in
                 if case .progress(let bytes) = event { progressLine.update(bytes: input.stream.compressedBytesRead ?? bytes) }
             }
+        } catch let failure as UsedRingIndexes.Failure {
+            throw CommandFailure(.unreadable, "\(file): error: \(failure)")
         } catch {
             throw CommandSupport.fail(error, file: file)
         }

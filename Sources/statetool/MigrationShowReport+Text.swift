@@ -8,7 +8,7 @@ extension MigrationShowReport {
 
     /// The text output: the file and configuration, then one block per device,
     /// one line per value (path, value, offset) with the columns aligned.
-    func text(full: Bool) -> String {
+    func text(full: Bool) -> [UInt8] {
         var text = "\(file): QEMU migration file"
         if compression != .none { text += " (\(compression.rawValue))" }
         if let configuration = survey.configuration {
@@ -16,34 +16,51 @@ extension MigrationShowReport {
             text += ", capabilities " + (configuration.capabilities.isEmpty ? "none" : configuration.capabilities.joined(separator: ","))
         }
         text += "\n"
+        var lines = Array(text.utf8)
         for device in devices {
-            text += "\n" + block(of: device, full: full)
+            lines.append(UInt8(ascii: "\n"))
+            block(of: device, full: full, into: &lines)
         }
-        return text
+        return lines
     }
 
     /// One device's block: its header line, its values, its virtio state.
-    private func block(of device: DecodedSection, full: Bool) -> String {
+    private func block(of device: DecodedSection, full: Bool, into lines: inout [UInt8]) {
         let identity = device.section
-        var text = "\(identity.name) (section \(identity.id), instance \(identity.instanceID), version \(identity.version)) at offset \(device.sectionOffset)\n"
+        lines += "\(identity.name) (section \(identity.id), instance \(identity.instanceID), version \(identity.version)) at offset \(device.sectionOffset)\n".utf8
         var rows: [(String, String, UInt64)] = []
         Self.collect(device.contents, prefix: "", full: full, into: &rows)
-        let width = min(48, rows.map(\.0.count).max() ?? 0)
-        let valueWidth = min(40, rows.map(\.1.count).max() ?? 0)
-        for (path, value, offset) in rows {
-            text += "  " + TextFormat.padded(path, to: width) + "  " + TextFormat.padded(value, to: valueWidth) + "  @\(offset)\n"
+        let widths = rows.map { (Self.width(of: $0.0), Self.width(of: $0.1)) }
+        let width = min(48, widths.map(\.0).max() ?? 0)
+        let valueWidth = min(40, widths.map(\.1).max() ?? 0)
+        // A device may have thousands of values (the ICH9 LPC's chip_config, 16,384): its
+        // lines are put together as bytes, which costs a fraction of joining Strings.
+        for ((path, value, offset), (pathWidth, valueTextWidth)) in zip(rows, widths) {
+            lines += "  ".utf8
+            lines += path.utf8
+            lines += repeatElement(UInt8(ascii: " "), count: max(0, width - pathWidth) + 2)
+            lines += value.utf8
+            lines += repeatElement(UInt8(ascii: " "), count: max(0, valueWidth - valueTextWidth) + 2)
+            lines.append(UInt8(ascii: "@"))
+            lines += String(offset).utf8
+            lines.append(UInt8(ascii: "\n"))
         }
-        if let state = virtio[identity.id] { text += Self.virtioLines(state) }
-        return text
+        if let state = virtio[identity.id] { lines += Self.virtioLines(state).utf8 }
+    }
+
+    /// The characters `text` takes, as `TextFormat.padded` counts them; an
+    /// ASCII text without counting grapheme clusters.
+    private static func width(of text: String) -> Int {
+        text.utf8.allSatisfy { $0 < 0x80 } ? text.utf8.count : text.count
     }
 
     private static func collect(_ structure: DecodedStructure, prefix: String, full: Bool, into rows: inout [(String, String, UInt64)]) {
         for field in structure.fields {
-            let path = prefix.isEmpty ? field.name : "\(prefix).\(field.name)"
+            let path = prefix.isEmpty ? field.name : prefix + "." + field.name
             collect(field.value, path: path, full: full, into: &rows)
         }
         for subsection in structure.subsections {
-            collect(subsection.contents, prefix: "\(prefix)/\(subsection.name)", full: full, into: &rows)
+            collect(subsection.contents, prefix: prefix + "/" + subsection.name, full: full, into: &rows)
         }
     }
 
@@ -51,7 +68,7 @@ extension MigrationShowReport {
         switch value.content {
         case .elements(let elements):
             for (index, element) in elements.enumerated() {
-                collect(element, path: "\(path)[\(index)]", full: full, into: &rows)
+                collect(element, path: path + "[" + String(index) + "]", full: full, into: &rows)
             }
         case .structure(let structure):
             collect(structure, prefix: path, full: full, into: &rows)

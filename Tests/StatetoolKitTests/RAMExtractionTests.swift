@@ -106,6 +106,47 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
     }
 
+    /// A guest's RAM as QEMU writes it: long runs of consecutive pages (which
+    /// cross the walk's 1 MiB buffer, and are written from it without being
+    /// copied), broken by zero pages, a page sent again later with other
+    /// bytes, and a run ending at the block's end. Every page lands at its
+    /// address, the later record of a page wins, zero pages stay holes.
+    @Test func longRunsOfPagesAreWrittenWhole() throws {
+        let pages = 3000
+        var bytes = Self.head
+        bytes += [0x01] + Self.be32(0) + Self.name("ram") + Self.be32(0) + Self.be32(4)
+        bytes += Self.be64(UInt64(pages * Self.page) | 0x04) + Self.name("mem") + Self.be64(UInt64(pages * Self.page))
+        var expected = [UInt8](repeating: 0, count: pages * Self.page)
+        for index in 0..<pages {
+            let address = UInt64(index * Self.page)
+            let flags: UInt64 = index == 0 ? 0 : 0x20
+            let name = index == 0 ? Self.name("mem") : []
+            if index % 700 >= 690 {  // ten zero pages: a whole file-system block among them
+                bytes += Self.be64(address | 0x02 | flags) + name + [0]
+            } else {
+                let data = Self.pattern(UInt8(truncatingIfNeeded: index))
+                bytes += Self.be64(address | 0x08 | flags) + name + data
+                expected.replaceSubrange(index * Self.page..<(index + 1) * Self.page, with: data)
+            }
+        }
+        // Pages 10 and 11 again, with other bytes.
+        for index in 10..<12 {
+            let data = [UInt8](repeating: UInt8(index), count: Self.page)
+            bytes += Self.be64(UInt64(index * Self.page) | 0x08 | (index == 10 ? 0 : 0x20)) + (index == 10 ? Self.name("mem") : []) + data
+            expected.replaceSubrange(index * Self.page..<(index + 1) * Self.page, with: data)
+        }
+        bytes += Self.be64(0x10) + [0x7e] + Self.be32(0) + [0x00]
+        let path = try write(bytes, to: "runs.mig")
+        let folder = scratch.path("runs")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let written = try RAMExtraction(input: try Input.open(path), directory: folder).run()
+        #expect(written.map(\.dataPages) == [UInt64(pages - 40 + 2)])
+        #expect(written.map(\.zeroPages) == [40])
+        #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(folder)/mem"))) == expected)
+        #expect(try !Self.holdsData("\(folder)/mem", Int64(692 * Self.page)..<Int64(696 * Self.page)))
+        #expect(try Self.holdsData("\(folder)/mem", Int64(689 * Self.page)..<Int64(690 * Self.page)))
+    }
+
     @Test(arguments: [("pc.ram", "pc.ram"), ("/rom@etc/acpi/tables", "%2From@etc%2Facpi%2Ftables"), ("..", "%2E%2E"), (".", "%2E"), ("", "%"), ("a%b", "a%25b")])
     func blockNamesBecomeSafeFileNames(name: String, file: String) {
         #expect(RAMExtraction.fileName(for: name) == file)

@@ -131,6 +131,28 @@ import Testing
         }
     }
 
+    /// More pieces than one `pwritev` takes (1,024), an empty one among
+    /// them, land one after the other at the offset; what was there before
+    /// the offset stays, and the file position does not move.
+    @Test func piecesApartInMemoryAreWrittenSideBySide() throws {
+        try ScratchDirectory.using("pieces") { scratch in
+            let path = scratch.path("out")
+            try Data("head".utf8).write(to: scratch.url("out"))
+            let source = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+            var expected = Array("head".utf8) + [UInt8](repeating: 0, count: 6)
+            try source.withUnsafeBytes { bytes in
+                // Two bytes of every three, as a run's pages sit between their record headers.
+                var pieces = stride(from: 0, to: bytes.count, by: 3).map { UnsafeRawBufferPointer(rebasing: bytes[$0..<$0 + 2]) }
+                pieces.insert(UnsafeRawBufferPointer(rebasing: bytes[0..<0]), at: 5)
+                for piece in pieces { expected += piece }
+                let file = try Files.open(path, .writeOnly)
+                try Files.writeAll(pieces, to: file.descriptor, at: 10)
+                #expect(try file.descriptor.seek(offset: 0, from: .current) == 0)
+            }
+            #expect([UInt8](try Data(contentsOf: scratch.url("out"))) == expected)
+        }
+    }
+
     @Test func aDirectoryIsReadAnEntryAtATimeUntilTheCallerStops() throws {
         try ScratchDirectory.using("entries") { scratch in
             try FileManager.default.createDirectory(atPath: scratch.path("dir/sub"), withIntermediateDirectories: true)
