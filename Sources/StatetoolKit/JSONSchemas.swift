@@ -3413,6 +3413,7 @@ public enum JSONSchemas {
               "usedAddress",
               "lastAvailableIndex",
               "lastAvailableIndexOffset",
+              "usedIndex",
               "vector"
             ],
             "additionalProperties": false,
@@ -3474,6 +3475,20 @@ public enum JSONSchemas {
                 "description": "The offset of last_avail_idx.",
                 "type": "integer",
                 "minimum": 0
+              },
+              "usedIndex": {
+                "description": "used_idx read from the used ring in the guest's RAM in the file (`--used-rings`); null when not read.",
+                "anyOf": [
+                  {
+                    "description": "The used index.",
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 65535
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
               },
               "vector": {
                 "description": "The queue's MSI-X vector (65535: none); null without MSI-X.",

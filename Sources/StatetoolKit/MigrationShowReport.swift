@@ -111,7 +111,7 @@ public struct MigrationShowReport: Encodable, Sendable {
         try container.encode(Nullable(queueSize), forKey: .queueSize)
         try container.encode(devices.map { device in
             DeviceJSON(
-                device: device, virtio: virtio[device.section.id].map { VirtioDeviceReport($0, findings: virtioFindings(of: device.section.id)) },
+                device: device, virtio: virtio[device.section.id].map { VirtioDeviceReport($0, findings: virtioFindings(of: device.section.id), usedIndexes: usedIndexes[device.section.id] ?? [:]) },
                 virtioFindings: virtioFindings(of: device.section.id))
         }, forKey: .devices)
         try container.encode(Nullable(survey.reading), forKey: .reading)
@@ -226,11 +226,15 @@ public struct VirtioDeviceReport: Encodable, Sendable {
     public let state: VirtioDeviceState
     /// What the checks found.
     public let findings: [VirtioFinding]
+    /// Each queue's used index read from the guest's RAM, by queue index
+    /// (``UsedRingIndexes``); empty when the rings were not read.
+    public let usedIndexes: [Int: UInt16]
 
-    /// The report of `state` with `findings`.
-    public init(_ state: VirtioDeviceState, findings: [VirtioFinding]) {
+    /// The report of `state` with `findings` and the used indexes read.
+    public init(_ state: VirtioDeviceState, findings: [VirtioFinding], usedIndexes: [Int: UInt16] = [:]) {
         self.state = state
         self.findings = findings
+        self.usedIndexes = usedIndexes
     }
 
     private enum Key: String, CodingKey {
@@ -247,6 +251,7 @@ public struct VirtioDeviceReport: Encodable, Sendable {
         let usedAddress: Nullable<UInt64>
         let lastAvailableIndex: UInt16
         let lastAvailableIndexOffset: UInt64
+        let usedIndex: Nullable<UInt16>
         let vector: Nullable<UInt16>
     }
 
@@ -280,7 +285,8 @@ public struct VirtioDeviceReport: Encodable, Sendable {
             Queue(
                 index: queue.index, size: queue.size, sizeOffset: queue.sizeOffset, descriptorAddress: queue.descriptorAddress,
                 availableAddress: Nullable(queue.availableAddress), usedAddress: Nullable(queue.usedAddress),
-                lastAvailableIndex: queue.lastAvailableIndex, lastAvailableIndexOffset: queue.lastAvailableIndexOffset, vector: Nullable(queue.vector))
+                lastAvailableIndex: queue.lastAvailableIndex, lastAvailableIndexOffset: queue.lastAvailableIndexOffset,
+                usedIndex: Nullable(usedIndexes[queue.index]), vector: Nullable(queue.vector))
         }, forKey: .queues)
         try container.encode(state.deviceState.count, forKey: .deviceStateBytes)
         try container.encode(state.subsections.map { Subsection(name: $0.name, version: $0.version, offset: $0.offset, byteCount: $0.byteCount) }, forKey: .subsections)

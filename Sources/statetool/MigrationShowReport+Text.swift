@@ -7,7 +7,8 @@ extension MigrationShowReport {
     static let shortenedByteCount = 32
 
     /// The text output: the file and configuration, then one block per device,
-    /// one line per value (path, value, offset) with the columns aligned.
+    /// one line per value (path, value, offset) with the columns aligned; an
+    /// array of `uint8` is one line of bytes (`chip_config[16384]`).
     func text(full: Bool) -> [UInt8] {
         var text = "\(file): QEMU migration file"
         if compression != .none { text += " (\(compression.rawValue))" }
@@ -45,7 +46,7 @@ extension MigrationShowReport {
             lines += String(offset).utf8
             lines.append(UInt8(ascii: "\n"))
         }
-        if let state = virtio[identity.id] { lines += Self.virtioLines(state).utf8 }
+        if let state = virtio[identity.id] { lines += Self.virtioLines(state, usedIndexes: usedIndexes[identity.id] ?? [:]).utf8 }
     }
 
     /// The characters `text` takes, as `TextFormat.padded` counts them; an
@@ -67,6 +68,13 @@ extension MigrationShowReport {
     private static func collect(_ value: DecodedValue, path: String, full: Bool, into rows: inout [(String, String, UInt64)]) {
         switch value.content {
         case .elements(let elements):
+            if let bytes = byteArray(elements) {
+                // An array of uint8 (the ICH9 LPC's chip_config: 16,384 of them) reads
+                // as the bytes it is, on one line, shortened as byte strings are.
+                let shown = DecodedValue(offset: value.offset, byteCount: value.byteCount, content: .bytes(bytes))
+                rows.append((path + "[" + String(elements.count) + "]", text(of: shown, full: full), value.offset))
+                return
+            }
             for (index, element) in elements.enumerated() {
                 collect(element, path: path + "[" + String(index) + "]", full: full, into: &rows)
             }
@@ -75,6 +83,18 @@ extension MigrationShowReport {
         default:
             rows.append((path, text(of: value, full: full), value.offset))
         }
+    }
+
+    /// The bytes of an array of more than one one-byte unsigned integer, or nil.
+    private static func byteArray(_ elements: [DecodedValue]) -> [UInt8]? {
+        guard elements.count > 1 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(elements.count)
+        for element in elements {
+            guard element.byteCount == 1, case .unsigned(let number) = element.content else { return nil }
+            bytes.append(UInt8(truncatingIfNeeded: number))
+        }
+        return bytes
     }
 
     /// A leaf value as the analyzer shows it: integers in hex of their
@@ -106,8 +126,9 @@ extension MigrationShowReport {
         }
     }
 
-    /// The virtio state under a device's values.
-    static func virtioLines(_ state: VirtioDeviceState) -> String {
+    /// The virtio state under a device's values, with the used indexes read
+    /// from the guest's RAM (`--used-rings`).
+    static func virtioLines(_ state: VirtioDeviceState, usedIndexes: [Int: UInt16] = [:]) -> String {
         func hex(_ value: some BinaryInteger) -> String { "0x" + String(value, radix: 16) }
         var text = "  virtio (virtio-pci) at offset \(state.offset), \(state.byteCount) bytes:\n"
         text += "    status \(hex(state.status)) (\(state.statusNames.joined(separator: " "))), isr \(hex(state.isr)), "
@@ -123,6 +144,7 @@ extension MigrationShowReport {
             text += "    queue \(queue.index): size \(queue.size) @\(queue.sizeOffset), desc \(hex(queue.descriptorAddress))"
             if let available = queue.availableAddress, let used = queue.usedAddress { text += ", avail \(hex(available)), used \(hex(used))" }
             text += ", last_avail_idx \(queue.lastAvailableIndex) @\(queue.lastAvailableIndexOffset)"
+            if let used = usedIndexes[queue.index] { text += ", used_idx \(used)" }
             if let vector = queue.vector { text += ", vector \(vector == VirtioDeviceState.noVector ? "none" : String(vector))" }
             text += "\n"
         }

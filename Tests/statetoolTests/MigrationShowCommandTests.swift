@@ -26,6 +26,11 @@ import Testing
         #expect(lines.contains("serial (section 21, instance 0, version 3) at offset 63841754"))
         #expect(lines.contains { $0.hasPrefix("  state.lcr ") && $0.hasSuffix(" 0x13    @63841779") })
         #expect(lines.contains { $0.hasPrefix("  env.regs[0] ") && $0.hasSuffix("0x000000000001ad40  @63818861") })
+        // The ICH9 LPC's 16,384 uint8 of chip_config: one line of bytes, not 16,384.
+        let zeros = Array(repeating: "00", count: 32).joined(separator: " ")
+        #expect(lines.contains { $0.hasPrefix("  chip_config[16384] ") && $0.hasSuffix(" \(zeros) … (16384 bytes)  @63824693") })
+        #expect(!lines.contains { $0.hasPrefix("  chip_config[0]") })
+        #expect(lines.count < 4_000)
         #expect(lines.contains("    device config 40 bytes: vhost-user-fs tag \"myfs\", 1 request queue"))
         #expect(lines.contains("    queue 1: size 1024 @63851678, desc 0x6388000, avail 0x638c000, used 0x638c840, last_avail_idx 5346 @63851690, vector 2"))
         #expect(lines.filter { !$0.hasPrefix(" ") && $0.contains(" (section ") }.count == 31)
@@ -54,6 +59,8 @@ import Testing
         let queues = try #require(virtio["queues"] as? [[String: Any]])
         #expect(queues.map { $0["size"] as? Int } == [1024, 1024])
         #expect(queues.map { $0["sizeOffset"] as? UInt64 } == Self.queueSizeOffsets)
+        // The used rings are read only when asked for (--used-rings).
+        #expect(queues.map { $0["usedIndex"] is NSNull } == [true, true])
         #expect((virtio["fileSystem"] as? [String: Any])?["tag"] as? String == "myfs")
         #expect(report["queueSize"] as? Int == 128)
         #expect(report["valid"] as? Bool == false)

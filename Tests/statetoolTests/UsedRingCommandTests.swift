@@ -34,6 +34,14 @@ import Testing
         let result = try StatetoolRunner.run(["migration", "show", "--used-rings", "--device", "38", file])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").map(String.init) == Self.sizeWarnings(file))
+        #expect(result.stdout.contains(
+            "    queue 1: size 1024 @63851678, desc 0x6388000, avail 0x638c000, used 0x638c840, last_avail_idx 5346 @63851690, used_idx 5346, vector 2\n"))
+
+        let json = try StatetoolRunner.run(["migration", "show", "--used-rings", "--device", "38", "--json", file])
+        #expect(json.status == 0)
+        let device = try #require((try json.jsonObject()["devices"] as? [[String: Any]])?.first)
+        let queues = try #require((device["virtio"] as? [String: Any])?["queues"] as? [[String: Any]])
+        #expect(queues.map { $0["usedIndex"] as? Int } == [0, 5346])
     }
 
     /// last_avail_idx 5346 + 1025: one more request in flight than queue 1's
