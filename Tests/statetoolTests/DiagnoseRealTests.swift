@@ -57,6 +57,52 @@ import Testing
         ])
     }
 
+    /// A file-handles state restored onto a copy of its share loads, and the guest silently
+    /// reads the original's files through their handles; diagnose names it
+    /// (file-handle-outside-share), and its fix (`retarget --handles-to-paths`) makes the
+    /// restored guest read the copy's.
+    @Test(arguments: PeerGeneration.all)
+    func aFileHandlesStateOnACopyIsDiagnosedAndMadeToUseTheCopy(generation: PeerGeneration) throws {
+        try generation.require()
+        let guestScratch = try ScratchDirectory("diagnose-handles")
+        let guest = try FreshGuest(in: guestScratch)
+        // virtiofsd 1.13 opens file handles only with CAP_DAC_READ_SEARCH kept.
+        let options = generation == .current ? ["--modcaps=+dac_read_search"] : []
+        try guest.boot(on: generation, virtiofsdOptions: ["--migration-mode=file-handles"] + options)
+        let file = guestScratch.path("vm.mig")
+        try guest.save(to: file)
+        // The share moves aside; a copy takes its place, its held files' contents changed
+        // (their sizes kept: the guest's kernel still knows them).
+        let original = guestScratch.path("original")
+        try FileManager.default.moveItem(atPath: guest.share, toPath: original)
+        try FileManager.default.copyItem(atPath: original, toPath: guest.share)
+        for (name, content) in [("keep/a.txt", "ALPHA\n"), ("keep/b.txt", "BETA\n"), ("doomed/c.txt", "GAMMA\n")] {
+            try Data(content.utf8).write(to: URL(fileURLWithPath: guest.share + "/" + name))
+        }
+
+        #expect(try guest.restore(file, on: generation, virtiofsdOptions: options), "\(guest.log("vfsd.log"))")
+        #expect(try guest.readHeldFiles() == FreshGuest.allRead, "the original's files, silently")
+
+        let arguments = [file, "--shared-dir", guest.share]
+        let json = try diagnose(arguments)
+        #expect(json["verdict"] as? String == "fixable")
+        #expect(kinds(json) == ["file-handle-outside-share"])
+        let fix = try #require(json["fix"] as? [String: Any])
+        let command = try #require(fix["command"] as? [String])
+        #expect(command.starts(with: ["statetool", "retarget"]), "\(command)")
+        let handles = try #require(command.firstIndex(of: "--handles-to-paths"))
+        #expect(command[handles + 1] == original)
+
+        let fixed = try StatetoolRunner.run(["diagnose"] + arguments + ["--fix", "-o", guestScratch.path("fixed.mig")])
+        #expect(fixed.status == 0, "\(fixed.stdout)\(fixed.stderr)")
+        let restored = try guest.restore(guestScratch.path("fixed.mig"), on: generation, virtiofsdOptions: options)
+        #expect(restored, "QEMU: \(guest.log("qemu.log")); virtiofsd: \(guest.log("vfsd.log"))")
+        if restored {
+            let read = try guest.readHeldFiles()
+            #expect(read == ["GUEST: fd 3: ALPHA", "GUEST: fd 4: BETA", "GUEST: fd 5: GAMMA"], "\(read)")
+        }
+    }
+
     @Test func aMovedDirectoryIsFoundAndFollowed() throws {
         let share = scratch.url("moved")
         try RealPeers.makeShare(at: share)
