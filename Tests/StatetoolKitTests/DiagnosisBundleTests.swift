@@ -42,6 +42,23 @@ import VirtiofsdState
         #expect(pseudonyms.apply(to: "subtree d07x treetop") == "subtree d07x treetop")
     }
 
+    /// A share whose names are words the diagnosis reads logs by: replaced in
+    /// paths, kept where they stand alone, so the bundled log reads the same.
+    @Test func namesThatAreLogWordsAreReplacedOnlyInPaths() {
+        var state = Self.state
+        state.inodes[1].location = .path(parent: 1, name: "state")
+        state.inodes[2].location = .path(parent: 2, name: "Opening")
+        let pseudonyms = Pseudonyms(state: state, sharedDirectory: "/srv/share")
+        #expect(pseudonyms.names["state"] == "n1")
+        #expect(pseudonyms.names["Opening"] == "n2")
+        #expect(
+            pseudonyms.apply(to: "Migration failed: Failed to load state: Inode 12: Opening /srv/share/state/Opening: No such file or directory (os error 2)")
+                == "Migration failed: Failed to load state: Inode 12: Opening /shared-directory/n1/n2: No such file or directory (os error 2)")
+        #expect(pseudonyms.apply(to: "Opening state/Opening/my file.txt") == "Opening n1/n2/n3")
+        // Any other name is replaced standing alone too.
+        #expect(pseudonyms.apply(to: "the state of \"d07\"") == "the state of \"n4\"")
+    }
+
     @Test func tarMembersReadBackWithTheirSizesAndBytes() throws {
         let sink = ByteArraySink()
         var writer = TarWriter(into: sink)

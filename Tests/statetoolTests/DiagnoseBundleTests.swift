@@ -17,7 +17,7 @@ import Testing
     private func path(_ name: String) -> String { scratch.path(name) }
 
     /// Every file and directory name under `root`, and `root` itself.
-    private func names(under root: String) throws -> Set<String> {
+    static func names(under root: String) throws -> Set<String> {
         var names: Set<String> = []
         let enumerator = try #require(FileManager.default.enumerator(atPath: root))
         while let relative = enumerator.nextObject() as? String {
@@ -27,7 +27,7 @@ import Testing
     }
 
     /// The runs of name characters in `bytes` (letters, digits, `.`, `_`, `-`, and bytes past ASCII).
-    private func words(_ bytes: Data) -> Set<String> {
+    static func words(_ bytes: Data) -> Set<String> {
         var words: Set<String> = []
         var run: [UInt8] = []
         for byte in bytes {
@@ -100,11 +100,11 @@ import Testing
         #expect(inspected.status == 0, "\(inspected.stderr)")
 
         // No name of the share, and not its path, in any member; no QEMU file magic either.
-        let shareNames = try names(under: share)
+        let shareNames = try Self.names(under: share)
         #expect(shareNames.count == 4_798)
         for member in members {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: unpacked + "/" + member))
-            let found = words(bytes).intersection(shareNames)
+            let found = Self.words(bytes).intersection(shareNames)
             #expect(found.isEmpty, "\(member) holds \(found.sorted().prefix(5))")
             #expect(bytes.range(of: Data(share.utf8)) == nil, "\(member) holds the share's path")
             #expect(bytes.range(of: Data("QEVM".utf8)) == nil, "\(member) holds a migration stream")
@@ -160,6 +160,43 @@ import Testing
         #expect(evidence.contains { $0["source"] as? String == "virtiofsd" && ($0["path"] as? String)?.hasPrefix(bundle + "/logs/") == true })
         #expect(againJSON["file"] as? String == bundle)
         #expect(try StatetoolRunner.run(["diagnose", bundle]).stdout.hasPrefix("verdict: fixable\n"))
+    }
+
+    /// A virtiofsd log whose last attempt is longer than a bundle keeps (5.4 MB of
+    /// 3,000-byte lines between its start and its failure): the bundle keeps its last
+    /// 4 MiB from a line's start, the failure line with them, and diagnoses the same.
+    @Test func aLongLogKeepsItsLastFourMebibytesFromALineStart() throws {
+        try RealPeers.makeShare(at: scratch.url("broken"), broken: true)
+        let real = try String(contentsOfFile: DiagnoseTests.log("s1-dst-fail-abort.virtiofsd.log"), encoding: .utf8)
+        let lines = real.split(separator: "\n").map(String.init)
+        let filler = "[2026-11-25T10:21:13Z DEBUG virtiofsd::server] " + String(repeating: "x", count: 2_952) + "\n"
+        #expect(filler.utf8.count == 3_000)
+        let long = lines.prefix(3).joined(separator: "\n") + "\n" + String(repeating: filler, count: 1_800) + lines.dropFirst(3).joined(separator: "\n") + "\n"
+        let log = path("long-virtiofsd.log")
+        try Data(long.utf8).write(to: URL(fileURLWithPath: log))
+        let arguments = [Fixtures.state("s1-A-running"), "--shared-dir", path("broken"), "--log", log]
+
+        let bundle = path("long.tar.zst")
+        let made = try StatetoolRunner.run(["diagnose"] + arguments + ["--bundle", bundle])
+        #expect(made.status == 1, "\(made.stderr)")
+        let unpacked = path("long")
+        try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+        #expect(try ProcessRunner.run("/usr/bin/tar", ["--zstd", "-xf", bundle, "-C", unpacked]).status == 0)
+        let kept = try Data(contentsOf: URL(fileURLWithPath: unpacked + "/logs/1-long-virtiofsd.log"))
+        #expect(kept.count <= 4 << 20)
+        #expect(kept.count > (4 << 20) - 3_000)
+        #expect(kept.first == UInt8(ascii: "["))
+        let text = String(decoding: kept, as: UTF8.self)
+        #expect(text.hasSuffix(
+            "] Migration failed: Failed to load state: Inode 12: Opening /shared-directory/n1/n11: No such file or directory (os error 2)\n"
+                + lines.last! + "\n"), "\(text.suffix(300))")
+
+        let original = try json(try StatetoolRunner.run(["diagnose", "--json"] + arguments).stdout)
+        let again = try json(try StatetoolRunner.run(["diagnose", "--json", bundle]).stdout)
+        #expect(kinds(again) == kinds(original))
+        #expect(kinds(again) == ["missing-paths"])
+        let evidence = (again["causes"] as? [[String: Any]])?.first?["evidence"] as? [[String: Any]] ?? []
+        #expect(evidence.contains { $0["source"] as? String == "virtiofsd" && ($0["text"] as? String)?.contains("Opening /shared-directory/n1/n11") == true }, "\(evidence)")
     }
 
     @Test func aBundleThatIsNotOneIsRefusedWithItsOffset() throws {

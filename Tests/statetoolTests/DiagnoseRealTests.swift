@@ -297,6 +297,32 @@ import Testing
         let evidence = cause["evidence"] as? [[String: Any]] ?? []
         #expect(evidence.contains { ($0["path"] as? String)?.hasSuffix("-fs0-virtiofsd.log") == true && $0["source"] as? String == "virtiofsd" }, "\(evidence)")
 
+        // Its bundle: the state and device sections of the image, libvirt's logs, no name
+        // of the share (doomed/ and c.txt, gone from it, included), no RAM, the same diagnosis.
+        let bundle = lab.path("report.tar.zst")
+        let bundled = try StatetoolRunner.run(arguments + ["--bundle", bundle])
+        #expect(bundled.status == 1, "\(bundled.stderr)")
+        let unpacked = lab.path("unpacked")
+        try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+        #expect(try ProcessRunner.run("/usr/bin/tar", ["--zstd", "-xf", bundle, "-C", unpacked]).status == 0)
+        let members = try #require(FileManager.default.enumerator(atPath: unpacked)?.allObjects as? [String])
+            .filter { !$0.hasSuffix("/") && !["logs", "sections", "state"].contains($0) }
+        #expect(members.contains { $0.hasPrefix("logs/") && $0.hasSuffix("-fs0-virtiofsd.log") }, "\(members)")
+        #expect(members.contains { $0.hasPrefix("logs/") && $0.hasSuffix("\(LibvirtLab.domain).log") }, "\(members)")
+        let shareNames = try DiagnoseBundleTests.names(under: lab.share).union(["doomed", "c.txt"])
+        for member in members {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: unpacked + "/" + member))
+            #expect(DiagnoseBundleTests.words(bytes).intersection(shareNames).isEmpty, "\(member)")
+            #expect(bytes.range(of: Data(lab.share.utf8)) == nil, "\(member) holds the share's path")
+            #expect(bytes.range(of: Data("QEVM".utf8)) == nil, "\(member) holds a migration stream")
+            #expect(bytes.range(of: Data("LibvirtQemudSave".utf8)) == nil, "\(member) holds the save image")
+        }
+        let again = try StatetoolRunner.run(["diagnose", "--json", bundle])
+        let againJSON = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any], "\(again.stderr)")
+        #expect(againJSON["verdict"] as? String == "fixable")
+        #expect((againJSON["causes"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } == ["missing-paths"])
+        #expect(againJSON["device"] as? String == json["device"] as? String)
+
         let fixed = lab.path("fixed.save")
         let applied = try StatetoolRunner.run(arguments + ["--fix", "-o", fixed])
         #expect(applied.status == 0, "\(applied.stderr)")

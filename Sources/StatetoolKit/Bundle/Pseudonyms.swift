@@ -9,7 +9,11 @@ import VirtiofsdState
 /// Text is rewritten by whole names: a run of name characters (letters,
 /// digits, `.`, `_`, `-`, and anything beyond ASCII) equal to a name of the
 /// share is replaced, as is every occurrence of a name holding other
-/// characters (a space, say) and of the shared directory's path.
+/// characters (a space, say) and of the shared directory's path. A name that
+/// is also a word the diagnosis reads logs by (`state`, `Opening`, `Inode`:
+/// ``LogMessage/vocabulary``) is replaced in a path, and kept where it stands
+/// alone, so that `Failed to load state` still says so when the share holds a
+/// file named `state`.
 public struct Pseudonyms: Sendable {
     /// What the shared directory's path becomes.
     public static let sharedDirectoryPseudonym = "/shared-directory"
@@ -94,11 +98,12 @@ public struct Pseudonyms: Sendable {
         var result: [Unicode.Scalar] = []
         var run = String.UnicodeScalarView()
         var lastReplacementEnd = -2
-        func flush() {
+        func flush(before next: Unicode.Scalar?) {
             guard !run.isEmpty else { return }
             let word = String(run)
             run.removeAll(keepingCapacity: true)
-            guard let pseudonym = names[word] else {
+            let inPath = result.last == "/" || next == "/"
+            guard let pseudonym = names[word], inPath || !LogMessage.vocabulary.contains(word) else {
                 result.append(contentsOf: word.unicodeScalars)
                 return
             }
@@ -119,11 +124,11 @@ public struct Pseudonyms: Sendable {
             if Self.isNameCharacter(scalar) {
                 run.append(scalar)
             } else {
-                flush()
+                flush(before: scalar)
                 result.append(scalar)
             }
         }
-        flush()
+        flush(before: nil)
         var view = String.UnicodeScalarView()
         view.append(contentsOf: result)
         return String(view)

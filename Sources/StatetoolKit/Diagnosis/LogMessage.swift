@@ -39,6 +39,38 @@ public enum LogMessage: Hashable, Sendable {
     /// ...: abort` (it ended early); `reason` is the line from passt's words on.
     case passtRejectedState(reason: String)
 
+    /// The words of every phrase the diagnosis recognises in a log (here and
+    /// in ``LoaderReason``), and of the system errors they carry. A bundle
+    /// keeps them where they stand alone in a log even when a file of the
+    /// share has such a name (``Pseudonyms``), so its logs still read the same.
+    static let vocabulary: Set<String> = {
+        let phrases = [
+            "starting up libvirt version", "Waiting for vhost-user socket connection",
+            "Back-end failed to process its internal state", "error while loading state for instance of device",
+            "load of migration failed", "VQ vring.num exceeds allocated max",
+            "does not support migration through qemu", "does not support migration state transfer",
+            "Migration failed", "Invalid inode indexed", "Invalid handle is open in guest",
+            "No more file descriptors available to the guest out of initially consider increasing the --rlimit-nofile value",
+            "Invalid incoming device state", "Unsupported device state version", "Target migration stage abort",
+            "Failed to load state", "Inode is invalid because of an error during the preceding migration which was",
+            "Migration source wants enabled but it is disabled on the destination", "posix ACLs",
+            "Unresolved references between serialized inodes", "Migration source has lost inode",
+            "Opening inode as handle", "is not the same inode as in the migration source", "Opening file handle",
+            "os error", "Input/output error", "Invalid argument", "No such file or directory", "Operation not permitted",
+            "Too many open files", "Permission denied", "Stale file handle", "Not a directory", "Is a directory",
+            "virtiofsd", "qemu-system-x86_64", "passt", "INFO", "WARN", "ERROR",
+        ]
+        var words: Set<String> = []
+        for phrase in phrases {
+            for word in phrase.unicodeScalars.split(whereSeparator: { !Pseudonyms.isNameCharacter($0) }) {
+                var view = String.UnicodeScalarView()
+                view.append(contentsOf: word)
+                words.insert(String(view))
+            }
+        }
+        return words
+    }()
+
     /// Recognises `line` (without its line feed); `nil` for a line no rule
     /// of the diagnosis reads.
     public init?(line: Substring) {
