@@ -3,7 +3,7 @@ import StateStream
 /// One value decoded from a device section, with where it is in the file.
 public struct DecodedValue: Hashable, Sendable {
     /// What a value holds.
-    public indirect enum Content: Hashable, Sendable {
+    public enum Content: Hashable, Sendable {
         /// An unsigned big-endian integer (`uint8` … `uint64`, their `equal` forms).
         case unsigned(UInt64)
         /// A signed big-endian integer (`int8` … `int64`, `int32 equal`, `int32 le`).

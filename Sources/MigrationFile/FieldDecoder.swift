@@ -67,7 +67,7 @@ public struct FieldDecoder {
     /// A subsection: `0x05`, u8 name length, name, be32 version, contents.
     private mutating func decode(_ subsection: VMDescription.Subsection, path: String) -> DecodedSubsection? {
         let offset = reader.offset
-        let name = "\(path)/\(subsection.vmsdName)"
+        let name = path + "/" + subsection.vmsdName
         guard let marker = reader.peekByte(), marker == MigrationFormat.RecordType.subsection.rawValue else {
             fail(.missingSubsection(subsection.vmsdName, found: reader.peekByte(), at: offset))
             return nil
@@ -95,7 +95,7 @@ public struct FieldDecoder {
     /// into an array when its name is already there (QEMU lists arrays it
     /// cannot compress entry by entry, and splits arrays at null pointers).
     private mutating func decode(_ field: VMDescription.Field, into fields: inout [DecodedField], path: String) {
-        let fieldPath = path.isEmpty ? field.name : "\(path).\(field.name)"
+        let fieldPath = path.isEmpty ? field.name : path + "." + field.name
         let start = reader.offset
         var values: [DecodedValue] = []
         let isArray = field.arrayLength != nil || field.index != nil
@@ -103,7 +103,7 @@ public struct FieldDecoder {
         let earlier = fields.first { $0.name == field.name }?.value.elements.count ?? 0
         var index: UInt64 = 0
         while index < count {
-            let elementPath = isArray || earlier > 0 ? "\(fieldPath)[\(UInt64(earlier) + index)]" : fieldPath
+            let elementPath = ElementPath(field: fieldPath, index: isArray || earlier > 0 ? UInt64(earlier) + index : nil)
             if let value = element(field, path: elementPath) { values.append(value) }
             if stopped { break }
             index += 1
@@ -126,28 +126,28 @@ public struct FieldDecoder {
 
     /// One element of `field`, or `nil` at a problem (a structure decoded
     /// up to a problem is returned, as far as it goes).
-    private mutating func element(_ field: VMDescription.Field, path: String) -> DecodedValue? {
+    private mutating func element(_ field: VMDescription.Field, path elementPath: ElementPath) -> DecodedValue? {
         valueCount += 1
         let offset = reader.offset
         guard valueCount <= Self.maximumValueCount else {
-            fail(.tooManyValues(field: path, at: offset))
+            fail(.tooManyValues(field: elementPath.text, at: offset))
             return nil
         }
         if let structure = field.structure {
-            let contents = self.structure(fields: structure.fields, subsections: structure.subsections, path: path)
+            let contents = self.structure(fields: structure.fields, subsections: structure.subsections, path: elementPath.text)
             return DecodedValue(offset: offset, byteCount: reader.offset - offset, content: .structure(contents))
         }
         if !field.temporaryFields.isEmpty {
-            let contents = self.structure(fields: field.temporaryFields, subsections: [], path: path)
+            let contents = self.structure(fields: field.temporaryFields, subsections: [], path: elementPath.text)
             return DecodedValue(offset: offset, byteCount: reader.offset - offset, content: .structure(contents))
         }
         if field.type == "capability" {
             guard let length = reader.peekByte() else {
-                fail(.truncated(field: path, needed: 1, left: 0, at: offset))
+                fail(.truncated(field: elementPath.text, needed: 1, left: 0, at: offset))
                 return nil
             }
             guard let bytes = reader.read(1 + UInt64(length)) else {
-                fail(.truncated(field: path, needed: 1 + UInt64(length), left: reader.remaining, at: offset))
+                fail(.truncated(field: elementPath.text, needed: 1 + UInt64(length), left: reader.remaining, at: offset))
                 return nil
             }
             return DecodedValue(offset: offset, byteCount: 1 + UInt64(length), content: .capability(String(decoding: bytes.dropFirst(), as: UTF8.self)))
@@ -156,19 +156,19 @@ public struct FieldDecoder {
         case .elided:
             return DecodedValue(offset: offset, byteCount: field.size, content: .elided)
         case .crossesElided:
-            fail(.badValue(field: path, what: "its \(field.size) bytes run into a back-end state stream", at: offset))
+            fail(.badValue(field: elementPath.text, what: "its \(field.size) bytes run into a back-end state stream", at: offset))
             return nil
         case .short:
-            fail(.truncated(field: path, needed: field.size, left: reader.remaining, at: offset))
+            fail(.truncated(field: elementPath.text, needed: field.size, left: reader.remaining, at: offset))
             return nil
         case .bytes(let bytes):
-            guard let content = content(of: field, bytes, path: path, at: offset) else { return nil }
+            guard let content = content(of: field, bytes, path: elementPath, at: offset) else { return nil }
             return DecodedValue(offset: offset, byteCount: field.size, content: content)
         }
     }
 
     /// What `bytes` hold as `field`'s type, or `nil` at a problem.
-    private mutating func content(of field: VMDescription.Field, _ bytes: ArraySlice<UInt8>, path: String, at offset: UInt64) -> DecodedValue.Content? {
+    private mutating func content(of field: VMDescription.Field, _ bytes: ArraySlice<UInt8>, path elementPath: ElementPath, at offset: UInt64) -> DecodedValue.Content? {
         switch FieldType(field.type) {
         case .unsigned where (1...8).contains(bytes.count):
             return .unsigned(bytes.reduce(0) { $0 << 8 | UInt64($1) })
@@ -180,7 +180,7 @@ public struct FieldDecoder {
             return .bool(bytes.first! != 0)
         case .nullPointer:
             guard bytes.elementsEqual([FieldType.nullPointerMarker]) else {
-                fail(.badValue(field: path, what: "a null pointer is the byte 0x30, the file holds \(bytes.hexString)", at: offset))
+                fail(.badValue(field: elementPath.text, what: "a null pointer is the byte 0x30, the file holds \(bytes.hexString)", at: offset))
                 return nil
             }
             return .nullPointer
@@ -276,5 +276,19 @@ struct BodyReader {
     /// The kept byte `ahead` bytes on, if it is there.
     func byte(at ahead: Int) -> UInt8? {
         index + ahead < body.bytes.count ? body.bytes[index + ahead] : nil
+    }
+}
+
+extension FieldDecoder {
+    /// An element's path in problems (`env.regs[3]`), put together only when
+    /// a problem names it: a section may hold a quarter million elements.
+    struct ElementPath {
+        /// The field's path.
+        let field: String
+        /// The element's index in an array; `nil` for a field that is none.
+        let index: UInt64?
+
+        /// `field`, or `field[index]`.
+        var text: String { index.map { field + "[" + String($0) + "]" } ?? field }
     }
 }
