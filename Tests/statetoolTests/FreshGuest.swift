@@ -50,9 +50,10 @@ final class FreshGuest {
         try waitForConsole("GUEST: ready")
     }
 
-    /// Migrates the running guest to `file` and stops its QEMU and virtiofsd.
-    func save(to file: String) throws {
-        let migrated = try Peer.python(["Tests/Peers/qmp.py", scratch.path("qmp.sock"), "migrate", file])
+    /// Migrates the running guest to `file` (with migration `capabilities`, such as
+    /// `mapped-ram`) and stops its QEMU and virtiofsd.
+    func save(to file: String, capabilities: [String] = []) throws {
+        let migrated = try Peer.python(["Tests/Peers/qmp.py", scratch.path("qmp.sock"), "migrate", file] + capabilities)
         _ = try Peer.python(["Tests/Peers/qmp.py", scratch.path("qmp.sock"), "quit"])
         stop()
         try #require(migrated.status == 0, "the save did not complete; virtiofsd: \(log("vfsd.log"))")

@@ -89,4 +89,41 @@ import Testing
         #expect(status.st_size == 256 << 20)
         #expect(UInt64(status.st_blocks) * 512 < 32 << 20, "the block is not sparse: \(status.st_blocks) blocks")
     }
+
+    /// A guest that ran (looked up its share, holds files open) saved regularly and with
+    /// mapped-ram: `--used-rings` reads each virtqueue's used index from the RAM in the file
+    /// (a second pass, or in place), equal to the two bytes `migration ram` gives at the
+    /// used ring's address + 2, and to last_avail_idx: nothing was in flight.
+    @Test(arguments: PeerGeneration.all, [[], ["mapped-ram"]])
+    func aRunningGuestsUsedIndexesAreReadFromItsRAM(generation: PeerGeneration, capabilities: [String]) throws {
+        try generation.require()
+        let guest = try FreshGuest(in: scratch)
+        try guest.boot(on: generation)
+        let file = path("ran.mig")
+        try guest.save(to: file, capabilities: capabilities)
+
+        let shown = try StatetoolRunner.run(["migration", "show", file, "--used-rings", "--queue-size", "1024", "--json", "-q"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        let devices = try #require(try shown.jsonObject()["devices"] as? [[String: Any]])
+        let fs = try #require(devices.first { ($0["name"] as? String)?.hasSuffix("/vhost-user-fs") == true })
+        let queues = try #require((fs["virtio"] as? [String: Any])?["queues"] as? [[String: Any]])
+        let used = queues.compactMap { $0["usedIndex"] as? Int }
+        #expect(used.count == queues.count)
+        #expect(used == queues.compactMap { $0["lastAvailableIndex"] as? Int })
+        #expect(used.contains { $0 > 0 }, "the guest's requests went through a queue: \(used)")
+
+        let folder = path("ran-ram")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let ram = try StatetoolRunner.run(["migration", "ram", file, "-o", folder, "--block", "mem", "-q"])
+        #expect(ram.status == 0, "\(ram.stderr)")
+        let mem = try FileHandle(forReadingFrom: URL(fileURLWithPath: "\(folder)/mem"))
+        defer { try? mem.close() }
+        for (queue, index) in zip(queues, used) {
+            // A 128 MiB q35 guest's RAM is all below 4 GiB: a guest-physical address is its offset in mem.
+            let address = try #require(queue["usedAddress"] as? UInt64)
+            try mem.seek(toOffset: address + 2)
+            let bytes = try #require(try mem.read(upToCount: 2))
+            #expect(Int(bytes[0]) | Int(bytes[1]) << 8 == index)
+        }
+    }
 }
