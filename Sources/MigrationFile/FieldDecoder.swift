@@ -101,14 +101,63 @@ public struct FieldDecoder {
         let isArray = field.arrayLength != nil || field.index != nil
         let count = field.arrayLength ?? 1
         let earlier = fields.first { $0.name == field.name }?.value.elements.count ?? 0
+        let type = FieldType(field.type)
+        if let scalars = scalarArray(field, type: type, count: count) {
+            add(field, values: scalars, isArray: isArray, start: start, into: &fields)
+            return
+        }
         var index: UInt64 = 0
         while index < count {
             let elementPath = ElementPath(field: fieldPath, index: isArray || earlier > 0 ? UInt64(earlier) + index : nil)
-            if let value = element(field, path: elementPath) { values.append(value) }
+            if let value = element(field, type: type, path: elementPath) { values.append(value) }
             if stopped { break }
             index += 1
         }
         add(field, values: values, isArray: isArray, start: start, into: &fields)
+    }
+
+    /// The elements of an array of integers or bools whose bytes are all kept,
+    /// decoded in one pass (the ICH9 LPC's `chip_config` holds 16,384 `uint8`);
+    /// `nil` for any other field, or one that does not fit the body (decoded
+    /// element by element, to name the element at a problem).
+    private mutating func scalarArray(_ field: VMDescription.Field, type: FieldType, count: UInt64) -> [DecodedValue]? {
+        guard count > 1, field.structure == nil, field.temporaryFields.isEmpty, (1...8).contains(field.size),
+            type == .unsigned || type == .signed || type == .bool,
+            count <= UInt64(Self.maximumValueCount - valueCount)
+        else { return nil }
+        let total = field.size * count
+        // Only bytes that are there: the capacity below is bounded by the kept body.
+        guard reader.peek(Int(total)) != nil, case .bytes(let bytes) = reader.take(total) else { return nil }
+        valueCount += Int(count)
+        var values: [DecodedValue] = []
+        values.reserveCapacity(Int(count))
+        var offset = reader.offset - total
+        var index = bytes.startIndex
+        let size = Int(field.size)
+        while index < bytes.endIndex {
+            guard let content = Self.scalar(type, bytes[index..<index + size]) else { return nil }
+            values.append(DecodedValue(offset: offset, byteCount: field.size, content: content))
+            index += size
+            offset += field.size
+        }
+        return values
+    }
+
+    /// An integer or bool of `type` from its big-endian `bytes` (1 to 8 of
+    /// them; a bool's one); `nil` for another type or width.
+    private static func scalar(_ type: FieldType, _ bytes: ArraySlice<UInt8>) -> DecodedValue.Content? {
+        switch type {
+        case .unsigned where (1...8).contains(bytes.count):
+            return .unsigned(bytes.reduce(0) { $0 << 8 | UInt64($1) })
+        case .signed where (1...8).contains(bytes.count):
+            let raw = bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let shift = UInt64(64 - 8 * bytes.count)
+            return .signed(Int64(bitPattern: raw << shift) >> shift)
+        case .bool where bytes.count == 1:
+            return .bool(bytes.first! != 0)
+        default:
+            return nil
+        }
     }
 
     private func add(_ field: VMDescription.Field, values: [DecodedValue], isArray: Bool, start: UInt64, into fields: inout [DecodedField]) {
@@ -126,7 +175,7 @@ public struct FieldDecoder {
 
     /// One element of `field`, or `nil` at a problem (a structure decoded
     /// up to a problem is returned, as far as it goes).
-    private mutating func element(_ field: VMDescription.Field, path elementPath: ElementPath) -> DecodedValue? {
+    private mutating func element(_ field: VMDescription.Field, type: FieldType, path elementPath: ElementPath) -> DecodedValue? {
         valueCount += 1
         let offset = reader.offset
         guard valueCount <= Self.maximumValueCount else {
@@ -141,7 +190,7 @@ public struct FieldDecoder {
             let contents = self.structure(fields: field.temporaryFields, subsections: [], path: elementPath.text)
             return DecodedValue(offset: offset, byteCount: reader.offset - offset, content: .structure(contents))
         }
-        if field.type == "capability" {
+        if type == .capability {
             guard let length = reader.peekByte() else {
                 fail(.truncated(field: elementPath.text, needed: 1, left: 0, at: offset))
                 return nil
@@ -162,22 +211,15 @@ public struct FieldDecoder {
             fail(.truncated(field: elementPath.text, needed: field.size, left: reader.remaining, at: offset))
             return nil
         case .bytes(let bytes):
-            guard let content = content(of: field, bytes, path: elementPath, at: offset) else { return nil }
+            guard let content = content(of: type, bytes, path: elementPath, at: offset) else { return nil }
             return DecodedValue(offset: offset, byteCount: field.size, content: content)
         }
     }
 
-    /// What `bytes` hold as `field`'s type, or `nil` at a problem.
-    private mutating func content(of field: VMDescription.Field, _ bytes: ArraySlice<UInt8>, path elementPath: ElementPath, at offset: UInt64) -> DecodedValue.Content? {
-        switch FieldType(field.type) {
-        case .unsigned where (1...8).contains(bytes.count):
-            return .unsigned(bytes.reduce(0) { $0 << 8 | UInt64($1) })
-        case .signed where (1...8).contains(bytes.count):
-            let raw = bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            let shift = UInt64(64 - 8 * bytes.count)
-            return .signed(Int64(bitPattern: raw << shift) >> shift)
-        case .bool where bytes.count == 1:
-            return .bool(bytes.first! != 0)
+    /// What `bytes` hold as a field of `type`, or `nil` at a problem.
+    private mutating func content(of type: FieldType, _ bytes: ArraySlice<UInt8>, path elementPath: ElementPath, at offset: UInt64) -> DecodedValue.Content? {
+        if let scalar = Self.scalar(type, bytes) { return scalar }
+        switch type {
         case .nullPointer:
             guard bytes.elementsEqual([FieldType.nullPointerMarker]) else {
                 fail(.badValue(field: elementPath.text, what: "a null pointer is the byte 0x30, the file holds \(bytes.hexString)", at: offset))
@@ -190,9 +232,9 @@ public struct FieldDecoder {
     }
 }
 
-/// How the decoder reads a field's type name.
+/// How the decoder reads a field's type name (once per field, not per element).
 enum FieldType {
-    case unsigned, signed, bool, nullPointer, other
+    case unsigned, signed, bool, nullPointer, capability, other
 
     /// The byte QEMU writes for a null pointer in an array of pointers (`'0'`).
     static let nullPointerMarker: UInt8 = 0x30
@@ -205,6 +247,7 @@ enum FieldType {
             self = .signed
         case "bool": self = .bool
         case "nullptr": self = .nullPointer
+        case "capability": self = .capability
         default: self = .other
         }
     }

@@ -29,64 +29,126 @@ extension MigrationShowReport {
     private func block(of device: DecodedSection, full: Bool, into lines: inout [UInt8]) {
         let identity = device.section
         lines += "\(identity.name) (section \(identity.id), instance \(identity.instanceID), version \(identity.version)) at offset \(device.sectionOffset)\n".utf8
-        var rows: [(String, String, UInt64)] = []
-        Self.collect(device.contents, prefix: "", full: full, into: &rows)
-        let widths = rows.map { (Self.width(of: $0.0), Self.width(of: $0.1)) }
-        let width = min(48, widths.map(\.0).max() ?? 0)
-        let valueWidth = min(40, widths.map(\.1).max() ?? 0)
-        // A device may have thousands of values (the ICH9 LPC's chip_config, 16,384): its
-        // lines are put together as bytes, which costs a fraction of joining Strings.
-        for ((path, value, offset), (pathWidth, valueTextWidth)) in zip(rows, widths) {
-            lines += "  ".utf8
-            lines += path.utf8
-            lines += repeatElement(UInt8(ascii: " "), count: max(0, width - pathWidth) + 2)
-            lines += value.utf8
-            lines += repeatElement(UInt8(ascii: " "), count: max(0, valueWidth - valueTextWidth) + 2)
-            lines.append(UInt8(ascii: "@"))
-            lines += String(offset).utf8
-            lines.append(UInt8(ascii: "\n"))
-        }
+        var rows = ValueRows(full: full)
+        rows.collect(device.contents)
+        rows.write(into: &lines)
         if let state = virtio[identity.id] { lines += Self.virtioLines(state, usedIndexes: usedIndexes[identity.id] ?? [:]).utf8 }
     }
 
-    /// The characters `text` takes, as `TextFormat.padded` counts them; an
-    /// ASCII text without counting grapheme clusters.
-    private static func width(of text: String) -> Int {
-        text.utf8.allSatisfy { $0 < 0x80 } ? text.utf8.count : text.count
-    }
+    /// A device's values as aligned rows (path, value, `@offset`). A device may
+    /// have thousands (the ahci's 1,584): paths and values are put together as
+    /// bytes in two buffers, with no String per row, and aligned when written.
+    private struct ValueRows {
+        let full: Bool
+        private var paths: [UInt8] = []
+        private var values: [UInt8] = []
+        private var rows: [Row] = []
+        /// The path of the structure being collected.
+        private var prefix: [UInt8] = []
 
-    private static func collect(_ structure: DecodedStructure, prefix: String, full: Bool, into rows: inout [(String, String, UInt64)]) {
-        for field in structure.fields {
-            let path = prefix.isEmpty ? field.name : prefix + "." + field.name
-            collect(field.value, path: path, full: full, into: &rows)
+        /// Where a row's path and value end in their buffers, their widths, the value's offset.
+        private struct Row {
+            let pathEnd: Int
+            let pathWidth: Int
+            let valueEnd: Int
+            let valueWidth: Int
+            let offset: UInt64
         }
-        for subsection in structure.subsections {
-            collect(subsection.contents, prefix: prefix + "/" + subsection.name, full: full, into: &rows)
-        }
-    }
 
-    private static func collect(_ value: DecodedValue, path: String, full: Bool, into rows: inout [(String, String, UInt64)]) {
-        switch value.content {
-        case .elements(let elements):
-            if let bytes = byteArray(elements) {
-                // An array of uint8 (the ICH9 LPC's chip_config: 16,384 of them) reads
-                // as the bytes it is, on one line, shortened as byte strings are.
-                let shown = DecodedValue(offset: value.offset, byteCount: value.byteCount, content: .bytes(bytes))
-                rows.append((path + "[" + String(elements.count) + "]", text(of: shown, full: full), value.offset))
-                return
+        init(full: Bool) { self.full = full }
+
+        mutating func collect(_ structure: DecodedStructure) {
+            let length = prefix.count
+            for field in structure.fields {
+                if !prefix.isEmpty { prefix.append(UInt8(ascii: ".")) }
+                prefix += field.name.utf8
+                collect(field.value)
+                prefix.removeSubrange(length...)
             }
-            for (index, element) in elements.enumerated() {
-                collect(element, path: path + "[" + String(index) + "]", full: full, into: &rows)
+            for subsection in structure.subsections {
+                prefix.append(UInt8(ascii: "/"))
+                prefix += subsection.name.utf8
+                collect(subsection.contents)
+                prefix.removeSubrange(length...)
             }
-        case .structure(let structure):
-            collect(structure, prefix: path, full: full, into: &rows)
-        default:
-            rows.append((path, text(of: value, full: full), value.offset))
+        }
+
+        private mutating func collect(_ value: DecodedValue) {
+            switch value.content {
+            case .elements(let elements):
+                if let bytes = MigrationShowReport.byteArray(elements) {
+                    // An array of uint8 (the ICH9 LPC's chip_config: 16,384 of them) reads
+                    // as the bytes it is, on one line, shortened as byte strings are.
+                    let length = prefix.count
+                    prefix += "[\(elements.count)]".utf8
+                    add(DecodedValue(offset: value.offset, byteCount: value.byteCount, content: .bytes(bytes)))
+                    prefix.removeSubrange(length...)
+                    return
+                }
+                let length = prefix.count
+                for (index, element) in elements.enumerated() {
+                    prefix.append(UInt8(ascii: "["))
+                    prefix += String(index).utf8
+                    prefix.append(UInt8(ascii: "]"))
+                    collect(element)
+                    prefix.removeSubrange(length...)
+                }
+            case .structure(let structure):
+                collect(structure)
+            default:
+                add(value)
+            }
+        }
+
+        /// A leaf: the path so far, the value's text.
+        private mutating func add(_ value: DecodedValue) {
+            paths += prefix
+            let valueStart = values.count
+            let digits = Int(value.byteCount)
+            switch value.content {
+            case .unsigned(let number) where digits <= 8:
+                values += "0x".utf8
+                withUnsafeBytes(of: number.bigEndian) { $0.suffix(digits).appendHex(to: &values) }
+            case .signed(let number) where digits <= 8 && number >= 0:
+                values += "0x".utf8
+                withUnsafeBytes(of: number.bigEndian) { $0.suffix(digits).appendHex(to: &values) }
+            default:
+                values += MigrationShowReport.text(of: value, full: full).utf8
+            }
+            rows.append(Row(
+                pathEnd: paths.count, pathWidth: Self.width(prefix[...]), valueEnd: values.count, valueWidth: Self.width(values[valueStart...]),
+                offset: value.offset))
+        }
+
+        /// The characters `text` takes, as `TextFormat.padded` counts them:
+        /// its bytes when ASCII, its characters otherwise.
+        private static func width(_ text: ArraySlice<UInt8>) -> Int {
+            text.allSatisfy { $0 < 0x80 } ? text.count : String(decoding: text, as: UTF8.self).count
+        }
+
+        /// The rows, paths padded to the longest (at most 48 characters), values to the longest (at most 40).
+        func write(into lines: inout [UInt8]) {
+            let width = min(48, rows.map(\.pathWidth).max() ?? 0)
+            let valueWidth = min(40, rows.map(\.valueWidth).max() ?? 0)
+            var pathStart = 0
+            var valueStart = 0
+            for row in rows {
+                lines += "  ".utf8
+                lines += paths[pathStart..<row.pathEnd]
+                lines += repeatElement(UInt8(ascii: " "), count: max(0, width - row.pathWidth) + 2)
+                lines += values[valueStart..<row.valueEnd]
+                lines += repeatElement(UInt8(ascii: " "), count: max(0, valueWidth - row.valueWidth) + 2)
+                lines.append(UInt8(ascii: "@"))
+                lines += String(row.offset).utf8
+                lines.append(UInt8(ascii: "\n"))
+                pathStart = row.pathEnd
+                valueStart = row.valueEnd
+            }
         }
     }
 
     /// The bytes of an array of more than one one-byte unsigned integer, or nil.
-    private static func byteArray(_ elements: [DecodedValue]) -> [UInt8]? {
+    fileprivate static func byteArray(_ elements: [DecodedValue]) -> [UInt8]? {
         guard elements.count > 1 else { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(elements.count)
