@@ -24,6 +24,30 @@ public struct MigrationFileReport: Encodable, Sendable {
     /// device's `virtio` field (``DeviceStates/virtioFindings(queueSize:)``).
     public var virtioFindings: [VirtioFinding]?
 
+    /// What `migration ls` reports of `input`: walked front to back (every
+    /// record listed), each back-end state's payload recognised, and each
+    /// virtio-pci device's `virtio` field checked against `queueSize` (`nil`:
+    /// QEMU's default 128, as warnings). `observe` sees every walk event (progress).
+    ///
+    /// - Throws: `InputError` when the input cannot be read, or what `observe` throws.
+    public static func listing(
+        file: String, input: Input, queueSize: UInt32?, observe: (MigrationEvent) throws -> Void = { _ in }
+    ) throws -> MigrationFileReport {
+        var recognition = BackEndStateRecognition()
+        var devices = DeviceStates()
+        let reader = MigrationFileReader(input: input.stream, strategy: .walk(reason: "migration ls lists every record"), keepsSectionBodies: true)
+        let survey = try MigrationFileSurvey.survey(reader) { event in
+            recognition.observe(event)
+            devices.record(event)
+            try observe(event)
+        }
+        devices.finish()
+        var report = MigrationFileReport(file: file, input: input, survey: survey)
+        report.payloads = recognition.payloads
+        report.virtioFindings = devices.virtioFindings(queueSize: queueSize)
+        return report
+    }
+
     /// The report of `survey`, the reading of `input`.
     public init(file: String, input: Input, survey: MigrationFileSurvey) {
         self.file = file

@@ -58,23 +58,16 @@ struct MigrationList: ParsableCommand {
 
     func run() throws {
         let input = try CommandSupport.open(file)
-        let survey: MigrationFileSurvey
-        var recognition = BackEndStateRecognition()
-        var devices = DeviceStates()
+        var progressLine = ProgressLine(for: input.stream, quiet: progress.quiet)
+        let report: MigrationFileReport
         do {
-            survey = try MigrationFileSurvey.survey(
-                input.stream, strategy: .walk(reason: "migration ls lists every record"), quiet: progress.quiet, keepsSectionBodies: true,
-                observe: {
-                    recognition.observe($0)
-                    devices.record($0)
-                })
+            defer { progressLine.clear() }
+            report = try MigrationFileReport.listing(file: file, input: input, queueSize: queueSize) { event in
+                if case .progress(let bytes) = event { progressLine.update(bytes: input.stream.compressedBytesRead ?? bytes) }
+            }
         } catch {
             throw CommandSupport.fail(error, file: file)
         }
-        devices.finish()
-        var report = MigrationFileReport(file: file, input: input, survey: survey)
-        report.payloads = recognition.payloads
-        report.virtioFindings = devices.virtioFindings(queueSize: queueSize)
         let output = StandardOutput()
         if format.json {
             try output.write(Data(try JSONText.document(report, schema: "migration-ls").utf8))
