@@ -191,6 +191,26 @@ struct KeptSections {
         #expect(trickled.bodies == whole.bodies)
     }
 
+    /// What a walk keeps is capped: each section's first 16 MiB, 64 MiB for all together.
+    /// Five sections of 17 MiB: the first four keep 16 MiB each and are not complete, the
+    /// fifth keeps nothing; the walk itself reads on to the end (the file has no description: a warning).
+    @Test func keptBodiesAreCappedPerSectionAndPerWalk() throws {
+        var file = MigrationFileBuilder()
+        file.configuration("pc-q35-10.0")
+        let size = SectionBody.maximumKeptByteCount + (1 << 20)
+        for id in UInt32(1)...5 {
+            file.fullSection(id: id, name: "big\(id)", body: [UInt8](repeating: 0, count: size))
+        }
+        file.endOfFile()
+        let kept = try KeptSections.walk(file.bytes)
+        #expect(kept.problems.map(\.kind) == [.noDescription], "\(kept.problems)")
+        #expect(kept.bodies.map(\.section.id) == [1, 2, 3, 4, 5])
+        #expect(kept.bodies.map(\.bytes.count) == [16 << 20, 16 << 20, 16 << 20, 16 << 20, 0])
+        #expect(kept.bodies.map(\.isComplete) == [false, false, false, false, false])
+        #expect(kept.bodies.reduce(0) { $0 + $1.bytes.count } == SectionBody.maximumKeptByteCountPerWalk)
+        #expect(kept.bodies.map(\.offset) == (1...5).map { UInt64(file.marks["section \($0)"]! + 1 + 4 + 1 + 4 + 4 + 4) })
+    }
+
     /// A file cut inside a device section: its body so far is still sent, and decodes up to the cut.
     @Test func aCutSectionStillDecodesUpToTheCut() throws {
         let sample = SampleMigrationFile()
