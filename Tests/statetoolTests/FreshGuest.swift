@@ -98,10 +98,7 @@ final class FreshGuest {
         }
         running.append(try generation.startVirtiofsd(
             sharedDirectory: share, socket: scratch.path("vfsd.sock"), log: scratch.path("vfsd.log"), options: virtiofsdOptions))
-        running.append(try Peer.start(generation.qemu, [
-            "-machine", "\(PeerGeneration.machine),memory-backend=mem", "-m", "128M",
-            "-object", "memory-backend-memfd,id=mem,size=128M,share=on",
-            "-accel", "tcg", "-nodefaults", "-display", "none",
+        running.append(try Peer.start(generation.qemu, PeerGeneration.machineArguments(megabytes: 128) + [
             "-serial", "file:\(scratch.path("console.log"))",
             "-chardev", "socket,id=char0,path=\(scratch.path("vfsd.sock"))",
             "-device", "vhost-user-fs-pci,chardev=char0,tag=myfs",

@@ -74,6 +74,16 @@ struct PeerGeneration: Sendable, Hashable, CustomTestStringConvertible {
     /// cannot load).
     static let machine = "pc-q35-10.0"
 
+    /// The start of every test QEMU's command line: `machine` with `megabytes` of
+    /// shared memfd RAM (vhost-user needs it shared), TCG, no default devices, no display.
+    static func machineArguments(megabytes: Int, machine: String = machine) -> [String] {
+        [
+            "-machine", "\(machine),memory-backend=mem", "-m", "\(megabytes)M",
+            "-object", "memory-backend-memfd,id=mem,size=\(megabytes)M,share=on",
+            "-accel", "tcg", "-nodefaults", "-display", "none",
+        ]
+    }
+
     /// Starts virtiofsd serving `sharedDirectory` on `socket`, logging to `log`, and waits
     /// for its socket.
     func startVirtiofsd(sharedDirectory: String, socket: String, log: String, options: [String] = []) throws -> Process {

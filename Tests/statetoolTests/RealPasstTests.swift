@@ -16,9 +16,8 @@ import Testing
 
     /// A paused QEMU of `generation` whose virtio-net device is on the passt at `socket`.
     private func qemu(_ generation: PeerGeneration, socket: String, qmp: String, extra: [String] = []) throws -> Process {
-        try Peer.start(generation.qemu, [
-            "-S", "-nodefaults", "-display", "none", "-accel", "tcg", "-m", "64",
-            "-object", "memory-backend-memfd,id=mem,size=64M,share=on", "-machine", "\(PeerGeneration.machine),memory-backend=mem",
+        try Peer.start(generation.qemu, PeerGeneration.machineArguments(megabytes: 64) + [
+            "-S",
             "-chardev", "socket,id=c,path=\(path(socket))", "-netdev", "vhost-user,id=n,chardev=c",
             "-device", "virtio-net-pci,netdev=n", "-qmp", "unix:\(path(qmp)),server=on,wait=off",
         ] + extra, log: path(qmp + ".log"))

@@ -25,10 +25,9 @@ import Testing
         let backEnd = try Peer.start(
             StatetoolRunner.executable.path, ["serve", "--socket", path("src.sock"), "--state", path("served.payload")],
             log: path("serve.log"), waitingFor: path("src.sock"))
-        let qemu = try Peer.start(generation.qemu, [
-            "-machine", "q35,memory-backend=mem", "-m", "256M",
-            "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
-            "-accel", "tcg", "-nodefaults", "-display", "none", "-S",
+        // Each generation's own q35 (pc-q35-11.1 under QEMU 11): the files are its own.
+        let qemu = try Peer.start(generation.qemu, PeerGeneration.machineArguments(megabytes: 256, machine: "q35") + [
+            "-S",
             "-chardev", "socket,id=char0,path=\(path("src.sock"))",
             "-device", "vhost-user-fs-pci,chardev=char0,tag=myfs,queue-size=1024",
             "-device", "loader,file=\(pattern),addr=\(Self.patternAddress)",

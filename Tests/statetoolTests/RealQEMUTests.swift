@@ -20,10 +20,8 @@ import Testing
 
     /// A paused q35 machine with one vhost-user-fs device on `socket`.
     private func qemu(_ generation: PeerGeneration, socket: String, qmp: String, extra: [String] = []) throws -> Process {
-        try Peer.start(generation.qemu, [
-            "-machine", "\(PeerGeneration.machine),memory-backend=mem", "-m", "256M",
-            "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
-            "-accel", "tcg", "-nodefaults", "-display", "none", "-S",
+        try Peer.start(generation.qemu, PeerGeneration.machineArguments(megabytes: 256) + [
+            "-S",
             "-chardev", "socket,id=char0,path=\(path(socket))",
             "-device", "vhost-user-fs-pci,chardev=char0,tag=myfs",
             "-qmp", "unix:\(path(qmp)),server=on,wait=off",

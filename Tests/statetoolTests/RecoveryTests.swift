@@ -159,10 +159,7 @@ struct FixtureRestore {
             sharedDirectory: share, socket: path("vfsd.sock"), log: path("vfsd.log"), options: virtiofsdOptions)
         defer { RealPeers.stop(virtiofsd) }
         let device = "vhost-user-fs-pci,chardev=char0,tag=myfs" + (queueSize.map { ",queue-size=\($0)" } ?? "")
-        let qemu = try Peer.start(generation.qemu, [
-            "-machine", "\(PeerGeneration.machine),memory-backend=mem", "-m", "256M",
-            "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
-            "-accel", "tcg", "-nodefaults", "-display", "none",
+        let qemu = try Peer.start(generation.qemu, PeerGeneration.machineArguments(megabytes: 256) + [
             "-chardev", "socket,id=ser0,path=\(path("serial.sock")),server=on,wait=off", "-serial", "chardev:ser0",
             "-chardev", "socket,id=char0,path=\(path("vfsd.sock"))",
             "-device", device,
