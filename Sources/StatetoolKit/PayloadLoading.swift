@@ -64,17 +64,20 @@ public struct LoadedPayload: Sendable {
     ///   - subsection: Without `device`, the kind of back-end state wanted
     ///     from a migration file: the first of that kind (vhost-user-fs by
     ///     default), or with `nil` the first of any kind.
+    ///   - orAnyKind: Without `device`, when the file holds no state of
+    ///     `subsection`'s kind, its first state of any kind (read in the same
+    ///     walk: a pipe is read once).
     ///   - strategy: How to read a migration file (from its end where that
     ///     checks out, by default); ``reading`` says how it was read.
     /// - Throws: ``Failure``, or `InputError` when the input cannot be read.
     public static func load(
         from input: Input, device: String? = nil,
-        subsection: BackEndStateSubsection? = .vhostUserFS,
+        subsection: BackEndStateSubsection? = .vhostUserFS, orAnyKind: Bool = false,
         strategy: ReadingStrategy = .placeFromEnd
     ) throws -> LoadedPayload {
         switch input.kind {
         case .migrationFile, .saveImage:
-            return try fromMigrationFile(input.stream, device: device, subsection: subsection, strategy: strategy)
+            return try fromMigrationFile(input.stream, device: device, subsection: subsection, orAnyKind: orAnyKind && device == nil, strategy: strategy)
         case .stream:
             return try load(streamOrPayload: input.stream)
         }
@@ -98,7 +101,7 @@ public struct LoadedPayload: Sendable {
     }
 
     private static func fromMigrationFile(
-        _ input: StateStreamInput, device: String?, subsection: BackEndStateSubsection?, strategy: ReadingStrategy
+        _ input: StateStreamInput, device: String?, subsection: BackEndStateSubsection?, orAnyKind: Bool, strategy: ReadingStrategy
     ) throws -> LoadedPayload {
         /// Ends the walk once the state is read: the rest of the file is not needed.
         struct Found: Error {}
@@ -106,6 +109,9 @@ public struct LoadedPayload: Sendable {
         var found: String?
         var streamOffset: UInt64?
         var collecting = false
+        /// The first state of another kind, kept until one of the wanted kind starts.
+        var other: (bytes: [UInt8], device: String, streamOffset: UInt64, complete: Bool)?
+        var collectingOther = false
         var failure: Failure?
         let reader = MigrationFileReader(input: input, strategy: strategy)
         do {
@@ -116,13 +122,21 @@ public struct LoadedPayload: Sendable {
                         found = location.section.name
                         streamOffset = location.streamOffset
                         collecting = true
+                        other = nil
+                        collectingOther = false
+                    } else if orAnyKind && other == nil {
+                        other = ([], location.section.name, location.streamOffset, false)
+                        collectingOther = true
                     }
-                case .backEndState(.payload(let piece)) where collecting:
-                    guard bytes.count + piece.count <= maximumSize else {
+                case .backEndState(.payload(let piece)) where collecting || collectingOther:
+                    guard (collecting ? bytes.count : other?.bytes.count ?? 0) + piece.count <= maximumSize else {
                         failure = .tooLarge
                         throw Found()
                     }
-                    bytes += piece
+                    if collecting { bytes += piece } else { other?.bytes += piece }
+                case .backEndStateEnd where collectingOther:
+                    collectingOther = false
+                    other?.complete = true
                 case .backEndStateEnd where collecting:
                     collecting = false
                     throw Found()
@@ -134,6 +148,9 @@ public struct LoadedPayload: Sendable {
             }
         } catch is Found {}
         if let failure { throw failure }
+        if found == nil, let other, other.complete {
+            return LoadedPayload(bytes: other.bytes, origin: .migrationFile(device: other.device), reading: reader.reading, streamOffset: other.streamOffset)
+        }
         guard let found else { throw Failure.noState(device: device) }
         return LoadedPayload(bytes: bytes, origin: .migrationFile(device: found), reading: reader.reading, streamOffset: streamOffset)
     }

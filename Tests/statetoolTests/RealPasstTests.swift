@@ -110,6 +110,31 @@ import Testing
         #expect(diffed.stdout == "\(file) and \(path("captured.state")): passt states are the same by meaning\n")
     }
 
+    /// diagnose reads a passt state as passt's (not as a virtiofsd state, nor "no state"):
+    /// the file QEMU wrote is restorable, its state decoding; a state cut short is
+    /// damaged-state with passt's decoder's own finding.
+    @Test(arguments: PeerGeneration.all)
+    func diagnoseReadsAPasstStateAsPassts(generation: PeerGeneration) throws {
+        try generation.require()
+        let file = try migrateFromPasst(on: generation)
+        let whole = try StatetoolRunner.run(["diagnose", "--json", file])
+        #expect(whole.status == 0, "\(whole.stdout)\(whole.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(whole.stdout.utf8)) as? [String: Any], "\(whole.stderr)")
+        #expect(json["verdict"] as? String == "restorable")
+        #expect((json["causes"] as? [Any])?.isEmpty == true)
+        #expect(json["device"] as? String == "0000:00:01.0/virtio-net")
+        #expect((json["checked"] as? [String])?.contains { $0.hasPrefix("\(file): passt ") && $0.hasSuffix(", which decodes") } == true, "\(json["checked"] ?? "")")
+
+        _ = try StatetoolRunner.run(["extract", file, "-o", path("net.state")])
+        let cut = try write(Array(try payload(of: "net.state").prefix(30)), to: "cut.state")
+        let damaged = try StatetoolRunner.run(["diagnose", "--json", cut])
+        #expect(damaged.status == 1)
+        let damagedJSON = try #require(try JSONSerialization.jsonObject(with: Data(damaged.stdout.utf8)) as? [String: Any], "\(damaged.stderr)")
+        let causes = damagedJSON["causes"] as? [[String: Any]] ?? []
+        #expect(causes.map { $0["kind"] as? String } == ["damaged-state"], "\(damaged.stdout)")
+        #expect((causes.first?["summary"] as? String)?.hasPrefix("the passt state does not decode: the payload ends inside the 42 bytes of observed addresses") == true, "\(damaged.stdout)")
+    }
+
     @Test(arguments: PeerGeneration.all)
     func passtRefusesADamagedStateAndItsLogSaysWhy(generation: PeerGeneration) throws {
         try generation.require()

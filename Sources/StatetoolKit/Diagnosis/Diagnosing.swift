@@ -69,6 +69,7 @@ extension Diagnosis {
         var sharedDirectory: String?
         var stateSummary: StateSummary?
         var shareCheck: ShareCheckRecord?
+        var otherBackEndChecked = false
         if let file = request.file {
             let input: Input
             do {
@@ -87,7 +88,11 @@ extension Diagnosis {
             case .failed(let error):
                 throw .unreadable(path: file, error)
             case .noState:
-                checked.append("\(file): no vhost-user-fs back-end state")
+                checked.append("\(file): no vhost-user back-end state")
+            case .otherBackEnd(let loaded, let recognized):
+                if case .migrationFile(let name) = loaded.origin { device = name }
+                otherBackEndChecked = true
+                checked.append("\(file): \(recognized.backEnd) \(recognized.headline), which decodes")
             case .broken:
                 break
             case .loaded(let loaded, let state):
@@ -142,7 +147,8 @@ extension Diagnosis {
             causes.add(.virtqueueSize, device: cause.device, summary: cause.summary, evidence: virtqueueEvidence(file: file, strategy: request.strategy))
         }
         var diagnosis = conclude(
-            causes, remedies: remedies, request: request, device: device, share: sharedDirectory, state: stateSummary, checked: checked, missing: missing)
+            causes, remedies: remedies, request: request, device: device, share: sharedDirectory, state: stateSummary, checked: checked, missing: missing,
+            otherBackEndDecoded: otherBackEndChecked)
         diagnosis.shareCheck = shareCheck
         return diagnosis
     }
@@ -217,6 +223,8 @@ extension Diagnosis {
 
     enum LoadOutcome {
         case loaded(LoadedPayload, VirtiofsdState)
+        /// Another back-end's state (passt's), decoded: nothing to check against a share.
+        case otherBackEnd(LoadedPayload, RecognizedPayload)
         case noState
         case broken
         case failed(InputError)
@@ -228,7 +236,8 @@ extension Diagnosis {
     ) -> LoadOutcome {
         let loaded: LoadedPayload
         do {
-            loaded = try LoadedPayload.load(from: input, device: device, strategy: strategy)
+            // The vhost-user-fs state, or without one the first of any kind (passt's).
+            loaded = try LoadedPayload.load(from: input, device: device, orAnyKind: true, strategy: strategy)
         } catch let failure as LoadedPayload.Failure {
             switch failure {
             case .noState:
@@ -257,6 +266,17 @@ extension Diagnosis {
         } catch {
             return .failed(.readFailed(.ioError))
         }
+        // What the payload is, by every registered back-end's decoder; virtiofsd's is
+        // decoded below, another's is what its decoder made of it.
+        if let recognized = PayloadRecognition.recognize(loaded.bytes), recognized.backEnd != VirtiofsdBackEnd().name {
+            if case .failure(let failure) = recognized.result {
+                causes.add(
+                    .damagedState, device: loadedDevice(loaded) ?? device, summary: "the \(recognized.backEnd) state does not decode: \(failure.record.message)",
+                    evidence: Evidence(source: .file, path: file, offset: loaded.streamOffset, text: failure.description))
+                return .broken
+            }
+            return .otherBackEnd(loaded, recognized)
+        }
         do {
             return .loaded(loaded, try VirtiofsdState(decoding: loaded.bytes))
         } catch {
@@ -267,6 +287,12 @@ extension Diagnosis {
                     text: "\(error.kind.rawValue) at payload offset \(error.payloadOffset): \(error.message)"))
             return .broken
         }
+    }
+
+    /// The device a migration file's state was loaded from.
+    private static func loadedDevice(_ loaded: LoadedPayload) -> String? {
+        if case .migrationFile(let name) = loaded.origin { return name }
+        return nil
     }
 
     /// Preflight against `share`, its findings as causes; returns its report

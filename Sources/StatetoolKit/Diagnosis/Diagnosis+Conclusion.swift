@@ -4,7 +4,7 @@ extension Diagnosis {
     /// The verdict and the fix the causes call for.
     static func conclude(
         _ list: CauseList, remedies: Remedies, request: DiagnosisRequest, device: String?, share: String?, state: StateSummary?,
-        checked: [String], missing: [String]
+        checked: [String], missing: [String], otherBackEndDecoded: Bool = false
     ) -> Diagnosis {
         let causes = list.sorted
         let remediesNeeded = Set(causes.map(\.kind.remedy))
@@ -26,7 +26,7 @@ extension Diagnosis {
                 if request.file == nil { missing.append("FILE: the migration file or save image, to write the fix") }
                 fix = Fix(kind: .none, explanation: "A rewrite of the file would fix this; to get the exact command, add: " + missing.joined(separator: "; ") + ".")
             }
-        } else if causes.isEmpty, share != nil, state != nil {
+        } else if causes.isEmpty, (share != nil && state != nil) || otherBackEndDecoded {
             verdict = .restorable
             fix = Fix(kind: .none, explanation: "Nothing predicts a failure: checked " + checked.joined(separator: "; ") + ".")
         } else {
