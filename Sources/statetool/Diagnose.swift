@@ -18,7 +18,9 @@ struct Diagnose: ParsableCommand {
 
             Each log is read from its end back to the start of its last attempt (libvirt's "starting up", \
             virtiofsd's "Waiting for vhost-user socket connection"). The file's state is checked against \
-            its share as virtiofsd's loader opens it (as preflight does).
+            its share as virtiofsd's loader opens it (as preflight does). A file without a vhost-user-fs \
+            state gives its first back-end state of another kind: a passt state is decoded (damaged-state \
+            when it does not decode); it needs no share.
 
             Prints the verdict first: restorable (nothing predicts a failure: what was checked), fixable (a \
             rewrite of the file fixes it: the exact command), destination (the destination must change: the \
