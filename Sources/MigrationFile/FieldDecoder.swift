@@ -122,7 +122,7 @@ public struct FieldDecoder {
     /// element by element, to name the element at a problem).
     private mutating func scalarArray(_ field: VMDescription.Field, type: FieldType, count: UInt64) -> [DecodedValue]? {
         guard count > 1, field.structure == nil, field.temporaryFields.isEmpty, (1...8).contains(field.size),
-            type == .unsigned || type == .signed || type == .bool,
+            type == .unsigned || type == .signed || (type == .bool && field.size == 1),
             count <= UInt64(Self.maximumValueCount - valueCount)
         else { return nil }
         let total = field.size * count
@@ -135,7 +135,8 @@ public struct FieldDecoder {
         var index = bytes.startIndex
         let size = Int(field.size)
         while index < bytes.endIndex {
-            guard let content = Self.scalar(type, bytes[index..<index + size]) else { return nil }
+            // Every type and width the guard lets in is a scalar: this never fails.
+            let content = Self.scalar(type, bytes[index..<index + size]) ?? .bytes(Array(bytes[index..<index + size]))
             values.append(DecodedValue(offset: offset, byteCount: field.size, content: content))
             index += size
             offset += field.size

@@ -123,6 +123,13 @@ public struct VirtioDeviceState: Hashable, Sendable {
     public let queueSelectorOffset: UInt64
     /// The guest features: the low 32 bits, with `virtio/64bit_features` all 64.
     public let guestFeatures: UInt64
+
+    /// `VIRTIO_F_RING_PACKED`, feature bit 34.
+    public static let packedRingFeature: UInt64 = 1 << 34
+
+    /// Whether the guest negotiated packed virtqueues: their rings have no
+    /// used index where a split ring has it.
+    public var usesPackedRings: Bool { guestFeatures & Self.packedRingFeature != 0 }
     /// The device config space.
     public let config: [UInt8]
     /// The file offset of ``config``.
@@ -202,7 +209,8 @@ public struct VirtioDeviceState: Hashable, Sendable {
             {
                 findings.append(.msixVector(queue: queue.index, vector: vector, vectors: count, at: offset))
             }
-            if let used = usedIndexes[queue.index], queue.descriptorAddress != 0 {
+            // A packed ring has no used index (QEMU's check is for split rings only).
+            if let used = usedIndexes[queue.index], queue.descriptorAddress != 0, !usesPackedRings {
                 let inUse = queue.lastAvailableIndex &- used
                 if UInt32(inUse) > queue.size {
                     findings.append(.virtqueueInUse(

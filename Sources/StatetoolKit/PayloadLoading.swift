@@ -128,12 +128,20 @@ public struct LoadedPayload: Sendable {
                         other = ([], location.section.name, location.streamOffset, false)
                         collectingOther = true
                     }
-                case .backEndState(.payload(let piece)) where collecting || collectingOther:
-                    guard (collecting ? bytes.count : other?.bytes.count ?? 0) + piece.count <= maximumSize else {
+                case .backEndState(.payload(let piece)) where collecting:
+                    guard bytes.count + piece.count <= maximumSize else {
                         failure = .tooLarge
                         throw Found()
                     }
-                    if collecting { bytes += piece } else { other?.bytes += piece }
+                    bytes += piece
+                case .backEndState(.payload(let piece)) where collectingOther:
+                    // Too large a state of another kind is no fallback; the wanted one may follow.
+                    guard (other?.bytes.count ?? 0) + piece.count <= maximumSize else {
+                        other = (bytes: [], device: "", streamOffset: 0, complete: false)
+                        collectingOther = false
+                        break
+                    }
+                    other?.bytes += piece
                 case .backEndStateEnd where collectingOther:
                     collectingOther = false
                     other?.complete = true

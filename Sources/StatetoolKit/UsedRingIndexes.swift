@@ -67,7 +67,8 @@ public enum UsedRingIndexes {
         guard input.stream.compression == .none, input.stream.regularFile != nil, input.path != "-" else {
             throw Failure.needsRegularFile
         }
-        let wanted = devices.flatMap { id, state in
+        // A packed ring's "used" address is its device event area: no index there.
+        let wanted = devices.filter { !$0.value.usesPackedRings }.flatMap { id, state in
             state.queues.compactMap { queue in queue.usedAddress.map { (id, queue.index, $0 &+ 2) } }
         }
         guard !wanted.isEmpty else { return [:] }

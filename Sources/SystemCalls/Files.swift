@@ -125,12 +125,15 @@ public enum Files {
     public static func kind(of descriptor: FileDescriptor) throws(SystemCallError) -> FileKind {
         var status = stat()
         _ = try valueOrErrno { fstat(descriptor.rawValue, &status) }.get(naming: "fstat")
-        switch status.st_mode & S_IFMT {
-        case S_IFREG: return .regular
-        case S_IFDIR: return .directory
-        case S_IFLNK: return .symbolicLink
-        default: return .other
-        }
+        return FileKind(mode: status.st_mode)
+    }
+
+    /// What kind of file `path` names, symbolic links followed (`fstatat`): nothing
+    /// is opened, so a FIFO without a writer makes nothing wait.
+    public static func kind(atPath path: String) throws(SystemCallError) -> FileKind {
+        var status = stat()
+        _ = try valueOrErrno { fstatat(AT_FDCWD, path, &status, 0) }.get(naming: "fstatat")
+        return FileKind(mode: status.st_mode)
     }
 
     /// The kinds of file ``kind(of:)`` tells apart.
@@ -143,6 +146,15 @@ public enum Files {
         case symbolicLink
         /// A device, FIFO or socket.
         case other
+
+        init(mode: mode_t) {
+            switch mode & S_IFMT {
+            case S_IFREG: self = .regular
+            case S_IFDIR: self = .directory
+            case S_IFLNK: self = .symbolicLink
+            default: self = .other
+            }
+        }
     }
 
     /// Opens the file `descriptor` names anew with `flags`, through

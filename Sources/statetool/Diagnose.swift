@@ -106,6 +106,7 @@ struct Diagnose: ParsableCommand {
         if fix && output == nil { throw ValidationError("--fix writes the fixed file to -o FILE: give -o.") }
         if output == "-" { throw ValidationError("-o names a file: the fixed file is checked by reading it back.") }
         if bundle == "-" { throw ValidationError("--bundle names a file.") }
+        if bundle != nil && file == "-" { throw ValidationError("--bundle reads FILE more than once (to diagnose, to hash, to copy its sections): give a file, not standard input.") }
         if bundle != nil && fix { throw ValidationError("--bundle and --fix: run them one at a time.") }
         if fix && file == "-" { throw ValidationError("--fix reads FILE twice (to diagnose, then to rewrite): give a file, not standard input.") }
         if file != nil && libvirt != nil { throw ValidationError("--libvirt takes the domain's save image: give FILE or --libvirt, not both.") }
@@ -120,6 +121,13 @@ struct Diagnose: ParsableCommand {
             request.file = domain.saveImage
             request.logs = domain.logs + logs
             for path in domain.absent { StandardError.write("note: \(path) does not exist") }
+        }
+        if bundle != nil {
+            do {
+                try DiagnosisBundle.checkInputs(of: request)
+            } catch {
+                throw CommandFailure(.usage, "\(error)")
+            }
         }
         var diagnosis: Diagnosis
         do {

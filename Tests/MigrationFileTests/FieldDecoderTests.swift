@@ -191,6 +191,32 @@ struct KeptSections {
         #expect(trickled.bodies == whole.bodies)
     }
 
+    /// Arrays of integers are decoded in one pass; what is no scalar (a `bool` of 2 bytes)
+    /// decodes element by element as before: every element its bytes, at its offset.
+    @Test func arraysDecodeTheSameInOnePassOrElementByElement() throws {
+        let device = try Self.device("""
+            {"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [
+             {"name": "b", "type": "bool", "size": 2, "array_len": 2},
+             {"name": "w", "type": "uint16", "size": 2, "array_len": 3},
+             {"name": "s", "type": "int8", "size": 1, "array_len": 2}]}
+            """)
+        let decoded = FieldDecoder.decode(Self.body([0, 1, 1, 0, 0x12, 0x34, 0, 0, 0xff, 0xff, 0xfe, 0x7f]), as: device)
+        #expect(decoded.problems.isEmpty)
+        #expect(decoded.contents.value(at: "b")?.elements == [
+            DecodedValue(offset: 1000, byteCount: 2, content: .bytes([0, 1])), DecodedValue(offset: 1002, byteCount: 2, content: .bytes([1, 0])),
+        ])
+        #expect(decoded.contents.value(at: "w")?.elements.map(\.content) == [.unsigned(0x1234), .unsigned(0), .unsigned(0xffff)])
+        #expect(decoded.contents.value(at: "w")?.elements.map(\.offset) == [1004, 1006, 1008])
+        #expect(decoded.contents.value(at: "s")?.elements.map(\.content) == [.signed(-2), .signed(127)])
+        #expect(decoded.contents.value(at: "s") == DecodedValue(offset: 1010, byteCount: 2, content: .elements([
+            DecodedValue(offset: 1010, byteCount: 1, content: .signed(-2)), DecodedValue(offset: 1011, byteCount: 1, content: .signed(127)),
+        ])))
+        // One element short: decoded element by element, the problem at the missing one.
+        let short = FieldDecoder.decode(Self.body([0, 1, 1, 0, 0x12, 0x34, 0, 0]), as: device)
+        #expect(short.contents.value(at: "w")?.elements.map(\.content) == [.unsigned(0x1234), .unsigned(0)])
+        #expect(short.problems == [.truncated(field: "w[2]", needed: 2, left: 0, at: 1008)])
+    }
+
     /// What a walk keeps is capped: each section's first 16 MiB, 64 MiB for all together.
     /// Five sections of 17 MiB: the first four keep 16 MiB each and are not complete, the
     /// fifth keeps nothing; the walk itself reads on to the end (the file has no description: a warning).

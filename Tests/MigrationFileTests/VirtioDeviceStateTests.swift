@@ -121,6 +121,12 @@ struct VirtioFieldBuilder {
         #expect(findings[2].message == "virtqueue 0's MSI-X vector 9 is past the device's 3 vectors: the load fails (EINVAL)")
         #expect(findings[3].offset == state.queues[1].lastAvailableIndexOffset)
         #expect(findings[4].severity == .warning)
+
+        // With packed rings (VIRTIO_F_RING_PACKED) there is no used index to check against.
+        builder.features64 = 0x1_3000_0000 | VirtioDeviceState.packedRingFeature
+        let packed = try VirtioDeviceState.decode(builder.bytes[...], at: 0)
+        #expect(packed.usesPackedRings)
+        #expect(!packed.findings(queueSize: 128, usedIndexes: [1: 100]).contains { $0.kind == .virtqueueInUse })
     }
 
     /// Bytes of the device's own between the queues and the subsections are kept as they are.

@@ -42,21 +42,48 @@ import VirtiofsdState
         #expect(pseudonyms.apply(to: "subtree d07x treetop") == "subtree d07x treetop")
     }
 
-    /// A share whose names are words the diagnosis reads logs by: replaced in
-    /// paths, kept where they stand alone, so the bundled log reads the same.
-    @Test func namesThatAreLogWordsAreReplacedOnlyInPaths() {
+    /// A share whose names are words the diagnosis reads logs by, or numbers: in a log,
+    /// replaced in paths and kept where they stand alone as words, so the bundled log
+    /// reads the same; in a report (diagnosis.json, share-check.json) replaced wherever
+    /// they stand.
+    @Test func namesThatAreLogWordsAreKeptStandingAloneInLogsOnly() {
         var state = Self.state
         state.inodes[1].location = .path(parent: 1, name: "state")
         state.inodes[2].location = .path(parent: 2, name: "Opening")
+        state.inodes[4].location = .path(parent: 1, name: "12")
         let pseudonyms = Pseudonyms(state: state, sharedDirectory: "/srv/share")
-        #expect(pseudonyms.names["state"] == "n1")
-        #expect(pseudonyms.names["Opening"] == "n2")
+        #expect(["state", "Opening", "my file.txt", "12"].map { pseudonyms.names[$0] } == ["n1", "n2", "n3", "n4"])
+        let line = "Migration failed: Failed to load state: Inode 12: Opening /srv/share/state/Opening: No such file or directory (os error 2)"
         #expect(
-            pseudonyms.apply(to: "Migration failed: Failed to load state: Inode 12: Opening /srv/share/state/Opening: No such file or directory (os error 2)")
+            pseudonyms.apply(to: line, as: .log)
                 == "Migration failed: Failed to load state: Inode 12: Opening /shared-directory/n1/n2: No such file or directory (os error 2)")
-        #expect(pseudonyms.apply(to: "Opening state/Opening/my file.txt") == "Opening n1/n2/n3")
-        // Any other name is replaced standing alone too.
-        #expect(pseudonyms.apply(to: "the state of \"d07\"") == "the state of \"n4\"")
+        #expect(pseudonyms.apply(to: "Opening state/Opening/my file.txt", as: .log) == "Opening n1/n2/n3")
+        #expect(pseudonyms.apply(to: "Invalid inode 12 indexed: Opening 12/state (os error 2)", as: .log) == "Invalid inode 12 indexed: Opening n4/n1 (os error 2)")
+        // Not standing as a word of a sentence: replaced in a log too.
+        #expect(pseudonyms.apply(to: "Opening inode 5 (state) as handle", as: .log) == "Opening inode 5 (n1) as handle")
+        // In a report every name is replaced wherever it stands.
+        #expect(pseudonyms.apply(to: "state (inode 7), 12 more") == "n1 (inode 7), n4 more")
+    }
+
+    /// Names with other characters (a space) are found whole, the longest first,
+    /// through their first run of name characters, and only where they stand whole.
+    @Test func namesWithSpacesAreReplacedWhole() {
+        var pseudonyms = Pseudonyms(state: nil, sharedDirectory: nil)
+        pseudonyms.add("My Documents")
+        pseudonyms.add("My Documents Old")
+        pseudonyms.add("(1)")
+        pseudonyms.add("01 - Song.mp3")
+        #expect(pseudonyms.apply(to: "/x/My Documents Old/01 - Song.mp3 and My Documents, (1)") == "/shared-directory/n2/n4 and n1, n3")
+        #expect(pseudonyms.apply(to: "My Documentsx MyDocuments") == "My Documentsx MyDocuments")
+    }
+
+    /// The shared directory's path is replaced as given when absolute and as
+    /// resolved, only where it stands as a path; a relative one only as resolved.
+    @Test func theSharesPathIsReplacedAsAPathOnly() throws {
+        let pseudonyms = Pseudonyms(state: nil, sharedDirectory: "Tests")
+        let absolute = FileManager.default.currentDirectoryPath + "/Tests"
+        #expect(pseudonyms.apply(to: "source=\(absolute)/x, Tests, Testsuite, \(absolute)suite")
+            == "source=/shared-directory/x, Tests, Testsuite, \(absolute)suite")
     }
 
     @Test func tarMembersReadBackWithTheirSizesAndBytes() throws {

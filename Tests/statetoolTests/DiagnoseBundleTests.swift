@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import StateStream
+import StatetoolKit
 import TestSupport
 import Testing
 
@@ -197,6 +199,36 @@ import Testing
         #expect(kinds(again) == ["missing-paths"])
         let evidence = (again["causes"] as? [[String: Any]])?.first?["evidence"] as? [[String: Any]] ?? []
         #expect(evidence.contains { $0["source"] as? String == "virtiofsd" && ($0["text"] as? String)?.contains("Opening /shared-directory/n1/n11") == true }, "\(evidence)")
+    }
+
+    /// A bundle reads its inputs more than once: standard input and pipes are refused
+    /// before anything is read (exit 64), and nothing is written.
+    @Test func aBundleOfStandardInputOrAPipeIsRefused() throws {
+        let bundle = path("piped.tar.zst")
+        let stdin = try StatetoolRunner.run(["diagnose", "-", "--bundle", bundle], stdin: Data("x".utf8))
+        #expect(stdin.status == 64)
+        #expect(stdin.stderr.contains("--bundle reads FILE more than once"), "\(stdin.stderr)")
+        let fifo = path("log.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let piped = try StatetoolRunner.run(["diagnose", Fixtures.state("s1-A-running"), "--log", fifo, "--bundle", bundle])
+        #expect(piped.status == 64)
+        #expect(piped.stderr == "\(fifo): error: a bundle reads its inputs more than once: give a regular file, not standard input or a pipe\n")
+        #expect(!FileManager.default.fileExists(atPath: bundle))
+    }
+
+    /// A bundle whose manifest does not decode is refused at the manifest's offset (exit 1).
+    @Test func aBundleWhoseManifestDoesNotDecodeIsRefusedAtItsOffset() throws {
+        let sink = ByteArraySink()
+        var writer = TarWriter(into: sink)
+        try writer.add(name: "manifest.json", bytes: Array("{}".utf8))
+        try writer.finish()
+        try Data(sink.bytes).write(to: URL(fileURLWithPath: path("empty.tar")))
+        #expect(try ProcessRunner.run("/usr/bin/zstd", ["-q", path("empty.tar"), "-o", path("empty.tar.zst")]).status == 0)
+        let result = try StatetoolRunner.run(["diagnose", path("empty.tar.zst")])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("\(path("empty.tar.zst")): error: not a statetool bundle: "), "\(result.stderr)")
+        #expect(result.stderr.contains(": manifest.json does not decode: "), "\(result.stderr)")
+        #expect(result.stderr.hasSuffix(" at offset 0\n"), "\(result.stderr)")
     }
 
     @Test func aBundleThatIsNotOneIsRefusedWithItsOffset() throws {

@@ -93,6 +93,21 @@ import Testing
         let handles = try #require(command.firstIndex(of: "--handles-to-paths"))
         #expect(command[handles + 1] == original)
 
+        // Its bundle names none of the files the handles open outside the share, nor where they are.
+        let bundle = guestScratch.path("report.tar.zst")
+        let bundled = try StatetoolRunner.run(["diagnose"] + arguments + ["--bundle", bundle])
+        #expect(bundled.status == 1, "\(bundled.stderr)")
+        let unpacked = guestScratch.path("unpacked")
+        try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+        #expect(try ProcessRunner.run("/usr/bin/tar", ["--zstd", "-xf", bundle, "-C", unpacked]).status == 0)
+        let members = try #require(FileManager.default.enumerator(atPath: unpacked)?.allObjects as? [String])
+        let names = try DiagnoseBundleTests.names(under: original).union([(original as NSString).lastPathComponent])
+        for member in members where !["logs", "sections", "state"].contains(member) {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: unpacked + "/" + member))
+            #expect(bytes.range(of: Data(original.utf8)) == nil, "\(member) holds the original's path")
+            #expect(DiagnoseBundleTests.words(bytes).intersection(names).isEmpty, "\(member): \(DiagnoseBundleTests.words(bytes).intersection(names))")
+        }
+
         let fixed = try StatetoolRunner.run(["diagnose"] + arguments + ["--fix", "-o", guestScratch.path("fixed.mig")])
         #expect(fixed.status == 0, "\(fixed.stdout)\(fixed.stderr)")
         let restored = try guest.restore(guestScratch.path("fixed.mig"), on: generation, virtiofsdOptions: options)

@@ -2,6 +2,7 @@ import Crypto
 import FoundationEssentials
 import MigrationFile
 import StateStream
+import SystemCalls
 import SystemPackage
 import VirtiofsdState
 
@@ -148,6 +149,7 @@ public enum DiagnosisBundle {
     ///
     /// - Throws: ``Failure`` when an input cannot be read or the output written.
     public static func write(_ diagnosis: Diagnosis, request: DiagnosisRequest, to path: String, statetoolVersion: String) throws(Failure) -> Written {
+        try checkInputs(of: request)
         // The state, as diagnose loaded it.
         var state: VirtiofsdState?
         if let file = request.file, let input = try? Input.open(file) {
@@ -158,6 +160,11 @@ public enum DiagnosisBundle {
         }
         var pseudonyms = Pseudonyms(state: state, sharedDirectory: diagnosis.sharedDirectory)
         for rename in diagnosis.shareCheck?.renames ?? [] { pseudonyms.add(path: rename.new) }
+        // Files that file handles open outside the share, and the folder they are under:
+        // named by the kernel, not by the state, so every component gets a pseudonym.
+        for outside in (diagnosis.shareCheck?.outsidePaths ?? []) + [diagnosis.shareCheck?.handlesToPaths].compactMap({ $0 }) {
+            pseudonyms.add(path: outside)
+        }
         let rename = { (text: String) in pseudonyms.apply(to: text) }
 
         var members: [(name: String, bytes: [UInt8])] = []
@@ -174,16 +181,15 @@ public enum DiagnosisBundle {
         }
         for (index, log) in request.logs.enumerated() {
             let (size, digest) = try hash(log)
-            let name = "logs/\(index + 1)-" + String(rename(String(log.split(separator: "/").last ?? "log")).prefix(60))
-            members.append((name, Array(rename(try lastAttempt(of: log)).utf8)))
+            let name = "logs/\(index + 1)-" + memberName(rename(String(log.split(separator: "/").last ?? "log")))
+            members.append((name, Array(pseudonyms.apply(to: try lastAttempt(of: log), as: .log).utf8)))
             originals.append(Manifest.Original(role: "log", path: rename(log), size: size, sha256: digest, member: name))
         }
         var sections: [Manifest.Section] = []
         var descriptionMember: String?
         if let file = request.file, let devices = deviceStates(file, strategy: request.strategy) {
             for body in devices.bodies where body.section.name != "ram" {
-                let safe = String(body.section.name.map { $0.isLetter || $0.isNumber || ".-_".contains($0) ? $0 : "_" }.prefix(60))
-                let name = "sections/\(body.section.id)-\(safe).bin"
+                let name = "sections/\(body.section.id)-\(memberName(body.section.name)).bin"
                 members.append((name, body.bytes))
                 sections.append(
                     Manifest.Section(
@@ -221,9 +227,31 @@ public enum DiagnosisBundle {
         }
     }
 
-    /// Whether `path` is a bundle: a zstd stream holding a ustar archive whose first member is `manifest.json`.
+    /// A bundle reads its inputs more than once (to diagnose, to hash, to
+    /// copy): each must be a regular file, not standard input or a pipe.
+    ///
+    /// - Throws: ``Failure/input(path:_:)`` naming the first that is not.
+    public static func checkInputs(of request: DiagnosisRequest) throws(Failure) {
+        for path in [request.file].compactMap({ $0 }) + request.logs {
+            guard path != "-", (try? Files.kind(atPath: path)) == .regular else {
+                throw .input(path: path, "a bundle reads its inputs more than once: give a regular file, not standard input or a pipe")
+            }
+        }
+    }
+
+    /// `text` as part of a member's name: ASCII letters, digits, `.`, `-`
+    /// and `_` (anything else `_`), at most 60 bytes.
+    static func memberName(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.prefix(60).map { scalar in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || ".-_".unicodeScalars.contains(scalar)) ? scalar : "_"
+        }))
+    }
+
+    /// Whether `path` is a bundle: a zstd stream holding a ustar archive whose
+    /// first member is `manifest.json`. Only a regular file is looked at: a
+    /// pipe's first bytes would be gone for the diagnosis.
     public static func isBundle(_ path: String) -> Bool {
-        guard path != "-", let source = try? FileDescriptorSource(path: path),
+        guard path != "-", (try? Files.kind(atPath: path)) == .regular, let source = try? FileDescriptorSource(path: path),
             let prefix = try? source.readPrefix(Compression.magicLength),
             Compression.detect(leadingBytes: prefix) == .zstd,
             let decompressed = try? Compression.zstd.decompressor(reading: PrefixedSource(prefix: prefix, rest: source))
@@ -262,13 +290,18 @@ public enum DiagnosisBundle {
                 }
                 switch member.name {
                 case manifestName:
-                    manifest = try JSONDecoder().decode(Manifest.self, from: Data(try reader.body(of: member, limit: jsonLimit)))
+                    manifest = try decodeJSON(Manifest.self, of: member, reader: &reader)
                 case shareCheckName:
-                    request.recordedShareCheck = try JSONDecoder().decode(ShareCheckRecord.self, from: Data(try reader.body(of: member, limit: jsonLimit)))
+                    request.recordedShareCheck = try decodeJSON(ShareCheckRecord.self, of: member, reader: &reader)
                 case _ where member.name == stateName || member.name.hasPrefix("logs/"):
                     let base = member.name.split(separator: "/").last.map(String.init) ?? "member"
                     guard base != "..", base != "." else { continue }
                     let target = directory + "/" + (member.name == stateName ? "" : "log-") + base
+                    // What a bundle holds: a state LoadedPayload reads (framed), a log's last 4 MiB.
+                    let limit = member.name == stateName ? UInt64(LoadedPayload.maximumSize) * 2 : logLimit
+                    guard member.size <= limit else {
+                        throw Failure.malformed(path: path, TarArchiveError(offset: member.offset, message: "member \(member.name) is \(member.size) bytes, more than a bundle holds (\(limit))"))
+                    }
                     let output = try OutputFile(path: target, protecting: [path])
                     try reader.copyBody(of: member, into: output)
                     try output.commit()
@@ -287,8 +320,21 @@ public enum DiagnosisBundle {
             throw .input(path: path, "\(error)")
         }
         guard let manifest else { throw .malformed(path: path, TarArchiveError(offset: 0, message: "no \(manifestName)")) }
+        if let state = request.file, isBundle(state) {
+            throw .malformed(path: path, TarArchiveError(offset: 0, message: "its state is itself a bundle"))
+        }
         request.device = manifest.device
         return Opened(manifest: manifest, request: request)
+    }
+
+    /// A JSON member decoded; one that does not decode is a malformed bundle at the member's offset.
+    private static func decodeJSON<Value: Decodable>(_ type: Value.Type, of member: TarReader.Member, reader: inout TarReader) throws -> Value {
+        let bytes = try reader.body(of: member, limit: jsonLimit)
+        do {
+            return try JSONDecoder().decode(type, from: Data(bytes))
+        } catch {
+            throw TarArchiveError(offset: member.offset, message: "\(member.name) does not decode: \(error)")
+        }
     }
 
     /// `payload` framed as a state stream, in chunks of at most 1 MiB.
@@ -345,7 +391,8 @@ public enum DiagnosisBundle {
             let file = try FileDescriptor.open(FilePath(log), .readOnly, options: [.closeOnExec])
             defer { try? file.close() }
             let end = try file.seek(offset: 0, from: .end)
-            let from = max(Int64(start), end - Int64(logLimit))
+            // A log cut short since it was read (rotated) keeps what is left.
+            let from = min(end, max(Int64(start), end - Int64(logLimit)))
             let source = try PositionalFileSource(file, from: UInt64(from))
             var bytes = [UInt8](repeating: 0, count: Int(end - from))
             var filled = 0

@@ -415,6 +415,7 @@ extension Diagnosis {
         if !outside.isEmpty {
             let source = commonDirectory(outside.map(\.path))
             if let source { remedies.handlesToPaths = source }
+            remedies.outsidePaths = outside.prefix(10).map(\.path)
             causes.add(
                 .fileHandleOutsideShare, device: device,
                 summary: "\(outside.count) inodes travel as file handles that open files outside \(share) (under \(source ?? "another directory")): "

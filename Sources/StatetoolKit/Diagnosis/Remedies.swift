@@ -14,4 +14,6 @@ struct Remedies {
     /// The directory file-handle inodes resolve under, outside the share:
     /// `--handles-to-paths DIR` turns them into path inodes through it.
     var handlesToPaths: String?
+    /// The files outside the share that file handles open, as the causes name them.
+    var outsidePaths: [String] = []
 }

@@ -64,6 +64,9 @@ public struct ShareCheckRecord: Hashable, Sendable, Codable {
     public var threadPoolSize: UInt64
     /// The directory file-handle inodes resolve under, outside the share.
     public var handlesToPaths: String?
+    /// The files outside the share that file handles open, as the causes
+    /// name them (at most 10); `nil` in bundles written before they were kept.
+    public var outsidePaths: [String]?
 
     /// A record from what a check found.
     init(sharedDirectory: String, causes: CauseList, remedies: Remedies, checked: [String]) {
@@ -75,6 +78,7 @@ public struct ShareCheckRecord: Hashable, Sendable, Codable {
         descriptorsNeeded = remedies.descriptorsNeeded
         threadPoolSize = remedies.threadPoolSize
         handlesToPaths = remedies.handlesToPaths
+        outsidePaths = remedies.outsidePaths.isEmpty ? nil : remedies.outsidePaths
     }
 
     /// The remedies it records.
@@ -98,6 +102,7 @@ public struct ShareCheckRecord: Hashable, Sendable, Codable {
         copy.checked = checked.map(rename)
         copy.renames = renames.map { Rename(old: rename($0.old), new: rename($0.new)) }
         copy.handlesToPaths = handlesToPaths.map(rename)
+        copy.outsidePaths = outsidePaths?.map(rename)
         return copy
     }
 }
