@@ -18,9 +18,14 @@ public enum ProcessRunner {
     /// pipes, so a program that writes much never waits on the test; standard
     /// output goes to `standardOutput` instead when it is given (`/dev/full`,
     /// the writing end of a pipe), and the result's is then empty.
+    ///
+    /// A program still running after `timeout` seconds (15 minutes by
+    /// default: longer than any test waits for a peer) is killed, and its
+    /// result says so: status 137 and a last line on its standard error, so
+    /// that a program that blocks fails its test instead of hanging the run.
     public static func run(
         _ executable: String, _ arguments: [String], stdin: Data? = nil, in directory: URL = Repository.root,
-        standardOutput: FileHandle? = nil
+        standardOutput: FileHandle? = nil, timeout: TimeInterval = 900
     ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -36,6 +41,8 @@ public enum ProcessRunner {
         process.standardError = try FileHandle(forWritingTo: err)
         let input = Pipe()
         process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        let ended = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in ended.signal() }
         try process.run()
         if let stdin {
             let writer = input.fileHandleForWriting
@@ -44,8 +51,15 @@ public enum ProcessRunner {
                 try? writer.close()
             }
         }
+        var timedOut = false
+        if ended.wait(timeout: .now() + timeout) == .timedOut {
+            timedOut = true
+            kill(process.processIdentifier, SIGKILL)
+        }
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdoutBytes: try Data(contentsOf: out), stderrBytes: try Data(contentsOf: err))
+        var stderr = try Data(contentsOf: err)
+        if timedOut { stderr += Data("\nProcessRunner: \(executable) still ran after \(String(format: "%g", timeout)) s: killed\n".utf8) }
+        return Result(status: timedOut ? 137 : process.terminationStatus, stdoutBytes: try Data(contentsOf: out), stderrBytes: stderr)
     }
 
     /// Starts `executable` with its output going to `log` (nowhere when
