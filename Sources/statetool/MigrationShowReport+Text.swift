@@ -104,17 +104,7 @@ extension MigrationShowReport {
         private mutating func add(_ value: DecodedValue) {
             paths += prefix
             let valueStart = values.count
-            let digits = Int(value.byteCount)
-            switch value.content {
-            case .unsigned(let number) where digits <= 8:
-                values += "0x".utf8
-                withUnsafeBytes(of: number.bigEndian) { $0.suffix(digits).appendHex(to: &values) }
-            case .signed(let number) where digits <= 8 && number >= 0:
-                values += "0x".utf8
-                withUnsafeBytes(of: number.bigEndian) { $0.suffix(digits).appendHex(to: &values) }
-            default:
-                values += MigrationShowReport.text(of: value, full: full).utf8
-            }
+            MigrationShowReport.appendText(of: value, full: full, to: &values)
             rows.append(Row(
                 pathEnd: paths.count, pathWidth: Self.width(prefix[...]), valueEnd: values.count, valueWidth: Self.width(values[valueStart...]),
                 offset: value.offset))
@@ -159,32 +149,38 @@ extension MigrationShowReport {
         return bytes
     }
 
-    /// A leaf value as the analyzer shows it: integers in hex of their
-    /// width (a negative one with its decimal), bools, bytes in hex.
-    static func text(of value: DecodedValue, full: Bool) -> String {
-        let digits = Int(value.byteCount) * 2
+    /// A leaf value as the analyzer shows it, appended to `text`: integers
+    /// in hex of their width (a negative one with its decimal), bools, bytes
+    /// in hex (shortened unless `full`).
+    static func appendText(of value: DecodedValue, full: Bool, to text: inout [UInt8]) {
+        // Integers are 1 to 8 bytes wide (wider ones are bytes): their big-endian low bytes.
+        let width = Int(min(value.byteCount, 8))
         switch value.content {
         case .unsigned(let number):
-            let hex = String(number, radix: 16)
-            return "0x" + String(repeating: "0", count: max(0, digits - hex.count)) + hex
+            text += "0x".utf8
+            withUnsafeBytes(of: number.bigEndian) { $0.suffix(width).appendHex(to: &text) }
         case .signed(let number):
-            let pattern = digits >= 16 ? UInt64(bitPattern: number) : UInt64(bitPattern: number) & ((1 << UInt64(digits * 4)) - 1)
-            let hex = String(pattern, radix: 16)
-            let text = "0x" + String(repeating: "0", count: max(0, digits - hex.count)) + hex
-            return number < 0 ? "\(text) (\(number))" : text
+            text += "0x".utf8
+            withUnsafeBytes(of: number.bigEndian) { $0.suffix(width).appendHex(to: &text) }
+            if number < 0 { text += " (\(number))".utf8 }
         case .bool(let flag):
-            return flag ? "true" : "false"
+            text += (flag ? "true" : "false").utf8
         case .bytes(let bytes):
-            if full || bytes.count <= shortenedByteCount { return bytes.hexString(separator: " ") }
-            return bytes.prefix(shortenedByteCount).hexString(separator: " ") + " … (\(bytes.count) bytes)"
+            let space = [UInt8(ascii: " ")]
+            if full || bytes.count <= shortenedByteCount {
+                bytes.appendHex(to: &text, separator: space)
+            } else {
+                bytes.prefix(shortenedByteCount).appendHex(to: &text, separator: space)
+                text += " … (\(bytes.count) bytes)".utf8
+            }
         case .nullPointer:
-            return "nullptr"
+            text += "nullptr".utf8
         case .capability(let name):
-            return name
+            text += name.utf8
         case .elided:
-            return "(\(value.byteCount) bytes of back-end state: statetool extract writes them)"
+            text += "(\(value.byteCount) bytes of back-end state: statetool extract writes them)".utf8
         case .elements, .structure:
-            return ""
+            break
         }
     }
 
