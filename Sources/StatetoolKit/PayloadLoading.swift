@@ -109,8 +109,10 @@ public struct LoadedPayload: Sendable {
         var found: String?
         var streamOffset: UInt64?
         var collecting = false
-        /// The first state of another kind, kept until one of the wanted kind starts.
+        /// The first state of another kind, kept until one of the wanted kind starts
+        /// (dropped if it is too large to keep: only the first is ever taken).
         var other: (bytes: [UInt8], device: String, streamOffset: UInt64, complete: Bool)?
+        var otherStarted = false
         var collectingOther = false
         var failure: Failure?
         let reader = MigrationFileReader(input: input, strategy: strategy)
@@ -124,8 +126,9 @@ public struct LoadedPayload: Sendable {
                         collecting = true
                         other = nil
                         collectingOther = false
-                    } else if orAnyKind && other == nil {
+                    } else if orAnyKind && !otherStarted {
                         other = ([], location.section.name, location.streamOffset, false)
+                        otherStarted = true
                         collectingOther = true
                     }
                 case .backEndState(.payload(let piece)) where collecting:
@@ -137,7 +140,7 @@ public struct LoadedPayload: Sendable {
                 case .backEndState(.payload(let piece)) where collectingOther:
                     // Too large a state of another kind is no fallback; the wanted one may follow.
                     guard (other?.bytes.count ?? 0) + piece.count <= maximumSize else {
-                        other = (bytes: [], device: "", streamOffset: 0, complete: false)
+                        other = nil
                         collectingOther = false
                         break
                     }
