@@ -46,8 +46,7 @@ struct MigrationList: ParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("Check virtqueues against this destination queue-size; without it, against QEMU's default 128, as warnings.", valueName: "n"))
-    var queueSize: UInt32?
+    @OptionGroup var queue: QueueSizeOption
 
     @OptionGroup var format: JSONOption
 
@@ -62,7 +61,7 @@ struct MigrationList: ParsableCommand {
         let report: MigrationFileReport
         do {
             defer { progressLine.clear() }
-            report = try MigrationFileReport.listing(file: file, input: input, queueSize: queueSize) { event in
+            report = try MigrationFileReport.listing(file: file, input: input, queueSize: queue.queueSize) { event in
                 if case .progress(let bytes) = event { progressLine.update(bytes: input.stream.compressedBytesRead ?? bytes) }
             }
         } catch {

@@ -51,8 +51,7 @@ struct MigrationShow: ParsableCommand {
     @Option(help: ArgumentHelp("Show only this device: its name (idstr) or section id.", valueName: "id"))
     var device: String?
 
-    @Option(help: ArgumentHelp("Check virtqueues against this destination queue-size; without it, against QEMU's default 128, as warnings.", valueName: "n"))
-    var queueSize: UInt32?
+    @OptionGroup var queue: QueueSizeOption
 
     @Flag(help: "Also read each virtqueue's used index from the guest's RAM in the file (a second pass over its RAM: the regular, uncompressed file) and check last_avail_idx against it, as QEMU's load does (virtqueue-in-use).")
     var usedRings = false
@@ -76,7 +75,6 @@ struct MigrationShow: ParsableCommand {
         if description && (format.json || device != nil || full) {
             throw ValidationError("--description prints the description as the file holds it: no --json, --device or --full.")
         }
-        if queueSize == 0 { throw ValidationError("--queue-size must be at least 1.") }
     }
 
     func run() throws {
@@ -90,7 +88,7 @@ struct MigrationShow: ParsableCommand {
         do {
             defer { progressLine.clear() }
             report = try MigrationShowReport(
-                file: file, input: input, device: device, queueSize: queueSize, strategy: reading.strategy, readsUsedRings: usedRings
+                file: file, input: input, device: device, queueSize: queue.queueSize, strategy: reading.strategy, readsUsedRings: usedRings
             ) { event in
                 if case .progress(let bytes) = event { progressLine.update(bytes: input.stream.compressedBytesRead ?? bytes) }
             }

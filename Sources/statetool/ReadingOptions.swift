@@ -116,6 +116,17 @@ struct JSONOption: ParsableArguments {
     var json = false
 }
 
+/// The destination's virtqueue size the virtio checks use: `--queue-size N`
+/// (`migration ls`, `migration show`).
+struct QueueSizeOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Check virtqueues against this destination queue-size; without it, against QEMU's default 128, as warnings.", valueName: "n"))
+    var queueSize: UInt32?
+
+    func validate() throws {
+        if queueSize == 0 { throw ValidationError("--queue-size must be at least 1.") }
+    }
+}
+
 /// How the commands that take a migration file read it: `--full-walk`, `-v`.
 struct MigrationReadingOptions: ParsableArguments {
     @Flag(help: "Read a migration file front to back, every byte, instead of placing its device sections from its end.")

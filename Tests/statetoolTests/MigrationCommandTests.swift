@@ -63,6 +63,14 @@ import Testing
         ])
     }
 
+    /// `--queue-size` is one option of `migration ls` and `migration show`: 0 is no queue size for either.
+    @Test(arguments: ["ls", "show"])
+    func aQueueSizeOfZeroIsAUsageError(command: String) throws {
+        let result = try StatetoolRunner.run(["migration", command, "--queue-size", "0", Fixtures.compressedMigrationFile])
+        #expect(result.status == 64)
+        #expect(result.stderr.hasPrefix("Error: --queue-size must be at least 1.\n"), "\(result.stderr)")
+    }
+
     @Test func extractReadsACompressedFileFromStandardInput() throws {
         let compressed = try Data(contentsOf: URL(fileURLWithPath: Fixtures.compressedMigrationFile))
         let result = try StatetoolRunner.run(["extract", "-", "-o", "-", "--payload"], stdin: compressed)
